@@ -1,0 +1,64 @@
+// One esbuild pass for everything that ships (extension, language server, CLI, webviews, agent and
+// wasm assets into dist/) and, with --tests, for the test suites (into out/test/).
+import * as esbuild from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+import { globSync } from 'glob';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const withTests = args.has('--tests');
+const dist = path.join(root, 'dist');
+
+const nodeCommon = {
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: !production,
+  minify: production, logLevel: 'warning', absWorkingDir: root,
+  // ssh2's optional native helpers are loaded inside try/catch; the pure-JS fallback is what ships.
+  external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
+};
+
+function copyAssets() {
+  fs.mkdirSync(path.join(dist, 'agent'), { recursive: true });
+  for (const f of globSync('src/agent/*.py', { cwd: root })) fs.copyFileSync(path.join(root, f), path.join(dist, 'agent', path.basename(f)));
+  fs.copyFileSync(path.join(root, 'node_modules/web-tree-sitter/tree-sitter.wasm'), path.join(dist, 'tree-sitter.wasm'));
+  fs.copyFileSync(path.join(root, 'node_modules/tree-sitter-python/tree-sitter-python.wasm'), path.join(dist, 'tree-sitter-python.wasm'));
+  const media = path.join(dist, 'media');
+  fs.mkdirSync(media, { recursive: true });
+  fs.copyFileSync(path.join(root, 'node_modules/@xterm/xterm/css/xterm.css'), path.join(media, 'xterm.css'));
+}
+
+const entries = [
+  { in: 'src/extension.ts', out: 'extension' },
+  { in: 'src/server/server.ts', out: 'server' },
+  { in: 'src/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
+].filter(e => fs.existsSync(path.join(root, e.in)));
+
+const builds = entries.map(e => esbuild.build({
+  ...nodeCommon, entryPoints: [path.join(root, e.in)], outfile: path.join(dist, `${e.out}.js`),
+  banner: e.banner ? { js: e.banner } : undefined,
+}));
+
+const webviews = globSync('media/*.ts', { cwd: root });
+if (webviews.length) {
+  builds.push(esbuild.build({
+    bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
+    logLevel: 'warning', absWorkingDir: root, entryPoints: webviews.map(f => path.join(root, f)), outdir: path.join(dist, 'media'),
+  }));
+}
+
+if (withTests) {
+  const tests = globSync('test/{unit,integration,e2e/suite}/**/*.ts', { cwd: root });
+  if (tests.length) {
+    builds.push(esbuild.build({
+      ...nodeCommon, sourcemap: true, minify: false, entryPoints: tests.map(f => path.join(root, f)),
+      outdir: path.join(root, 'out/test'), outbase: path.join(root, 'test'),
+      external: [...nodeCommon.external, 'mocha'],
+    }));
+  }
+}
+
+fs.mkdirSync(dist, { recursive: true });
+copyAssets();
+await Promise.all(builds);
+if (fs.existsSync(path.join(dist, 'cli.js'))) fs.chmodSync(path.join(dist, 'cli.js'), 0o755);
