@@ -75,10 +75,13 @@ export interface RankRecord {
 /** Sent by the agent once per rank at start, so ranks that never report can be named. */
 export interface RankHello { kind: 'hello'; rank: number; size: number; host: string; pid: number; tests: string[] }
 
+/** Sent when a test starts on a rank, so the output that follows can be attributed to it. */
+export interface RankStart { kind: 'start'; rank: number; test: string }
+
 /** Sent when the agent finished all its tests on that rank. */
 export interface RankBye { kind: 'bye'; rank: number }
 
-export type AgentRecord = RankRecord | RankHello | RankBye;
+export type AgentRecord = RankRecord | RankHello | RankStart | RankBye;
 
 export type TestState = 'passed' | 'failed' | 'skipped' | 'errored';
 
