@@ -1,0 +1,300 @@
+import path from 'node:path';
+import type { ExpectedTest, TagStyle } from '../ranks';
+import type { TestSpec } from '../types';
+import type { Allocation } from './allocation';
+import type { MpiInstall } from './mpi';
+import { expandTemplate, splitCommandLine, TemplateError, usesPlaceholder } from './template';
+
+export interface LaunchStep {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  tests: ExpectedTest[];
+  ranks: number;
+  tagStyle: TagStyle;
+  note?: string;
+}
+
+export interface PlanProblem { id: string; reason: string }
+
+export interface LaunchPlan {
+  steps: LaunchStep[];
+  /** Tests this allocation cannot serve (reported skipped, with the reason). */
+  skipped: PlanProblem[];
+  /** Tests that cannot run as written (bad marker, bad template, no MPI): reported errored. */
+  errored: PlanProblem[];
+}
+
+export interface PlanOptions {
+  root: string;
+  assetDir: string;
+  token: string;
+  /** Rank count for tests whose count is not fixed by their marker (see `decideRanks`). */
+  ranksOverride?: number;
+  /** Rank count for dynamic counts when there is no override (`distest.mpiDefaultRanks`). */
+  defaultRanks?: number;
+  extraPytestArgs?: string[];
+  /** The PYTHONPATH the ranks would inherit; kept after the agent folder. */
+  inheritedPythonPath?: string;
+  /** Whether the launch runs as root (OpenMPI refuses unless told otherwise); defaults to this process. */
+  asRoot?: boolean;
+  /** Longest argv (bytes) one step may have before its ids are split over several steps. */
+  maxArgvBytes?: number;
+}
+
+const DEFAULT_MAX_ARGV_BYTES = 100_000;
+const MPI_LAUNCHERS = new Set(['mpirun', 'mpiexec']);
+
+/** Turns the selected tests into launcher invocations for an allocation. Pure: no I/O. */
+export function planRun(specs: TestSpec[], alloc: Allocation, opts: PlanOptions): LaunchPlan {
+  const plan: LaunchPlan = { steps: [], skipped: [], errored: [] };
+  const pytestBatches = new Map<number, Batch>();
+  const launcherBatches = new Map<string, Batch>();
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    if (seen.has(spec.id)) continue;
+    seen.add(spec.id);
+    if (spec.invalid) {
+      plan.errored.push({ id: spec.id, reason: spec.invalid });
+      continue;
+    }
+    const decided = decideRanks(spec, opts);
+    if (spec.framework === 'unittest') {
+      if (!spec.launcher) {
+        plan.errored.push({ id: spec.id, reason: `no launcher template applies to ${spec.file} (add a distest.launchers entry whose glob matches it)` });
+        continue;
+      }
+      const key = JSON.stringify([spec.file, spec.launcher.launcher, decided.ranks]);
+      addToBatch(launcherBatches, key, decided, spec);
+    } else {
+      addToBatch(pytestBatches, decided.ranks, decided, spec);
+    }
+  }
+  const ctx = new PlanContext(alloc, opts, plan);
+  for (const batch of [...pytestBatches.values()].sort((a, b) => a.ranks - b.ranks)) ctx.addPytestBatch(batch);
+  for (const batch of launcherBatches.values()) ctx.addLauncherBatch(batch);
+  return plan;
+}
+
+interface Decided { ranks: number; note?: string }
+
+interface Batch { ranks: number; specs: TestSpec[]; notes: Set<string> }
+
+function addToBatch<K>(batches: Map<K, Batch>, key: K, decided: Decided, spec: TestSpec): void {
+  let batch = batches.get(key);
+  if (!batch) batches.set(key, (batch = { ranks: decided.ranks, specs: [], notes: new Set() }));
+  batch.specs.push(spec);
+  if (decided.note) batch.notes.add(decided.note);
+}
+
+/**
+ * The override only moves counts the marker leaves open: dynamic counts, pytest-mpi's `min_size` (a
+ * minimum, so only upwards) and launcher-run files. A fixed pytest_parallel count is the test's
+ * meaning, and plain pytest tests stay serial. Dynamic counts without an override run with the default
+ * (`distest.mpiDefaultRanks`) and the step says so. 0 means "the launcher decides": unknown here.
+ */
+export function decideRanks(spec: TestSpec, opts: Pick<PlanOptions, 'ranksOverride' | 'defaultRanks'>): Decided {
+  const override = opts.ranksOverride;
+  const fallback = override ?? opts.defaultRanks ?? 2;
+  const dynamicNote = (n: number) =>
+    `${spec.id}: rank count decided at run time (${spec.dynamic ?? 'not a literal'}); running with ${n} ranks (${override !== undefined ? '--ranks' : 'distest.mpiDefaultRanks'})`;
+  switch (spec.framework) {
+    case 'pytest':
+      return { ranks: 1 };
+    case 'pytest_parallel':
+      return spec.ranks !== null ? { ranks: spec.ranks } : { ranks: fallback, note: dynamicNote(fallback) };
+    case 'pytest-mpi':
+      if (spec.ranks === null) return { ranks: fallback, note: dynamicNote(fallback) };
+      return { ranks: override !== undefined && override > spec.ranks ? override : spec.ranks };
+    case 'unittest': {
+      if (override !== undefined) return { ranks: override };
+      if (spec.ranks !== null) return { ranks: spec.ranks };
+      const words = safeSplit(spec.launcher?.launcher ?? '');
+      return words && usesPlaceholder(words, 'ranks') ? { ranks: fallback, note: dynamicNote(fallback) } : { ranks: 0 };
+    }
+  }
+}
+
+function safeSplit(text: string): string[] | null {
+  try {
+    return splitCommandLine(text);
+  } catch {
+    return null;
+  }
+}
+
+class PlanContext {
+  private readonly baseEnv: Record<string, string>;
+  private readonly maxArgvBytes: number;
+
+  constructor(
+    private readonly alloc: Allocation,
+    private readonly opts: PlanOptions,
+    private readonly plan: LaunchPlan,
+  ) {
+    const agentDir = path.join(opts.assetDir, 'agent');
+    this.baseEnv = {
+      DISTEST_TOKEN: opts.token,
+      DISTEST_ROOT: opts.root,
+      PYTHONPATH: opts.inheritedPythonPath ? `${agentDir}${path.delimiter}${opts.inheritedPythonPath}` : agentDir,
+      PYTHONUNBUFFERED: '1',
+    };
+    this.maxArgvBytes = opts.maxArgvBytes ?? DEFAULT_MAX_ARGV_BYTES;
+  }
+
+  addPytestBatch(batch: Batch): void {
+    const { ranks, specs } = batch;
+    const notes = [...batch.notes];
+    const pytestArgs = [this.alloc.python, '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
+    if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
+    pytestArgs.push(...(this.opts.extraPytestArgs ?? []));
+    let launcher: string[] = [];
+    let tagStyle: TagStyle = 'none';
+    let env = this.baseEnv;
+    // One rank needs no launcher: mpi4py initialises as a singleton, and it saves mpirun's startup.
+    if (ranks > 1) {
+      const mpi = this.requireMpi(specs, ranks, notes);
+      if (!mpi) return;
+      const launch = this.mpiLauncher(mpi, ranks);
+      launcher = [mpi.path, ...launch.tagFlags.slice(0, 1), launch.countFlag, String(ranks), ...(launch.oversubscribe ? ['--oversubscribe'] : [])];
+      ({ tagStyle, env } = launch);
+    }
+    const prefix = [...launcher, ...pytestArgs];
+    const chunks = chunkByBytes(specs, prefix, s => [s.id], this.maxArgvBytes);
+    chunks.forEach((chunk, i) => {
+      const chunkNotes = chunks.length > 1 ? [...notes, `part ${i + 1} of ${chunks.length} (argv limit)`] : notes;
+      this.plan.steps.push({
+        argv: [...prefix, ...chunk.map(s => s.id)],
+        env: { ...env },
+        cwd: this.opts.root,
+        tests: chunk.map(s => ({ id: s.id, ranks })),
+        ranks,
+        tagStyle,
+        ...(chunkNotes.length ? { note: chunkNotes.join('; ') } : {}),
+      });
+    });
+  }
+
+  addLauncherBatch(batch: Batch): void {
+    const { ranks, specs } = batch;
+    const notes = [...batch.notes];
+    const template = specs[0].launcher?.launcher ?? '';
+    const file = specs[0].file;
+    try {
+      const words = splitCommandLine(template);
+      if (words.length === 0) throw new TemplateError('launcher template is empty');
+      const first = words[0];
+      const isMpi = first === '{mpiexec}' || MPI_LAUNCHERS.has(path.basename(first));
+      let tagStyle: TagStyle = 'none';
+      let env = this.baseEnv;
+      if (isMpi) {
+        const mpi = this.requireMpi(specs, ranks, notes);
+        if (!mpi) return;
+        const launch = this.mpiLauncher(mpi, ranks);
+        tagStyle = launch.tagStyle;
+        env = launch.env;
+        const inserted: string[] = [];
+        if (launch.tagFlags.length && !words.some(w => launch.tagFlags.includes(w))) inserted.push(launch.tagFlags[0]);
+        if (launch.oversubscribe && !words.includes('--oversubscribe')) inserted.push('--oversubscribe');
+        // A bare name means "the MPI distest detected", so flavour and binary agree; a path is the user's.
+        words.splice(0, 1, first.includes('/') ? first : mpi.path, ...inserted);
+      } else if (path.basename(first) === 'srun') {
+        tagStyle = 'srun';
+        if (!words.includes('-l') && !words.includes('--label')) words.splice(1, 0, '-l');
+      }
+      const tests = specs.map(s => unittestName(s));
+      const argv = expandTemplate(words, {
+        file,
+        ranks: String(ranks),
+        python: this.alloc.python,
+        mpiexec: this.alloc.mpi?.path ?? null,
+        tests,
+      });
+      this.plan.steps.push({
+        argv,
+        env: { ...env },
+        cwd: this.opts.root,
+        tests: specs.map(s => ({ id: s.id, ranks })),
+        ranks,
+        tagStyle,
+        ...(notes.length ? { note: notes.join('; ') } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      for (const s of specs) this.plan.errored.push({ id: s.id, reason: err.message });
+    }
+  }
+
+  /** The MPI install, or null after filing the tests as errored (no MPI) or skipped (too few slots). */
+  private requireMpi(specs: TestSpec[], ranks: number, notes: string[]): MpiInstall | null {
+    const mpi = this.alloc.mpi;
+    if (!mpi) {
+      const reason = this.alloc.mpiProblem ?? `no mpirun or mpiexec found on ${this.alloc.host.name}`;
+      for (const s of specs) this.plan.errored.push({ id: s.id, reason: `needs ${ranks} ranks: ${reason}` });
+      return null;
+    }
+    if (ranks > this.alloc.slots) {
+      if (!this.alloc.oversubscribe) {
+        const reason = `needs ${ranks} ranks, the allocation has ${this.alloc.slots} slots (enable distest.local.oversubscribe to run anyway)`;
+        for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
+        return null;
+      }
+      notes.push(`oversubscribed: ${ranks} ranks on ${this.alloc.slots} slots`);
+    }
+    return mpi;
+  }
+
+  /** How this MPI flavour is told the rank count, to tag output lines, and whether to oversubscribe. */
+  private mpiLauncher(mpi: MpiInstall, ranks: number): MpiLaunch {
+    switch (mpi.flavour) {
+      case 'openmpi': {
+        const asRoot = this.opts.asRoot ?? process.getuid?.() === 0;
+        return {
+          tagFlags: ['--tag-output', '-tag-output'],
+          countFlag: '-np',
+          oversubscribe: ranks > this.alloc.slots,
+          tagStyle: 'openmpi',
+          env: asRoot ? { ...this.baseEnv, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : this.baseEnv,
+        };
+      }
+      case 'mpich':
+      case 'intel':
+        // Hydra (MPICH, Intel MPI) runs more ranks than cores without being asked.
+        return { tagFlags: ['-prepend-rank', '-l'], countFlag: '-n', oversubscribe: false, tagStyle: 'mpich', env: this.baseEnv };
+      case 'unknown':
+        return { tagFlags: [], countFlag: '-n', oversubscribe: false, tagStyle: 'none', env: this.baseEnv };
+    }
+  }
+}
+
+interface MpiLaunch { tagFlags: string[]; countFlag: string; oversubscribe: boolean; tagStyle: TagStyle; env: Record<string, string> }
+
+/** `tests/x.py::TestWorld::test_size` → `TestWorld.test_size`, the name unittest's command line takes. */
+function unittestName(spec: TestSpec): string {
+  const rest = spec.id.startsWith(`${spec.file}::`) ? spec.id.slice(spec.file.length + 2) : spec.id;
+  return rest.split('::').join('.');
+}
+
+function argBytes(arg: string): number {
+  return Buffer.byteLength(arg) + 1;
+}
+
+/** Splits items into runs whose argv (prefix + each item's args) stays under `max` bytes; never empty runs. */
+function chunkByBytes<T>(items: T[], prefix: string[], argsOf: (item: T) => string[], max: number): T[][] {
+  const prefixBytes = prefix.reduce((n, a) => n + argBytes(a), 0);
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = prefixBytes;
+  for (const item of items) {
+    const itemBytes = argsOf(item).reduce((n, a) => n + argBytes(a), 0);
+    if (current.length && bytes + itemBytes > max) {
+      chunks.push(current);
+      current = [];
+      bytes = prefixBytes;
+    }
+    current.push(item);
+    bytes += itemBytes;
+  }
+  if (current.length) chunks.push(current);
+  return chunks;
+}

@@ -1,0 +1,39 @@
+// The one seam between "what to run" and "where it runs". Everything above it (launch plans, the run
+// engine, the CLI) must work unchanged on a laptop and over ssh, so it speaks argv arrays only.
+
+export interface ExecResult { code: number | null; signal: string | null; stdout: string; stderr: string }
+
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+  /** Set when the process could not be started at all (e.g. ENOENT), in words a user can act on. */
+  error?: string;
+}
+
+export interface RunningProcess {
+  pid?: number;
+  onStdout(cb: (b: Buffer) => void): void;
+  onStderr(cb: (b: Buffer) => void): void;
+  /** Resolves (never rejects) when the launched process exits or fails to start. */
+  exited: Promise<ExitStatus>;
+  /**
+   * Signals the whole process tree (SIGTERM by default), then SIGKILLs whatever is still alive after a
+   * grace period. Resolves once nothing of the tree is left; callers may ignore the promise.
+   */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface StreamOptions {
+  cwd?: string;
+  /** Merged over the host's own environment. */
+  env?: Record<string, string>;
+}
+
+export interface Host {
+  readonly name: string;
+  exec(argv: string[], opts?: StreamOptions & { timeoutMs?: number }): Promise<ExecResult>;
+  stream(argv: string[], opts?: StreamOptions): RunningProcess;
+  /** Absolute path of an executable (a bare name is looked up on PATH), or null. */
+  which(cmd: string): Promise<string | null>;
+  cpuCount(): Promise<number>;
+}

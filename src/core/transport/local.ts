@@ -1,0 +1,210 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExecResult, ExitStatus, Host, RunningProcess, StreamOptions } from './host';
+
+/** How long a process tree gets to honour SIGTERM before everything left of it is SIGKILLed. */
+export const KILL_GRACE_MS = 3000;
+
+export class LocalHost implements Host {
+  readonly name: string;
+
+  constructor(name = 'local') {
+    this.name = name;
+  }
+
+  stream(argv: string[], opts: StreamOptions = {}): RunningProcess {
+    return new LocalProcess(argv, opts);
+  }
+
+  async exec(argv: string[], opts: StreamOptions & { timeoutMs?: number } = {}): Promise<ExecResult> {
+    const proc = this.stream(argv, opts);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    proc.onStdout(b => stdout.push(b));
+    proc.onStderr(b => stderr.push(b));
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => void proc.kill(), opts.timeoutMs);
+    const status = await proc.exited;
+    clearTimeout(timer);
+    const err = Buffer.concat(stderr).toString('utf8');
+    return {
+      code: status.code,
+      signal: status.signal,
+      stdout: Buffer.concat(stdout).toString('utf8'),
+      stderr: status.error ? `${err}${status.error}\n` : err,
+    };
+  }
+
+  async which(cmd: string): Promise<string | null> {
+    if (cmd.includes('/')) return isExecutable(cmd) ? path.resolve(cmd) : null;
+    for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+      if (!dir) continue;
+      const candidate = path.join(dir, cmd);
+      if (isExecutable(candidate)) return candidate;
+    }
+    return null;
+  }
+
+  async cpuCount(): Promise<number> {
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+class LocalProcess implements RunningProcess {
+  readonly pid?: number;
+  readonly exited: Promise<ExitStatus>;
+  private readonly child;
+  private killing?: Promise<void>;
+
+  constructor(argv: string[], opts: StreamOptions) {
+    if (argv.length === 0) throw new Error('cannot run an empty command');
+    // detached: the launch becomes its own process group, so a kill reaches mpirun and what it forked
+    // without touching the editor or the CLI itself.
+    this.child = spawn(argv[0], argv.slice(1), {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.pid = this.child.pid;
+    this.exited = new Promise(resolve => {
+      this.child.once('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error: spawnErrorText(argv[0], opts.cwd, err) }));
+      // 'close' (not 'exit') so every byte of stdout/stderr has been delivered before the status is.
+      this.child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  onStdout(cb: (b: Buffer) => void): void {
+    this.child.stdout?.on('data', cb);
+  }
+
+  onStderr(cb: (b: Buffer) => void): void {
+    this.child.stderr?.on('data', cb);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    this.killing ??= this.killTree(signal);
+    return this.killing;
+  }
+
+  private async killTree(signal: NodeJS.Signals): Promise<void> {
+    const leader = this.pid;
+    if (leader === undefined) return;
+    // OpenMPI puts every rank in a process group of its own, so the group alone is not enough: remember
+    // the whole descendant tree now, while the parent links still exist.
+    const tree = new Set(descendants(leader));
+    signalGroup(leader, signal);
+    for (const pid of tree) signalPid(pid, signal);
+    const deadline = Date.now() + KILL_GRACE_MS;
+    while (Date.now() < deadline) {
+      for (const pid of descendants(leader)) tree.add(pid);
+      if (!groupAlive(leader) && [...tree].every(pid => !pidAlive(pid))) return;
+      await sleep(50);
+    }
+    for (const pid of descendants(leader)) tree.add(pid);
+    signalGroup(leader, 'SIGKILL');
+    for (const pid of tree) signalPid(pid, 'SIGKILL');
+    await this.exited;
+  }
+}
+
+function spawnErrorText(cmd: string, cwd: string | undefined, err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') {
+    return cwd && !fs.existsSync(cwd) ? `cannot start ${cmd}: working folder ${cwd} does not exist` : `cannot start ${cmd}: no such program`;
+  }
+  if (err.code === 'EACCES') return `cannot start ${cmd}: permission denied (not executable?)`;
+  return `cannot start ${cmd}: ${err.message}`;
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie answers signal 0 but is already dead; its parent (maybe us) just has not reaped it yet.
+  return procState(pid) !== 'Z';
+}
+
+interface ProcStat { ppid: number; state: string }
+
+function readStat(pid: string): ProcStat | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], ppid: Number(fields[1]) };
+  } catch {
+    return null;
+  }
+}
+
+function procState(pid: number): string | undefined {
+  return readStat(String(pid))?.state;
+}
+
+/** Every live descendant of `root` (Linux /proc; elsewhere the process group has to do). */
+function descendants(root: number): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc').filter(e => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const entry of entries) {
+    const stat = readStat(entry);
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(entry));
+    children.set(stat.ppid, list);
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    for (const child of children.get(queue.shift() as number) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}

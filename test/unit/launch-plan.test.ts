@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { LocalAllocation } from '../../src/core/launch/allocation';
+import type { MpiInstall } from '../../src/core/launch/mpi';
+import { planRun, type PlanOptions } from '../../src/core/launch/plan';
+import { LocalHost } from '../../src/core/transport/local';
+import type { Framework, LauncherTemplate, TestSpec } from '../../src/core/types';
+
+const OPENMPI: MpiInstall = { path: '/usr/bin/mpirun', flavour: 'openmpi', version: '4.1.4' };
+const MPICH: MpiInstall = { path: '/opt/mpich/bin/mpiexec', flavour: 'mpich', version: '4.0.2' };
+
+function alloc(over: Partial<LocalAllocation> = {}): LocalAllocation {
+  return { kind: 'local', host: new LocalHost(), slots: 2, oversubscribe: true, python: '/usr/bin/python3', mpi: OPENMPI, ...over };
+}
+
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), asRoot: false };
+
+function spec(id: string, framework: Framework, ranks: number | null, extra: Partial<TestSpec> = {}): TestSpec {
+  const file = id.split('::')[0];
+  return { id, label: id.split('::').pop() as string, file, range: { line: 1, column: 0, endLine: 1, endColumn: 1 }, framework, ranks, ...extra };
+}
+
+const PYTEST = ['/usr/bin/python3', '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
+
+test('pytest-family tests are batched per rank count; 1 rank runs without mpirun', () => {
+  const plan = planRun(
+    [
+      spec('t/a.py::test_par[2]', 'pytest_parallel', 2),
+      spec('t/a.py::test_serial', 'pytest', 1),
+      spec('t/b.py::test_mpi', 'pytest-mpi', 2),
+      spec('t/a.py::test_par[3]', 'pytest_parallel', 3),
+      spec('t/b.py::test_mpi_one', 'pytest-mpi', 1),
+    ],
+    alloc(),
+    OPTS,
+  );
+  assert.deepEqual(plan.skipped, []);
+  assert.deepEqual(plan.errored, []);
+  assert.deepEqual(
+    plan.steps.map(s => [s.ranks, s.tagStyle, s.argv]),
+    [
+      [1, 'none', [...PYTEST, '--with-mpi', 't/a.py::test_serial', 't/b.py::test_mpi_one']],
+      [2, 'openmpi', ['/usr/bin/mpirun', '--tag-output', '-np', '2', ...PYTEST, '--with-mpi', 't/a.py::test_par[2]', 't/b.py::test_mpi']],
+      [3, 'openmpi', ['/usr/bin/mpirun', '--tag-output', '-np', '3', '--oversubscribe', ...PYTEST, 't/a.py::test_par[3]']],
+    ],
+  );
+  assert.deepEqual(plan.steps[1].tests, [{ id: 't/a.py::test_par[2]', ranks: 2 }, { id: 't/b.py::test_mpi', ranks: 2 }]);
+  assert.equal(plan.steps[2].note, 'oversubscribed: 3 ranks on 2 slots');
+  assert.equal(plan.steps[0].cwd, '/proj');
+});
+
+test('step env: token, root, agent on PYTHONPATH before the inherited one, unbuffered', () => {
+  const plan = planRun([spec('t/a.py::t', 'pytest', 1)], alloc(), { ...OPTS, inheritedPythonPath: '/user/lib' });
+  assert.deepEqual(plan.steps[0].env, {
+    DISTEST_TOKEN: OPTS.token,
+    DISTEST_ROOT: '/proj',
+    PYTHONPATH: '/ext/dist/agent:/user/lib',
+    PYTHONUNBUFFERED: '1',
+  });
+});
+
+test('OpenMPI as root gets the run-as-root permission; MPICH does not need it', () => {
+  const tests = [spec('t/a.py::t[2]', 'pytest_parallel', 2)];
+  const asRoot = planRun(tests, alloc(), { ...OPTS, asRoot: true }).steps[0].env;
+  assert.equal(asRoot.OMPI_ALLOW_RUN_AS_ROOT, '1');
+  assert.equal(asRoot.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM, '1');
+  const mpich = planRun(tests, alloc({ mpi: MPICH, slots: 1 }), { ...OPTS, asRoot: true }).steps[0];
+  assert.equal(mpich.env.OMPI_ALLOW_RUN_AS_ROOT, undefined);
+  assert.deepEqual(mpich.argv.slice(0, 4), ['/opt/mpich/bin/mpiexec', '-prepend-rank', '-n', '2']);
+  assert.equal(mpich.tagStyle, 'mpich');
+});
+
+test('more ranks than slots without oversubscription: skipped with the reason', () => {
+  const plan = planRun([spec('t/a.py::t[4]', 'pytest_parallel', 4), spec('t/a.py::t[2]', 'pytest_parallel', 2)], alloc({ oversubscribe: false }), OPTS);
+  assert.deepEqual(plan.skipped, [{ id: 't/a.py::t[4]', reason: 'needs 4 ranks, the allocation has 2 slots (enable distest.local.oversubscribe to run anyway)' }]);
+  assert.equal(plan.steps.length, 1);
+});
+
+test('invalid markers and missing MPI become errored, serial tests still run', () => {
+  const plan = planRun(
+    [spec('t/a.py::bad', 'pytest_parallel', null, { invalid: 'parallel() needs a rank count' }), spec('t/a.py::t[2]', 'pytest_parallel', 2), spec('t/a.py::s', 'pytest', 1)],
+    alloc({ mpi: null, mpiProblem: 'no mpirun or mpiexec found on local; install OpenMPI' }),
+    OPTS,
+  );
+  assert.deepEqual(plan.errored, [
+    { id: 't/a.py::bad', reason: 'parallel() needs a rank count' },
+    { id: 't/a.py::t[2]', reason: 'needs 2 ranks: no mpirun or mpiexec found on local; install OpenMPI' },
+  ]);
+  assert.deepEqual(plan.steps.map(s => s.tests.map(t => t.id)), [['t/a.py::s']]);
+});
+
+test('dynamic counts run with the override, else the default, and the step says so', () => {
+  const dyn = spec('t/a.py::t', 'pytest_parallel', null, { dynamic: 'parallel(N): N is not a literal' });
+  const byDefault = planRun([dyn], alloc(), { ...OPTS, defaultRanks: 2 }).steps[0];
+  assert.equal(byDefault.ranks, 2);
+  assert.match(byDefault.note ?? '', /rank count decided at run time \(parallel\(N\): N is not a literal\); running with 2 ranks \(distest.mpiDefaultRanks\)/);
+  const overridden = planRun([dyn, spec('t/b.py::m', 'pytest-mpi', 2), spec('t/c.py::p', 'pytest_parallel', 2)], alloc(), { ...OPTS, ranksOverride: 4 });
+  assert.deepEqual(overridden.steps.map(s => [s.ranks, s.tests.map(t => t.id)]), [
+    [2, ['t/c.py::p']],
+    [4, ['t/a.py::t', 't/b.py::m']],
+  ]);
+  assert.match(overridden.steps[1].note ?? '', /running with 4 ranks \(--ranks\)/);
+});
+
+test('long id lists are split so no argv exceeds the limit', () => {
+  const many = Array.from({ length: 50 }, (_, i) => spec(`t/a.py::test_${'x'.repeat(40)}_${i}[2]`, 'pytest_parallel', 2));
+  const plan = planRun(many, alloc(), { ...OPTS, maxArgvBytes: 1000 });
+  assert.ok(plan.steps.length > 1);
+  for (const s of plan.steps) assert.ok(s.argv.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) <= 1000);
+  assert.deepEqual(plan.steps.flatMap(s => s.tests.map(t => t.id)), many.map(s => s.id));
+  assert.match(plan.steps[0].note ?? '', /part 1 of \d+ \(argv limit\)/);
+});
+
+function unittestSpec(id: string, launcher: LauncherTemplate, ranks: number | null = launcher.ranks || null): TestSpec {
+  return spec(id, 'unittest', ranks, { launcher });
+}
+
+test('launcher templates: one step per file, placeholders filled, tag flag and oversubscription inserted', () => {
+  const launcher = { glob: 'tests/multi_node/**', launcher: 'mpiexec -n {ranks} {python} {file} {tests}', ranks: 3 };
+  const file = 'tests/multi node/t;x.py';
+  const plan = planRun(
+    [unittestSpec(`${file}::TestWorld::test_a`, launcher), unittestSpec(`${file}::TestWorld::test_b`, launcher), unittestSpec('tests/multi_node/u.py::T::t', launcher)],
+    alloc(),
+    OPTS,
+  );
+  assert.deepEqual(plan.steps.map(s => s.argv), [
+    ['/usr/bin/mpirun', '--tag-output', '--oversubscribe', '-n', '3', '/usr/bin/python3', file, 'TestWorld.test_a', 'TestWorld.test_b'],
+    ['/usr/bin/mpirun', '--tag-output', '--oversubscribe', '-n', '3', '/usr/bin/python3', 'tests/multi_node/u.py', 'T.t'],
+  ]);
+  assert.equal(plan.steps[0].tagStyle, 'openmpi');
+  assert.equal(plan.steps[0].env.PYTHONPATH, '/ext/dist/agent');
+});
+
+test('launcher templates: an existing tag flag is kept, srun gets -l, others run untagged', () => {
+  const run = (template: string, mpi: MpiInstall | null = OPENMPI) =>
+    planRun([unittestSpec('t/u.py::T::t', { glob: '*', launcher: template, ranks: 2 })], alloc({ mpi }), OPTS);
+  assert.deepEqual(run('mpirun --tag-output -np {ranks} {python} {file}').steps[0].argv, ['/usr/bin/mpirun', '--tag-output', '-np', '2', '/usr/bin/python3', 't/u.py']);
+  assert.deepEqual(run('{mpiexec} -l -n {ranks} {python} {file}', MPICH).steps[0].argv, ['/opt/mpich/bin/mpiexec', '-l', '-n', '2', '/usr/bin/python3', 't/u.py']);
+  const srun = run('srun -n {ranks} {python} {file}').steps[0];
+  assert.deepEqual([srun.tagStyle, srun.argv], ['srun', ['srun', '-l', '-n', '2', '/usr/bin/python3', 't/u.py']]);
+  const dragon = run('dragon {file} -f -v', null).steps[0];
+  assert.deepEqual([dragon.tagStyle, dragon.argv], ['none', ['dragon', 't/u.py', '-f', '-v']]);
+});
+
+test('launcher templates: shell operators and unittest without a template are errored with the reason', () => {
+  const plan = planRun(
+    [unittestSpec('t/u.py::T::t', { glob: '*', launcher: 'mpiexec -n 2 {python} {file} | tee log', ranks: 2 }), spec('t/v.py::T::t', 'unittest', 2)],
+    alloc(),
+    OPTS,
+  );
+  assert.equal(plan.steps.length, 0);
+  const reason = (id: string) => plan.errored.find(e => e.id === id)?.reason ?? '';
+  assert.match(reason('t/u.py::T::t'), /shell operator \|/);
+  assert.match(reason('t/v.py::T::t'), /no launcher template applies to t\/v.py/);
+});
+
+test('a template leaving the count to the launcher expects an unknown count (0)', () => {
+  const plan = planRun([unittestSpec('t/u.py::T::t', { glob: '*', launcher: 'dragon {file}', ranks: 0 })], alloc(), OPTS);
+  assert.deepEqual(plan.steps[0].tests, [{ id: 't/u.py::T::t', ranks: 0 }]);
+});
+
+test('duplicate ids are planned once', () => {
+  const s = spec('t/a.py::t', 'pytest', 1);
+  assert.deepEqual(planRun([s, s], alloc(), OPTS).steps[0].tests, [{ id: 't/a.py::t', ranks: 1 }]);
+});
