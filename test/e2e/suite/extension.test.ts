@@ -1,0 +1,130 @@
+// API-level tests inside a real extension host (code-server's Node host, or VS Code desktop through
+// @vscode/test-electron), on a copy of examples/ as the workspace.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { DistestApi } from '../../../src/extension';
+
+const workspaceUri = () => {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'the suite needs the demo workspace open');
+  return folder.uri;
+};
+
+/** Every TestItem under the controller, keyed by its pytest node id (item ids are `<folder uri>|<node id>`). */
+function itemsByNodeId(controller: vscode.TestController): Map<string, vscode.TestItem> {
+  const prefix = `${workspaceUri().toString()}|`;
+  const out = new Map<string, vscode.TestItem>();
+  const visit = (item: vscode.TestItem) => {
+    out.set(item.id.startsWith(prefix) ? item.id.slice(prefix.length) : item.id, item);
+    item.children.forEach(visit);
+  };
+  controller.items.forEach(visit);
+  return out;
+}
+
+type Outcome = { state: 'passed' | 'failed' | 'errored' | 'skipped'; messages: string[] };
+
+/**
+ * Records what the extension reports on the TestRuns it creates (the results API is not public), by
+ * wrapping the controller's createTestRun.
+ */
+function recordRuns(controller: vscode.TestController): { outcomes: Map<string, Outcome>; restore(): void } {
+  const outcomes = new Map<string, Outcome>();
+  const original = controller.createTestRun.bind(controller);
+  const text = (m: vscode.TestMessage | readonly vscode.TestMessage[]) =>
+    (Array.isArray(m) ? m : [m]).map(x => (typeof x.message === 'string' ? x.message : x.message.value));
+  controller.createTestRun = (request, name, persist) => {
+    const run = original(request, name, persist);
+    return Object.assign(Object.create(run) as vscode.TestRun, {
+      passed: (item: vscode.TestItem, duration?: number) => { outcomes.set(item.id, { state: 'passed', messages: [] }); run.passed(item, duration); },
+      skipped: (item: vscode.TestItem) => { outcomes.set(item.id, { state: 'skipped', messages: [] }); run.skipped(item); },
+      failed: (item: vscode.TestItem, message: vscode.TestMessage | readonly vscode.TestMessage[], duration?: number) => {
+        outcomes.set(item.id, { state: 'failed', messages: text(message) });
+        run.failed(item, message, duration);
+      },
+      errored: (item: vscode.TestItem, message: vscode.TestMessage | readonly vscode.TestMessage[], duration?: number) => {
+        outcomes.set(item.id, { state: 'errored', messages: text(message) });
+        run.errored(item, message, duration);
+      },
+    });
+  };
+  return { outcomes, restore: () => { controller.createTestRun = original; } };
+}
+
+async function poll<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise(r => setTimeout(r, 200));
+  }
+}
+
+suite('distest in a real extension host', () => {
+  let api: DistestApi;
+
+  suiteSetup(async () => {
+    const extension = vscode.extensions.getExtension<DistestApi>('distest.distest');
+    assert.ok(extension, 'distest.distest is loaded');
+    api = await extension.activate();
+  });
+
+  test('activates and exports its API', () => {
+    assert.equal(api.controller.id, 'distest');
+    assert.equal(typeof api.refresh, 'function');
+  });
+
+  test('discovers the demo tests through the language server, with rank counts', async () => {
+    await api.discovered;
+    const items = itemsByNodeId(api.controller);
+    const expected: Array<[string, string]> = [
+      ['tests/test_halo.py::test_halo_exchange', '2 ranks'],
+      ['tests/test_halo.py::test_global_sum[2]', '2 ranks'],
+      ['tests/test_halo.py::test_global_sum[4]', '4 ranks'],
+      ['tests/test_halo.py::test_decomposition_is_balanced', '3 ranks'],
+      ['tests/test_collectives.py::test_gather_rank_ids', '2 ranks'],
+      ['tests/test_collectives.py::TestReductions::test_max_residual', '2 ranks'],
+      ['tests/test_faults.py::test_rank_1_segfaults', '2 ranks'],
+    ];
+    for (const [id, description] of expected) {
+      const item = items.get(id);
+      assert.ok(item, `no item ${id}; have: ${[...items.keys()].join(', ')}`);
+      assert.equal(item.description, description, id);
+    }
+    const invalid = items.get('tests/test_invalid_markers.py::test_zero_ranks');
+    assert.ok(invalid?.error, 'the parallel(0) test is shown errored');
+  });
+
+  test('publishes a diagnostic at the invalid marker', async () => {
+    const uri = vscode.Uri.joinPath(workspaceUri(), 'tests/test_invalid_markers.py');
+    await vscode.window.showTextDocument(uri);
+    const diagnostics = await poll('a diagnostic on test_invalid_markers.py', () => {
+      const found = vscode.languages.getDiagnostics(uri);
+      return found.length ? found : undefined;
+    });
+    assert.match(diagnostics[0].message, /at least 1/);
+    assert.equal(diagnostics[0].range.start.line + 1, 5, 'on the @pytest_parallel.mark.parallel(0) line');
+  });
+
+  test('a run through the Test Explorer reports per-test results', async () => {
+    const recorder = recordRuns(api.controller);
+    try {
+      await vscode.window.showTextDocument(vscode.Uri.joinPath(workspaceUri(), 'tests/test_halo.py'));
+      // The workbench only pulls a controller's items once something observes them (the Testing view);
+      // without it the run commands resolve at once and run nothing.
+      await vscode.commands.executeCommand('workbench.view.testing.focus');
+      await vscode.commands.executeCommand('testing.runCurrentFile'); // resolves when the run has ended
+    } finally {
+      recorder.restore();
+    }
+    const items = itemsByNodeId(api.controller);
+    const stateOf = (nodeId: string) => recorder.outcomes.get(items.get(nodeId)?.id ?? nodeId);
+    assert.equal(stateOf('tests/test_halo.py::test_halo_exchange')?.state, 'passed');
+    assert.equal(stateOf('tests/test_halo.py::test_global_sum[2]')?.state, 'passed');
+    assert.equal(stateOf('tests/test_halo.py::test_global_sum[4]')?.state, 'passed');
+    const failure = stateOf('tests/test_halo.py::test_decomposition_is_balanced');
+    assert.equal(failure?.state, 'failed');
+    assert.match(failure.messages.join('\n'), /rank 1 owns 5 of 11 cells/);
+  });
+});
