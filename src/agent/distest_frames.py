@@ -1,0 +1,162 @@
+"""Rank detection and framed record output shared by the distest pytest plugin and unittest hooks.
+
+Frame line (one os.write each, so pipes and launcher taggers keep it whole):
+    @@distest:<token>:<rank>:<msgid>:<index>:<count>:<base64 chunk>\n
+The record is JSON -> UTF-8 -> base64, cut into chunks of at most CHUNK_CHARS characters.
+Ordinary output can never look like a frame because it cannot know the per-run token.
+
+Nothing here runs unless DISTEST_TOKEN is set: without it the module is inert.
+"""
+import base64
+import faulthandler
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+
+FRAME_PREFIX = "@@distest:"
+# A whole frame line stays below PIPE_BUF (4096 on Linux) so one write is atomic on a pipe and fits
+# in one read of OpenMPI's 4 KiB forwarding buffer most of the time.
+CHUNK_CHARS = 3000
+
+_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "PALS_RANKID")
+# PMIx and PALS export no world size of their own; their launchers set PMI_SIZE / OMPI_* alongside.
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+
+
+def _first_int(names, default):
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return default
+
+
+TOKEN = os.environ.get("DISTEST_TOKEN") or None
+RANK = _first_int(_RANK_VARS, 0)
+SIZE = max(_first_int(_SIZE_VARS, 1), RANK + 1)
+HOST = socket.gethostname()
+
+_lock = threading.Lock()
+_next_msgid = 0
+_owner = None
+_out_fd = None
+_stack_file = None
+
+
+def _setup():
+    """Keep private copies of fds 1 and 2 made before pytest's fd capture swaps them out."""
+    global _out_fd, _stack_file
+    try:
+        _out_fd = os.dup(1)
+    except OSError:
+        _out_fd = None
+    try:
+        _stack_file = os.fdopen(os.dup(2), "w", closefd=True)
+    except OSError:
+        _stack_file = sys.stderr
+    if not faulthandler.is_enabled():
+        faulthandler.enable(file=_stack_file, all_threads=True)
+    usr1 = getattr(signal, "SIGUSR1", None)
+    # The hang watchdog sends SIGUSR1 to every rank to get its Python stack; never replace a user's handler.
+    if usr1 is not None and signal.getsignal(usr1) in (signal.SIG_DFL, None):
+        faulthandler.register(usr1, file=_stack_file, all_threads=True, chain=False)
+
+
+if TOKEN is not None:
+    _setup()
+
+
+def active():
+    return TOKEN is not None and _out_fd is not None
+
+
+def claim(owner):
+    """Make `owner` ('pytest' or 'unittest') the one reporter of this process; False if another already is."""
+    global _owner
+    if _owner is None:
+        _owner = owner
+    return _owner == owner
+
+
+def owner():
+    return _owner
+
+
+def _write_all(data):
+    view = memoryview(data)
+    while view:
+        written = os.write(_out_fd, view)
+        view = view[written:]
+
+
+def _flush_python_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def emit(record):
+    """Write one record as frame lines. Never raises: reporting must not break the user's run."""
+    global _next_msgid
+    if not active():
+        return
+    # Processes the tests spawn must not report as this rank: the token belongs to this process alone.
+    os.environ.pop("DISTEST_TOKEN", None)
+    try:
+        payload = base64.b64encode(json.dumps(record, separators=(",", ":")).encode("utf-8")).decode("ascii")
+        chunks = [payload[i:i + CHUNK_CHARS] for i in range(0, len(payload), CHUNK_CHARS)]
+        with _lock:
+            msgid = _next_msgid
+            _next_msgid += 1
+            _flush_python_streams()
+            for index, chunk in enumerate(chunks):
+                line = "%s%s:%d:%d:%d:%d:%s\n" % (FRAME_PREFIX, TOKEN, RANK, msgid, index, len(chunks), chunk)
+                _write_all(line.encode("ascii"))
+    except Exception as error:  # noqa: BLE001 - a closed pipe or odd record must not fail the test
+        try:
+            sys.stderr.write("distest: could not report a record: %r\n" % (error,))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def hello(tests):
+    emit({"kind": "hello", "rank": RANK, "size": SIZE, "host": HOST, "pid": os.getpid(), "tests": list(tests)})
+
+
+def start(test):
+    emit({"kind": "start", "rank": RANK, "test": test})
+
+
+def result(test, phase, outcome, duration_ms, location=None, message=None, text=None):
+    record = {"kind": "result", "rank": RANK, "size": SIZE, "host": HOST, "test": test, "phase": phase,
+              "outcome": outcome, "durationMs": round(duration_ms, 3)}
+    if location is not None:
+        record["location"] = {"file": location[0], "line": location[1]}
+    if message:
+        record["message"] = message
+    if text:
+        record["text"] = text
+    emit(record)
+
+
+def bye():
+    emit({"kind": "bye", "rank": RANK})
+
+
+def relative_path(path, base=None):
+    """`path` relative to DISTEST_ROOT (or `base`, or cwd) with forward slashes; absolute when outside it."""
+    root = os.environ.get("DISTEST_ROOT") or base or os.getcwd()
+    absolute = os.path.abspath(str(path))
+    try:
+        relative = os.path.relpath(absolute, os.path.abspath(str(root)))
+    except ValueError:
+        return absolute.replace(os.sep, "/")
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return absolute.replace(os.sep, "/")
+    return relative.replace(os.sep, "/")

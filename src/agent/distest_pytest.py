@@ -1,0 +1,149 @@
+"""pytest plugin (`-p distest_pytest`): reports every test phase that matters on this rank as framed records.
+
+Only observes: it never changes outcomes, output or collection, so it coexists with pytest-mpi and
+pytest_parallel. Inert unless DISTEST_TOKEN is set.
+"""
+import os
+import re
+import sys
+
+import pytest
+
+import distest_frames as frames
+
+# `path/to/file.py:42: in test_x` lines of a collection error's formatted traceback.
+_TRACEBACK_LINE = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+):", re.MULTILINE)
+
+_base_dir = None
+
+
+def _active():
+    return frames.active() and frames.owner() == "pytest"
+
+
+def _report_problem(hook, error):
+    sys.stderr.write("distest: %s failed: %r\n" % (hook, error))
+
+
+def pytest_configure(config):
+    global _base_dir
+    if frames.active():
+        frames.claim("pytest")
+    _base_dir = str(config.rootpath)
+
+
+def pytest_collection_finish(session):
+    if _active():
+        frames.hello(item.nodeid for item in session.items)
+
+
+def pytest_collectreport(report):
+    if not _active() or report.passed or not report.nodeid:
+        return
+    try:
+        text = report.longreprtext
+        if report.skipped:
+            location, message = _skip_location(report), _skip_reason(report)
+            frames.result(report.nodeid, "setup", "skipped", 0, location, message)
+            return
+        file = frames.relative_path(os.path.join(_base_dir, report.nodeid.split("::")[0]), _base_dir)
+        lines = [int(m.group("line")) for m in _TRACEBACK_LINE.finditer(text)
+                 if frames.relative_path(m.group("path"), _base_dir) == file]
+        location = (file, lines[-1] if lines else 1)
+        frames.result(report.nodeid, "setup", "error", 0, location, _collection_message(text), text)
+    except Exception as error:  # noqa: BLE001
+        _report_problem("pytest_collectreport", error)
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if _active():
+        frames.start(nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if not _active() or call.excinfo is None:
+        return
+    try:
+        report = outcome.get_result()
+        report.distest_location = _failure_location(item, call.excinfo)
+    except Exception as error:  # noqa: BLE001
+        _report_problem("pytest_runtest_makereport", error)
+
+
+def pytest_runtest_logreport(report):
+    if not _active():
+        return
+    try:
+        _emit_phase(report)
+    except Exception as error:  # noqa: BLE001
+        _report_problem("pytest_runtest_logreport", error)
+
+
+def pytest_sessionfinish(session):
+    if _active():
+        frames.bye()
+
+
+def _emit_phase(report):
+    phase = report.when
+    xfail = getattr(report, "wasxfail", None)
+    if report.skipped:
+        if xfail is not None:
+            message = "expected failure" + (": " + xfail if xfail else "")
+            frames.result(report.nodeid, phase, "skipped", report.duration * 1000,
+                          getattr(report, "distest_location", None), message, report.longreprtext)
+        else:
+            frames.result(report.nodeid, phase, "skipped", report.duration * 1000,
+                          _skip_location(report), _skip_reason(report))
+    elif report.failed:
+        outcome = "failed" if phase == "call" else "error"
+        frames.result(report.nodeid, phase, outcome, report.duration * 1000,
+                      getattr(report, "distest_location", None), _failure_message(report), report.longreprtext)
+    elif phase == "call":
+        frames.result(report.nodeid, phase, "passed", report.duration * 1000)
+
+
+def _failure_location(item, excinfo):
+    """The deepest traceback line inside the test's own file, else the test's def line."""
+    test_file = str(item.path)
+    line = None
+    for entry in excinfo.traceback:
+        if str(entry.path) == test_file:
+            line = entry.lineno + 1
+    if line is None:
+        location = item.location
+        line = location[1] + 1 if location[1] is not None else 1
+    return (frames.relative_path(test_file, _base_dir), line)
+
+
+def _failure_message(report):
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return crash.message
+    lines = [line for line in report.longreprtext.splitlines() if line.strip()]
+    return lines[-1] if lines else "failed"
+
+
+def _collection_message(text):
+    """The `E   ...` lines pytest puts under a collection traceback, else its first line."""
+    error_lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if error_lines:
+        return "\n".join(error_lines)
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "collection failed"
+
+
+def _skip_location(report):
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        path, line, _ = report.longrepr
+        return (frames.relative_path(path, _base_dir), int(line))
+    return None
+
+
+def _skip_reason(report):
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+        return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+    return report.longreprtext or "skipped"

@@ -1,0 +1,335 @@
+import type { AgentRecord } from '../types';
+import { FrameDecoder } from './frames';
+
+/**
+ * How the launcher marks which rank wrote a line:
+ * - openmpi: `mpirun --tag-output` → `[1,3]<stdout>:text`. OpenMPI 4.1 tags every 4 KiB read it
+ *   forwards, not every line, so a long line arrives as several tagged pieces, and other ranks' pieces
+ *   may land between them; the pieces are joined per rank.
+ * - mpich: `mpiexec -prepend-rank` → `[3] text`; srun: `srun --label` → `3: text` (right-aligned).
+ * - none: one process whose rank is the constructor's `rank`.
+ * Lines without a tag are the launcher's own (rank null).
+ */
+export type TagStyle = 'openmpi' | 'mpich' | 'srun' | 'none';
+export type StreamName = 'stdout' | 'stderr';
+
+export interface RankLine { rank: number | null; stream: StreamName; text: string; test?: string }
+
+export interface RankStreamsOptions {
+  token: string;
+  tagStyle: TagStyle;
+  /** The rank of the single process for tagStyle 'none' (default 0). */
+  rank?: number;
+  /** Longer lines are delivered in pieces of at most this many bytes (default 64 KiB, at least 8 KiB). */
+  maxLineBytes?: number;
+}
+
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const OPEN_BRACKET = 0x5b;
+const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
+/** Frame lines are under 4 KiB; a limit above this never cuts one. */
+const MIN_MAX_LINE_BYTES = 8 * 1024;
+/** Longest possible tag, so an undecided tail is bounded. */
+const MAX_TAG_BYTES = 48;
+
+interface Target { rank: number | null; stream: StreamName }
+interface TagMatch { length: number; rank: number; stream?: StreamName }
+/** A tag at the position, 'more' when the bytes end before it can be decided, else null. */
+type TagResult = TagMatch | 'more' | null;
+
+/** Position after `literal` at `pos`, 'more' if the buffer ends inside it, null on a mismatch. */
+function expect(buf: Buffer, pos: number, literal: string): number | 'more' | null {
+  for (let i = 0; i < literal.length; i++) {
+    if (pos + i >= buf.length) return 'more';
+    if (buf[pos + i] !== literal.charCodeAt(i)) return null;
+  }
+  return pos + literal.length;
+}
+
+/** [value, end] of 1..9 decimal digits at `pos`. */
+function digits(buf: Buffer, pos: number): [number, number] | 'more' | null {
+  let end = pos;
+  while (end < buf.length && buf[end] >= 0x30 && buf[end] <= 0x39) end++;
+  if (end === buf.length) return end - pos > 9 ? null : 'more';
+  if (end === pos || end - pos > 9) return null;
+  return [Number(buf.toString('latin1', pos, end)), end];
+}
+
+const OPENMPI_STREAMS: [string, StreamName][] = [['stdout>:', 'stdout'], ['stderr>:', 'stderr'], ['stddiag>:', 'stderr']];
+
+/** `[<job>,<rank>]<stdout|stderr|stddiag>:` */
+function openMpiTag(buf: Buffer, start: number): TagResult {
+  let pos = expect(buf, start, '[');
+  if (typeof pos !== 'number') return pos;
+  const job = digits(buf, pos);
+  if (!Array.isArray(job)) return job;
+  pos = expect(buf, job[1], ',');
+  if (typeof pos !== 'number') return pos;
+  const rank = digits(buf, pos);
+  if (!Array.isArray(rank)) return rank;
+  pos = expect(buf, rank[1], ']<');
+  if (typeof pos !== 'number') return pos;
+  let undecided = false;
+  for (const [literal, stream] of OPENMPI_STREAMS) {
+    const end = expect(buf, pos, literal);
+    if (typeof end === 'number') return { length: end - start, rank: rank[0], stream };
+    undecided ||= end === 'more';
+  }
+  return undecided ? 'more' : null;
+}
+
+/** `[<rank>] ` */
+function mpichTag(buf: Buffer, start: number): TagResult {
+  const pos = expect(buf, start, '[');
+  if (typeof pos !== 'number') return pos;
+  const rank = digits(buf, pos);
+  if (!Array.isArray(rank)) return rank;
+  const end = expect(buf, rank[1], '] ');
+  return typeof end === 'number' ? { length: end - start, rank: rank[0] } : end;
+}
+
+/** `<spaces><rank>: ` */
+function srunTag(buf: Buffer, start: number): TagResult {
+  let pos = start;
+  while (pos < buf.length && buf[pos] === 0x20 && pos - start < 16) pos++;
+  if (pos === buf.length) return 'more';
+  const rank = digits(buf, pos);
+  if (!Array.isArray(rank)) return rank;
+  const end = expect(buf, rank[1], ': ');
+  return typeof end === 'number' ? { length: end - start, rank: rank[0] } : end;
+}
+
+const TAGS: Record<Exclude<TagStyle, 'none'>, (buf: Buffer, start: number) => TagResult> = {
+  openmpi: openMpiTag, mpich: mpichTag, srun: srunTag,
+};
+
+/** The middle of every OpenMPI tag, to find the tags OpenMPI puts inside a line. */
+const OPENMPI_TAG_MIDDLE = Buffer.from(']<std');
+
+/** An output line being assembled for one rank and stream. */
+class PendingLine {
+  private parts: Buffer[] = [];
+  length = 0;
+  constructor(readonly target: Target) {}
+
+  push(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    // Copied: callers may reuse the chunk they passed to write().
+    this.parts.push(Buffer.from(bytes));
+    this.length += bytes.length;
+  }
+
+  take(): Buffer {
+    const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
+    this.parts = [];
+    this.length = 0;
+    return all;
+  }
+}
+
+/** Parser state of one of the launcher's own streams. */
+interface InputState {
+  /** Bytes that may be the start of a tag, kept until the next write decides. */
+  carry: Buffer | null;
+  /** Where the current launcher line's bytes go; null at the start of a launcher line. */
+  target: Target | null;
+}
+
+/** `cut`, moved back to the start of a UTF-8 sequence so a split never breaks a character. */
+function utf8Boundary(buf: Buffer, cut: number): number {
+  let boundary = cut;
+  while (boundary > 0 && cut - boundary < 3 && (buf[boundary] & 0xc0) === 0x80) boundary--;
+  return boundary > 0 ? boundary : cut;
+}
+
+/**
+ * Splits one launched process's stdout/stderr into per-rank lines and agent records. Bytes may arrive
+ * in any chunking; invalid UTF-8 becomes U+FFFD; `\r\n` ends a line like `\n`. A frame that follows
+ * other output on the same line (pytest's progress dots) is cut out and the line continues after it.
+ */
+export class RankStreams {
+  private readonly decoder: FrameDecoder;
+  private readonly marker: Buffer;
+  private readonly tagAt: ((buf: Buffer, start: number) => TagResult) | null;
+  private readonly maxLineBytes: number;
+  private readonly inputs: Record<StreamName, InputState> = {
+    stdout: { carry: null, target: null }, stderr: { carry: null, target: null },
+  };
+  private readonly pending = new Map<string, PendingLine>();
+  private readonly runningTest = new Map<number, string>();
+  private readonly lineListeners: ((line: RankLine) => void)[] = [];
+  private readonly recordListeners: ((record: AgentRecord) => void)[] = [];
+  private ended = false;
+
+  constructor(private readonly opts: RankStreamsOptions) {
+    this.decoder = new FrameDecoder(opts.token);
+    this.marker = Buffer.from(this.decoder.marker, 'latin1');
+    if (opts.tagStyle !== 'none' && !(opts.tagStyle in TAGS)) throw new Error(`unknown tag style ${String(opts.tagStyle)}`);
+    this.tagAt = opts.tagStyle === 'none' ? null : TAGS[opts.tagStyle];
+    this.maxLineBytes = Math.max(opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES);
+  }
+
+  onLine(listener: (line: RankLine) => void): void {
+    this.lineListeners.push(listener);
+  }
+
+  onRecord(listener: (record: AgentRecord) => void): void {
+    this.recordListeners.push(listener);
+  }
+
+  /** Frames that started but never completed (a rank died mid-record, or garbage with our token). */
+  incompleteRecords(): number {
+    return this.decoder.incompleteMessages();
+  }
+
+  write(stream: StreamName, chunk: Buffer): void {
+    if (this.ended) throw new Error('RankStreams.write after end()');
+    const input = this.inputs[stream];
+    let buf = chunk;
+    if (input.carry) {
+      buf = Buffer.concat([input.carry, chunk]);
+      input.carry = null;
+    }
+    let pos = 0;
+    while (pos < buf.length) {
+      if (input.target === null) {
+        const tag = this.tagAt ? this.tagAt(buf, pos) : null;
+        if (tag === 'more') {
+          input.carry = Buffer.from(buf.subarray(pos));
+          return;
+        }
+        if (tag === null) {
+          input.target = this.untagged(stream);
+        } else {
+          input.target = { rank: tag.rank, stream: tag.stream ?? stream };
+          pos += tag.length;
+        }
+        continue;
+      }
+      const newline = buf.indexOf(NEWLINE, pos);
+      const end = newline === -1 ? buf.length : newline;
+      if (this.opts.tagStyle === 'openmpi' && input.target.rank !== null) {
+        const inner = this.innerTag(buf, pos, end, newline === -1);
+        if (inner !== null) {
+          this.append(input.target, buf.subarray(pos, inner.start));
+          if (inner.tag === 'more') {
+            input.carry = Buffer.from(buf.subarray(inner.start));
+            return;
+          }
+          input.target = { rank: inner.tag.rank, stream: inner.tag.stream ?? stream };
+          pos = inner.start + inner.tag.length;
+          continue;
+        }
+      }
+      if (newline === -1) {
+        this.append(input.target, buf.subarray(pos, end));
+      } else {
+        this.completeLine(input.target, buf.subarray(pos, end));
+        input.target = null;
+      }
+      pos = end + 1;
+    }
+  }
+
+  /** Flushes what is left: undecided tag bytes, unterminated lines, frames missing their newline. */
+  end(): void {
+    if (this.ended) return;
+    for (const name of ['stdout', 'stderr'] as const) {
+      const input = this.inputs[name];
+      if (input.carry) this.append(input.target ?? this.untagged(name), input.carry);
+      input.carry = null;
+      input.target = null;
+    }
+    for (const line of this.pending.values()) {
+      // A line that ends in a frame gets its leading output back as a new pending line: loop.
+      while (line.length > 0) this.completeLine(line.target, Buffer.alloc(0));
+    }
+    this.ended = true;
+  }
+
+  /**
+   * An OpenMPI tag inside the current launcher line, between `pos` and `end`: OpenMPI re-tags where its
+   * 4 KiB read ended mid-line. When the bytes end undecided, the tag's start is returned with 'more'.
+   */
+  private innerTag(buf: Buffer, pos: number, end: number, open: boolean): { start: number; tag: TagMatch | 'more' } | null {
+    const region = buf.subarray(pos, end);
+    for (let at = region.indexOf(OPENMPI_TAG_MIDDLE); at !== -1; at = region.indexOf(OPENMPI_TAG_MIDDLE, at + 1)) {
+      const start = region.lastIndexOf(OPEN_BRACKET, at);
+      if (start === -1 || at - start > 21) continue;
+      const tag = openMpiTag(buf, pos + start);
+      if (tag !== null) return { start: pos + start, tag };
+    }
+    if (!open) return null;
+    // The read may have ended inside a tag that has not reached `]<std` yet.
+    const tailStart = Math.max(pos, end - MAX_TAG_BYTES);
+    const bracket = buf.subarray(tailStart, end).lastIndexOf(OPEN_BRACKET);
+    if (bracket === -1) return null;
+    return openMpiTag(buf, tailStart + bracket) === 'more' ? { start: tailStart + bracket, tag: 'more' } : null;
+  }
+
+  /** Where a line without a tag goes: the launcher's own output, or the single process for style 'none'. */
+  private untagged(stream: StreamName): Target {
+    return { rank: this.tagAt ? null : this.opts.rank ?? 0, stream };
+  }
+
+  private lineFor(target: Target): PendingLine {
+    const key = `${target.rank}:${target.stream}`;
+    let line = this.pending.get(key);
+    if (!line) {
+      line = new PendingLine(target);
+      this.pending.set(key, line);
+    }
+    return line;
+  }
+
+  private append(target: Target, bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    const line = this.lineFor(target);
+    line.push(bytes);
+    while (line.length > this.maxLineBytes) {
+      const all = line.take();
+      const frameAt = all.indexOf(this.marker);
+      // Never cut through a frame; keep a possible partial marker at the end for the next bytes.
+      const cut = frameAt > 0 ? frameAt : utf8Boundary(all, Math.min(this.maxLineBytes, all.length - this.marker.length + 1));
+      this.emitLine(target, all.subarray(0, cut));
+      line.push(all.subarray(cut));
+    }
+  }
+
+  private completeLine(target: Target, tail: Buffer): void {
+    const line = this.pending.get(`${target.rank}:${target.stream}`);
+    let bytes = tail;
+    if (line && line.length > 0) {
+      line.push(tail);
+      bytes = line.take();
+    }
+    if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
+    const frameAt = bytes.indexOf(this.marker);
+    if (frameAt === -1) {
+      this.emitLine(target, bytes);
+      return;
+    }
+    const outcome = this.decoder.accept(bytes.toString('latin1', frameAt));
+    if (outcome === 'invalid') {
+      this.emitLine(target, bytes);
+      return;
+    }
+    // Output before the frame continues on the same line once the frame is cut out.
+    if (frameAt > 0) this.lineFor(target).push(bytes.subarray(0, frameAt));
+    if (outcome !== 'partial' && outcome !== null) this.dispatch(outcome);
+  }
+
+  private emitLine(target: Target, bytes: Buffer): void {
+    const line: RankLine = { rank: target.rank, stream: target.stream, text: bytes.toString('utf8') };
+    const test = target.rank === null ? undefined : this.runningTest.get(target.rank);
+    if (test !== undefined) line.test = test;
+    for (const listener of this.lineListeners) listener(line);
+  }
+
+  private dispatch(record: AgentRecord): void {
+    if (record.kind === 'start') this.runningTest.set(record.rank, record.test);
+    else if (record.kind === 'bye') this.runningTest.delete(record.rank);
+    for (const listener of this.recordListeners) listener(record);
+  }
+}
