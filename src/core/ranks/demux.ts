@@ -298,11 +298,10 @@ export class RankStreams {
   }
 
   private completeLine(target: Target, tail: Buffer): void {
-    const line = this.pending.get(`${target.rank}:${target.stream}`);
     let bytes = tail;
-    if (line && line.length > 0) {
-      line.push(tail);
-      bytes = line.take();
+    if (tail.length > this.maxLineBytes || (this.pending.get(`${target.rank}:${target.stream}`)?.length ?? 0) > 0) {
+      this.append(target, tail);
+      bytes = this.lineFor(target).take();
     }
     if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
     const frameAt = bytes.indexOf(this.marker);

@@ -14,6 +14,20 @@ export function newFrameToken(): string {
   return randomBytes(16).toString('hex');
 }
 
+/** Longest base64 chunk per frame line, as the agent writes them. */
+export const FRAME_CHUNK_CHARS = 3000;
+
+/**
+ * The frame lines (with their newlines) the agent writes for one record: the format's reference
+ * encoder, for tests and tools that stand in for a rank.
+ */
+export function encodeRecord(token: string, msgid: number, record: AgentRecord, chunkChars = FRAME_CHUNK_CHARS): string[] {
+  const payload = Buffer.from(JSON.stringify(record), 'utf8').toString('base64');
+  const count = Math.max(1, Math.ceil(payload.length / chunkChars));
+  return Array.from({ length: count }, (_, i) =>
+    `${FRAME_PREFIX}${token}:${record.rank}:${msgid}:${i}:${count}:${payload.slice(i * chunkChars, (i + 1) * chunkChars)}\n`);
+}
+
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DECIMAL = /^\d{1,9}$/;
 
