@@ -1,0 +1,55 @@
+import { Minimatch } from 'minimatch';
+import type { LauncherTemplate } from '../types';
+
+export interface DiscoveryConfig {
+  /** unittest-style files: a file matching `glob` (relative to the root) runs under the launcher template. */
+  launchers: LauncherTemplate[];
+  /** Rank count for a bare `@pytest.mark.mpi` (no `min_size`). */
+  mpiDefaultRanks: number;
+  /** pytest's `python_files`; matched against the file name, or the relative path when a pattern has a `/`. */
+  testFilePatterns?: string[];
+  /** Folder names never walked (glob patterns on the folder's own name, e.g. `.*`). */
+  exclude?: string[];
+}
+
+export const DEFAULT_TEST_FILE_PATTERNS = ['test_*.py', '*_test.py'];
+
+/** pytest's `norecursedirs` defaults plus the places installed packages and caches live. */
+export const DEFAULT_EXCLUDE = ['.*', '*.egg', '_darcs', 'build', 'CVS', 'dist', 'node_modules', 'venv', '__pycache__', 'site-packages'];
+
+export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
+
+/** A DiscoveryConfig with its globs compiled once; cached per config object. */
+export interface CompiledConfig {
+  config: DiscoveryConfig;
+  launcherFor(relFile: string): LauncherTemplate | undefined;
+  isTestFile(relFile: string): boolean;
+  isExcludedDir(name: string): boolean;
+}
+
+const compiledConfigs = new WeakMap<DiscoveryConfig, CompiledConfig>();
+
+// matchBase lets a slash-free pattern like `test_*.py` match a file at any depth, as pytest's python_files does.
+const globOptions = { dot: true, matchBase: true, nocomment: true } as const;
+
+export function compileConfig(config: DiscoveryConfig): CompiledConfig {
+  let compiled = compiledConfigs.get(config);
+  if (compiled) return compiled;
+  const launchers = config.launchers.map(template => ({ template, glob: new Minimatch(template.glob, globOptions) }));
+  const testFiles = (config.testFilePatterns ?? DEFAULT_TEST_FILE_PATTERNS).map(p => new Minimatch(p, globOptions));
+  const excluded = (config.exclude ?? DEFAULT_EXCLUDE).map(p => new Minimatch(p, { dot: true, nocomment: true }));
+  const launcherFor = (relFile: string) => launchers.find(l => l.glob.match(relFile))?.template;
+  compiled = {
+    config,
+    launcherFor,
+    isTestFile: relFile => relFile.endsWith('.py') && (launcherFor(relFile) !== undefined || testFiles.some(m => m.match(relFile))),
+    isExcludedDir: name => excluded.some(m => m.match(name)),
+  };
+  compiledConfigs.set(config, compiled);
+  return compiled;
+}
+
+/** Whether discovery looks into this file: pytest's python_files, or a launcher template's glob. */
+export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
+  return compileConfig(config).isTestFile(relFile);
+}

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { discoverFolder, findTestFiles, isTestFile, type DiscoveryConfig } from '../../src/core/discovery';
+import { baseConfig, parser } from './discovery-helpers';
+
+function makeTree(files: Record<string, string>): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-discovery-'));
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), text);
+  }
+  return root;
+}
+
+test('isTestFile follows python_files and launcher globs', () => {
+  const config: DiscoveryConfig = { ...baseConfig, launchers: [{ glob: 'mpi/**/*.py', launcher: 'mpiexec {file}', ranks: 2 }] };
+  assert.equal(isTestFile('test_a.py', config), true);
+  assert.equal(isTestFile('pkg/sub/a_test.py', config), true);
+  assert.equal(isTestFile('pkg/test_a.pyc', config), false);
+  assert.equal(isTestFile('pkg/helpers.py', config), false);
+  assert.equal(isTestFile('pkg/conftest.py', config), false);
+  assert.equal(isTestFile('mpi/run/world.py', config), true);
+  assert.equal(isTestFile('check_a.py', { ...config, testFilePatterns: ['check_*.py'] }), true);
+  assert.equal(isTestFile('test_a.py', { ...config, testFilePatterns: ['check_*.py'] }), false);
+});
+
+test('discoverFolder walks the tree, skips excluded folders, keeps odd names intact', async () => {
+  const test = 'def test_it():\n    pass\n';
+  const root = makeTree({
+    'test_top.py': test,
+    'pkg/deep/er/test_deep.py': test,
+    'pkg/helpers.py': test,
+    'odd dir/test_$(touch x) `a`;.py': test,
+    '.venv/lib/test_venv.py': test,
+    '.git/test_git.py': test,
+    'node_modules/x/test_nm.py': test,
+    'build/test_build.py': test,
+    'pkg/__pycache__/test_cache.py': test,
+    'site-packages/test_sp.py': test,
+  });
+  try {
+    const results = await discoverFolder(root, baseConfig, await parser());
+    assert.deepEqual(results.map(r => r.file), ['odd dir/test_$(touch x) `a`;.py', 'pkg/deep/er/test_deep.py', 'test_top.py']);
+    assert.deepEqual(results[0].tests.map(t => t.id), ['odd dir/test_$(touch x) `a`;.py::test_it']);
+    assert.equal(fs.existsSync(path.join(root, 'x')), false);
+
+    const custom = await findTestFiles(root, { ...baseConfig, exclude: ['pkg'] });
+    assert.ok(custom.includes('build/test_build.py') && custom.includes('.venv/lib/test_venv.py') && !custom.includes('pkg/deep/er/test_deep.py'));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('discoverFolder on a missing folder finds nothing and creates its own parser', async () => {
+  assert.deepEqual(await discoverFolder(path.join(os.tmpdir(), 'distest-no-such-folder'), baseConfig), []);
+});
