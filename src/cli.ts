@@ -1,0 +1,269 @@
+// The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
+import fs from 'node:fs';
+import path from 'node:path';
+import { discoverFolder } from './core/discovery';
+import { localAllocation } from './core/launch/allocation';
+import { junitXml, messageText } from './core/run/report';
+import { runTests } from './core/run/run';
+import { readFolderSettings, type DistestSettings } from './core/settings';
+import { LocalHost } from './core/transport/local';
+import type { TestResult, TestSpec } from './core/types';
+
+const USAGE = `usage:
+  distest list [folder] [--json]
+  distest run [folder] [id...] [options]
+
+  folder   the project root (default: the current folder); test ids are relative to it
+  id       a test id (tests/test_x.py::test_y[2]), a file (tests/test_x.py), a prefix
+           (tests/test_x.py::TestHalo, tests/multi_node/) or a test with all its rank counts (tests/test_x.py::test_sizes)
+
+run options:
+  --ranks N            rank count for tests whose count the marker leaves open (dynamic, pytest-mpi min_size, launcher files)
+  --timeout S          seconds per launch before it is killed and its tests errored
+  --json               print results as JSON on stdout
+  --junit FILE         also write JUnit XML to FILE
+  --python P           python for the ranks (default: distest.pythonPath, else python3)
+  --mpiexec P          mpirun/mpiexec to use (default: distest.mpiexecPath, else mpirun/mpiexec on PATH)
+  --no-oversubscribe   skip tests that need more ranks than this machine has cores
+
+Settings are read from <folder>/.vscode/settings.json (distest.*), like the editor does.
+Exit codes: 0 all passed or skipped, 1 a test failed or errored, 2 bad usage, 130 interrupted.`;
+
+class UsageError extends Error {
+  constructor(message: string, readonly showUsage = true) {
+    super(message);
+  }
+}
+
+interface Parsed { positionals: string[]; flags: Map<string, string | true> }
+
+const VALUE_FLAGS = new Set(['--ranks', '--timeout', '--junit', '--python', '--mpiexec']);
+
+function parseArgs(args: string[], booleans: string[], values: string[]): Parsed {
+  const positionals: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (values.includes(name)) {
+      const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
+      if (value === undefined) throw new UsageError(`${name} needs a value`);
+      flags.set(name, value);
+    } else if (booleans.includes(name) && eq < 0) {
+      flags.set(name, true);
+    } else {
+      throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  return { positionals, flags };
+}
+
+function numberFlag(p: Parsed, name: string, opts: { integer: boolean; min: number }): number | undefined {
+  const raw = p.flags.get(name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < opts.min || (opts.integer && !Number.isInteger(n))) {
+    throw new UsageError(`${name} needs ${opts.integer ? 'a whole number' : 'a number'} ≥ ${opts.min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function stringFlag(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function loadSettings(root: string): DistestSettings {
+  const { settings, problems } = readFolderSettings(root);
+  for (const p of problems) process.stderr.write(`distest: warning: ${p}\n`);
+  return settings;
+}
+
+async function discover(root: string, settings: DistestSettings): Promise<TestSpec[]> {
+  const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks });
+  for (const f of files) {
+    for (const d of f.diagnostics) process.stderr.write(`${d.file}:${d.range.line}: ${d.severity}: ${d.message}\n`);
+  }
+  return files.flatMap(f => f.tests);
+}
+
+async function listCommand(args: string[]): Promise<number> {
+  const p = parseArgs(args, ['--json'], []);
+  if (p.positionals.length > 1) throw new UsageError('list takes at most one folder');
+  const root = path.resolve(p.positionals[0] ?? '.');
+  if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
+  const specs = await discover(root, loadSettings(root));
+  if (p.flags.has('--json')) {
+    const items = specs.map(s => ({
+      id: s.id,
+      file: s.file,
+      line: s.range.line,
+      framework: s.framework,
+      ranks: s.ranks,
+      dynamic: s.dynamic ?? null,
+      ...(s.invalid ? { invalid: s.invalid } : {}),
+    }));
+    process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+    return 0;
+  }
+  const width = Math.max(0, ...specs.map(s => s.id.length));
+  for (const s of specs) {
+    const ranks = s.invalid ? 'invalid' : s.ranks === null ? `dynamic (${s.dynamic ?? 'decided at run time'})` : `${s.ranks} rank${s.ranks === 1 ? '' : 's'}`;
+    process.stdout.write(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}\n`);
+  }
+  process.stdout.write(`${specs.length} test${specs.length === 1 ? '' : 's'}\n`);
+  return 0;
+}
+
+/** pytest-like selection: exact id, a test's group of rank counts, a file, `file::Class`, a folder prefix. */
+function selectSpecs(specs: TestSpec[], selectors: string[]): { selected: TestSpec[]; unknown: string[] } {
+  if (selectors.length === 0) return { selected: specs, unknown: [] };
+  const chosen = new Set<string>();
+  const unknown: string[] = [];
+  for (const raw of selectors) {
+    const sel = raw.replace(/^\.\//, '').replace(/\\/g, '/');
+    const prefix = sel.endsWith('::') || sel.endsWith('/') ? sel : null;
+    const matches = specs.filter(
+      s =>
+        s.id === sel ||
+        s.groupId === sel ||
+        (prefix ? s.id.startsWith(prefix) : s.id.startsWith(`${sel}::`) || s.id.startsWith(`${sel}/`) || s.id.startsWith(`${sel}[`)),
+    );
+    if (matches.length === 0) unknown.push(raw);
+    for (const m of matches) chosen.add(m.id);
+  }
+  return { selected: specs.filter(s => chosen.has(s.id)), unknown };
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS]);
+  const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
+  const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
+  let root = process.cwd();
+  let selectors = p.positionals;
+  if (selectors.length && isDirectory(selectors[0]) && !selectors[0].includes('::')) {
+    root = path.resolve(selectors[0]);
+    selectors = selectors.slice(1);
+  }
+  const settings = loadSettings(root);
+  const specs = await discover(root, settings);
+  const { selected, unknown } = selectSpecs(specs, selectors);
+  if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
+  const json = p.flags.has('--json');
+
+  const host = new LocalHost();
+  const alloc = await localAllocation(host, {
+    python: stringFlag(p, '--python') ?? (settings.pythonPath || 'python3'),
+    mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
+    oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe'),
+  });
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\ndistest: interrupted, stopping the run (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const results = await runTests(selected, {
+    root,
+    alloc,
+    ranksOverride,
+    defaultRanks: settings.mpiDefaultRanks,
+    timeoutMs: timeoutS === undefined ? undefined : Math.round(timeoutS * 1000),
+    signal: controller.signal,
+    listener: {
+      output: l => process.stderr.write(l.rank === null ? `${l.text}\n` : `[rank ${l.rank}] ${l.text}\n`),
+      note: text => process.stderr.write(`distest: ${text}\n`),
+    },
+  });
+  process.off('SIGINT', onSigint);
+
+  const junitPath = stringFlag(p, '--junit');
+  if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
+  if (json) {
+    const tests = results.map(r => ({
+      id: r.id,
+      ranks: r.ranks,
+      state: r.state,
+      durationMs: r.durationMs,
+      failedRanks: r.failedRanks,
+      messages: r.messages.map(m => ({ rank: m.rank, text: m.text, file: m.file ?? null, line: m.line ?? null })),
+    }));
+    process.stdout.write(`${JSON.stringify({ tests }, null, 2)}\n`);
+  } else {
+    process.stdout.write(humanSummary(results));
+  }
+  if (controller.signal.aborted) return 130;
+  return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
+}
+
+const MARKS: Record<TestResult['state'], string> = { passed: '✓', failed: '✗', skipped: '-', errored: '!' };
+
+function humanSummary(results: TestResult[]): string {
+  const out: string[] = [''];
+  for (const r of results) {
+    const ranks = r.ranks ? `  ${r.ranks} rank${r.ranks === 1 ? '' : 's'}` : '';
+    const time = r.durationMs ? `  ${r.durationMs < 1000 ? `${Math.round(r.durationMs)} ms` : `${(r.durationMs / 1000).toFixed(1)} s`}` : '';
+    out.push(`${MARKS[r.state]} ${r.id}${ranks}${time}${r.state === 'passed' ? '' : `  ${r.state}`}`);
+    if (r.state === 'passed') continue;
+    for (const m of r.messages) {
+      const [first, ...rest] = messageText(m).split('\n');
+      out.push(`    ${first}`);
+      for (const line of rest.slice(0, 30)) out.push(`      ${line}`);
+    }
+  }
+  const count = (s: TestResult['state']) => results.filter(r => r.state === s).length;
+  out.push('', `${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped, ${count('errored')} errored`, '');
+  return out.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'list':
+        return await listCommand(rest);
+      case 'run':
+        return await runCommand(rest);
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      case undefined:
+        throw new UsageError('missing command');
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`distest: ${err.message}\n${err.showUsage ? `${USAGE}\n` : ''}`);
+      return 2;
+    }
+    process.stderr.write(`distest: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+// Exit explicitly: a cancelled run must not linger on some handle; stdout/stderr writes to files and
+// pipes are synchronous on POSIX, so nothing printed is lost.
+void main(process.argv.slice(2)).then(code => process.exit(code));

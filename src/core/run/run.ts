@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import { assetDir } from '../assets';
+import type { LocalAllocation } from '../launch/allocation';
+import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
+import { aggregate, RankStreams, type RankLine } from '../ranks';
+import type { AgentRecord, TestResult, TestSpec } from '../types';
+
+export interface RunListener {
+  started?(id: string): void;
+  output?(line: RankLine & { step: number }): void;
+  result?(r: TestResult): void;
+  note?(text: string): void;
+}
+
+export interface RunOptions {
+  root: string;
+  alloc: LocalAllocation;
+  /** Marks this run's records and processes; 32 random hex characters when absent. */
+  token?: string;
+  /** Per launch step. */
+  timeoutMs?: number;
+  ranksOverride?: number;
+  /** Rank count for dynamic counts without an override (`distest.mpiDefaultRanks`). */
+  defaultRanks?: number;
+  extraPytestArgs?: string[];
+  /** Where agent/ lives; found next to the bundle when absent. */
+  assetDir?: string;
+  signal?: AbortSignal;
+  listener?: RunListener;
+}
+
+/** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
+const MAX_LAUNCHER_LINES = 400;
+
+/**
+ * Runs the tests, one launch step at a time, and returns exactly one result per distinct spec id (in
+ * spec order), whatever goes wrong: plan problems, missing programs, crashes, cancel and timeout all
+ * become skipped/errored results. Never throws for bad input.
+ */
+export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<TestResult[]> {
+  const run = new Run(specs, opts);
+  try {
+    await run.execute();
+  } catch (err) {
+    run.erroredAll(`internal error: ${(err as Error).stack ?? String(err)}`);
+  }
+  return run.finalResults();
+}
+
+interface StepRun { results: TestResult[]; notStarted: string[]; startedAny: boolean; crash?: string }
+
+class Run {
+  private readonly results = new Map<string, TestResult>();
+  private readonly specsById = new Map<string, TestSpec>();
+  private readonly listener: RunListener;
+  private readonly token: string;
+  private stepCount = 0;
+
+  constructor(
+    specs: TestSpec[],
+    private readonly opts: RunOptions,
+  ) {
+    for (const s of specs) if (!this.specsById.has(s.id)) this.specsById.set(s.id, s);
+    this.listener = opts.listener ?? {};
+    this.token = opts.token ?? randomBytes(16).toString('hex');
+  }
+
+  async execute(): Promise<void> {
+    let planOpts: PlanOptions;
+    try {
+      planOpts = {
+        root: this.opts.root,
+        assetDir: this.opts.assetDir ?? assetDir(),
+        token: this.token,
+        ranksOverride: this.opts.ranksOverride,
+        defaultRanks: this.opts.defaultRanks,
+        extraPytestArgs: this.opts.extraPytestArgs,
+        inheritedPythonPath: process.env.PYTHONPATH,
+      };
+    } catch (err) {
+      this.erroredAll((err as Error).message);
+      return;
+    }
+    const { alloc } = this.opts;
+    const pythonFound = await alloc.host.which(alloc.python);
+    const pythonProblem = pythonFound
+      ? null
+      : `python interpreter ${alloc.python} not found on ${alloc.host.name}; set distest.pythonPath (CLI: --python) to a python with pytest and mpi4py`;
+
+    let pending = [...this.specsById.values()];
+    while (pending.length) {
+      const plan = planRun(pending, alloc, planOpts);
+      for (const p of plan.skipped) this.emit(stateResult(p.id, 'skipped', p.reason));
+      for (const p of plan.errored) this.emit(stateResult(p.id, 'errored', p.reason));
+      const retry: string[] = [];
+      for (const step of plan.steps) {
+        if (this.opts.signal?.aborted) {
+          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', 'cancelled', t.ranks));
+          continue;
+        }
+        if (pythonProblem && step.argv.includes(alloc.python)) {
+          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', pythonProblem, t.ranks));
+          continue;
+        }
+        const outcome = await this.runStep(step);
+        // Crash isolation: a rank that dies takes the whole launch down, so tests queued behind the
+        // crashing one never ran. They get a fresh launch of their own; repeated while it makes progress.
+        const isolate = outcome.crash !== undefined && outcome.startedAny && outcome.notStarted.length > 0;
+        for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
+        if (isolate) {
+          this.listener.note?.(
+            `launch ${this.stepCount} ended early (${outcome.crash}) before ${outcome.notStarted.length} of its tests started; ` +
+              `rerunning ${outcome.notStarted.length === 1 ? 'it' : 'them'} in a fresh launch`,
+          );
+          retry.push(...outcome.notStarted);
+        }
+      }
+      pending = retry.map(id => this.specsById.get(id)).filter((s): s is TestSpec => s !== undefined);
+    }
+  }
+
+  private async runStep(step: LaunchStep): Promise<StepRun> {
+    const index = this.stepCount++;
+    const { alloc, signal, timeoutMs } = this.opts;
+    if (step.note) this.listener.note?.(`launch ${index + 1}: ${step.note}`);
+    const streams = new RankStreams({
+      token: this.token,
+      tagStyle: step.tagStyle,
+      // Without a launcher there is one rank, and everything it prints is rank 0's.
+      ...(step.tagStyle === 'none' && step.ranks === 1 ? { rank: 0 } : {}),
+    });
+    const records: AgentRecord[] = [];
+    const started = new Set<string>();
+    const launcherLines: string[] = [];
+    streams.onRecord(r => {
+      records.push(r);
+      if ((r.kind === 'start' || r.kind === 'result') && !started.has(r.test)) {
+        started.add(r.test);
+        this.listener.started?.(r.test);
+      }
+    });
+    streams.onLine(line => {
+      if (line.rank === null) {
+        launcherLines.push(line.text);
+        if (launcherLines.length > MAX_LAUNCHER_LINES) launcherLines.splice(0, launcherLines.length - MAX_LAUNCHER_LINES);
+      }
+      this.listener.output?.({ ...line, step: index });
+    });
+
+    const proc = alloc.host.stream(step.argv, { cwd: step.cwd, env: step.env });
+    proc.onStdout(b => streams.write('stdout', b));
+    proc.onStderr(b => streams.write('stderr', b));
+    let cancelled = false;
+    let timedOut = false;
+    const onAbort = () => {
+      cancelled = true;
+      void proc.kill();
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = timeoutMs ? setTimeout(() => ((timedOut = true), void proc.kill()), timeoutMs) : undefined;
+    const status = await proc.exited;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
+    if (cancelled || timedOut) await proc.kill();
+    streams.end();
+    if (status.error) launcherLines.push(status.error);
+
+    const results = aggregate(step.tests, records, {
+      exitCode: status.code,
+      signal: status.signal,
+      cancelled,
+      timedOut,
+      ...(timeoutMs ? { timeoutMs } : {}),
+      launcherText: launcherLines.join('\n'),
+    });
+    const notStarted = step.tests.map(t => t.id).filter(id => !started.has(id));
+    const abnormal = !cancelled && !timedOut && !status.error && (status.signal !== null || status.code !== 0);
+    return {
+      results,
+      notStarted,
+      startedAny: started.size > 0,
+      ...(abnormal ? { crash: status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}` } : {}),
+    };
+  }
+
+  private emit(result: TestResult): void {
+    if (this.results.has(result.id) || !this.specsById.has(result.id)) return;
+    this.results.set(result.id, result);
+    this.listener.result?.(result);
+  }
+
+  erroredAll(reason: string): void {
+    for (const id of this.specsById.keys()) this.emit(stateResult(id, 'errored', reason));
+  }
+
+  finalResults(): TestResult[] {
+    this.erroredAll('no result was produced for this test (distest bug: please report)');
+    return [...this.specsById.keys()].map(id => this.results.get(id) as TestResult);
+  }
+}
+
+function stateResult(id: string, state: 'skipped' | 'errored', text: string, ranks = 0): TestResult {
+  return { id, ranks, state, durationMs: 0, failedRanks: [], messages: [{ rank: null, text }] };
+}

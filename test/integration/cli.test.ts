@@ -1,0 +1,172 @@
+// The built CLI (dist/cli.js) against the fixture project, with real mpirun and pytest.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
+
+const REPO = path.resolve(__dirname, '../../..');
+const CLI = path.join(REPO, 'dist/cli.js');
+const FIXTURE = path.join(REPO, 'test/fixtures/mpi-project');
+const PYTHON = '/usr/bin/python3'; // python3 on PATH here is a pyenv build without mpi4py
+
+interface CliRun { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
+
+/**
+ * Runs the CLI with a core size limit of 0 (the crash fixture segfaults) and a marker variable that
+ * every process of the run inherits, so leftovers can be found.
+ */
+function cli(args: string[], opts: { env?: Record<string, string>; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliRun> {
+  const started = Date.now();
+  const child = spawn('/bin/sh', ['-c', 'ulimit -Sc 0; exec node "$@"', 'sh', CLI, ...args], {
+    cwd: FIXTURE,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', b => (stdout += b));
+  child.stderr.on('data', b => {
+    stderr += b;
+    opts.onStderr?.(stderr, child);
+  });
+  return new Promise(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started })));
+}
+
+interface JsonTest { id: string; ranks: number; state: string; durationMs: number; failedRanks: number[]; messages: { rank: number | null; text: string; file: string | null; line: number | null }[] }
+
+function removeCoreFiles(): void {
+  for (const dir of [FIXTURE, path.join(FIXTURE, 'tests')]) {
+    for (const f of fs.readdirSync(dir)) if (/^core(\.\d+)?$/.test(f)) fs.rmSync(path.join(dir, f));
+  }
+}
+
+test('list --json: every pytest-collected test, with ranks and framework', async () => {
+  const res = await cli(['list', '--json']);
+  assert.equal(res.code, 0, res.stderr);
+  const items = JSON.parse(res.stdout) as { id: string; file: string; line: number; framework: string; ranks: number | null; dynamic: string | null }[];
+  const collected = execFileSync(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider'], { cwd: FIXTURE, encoding: 'utf8' })
+    .split('\n')
+    .filter(l => l.includes('::'));
+  assert.deepEqual(items.map(i => i.id).sort(), collected.sort());
+  const byId = new Map(items.map(i => [i.id, i]));
+  assert.deepEqual(byId.get('tests/test_parallel.py::test_fails_on_rank_1[3]'), {
+    id: 'tests/test_parallel.py::test_fails_on_rank_1[3]', file: 'tests/test_parallel.py', line: 17, framework: 'pytest_parallel', ranks: 3, dynamic: null,
+  });
+  assert.equal(byId.get('tests/test_mpi_marks.py::TestHalo::test_exchange')?.framework, 'pytest-mpi');
+  assert.equal(byId.get('tests/test_parallel.py::test_serial')?.ranks, 1);
+  const unittest = byId.get('tests/multi_node/test_launcher_unittest.py::TestWorld::test_size');
+  assert.deepEqual([unittest?.framework, unittest?.ranks], ['unittest', 2]);
+});
+
+test('run --json: per-test states, failing ranks and locations; crash isolated', async () => {
+  const res = await cli(['run', '--json', '--python', PYTHON]);
+  removeCoreFiles();
+  assert.equal(res.code, 1, res.stderr);
+  const tests = new Map((JSON.parse(res.stdout) as { tests: JsonTest[] }).tests.map(t => [t.id, t]));
+  const state = (id: string) => tests.get(id)?.state;
+  for (const id of [
+    'tests/test_parallel.py::test_allreduce[2]', 'tests/test_parallel.py::test_sizes[2]', 'tests/test_parallel.py::test_sizes[3]',
+    'tests/test_parallel.py::test_serial', 'tests/test_mpi_marks.py::test_gather', 'tests/test_mpi_marks.py::TestHalo::test_exchange',
+    'tests/test_mpi_marks.py::TestHalo::test_prints_per_rank', 'tests/multi_node/test_launcher_unittest.py::TestWorld::test_size',
+  ]) {
+    assert.equal(state(id), 'passed', `${id}: ${JSON.stringify(tests.get(id))}`);
+  }
+  assert.equal(state('tests/test_mpi_marks.py::test_skipped_everywhere'), 'skipped');
+  assert.equal(state('tests/test_slow.py::test_sleeps_a_minute'), 'skipped');
+
+  const fails = tests.get('tests/test_parallel.py::test_fails_on_rank_1[3]') as JsonTest;
+  assert.equal(fails.state, 'failed');
+  assert.equal(fails.ranks, 3);
+  assert.deepEqual(fails.failedRanks, [1]);
+  const rank1 = fails.messages.find(m => m.rank === 1);
+  assert.match(rank1?.text ?? '', /rank 1 disagrees/);
+  assert.deepEqual([rank1?.file, rank1?.line], ['tests/test_parallel.py', 19]);
+
+  const rankZero = tests.get('tests/multi_node/test_launcher_unittest.py::TestWorld::test_rank_zero_fails') as JsonTest;
+  assert.deepEqual([rankZero.state, rankZero.failedRanks], ['failed', [0]]);
+
+  const crash = tests.get('tests/test_crash.py::test_rank_1_segfaults') as JsonTest;
+  assert.equal(crash.state, 'errored');
+  // Rank 0 is taken down by mpirun after rank 1 died, so it is failed too; the message says who died of what.
+  assert.ok(crash.failedRanks.includes(1), JSON.stringify(crash));
+  assert.match(crash.messages.find(m => m.rank === 1)?.text ?? '', /rank 1 of 2 .*signal 11 \(Segmentation fault\)/);
+  assert.match(res.stderr, /rerunning/);
+  assert.equal(tests.size, 15);
+});
+
+test('human output: per-rank summary and a final count line; exit codes', async () => {
+  const failing = await cli(['run', '--python', PYTHON, 'tests/test_parallel.py::test_fails_on_rank_1[3]', 'tests/test_parallel.py::test_allreduce']);
+  assert.equal(failing.code, 1, failing.stderr);
+  assert.match(failing.stdout, /✗ tests\/test_parallel.py::test_fails_on_rank_1\[3\]/);
+  assert.match(failing.stdout, /rank 1 of 3: .*rank 1 disagrees.* at tests\/test_parallel.py:19/);
+  assert.match(failing.stdout, /✓ tests\/test_parallel.py::test_allreduce\[2\]/);
+  assert.match(failing.stdout, /1 passed, 1 failed, 0 skipped, 0 errored\n/);
+  assert.match(failing.stderr, /\[rank 1\] /);
+
+  const passing = await cli(['run', FIXTURE, 'tests/test_mpi_marks.py::TestHalo', '--python', PYTHON]);
+  assert.equal(passing.code, 0, passing.stderr);
+  assert.match(passing.stdout, /2 passed, 0 failed, 0 skipped, 0 errored/);
+  assert.match(passing.stderr, /\[rank 1\] \.?hello from rank 1/);
+
+  const unknown = await cli(['run', '--python', PYTHON, 'tests/test_nope.py::test_x']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no test matches tests\/test_nope.py::test_x/);
+  assert.equal((await cli(['run', '--ranks', 'two'])).code, 2);
+  assert.equal((await cli(['run', '--bogus'])).code, 2);
+  assert.equal((await cli(['frobnicate'])).code, 2);
+
+  const noPython = await cli(['run', '--python', '/nonexistent/python', 'tests/test_parallel.py::test_serial']);
+  assert.equal(noPython.code, 1);
+  assert.match(noPython.stdout, /python interpreter \/nonexistent\/python not found/);
+});
+
+test('--junit writes escaped JUnit XML', async () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-junit-')), 'out & <report>.xml');
+  const res = await cli(['run', '--python', PYTHON, '--junit', out, 'tests/test_parallel.py']);
+  assert.equal(res.code, 1, res.stderr);
+  const xml = fs.readFileSync(out, 'utf8');
+  assert.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="distest" tests="7" failures="1" errors="0" skipped="0"/);
+  assert.match(xml, /<testcase classname="tests.test_parallel" name="test_fails_on_rank_1\[3\]" file="tests\/test_parallel.py" line="17" time="[\d.]+">\n {6}<failure message="rank 1 of 3: AssertionError: rank 1 disagrees at tests\/test_parallel.py:19">/);
+  assert.doesNotMatch(xml.replace(/<\?xml[^>]*\?>/, ''), /<(?!\/?(testsuites|testsuite|testcase|failure|error|skipped)\b)/);
+});
+
+test('Ctrl-C cancels the run, exits 130 and leaves no process behind', async () => {
+  const mark = randomBytes(8).toString('hex');
+  let interrupted = 0;
+  let seen = 0;
+  const res = await cli(['run', '--python', PYTHON, 'tests/test_slow.py'], {
+    env: { DISTEST_FIXTURE_SLOW: '1', DISTEST_TEST_MARK: mark },
+    onStderr: (text, child) => {
+      if (!interrupted && text.includes('[rank 1] rank 1 sleeping')) {
+        seen = processesWithEnv('DISTEST_TEST_MARK', mark).length;
+        interrupted = Date.now();
+        child.kill('SIGINT');
+      }
+    },
+  });
+  assert.ok(interrupted, `the slow test never started:\n${res.stderr}`);
+  assert.ok(seen >= 4, `expected the CLI, mpirun and 2 ranks to be running, saw ${seen}`);
+  assert.equal(res.code, 130, res.stderr);
+  assert.ok(Date.now() - interrupted < 5000, `took ${Date.now() - interrupted} ms to stop`);
+  assert.match(res.stdout, /! tests\/test_slow.py::test_sleeps_a_minute.*errored/);
+  assert.match(res.stdout, /cancelled/);
+  assert.deepEqual(processesWithEnv('DISTEST_TEST_MARK', mark), []);
+  assert.deepEqual(processesMentioning(path.join(FIXTURE, 'tests/test_slow.py')), []);
+});
+
+test('--timeout kills a hanging launch and reports it timed out', async () => {
+  const mark = randomBytes(8).toString('hex');
+  const res = await cli(['run', '--json', '--timeout', '3', '--python', PYTHON, 'tests/test_slow.py'], {
+    env: { DISTEST_FIXTURE_SLOW: '1', DISTEST_TEST_MARK: mark },
+  });
+  assert.equal(res.code, 1, res.stderr);
+  assert.ok(res.ms < 12_000, `took ${res.ms} ms`);
+  const [slow] = (JSON.parse(res.stdout) as { tests: JsonTest[] }).tests;
+  assert.equal(slow.state, 'errored');
+  assert.match(slow.messages.map(m => m.text).join('\n'), /timed out after 3 s/);
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', mark), 1000), []);
+});
