@@ -63,7 +63,11 @@ const server = await startCodeServer(profile, {
   folder: path.join(repoRoot, 'examples'),
   auth: options.auth,
 }).catch(err => fail(err.message));
-onInterrupt(() => server.stop());
+let stopping = false;
+onInterrupt(() => {
+  stopping = true;
+  return server.stop();
+});
 
 console.log(`[${elapsed()}] code-server is running (log: ${path.relative(repoRoot, profile.logFile)})`);
 if (options.auth === 'password') {
@@ -71,8 +75,10 @@ if (options.auth === 'password') {
 }
 console.log(`\n  distest demo: ${server.url}\n\nPress Ctrl-C to stop.`);
 const exit = await server.exited;
-await server.stop();
-fail(`code-server exited on its own (${exit}); its log: ${profile.logFile}`);
+if (!stopping) {
+  await server.stop();
+  fail(`code-server exited on its own (${exit}); its log: ${profile.logFile}`);
+}
 
 function isAlive(pid) {
   try {

@@ -51,26 +51,32 @@ export async function expandAllTests(page, timeout = 30_000) {
 }
 
 /**
- * The visible test rows: `label` is the aria-label (name plus state, e.g. `test_x (Passed), in 1.2s`),
- * `name` the item label and `description` the TestItem description (distest puts the rank count there).
+ * The visible test rows: `name` is the item label, `description` the TestItem description (distest
+ * puts the rank count there) and `label` the aria-label, which VS Code builds from the description
+ * (or the name when there is none) plus the state, e.g. `2 ranks (Passed), in 1.2s`.
  */
 export async function testRows(page) {
-  return page.locator(TEST_ROW).evaluateAll(rows => rows.map(row => ({
-    label: row.getAttribute('aria-label') ?? '',
-    name: row.querySelector('.label-name')?.textContent?.trim() ?? '',
-    description: row.querySelector('.label-description')?.textContent?.trim() ?? '',
-    depth: Number(row.getAttribute('aria-level') ?? 0),
-  })));
+  return page.locator(TEST_ROW).evaluateAll(rows => rows.map(row => {
+    const label = row.querySelector('.label');
+    return {
+      id: row.id,
+      label: row.getAttribute('aria-label') ?? '',
+      name: [...(label?.childNodes ?? [])].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim(),
+      description: label?.querySelector('.test-label-description')?.textContent?.trim() ?? '',
+    };
+  }));
 }
 
-/** The row whose item label is exactly `name`. */
-export function testRow(page, name) {
-  return page.locator(TEST_ROW).filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(name)}$`) }) }).first();
+/** The row whose item label is exactly `name` (the first one when several share it). */
+export async function testRow(page, name) {
+  const row = (await testRows(page)).find(r => r.name === name);
+  if (!row) throw new Error(`no "${name}" row in the Testing view`);
+  return page.locator(`${TEST_ROW}[id="${row.id}"]`);
 }
 
 /** Hovers the row and clicks its inline "Run Test" action. */
 export async function runFromRow(page, name) {
-  const row = testRow(page, name);
+  const row = await testRow(page, name);
   await row.scrollIntoViewIfNeeded();
   await row.hover();
   await row.locator('.action-label[aria-label^="Run Test"]').click();
@@ -78,11 +84,10 @@ export async function runFromRow(page, name) {
 
 /** Waits until the row's aria-label reports a finished state and returns that aria-label. */
 export async function waitForOutcome(page, name, timeout = 90_000) {
-  const row = testRow(page, name);
   const finished = /\((Passed|Failed|Errored|Skipped)\)/;
   const deadline = Date.now() + timeout;
   for (;;) {
-    const label = (await row.getAttribute('aria-label').catch(() => null)) ?? '';
+    const label = (await testRows(page)).find(r => r.name === name)?.label ?? '';
     if (finished.test(label)) return label;
     if (Date.now() > deadline) throw new Error(`${name} did not finish within ${timeout / 1000} s (row: "${label}")`);
     await page.waitForTimeout(200);
@@ -104,8 +109,4 @@ export async function peekAnchorLine(peek) {
     }
     return best ? best.line : null;
   });
-}
-
-function escapeRegExp(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
