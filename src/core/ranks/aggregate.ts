@@ -99,7 +99,7 @@ function failureMessage(record: RankRecord, test: string, of: string): ResultMes
 }
 
 /** Why a rank has nothing for the test, from its hello/start/bye and the launcher's report. */
-function missingMessage(evidence: Evidence, test: string, rank: number, of: string, failure: LauncherFailure | undefined,
+function missingMessage(evidence: Evidence, test: string, rank: number, of: string, failures: Map<number, LauncherFailure>,
   outcome: LaunchOutcome): ResultMessage {
   const hello = evidence.hellos.get(rank);
   let subject: string;
@@ -108,8 +108,12 @@ function missingMessage(evidence: Evidence, test: string, rank: number, of: stri
   else if (evidence.byes.has(rank) && !hello.tests.includes(test)) subject = `rank ${rank} ${of} did not collect this test`;
   else if (evidence.byes.has(rank)) subject = `rank ${rank} ${of} finished without running this test`;
   else subject = `rank ${rank} ${of} never reported: it did not get to this test`;
+  const failure = failures.get(rank);
+  // MPI launchers end the whole job when one rank dies or exits non-zero: name that rank.
+  const culprit = failure ? undefined : [...failures.values()].find(f => f.rank !== rank);
   let cause = '';
   if (failure) cause = `the launcher says it ${describeLauncherFailure(failure)}`;
+  else if (culprit) cause = `the launcher ended the job after rank ${culprit.rank} ${describeLauncherFailure(culprit)}`;
   else if (outcome.signal) cause = `the launcher was killed by ${outcome.signal}`;
   else if (outcome.exitCode !== null && outcome.exitCode !== 0) cause = `the launcher exited with code ${outcome.exitCode}`;
   return { rank, text: cause ? `${subject}: ${cause}` : subject };
@@ -138,7 +142,7 @@ function aggregateOne(test: ExpectedTest, evidence: Evidence, failures: Map<numb
     const limit = outcome.timeoutMs !== undefined ? ` after ${formatDuration(outcome.timeoutMs)}` : '';
     messages.push({ rank: null, text: `timed out${limit}: no result from ${rankList(missing)} ${of}` });
   } else {
-    for (const rank of missing) messages.push(missingMessage(evidence, test.id, rank, of, failures.get(rank), outcome));
+    for (const rank of missing) messages.push(missingMessage(evidence, test.id, rank, of, failures, outcome));
   }
 
   const failedRanks = having('failed', 'error', 'missing');
