@@ -170,3 +170,30 @@ test('--timeout kills a hanging launch and reports it timed out', async () => {
   assert.match(slow.messages.map(m => m.text).join('\n'), /timed out after 3 s/);
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', mark), 1000), []);
 });
+
+test('file and test names with shell metacharacters run as written; a missing launcher program is named', async () => {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-cli-'));
+  fs.mkdirSync(path.join(project, 'tests', 'multi node'), { recursive: true });
+  fs.mkdirSync(path.join(project, '.vscode'));
+  fs.writeFileSync(
+    path.join(project, '.vscode', 'settings.json'),
+    JSON.stringify({ 'distest.launchers': [{ glob: 'tests/multi node/**', launcher: 'no-such-launcher-xyz {file}', ranks: 2 }] }),
+  );
+  const weird = 'tests/test_a;b $(touch pwned) `x`.py';
+  fs.writeFileSync(path.join(project, weird), 'import pytest\n\n@pytest.mark.parametrize("s", ["a;b", "$HOME"])\ndef test_meta(s):\n    assert s\n');
+  fs.writeFileSync(path.join(project, 'tests', 'multi node', 'test_u.py'), 'import unittest\n\nclass T(unittest.TestCase):\n    def test_x(self):\n        pass\n');
+  const res = await cli(['run', project, '--json', '--python', PYTHON]);
+  const tests = (JSON.parse(res.stdout) as { tests: JsonTest[] }).tests;
+  assert.deepEqual(
+    tests.map(t => [t.id, t.state]),
+    [
+      ['tests/multi node/test_u.py::T::test_x', 'errored'],
+      [`${weird}::test_meta[a;b]`, 'passed'],
+      [`${weird}::test_meta[$HOME]`, 'passed'],
+    ],
+    res.stderr,
+  );
+  assert.match(tests[0].messages.map(m => m.text).join('\n'), /cannot start no-such-launcher-xyz: no such program/);
+  assert.equal(fs.existsSync(path.join(project, 'pwned')), false);
+  assert.equal(res.code, 1);
+});

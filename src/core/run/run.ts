@@ -165,16 +165,17 @@ class Run {
     // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
     if (cancelled || timedOut) await proc.kill();
     streams.end();
-    if (status.error) launcherLines.push(status.error);
-
-    const results = aggregate(step.tests, records, {
-      exitCode: status.code,
-      signal: status.signal,
-      cancelled,
-      timedOut,
-      ...(timeoutMs ? { timeoutMs } : {}),
-      launcherText: launcherLines.join('\n'),
-    });
+    // A launch that never started has nothing for the aggregate to weigh: the reason is the whole story.
+    const results = status.error
+      ? step.tests.map(t => stateResult(t.id, 'errored', status.error as string, t.ranks))
+      : aggregate(step.tests, records, {
+          exitCode: status.code,
+          signal: status.signal,
+          cancelled,
+          timedOut,
+          ...(timeoutMs ? { timeoutMs } : {}),
+          launcherText: launcherLines.join('\n'),
+        });
     const notStarted = step.tests.map(t => t.id).filter(id => !started.has(id));
     const abnormal = !cancelled && !timedOut && !status.error && (status.signal !== null || status.code !== 0);
     return {
