@@ -1,0 +1,251 @@
+// The discovery language server: hosts core/discovery for the editor. Open Python files are discovered
+// from their live text (debounced while typing), other files from disk when the watcher reports them.
+// Started by the extension over IPC; `node dist/server.js --stdio` works too (tests use that).
+import fs from 'node:fs';
+import {
+  createConnection, DiagnosticSeverity, FileChangeType, MarkupKind, TextDocuments, TextDocumentSyncKind,
+  type Connection, type Diagnostic, type InitializeParams, type InitializeResult, type WorkspaceFolder,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { discoverFolder, isTestFile, PythonTestParser, type MarkerInfo } from '../core/discovery';
+import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
+import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerSettings } from '../protocol';
+import { FolderMap, type LocatedFile } from './folders';
+
+const LIVE_EDIT_DEBOUNCE_MS = 150;
+
+const SEVERITY: Record<MarkerDiagnostic['severity'], DiagnosticSeverity> = {
+  error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning, info: DiagnosticSeverity.Information,
+};
+
+class DiscoveryServer {
+  private readonly documents = new TextDocuments(TextDocument);
+  private readonly folders = new FolderMap();
+  private settings: ServerSettings = readServerSettings(undefined).settings;
+  private parser?: Promise<PythonTestParser>;
+  private readyParser?: PythonTestParser;
+  private supportsFolderChanges = false;
+  private readonly debounce = new Map<string, NodeJS.Timeout>();
+  /** Document version last discovered, so the open/change event pair of one open parses once. */
+  private readonly discoveredVersion = new Map<string, number>();
+  /** Hover data of each open document's last discovery. */
+  private readonly markers = new Map<string, MarkerInfo[]>();
+  private readonly urisWithDiagnostics = new Set<string>();
+  /** Test files per folder the client has heard of, to clear them when their directory is deleted. */
+  private readonly knownFiles = new Map<string, Set<string>>();
+
+  constructor(private readonly connection: Connection) {}
+
+  listen(): void {
+    const { connection, documents } = this;
+    connection.onInitialize(params => this.initialize(params));
+    connection.onInitialized(() => this.guard('initialized', () => {
+      if (this.supportsFolderChanges) {
+        connection.workspace.onDidChangeWorkspaceFolders(event => {
+          for (const removed of event.removed) this.folders.remove(removed.uri);
+          for (const added of event.added) this.folders.add(added.uri);
+        });
+      }
+    }));
+    connection.onRequest(DiscoverAll, params => this.discoverAll(params.folderUri));
+    connection.onDidChangeConfiguration(params => this.guard('settings', () => {
+      const section = (params.settings as Record<string, unknown> | null | undefined)?.[SETTINGS_SECTION];
+      if (section === undefined) return;
+      this.applySettings(section);
+      this.discoveredVersion.clear();
+      for (const document of documents.all()) this.discoverDocument(document);
+      connection.sendNotification(RescanNeeded);
+    }));
+    connection.onDidChangeWatchedFiles(params => this.guard('watched files', async () => {
+      for (const change of params.changes) await this.fileChangedOnDisk(change.uri, change.type);
+    }));
+    connection.onHover(params => {
+      const line = params.position.line + 1;
+      const column = params.position.character;
+      const marker = this.markers.get(params.textDocument.uri)?.find(m => contains(m.range, line, column));
+      return marker ? { contents: { kind: MarkupKind.PlainText, value: marker.summary }, range: toLspRange(marker.range) } : null;
+    });
+
+    documents.onDidOpen(event => this.guard('open', () => this.discoverDocument(event.document)));
+    documents.onDidChangeContent(event => this.scheduleDocument(event.document));
+    documents.onDidClose(event => this.guard('close', async () => {
+      const { uri } = event.document;
+      clearTimeout(this.debounce.get(uri));
+      this.debounce.delete(uri);
+      this.discoveredVersion.delete(uri);
+      this.markers.delete(uri);
+      // The editor may have dropped unsaved edits: what counts now is the file on disk.
+      const located = this.folders.locate(uri);
+      if (located && this.isTestFile(located)) await this.discoverFromDisk(located);
+    }));
+    documents.listen(connection);
+    connection.listen();
+  }
+
+  private initialize(params: InitializeParams): InitializeResult {
+    const folders: WorkspaceFolder[] = params.workspaceFolders ?? (params.rootUri ? [{ uri: params.rootUri, name: 'root' }] : []);
+    for (const folder of folders) this.folders.add(folder.uri);
+    this.applySettings(params.initializationOptions);
+    this.supportsFolderChanges = params.capabilities.workspace?.workspaceFolders === true;
+    this.parser = PythonTestParser.create();
+    this.parser.catch(err => this.connection.console.error(`distest: cannot load the Python parser: ${describeError(err)}`));
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        hoverProvider: true,
+        workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
+      },
+      serverInfo: { name: 'distest discovery' },
+    };
+  }
+
+  private applySettings(raw: unknown): void {
+    const { settings, problems } = readServerSettings(raw);
+    this.settings = settings;
+    for (const problem of problems) this.connection.console.warn(`distest settings: ${problem}`);
+  }
+
+  private async discoverAll(folderUri: string): Promise<FileDiscovery[]> {
+    const started = Date.now();
+    const folder = this.folders.add(folderUri);
+    const parser = await this.ensureParser();
+    const results = new Map<string, FileDiscovery>();
+    for (const result of await discoverFolder(folder.path, this.settings.discovery, parser)) results.set(result.file, result);
+    // Unsaved edits are what the user sees, so open documents count with their live text.
+    for (const document of this.documents.all()) {
+      const located = this.folders.locate(document.uri);
+      if (located?.folder === folder && this.isTestFile(located)) results.set(located.rel, this.discoverText(located, document).discovery);
+    }
+    const files = [...results.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    this.knownFiles.set(folder.uri, new Set(files.map(f => f.file)));
+    const openUris = new Map(this.documents.all().map(d => [this.folders.locate(d.uri)?.path, d.uri]));
+    for (const file of files) {
+      const fileUri = this.folders.fileUri(folder.path, file.file);
+      this.publishDiagnostics(openUris.get(fileUri.path) ?? fileUri.uri, file.diagnostics);
+    }
+    const tests = files.reduce((n, f) => n + f.tests.length, 0);
+    this.connection.console.info(`distest: ${tests} tests in ${files.length} files of ${folder.path} (${Date.now() - started} ms)`);
+    return files;
+  }
+
+  private scheduleDocument(document: TextDocument): void {
+    clearTimeout(this.debounce.get(document.uri));
+    this.debounce.set(document.uri, setTimeout(() => {
+      this.debounce.delete(document.uri);
+      const current = this.documents.get(document.uri);
+      if (current) this.guard('edit', () => this.discoverDocument(current));
+    }, LIVE_EDIT_DEBOUNCE_MS));
+  }
+
+  private async discoverDocument(document: TextDocument): Promise<void> {
+    if (this.discoveredVersion.get(document.uri) === document.version) return;
+    const located = this.folders.locate(document.uri);
+    if (!located || !this.isTestFile(located)) return;
+    await this.ensureParser();
+    // The document may have changed or closed while the parser loaded.
+    const current = this.documents.get(document.uri);
+    if (!current || this.discoveredVersion.get(current.uri) === current.version) return;
+    this.discoveredVersion.set(current.uri, current.version);
+    const collected = this.discoverText(located, current);
+    this.markers.set(current.uri, collected.markers);
+    this.send(located, current.uri, collected.discovery);
+  }
+
+  private discoverText(located: LocatedFile, document: TextDocument) {
+    return this.parserNow().discoverWithMarkers(located.rel, document.getText(), this.settings.discovery);
+  }
+
+  private async fileChangedOnDisk(uri: string, type: FileChangeType): Promise<void> {
+    const located = this.folders.locate(uri);
+    if (!located) return;
+    if (type === FileChangeType.Deleted) {
+      // A deleted directory arrives as one event for the directory itself.
+      const known = this.knownFiles.get(located.folder.uri) ?? new Set<string>();
+      const gone = [...known].filter(rel => rel === located.rel || rel.startsWith(`${located.rel}/`));
+      for (const rel of gone) this.send(this.folders.locateRel(located.folder, rel), undefined, undefined);
+      return;
+    }
+    if (!this.isTestFile(located) || this.documents.get(uri)) return;
+    await this.discoverFromDisk(located);
+  }
+
+  private async discoverFromDisk(located: LocatedFile): Promise<void> {
+    let text: string;
+    try {
+      text = await fs.promises.readFile(located.path, 'utf8');
+    } catch {
+      this.send(located, undefined, undefined); // gone or unreadable: no tests there now
+      return;
+    }
+    await this.ensureParser();
+    this.send(located, undefined, this.parserNow().discover(located.rel, text, this.settings.discovery));
+  }
+
+  /** Tells the client a file's tests (none when `discovery` is undefined) and publishes its marker problems. */
+  private send(located: LocatedFile, documentUri: string | undefined, discovery: FileDiscovery | undefined): void {
+    const uri = documentUri ?? this.documentUri(located.folder.path, located.rel);
+    let known = this.knownFiles.get(located.folder.uri);
+    if (!known) this.knownFiles.set(located.folder.uri, (known = new Set()));
+    if (discovery) known.add(located.rel);
+    else known.delete(located.rel);
+    this.connection.sendNotification(TestsChanged, { folderUri: located.folder.uri, file: located.rel, uri, tests: discovery?.tests ?? [] });
+    this.publishDiagnostics(uri, discovery?.diagnostics ?? []);
+  }
+
+  private publishDiagnostics(uri: string, diagnostics: MarkerDiagnostic[]): void {
+    if (!diagnostics.length && !this.urisWithDiagnostics.has(uri)) return;
+    if (diagnostics.length) this.urisWithDiagnostics.add(uri);
+    else this.urisWithDiagnostics.delete(uri);
+    this.connection.sendDiagnostics({ uri, diagnostics: diagnostics.map(toLspDiagnostic) });
+  }
+
+  /** An open document's own URI when there is one (the editor's spelling), else a file URI. */
+  private documentUri(folderPath: string, rel: string): string {
+    const file = this.folders.fileUri(folderPath, rel);
+    return this.documents.all().find(d => this.folders.locate(d.uri)?.path === file.path)?.uri ?? file.uri;
+  }
+
+  private isTestFile(located: LocatedFile): boolean {
+    return isTestFile(located.rel, this.settings.discovery);
+  }
+
+  private ensureParser(): Promise<PythonTestParser> {
+    this.parser ??= PythonTestParser.create();
+    return this.parser.then(parser => (this.readyParser = parser));
+  }
+
+  private parserNow(): PythonTestParser {
+    if (!this.readyParser) throw new Error('the Python parser is not loaded yet');
+    return this.readyParser;
+  }
+
+  /** Runs a handler so that its failure is logged, never fatal to the server. */
+  private guard(what: string, handler: () => unknown): void {
+    try {
+      const result = handler();
+      if (result instanceof Promise) result.catch(err => this.connection.console.error(`distest: ${what} failed: ${describeError(err)}`));
+    } catch (err) {
+      this.connection.console.error(`distest: ${what} failed: ${describeError(err)}`);
+    }
+  }
+}
+
+function toLspRange(range: SourceRange) {
+  return { start: { line: range.line - 1, character: range.column }, end: { line: range.endLine - 1, character: range.endColumn } };
+}
+
+function toLspDiagnostic(diagnostic: MarkerDiagnostic): Diagnostic {
+  return { range: toLspRange(diagnostic.range), severity: SEVERITY[diagnostic.severity], source: 'distest', message: diagnostic.message };
+}
+
+function contains(range: SourceRange, line: number, column: number): boolean {
+  if (line < range.line || line > range.endLine) return false;
+  if (line === range.line && column < range.column) return false;
+  return !(line === range.endLine && column > range.endColumn);
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+new DiscoveryServer(createConnection()).listen();

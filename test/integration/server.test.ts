@@ -1,0 +1,157 @@
+// Starts the bundled language server (dist/server.js) and speaks LSP to it over stdio, as an editor would.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  DidChangeConfigurationNotification, DidChangeTextDocumentNotification, DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification,
+  DidOpenTextDocumentNotification, ExitNotification, FileChangeType, HoverRequest, InitializedNotification, InitializeRequest,
+  PublishDiagnosticsNotification, ShutdownRequest, type PublishDiagnosticsParams,
+} from 'vscode-languageserver-protocol';
+import { DiscoverAll, RescanNeeded, TestsChanged, type ServerSettings, type TestsChangedParams } from '../../src/protocol';
+
+const repoRoot = path.resolve(__dirname, '../../..');
+const mpiProject = path.join(repoRoot, 'test/fixtures/mpi-project');
+const projectUri = pathToFileURL(mpiProject).href;
+
+let server: ChildProcess;
+let connection: MessageConnection;
+let scratch: string;
+const stderr: string[] = [];
+
+/** Notifications as they arrive; `next` waits for the first one (already queued or future) that matches. */
+class Inbox<T> {
+  private readonly queue: T[] = [];
+  private readonly waiters: { match: (item: T) => boolean; resolve: (item: T) => void }[] = [];
+  push(item: T): void {
+    const waiter = this.waiters.find(w => w.match(item));
+    if (waiter) {
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.resolve(item);
+    } else {
+      this.queue.push(item);
+    }
+  }
+  next(match: (item: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+    const index = this.queue.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.queue.splice(index, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; server stderr: ${stderr.join('')}`)), timeoutMs);
+      this.waiters.push({ match, resolve: item => { clearTimeout(timer); resolve(item); } });
+    });
+  }
+}
+const testsChanged = new Inbox<TestsChangedParams>();
+const diagnostics = new Inbox<PublishDiagnosticsParams>();
+let rescans = 0;
+
+before(async () => {
+  const serverJs = path.join(repoRoot, 'dist/server.js');
+  assert.ok(fs.existsSync(serverJs), 'dist/server.js is missing: run node scripts/build.mjs first');
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-'));
+  server = spawn(process.execPath, [serverJs, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  server.stderr!.on('data', chunk => stderr.push(String(chunk)));
+  connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
+  connection.onNotification(TestsChanged, params => testsChanged.push(params));
+  connection.onNotification(PublishDiagnosticsNotification.type, params => diagnostics.push(params));
+  connection.onNotification(RescanNeeded, () => { rescans++; });
+  connection.onNotification('window/logMessage', () => undefined);
+  connection.listen();
+  const settings: ServerSettings = { discovery: { launchers: [{ glob: 'tests/multi_node/**', launcher: '{mpiexec} -n {ranks} {python} {file}', ranks: 2 }], mpiDefaultRanks: 2 } };
+  const result = await connection.sendRequest(InitializeRequest.type, {
+    processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: settings,
+    workspaceFolders: [{ uri: projectUri, name: 'mpi-project' }, { uri: pathToFileURL(scratch).href, name: 'scratch' }],
+  });
+  assert.equal(result.capabilities.hoverProvider, true);
+  await connection.sendNotification(InitializedNotification.type, {});
+});
+
+after(async () => {
+  await connection.sendRequest(ShutdownRequest.type).catch(() => undefined);
+  await connection.sendNotification(ExitNotification.type).catch(() => undefined);
+  await new Promise(resolve => (server.exitCode !== null ? resolve(undefined) : server.once('exit', resolve)));
+  connection.dispose();
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
+
+test('DiscoverAll scans the fixture project', async () => {
+  const files = await connection.sendRequest(DiscoverAll, { folderUri: projectUri });
+  const ids = files.flatMap(f => f.tests.map(t => t.id));
+  for (const id of [
+    'tests/test_parallel.py::test_allreduce[2]', 'tests/test_parallel.py::test_sizes[3]', 'tests/test_parallel.py::test_param[True-2]',
+    'tests/test_mpi_marks.py::TestHalo::test_exchange', 'tests/test_crash.py::test_rank_1_segfaults',
+  ]) assert.ok(ids.includes(id), `${id} missing from ${ids.join(', ')}`);
+  const launched = files.find(f => f.file === 'tests/multi_node/test_launcher_unittest.py')!;
+  assert.deepEqual(launched.tests.map(t => [t.id, t.framework, t.ranks]), [
+    ['tests/multi_node/test_launcher_unittest.py::TestWorld::test_rank_zero_fails', 'unittest', 2],
+    ['tests/multi_node/test_launcher_unittest.py::TestWorld::test_size', 'unittest', 2],
+  ]);
+});
+
+test('an open document is discovered live: invalid marker → diagnostic, fix → cleared, hover, close', async () => {
+  const uri = pathToFileURL(path.join(mpiProject, 'tests/test_live_edit.py')).href;
+  const text = 'import pytest_parallel\n\n@pytest_parallel.mark.parallel(0)\ndef test_live(comm):\n    pass\n';
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text } });
+
+  const opened = await testsChanged.next(p => p.uri === uri, 'TestsChanged after open');
+  assert.equal(opened.folderUri, projectUri);
+  assert.equal(opened.file, 'tests/test_live_edit.py');
+  assert.deepEqual(opened.tests.map(t => [t.id, t.ranks, t.invalid]), [
+    ['tests/test_live_edit.py::test_live', null, 'pytest_parallel.mark.parallel: a rank count must be at least 1, got 0'],
+  ]);
+  const published = await diagnostics.next(p => p.uri === uri, 'diagnostics after open');
+  assert.deepEqual(published.diagnostics.map(d => [d.severity, d.range, d.source]), [
+    [1, { start: { line: 2, character: 1 }, end: { line: 2, character: 33 } }, 'distest'],
+  ]);
+
+  // Two quick edits: the debounce sends only the last state.
+  await connection.sendNotification(DidChangeTextDocumentNotification.type, {
+    textDocument: { uri, version: 2 }, contentChanges: [{ range: { start: { line: 2, character: 31 }, end: { line: 2, character: 32 } }, text: '3' }],
+  });
+  await connection.sendNotification(DidChangeTextDocumentNotification.type, {
+    textDocument: { uri, version: 3 }, contentChanges: [{ range: { start: { line: 2, character: 31 }, end: { line: 2, character: 32 } }, text: '[2, 4]' }],
+  });
+  const edited = await testsChanged.next(p => p.uri === uri, 'TestsChanged after edit');
+  assert.deepEqual(edited.tests.map(t => [t.id, t.ranks]), [['tests/test_live_edit.py::test_live[2]', 2], ['tests/test_live_edit.py::test_live[4]', 4]]);
+  assert.deepEqual((await diagnostics.next(p => p.uri === uri, 'cleared diagnostics')).diagnostics, []);
+
+  const hover = await connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2, character: 10 } });
+  assert.deepEqual(hover?.contents, { kind: 'plaintext', value: 'pytest_parallel: runs on 2 and 4 ranks: one test per count' });
+  assert.equal(await connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 4, character: 2 } }), null);
+
+  // Closed without saving: the file does not exist on disk, so it has no tests.
+  await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+  assert.deepEqual((await testsChanged.next(p => p.uri === uri, 'TestsChanged after close')).tests, []);
+});
+
+test('files changed on disk are re-discovered; deleted files and folders lose their tests', async () => {
+  const file = path.join(scratch, 'pkg', 'test_disk.py');
+  fs.mkdirSync(path.dirname(file));
+  fs.writeFileSync(file, 'import pytest\n\n@pytest.mark.mpi(min_size=3)\ndef test_disk():\n    pass\n');
+  const uri = pathToFileURL(file).href;
+  await connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri, type: FileChangeType.Created }] });
+  const created = await testsChanged.next(p => p.uri === uri, 'TestsChanged after create');
+  assert.deepEqual(created.tests.map(t => [t.id, t.framework, t.ranks]), [['pkg/test_disk.py::test_disk', 'pytest-mpi', 3]]);
+
+  fs.rmSync(path.dirname(file), { recursive: true });
+  await connection.sendNotification(DidChangeWatchedFilesNotification.type, {
+    changes: [{ uri: pathToFileURL(path.dirname(file)).href, type: FileChangeType.Deleted }],
+  });
+  const deleted = await testsChanged.next(p => p.uri === uri, 'TestsChanged after folder delete');
+  assert.deepEqual(deleted.tests, []);
+});
+
+test('a settings change re-discovers open documents and asks for a rescan', async () => {
+  const uri = pathToFileURL(path.join(scratch, 'test_settings.py')).href;
+  const text = 'import pytest\n\n@pytest.mark.mpi\ndef test_bare():\n    pass\n';
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text } });
+  assert.equal((await testsChanged.next(p => p.uri === uri, 'TestsChanged after open')).tests[0].ranks, 2);
+  await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 5, launchers: [] } } });
+  assert.equal((await testsChanged.next(p => p.uri === uri, 'TestsChanged after settings')).tests[0].ranks, 5);
+  assert.equal(rescans, 1);
+  await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+});
