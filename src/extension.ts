@@ -1,0 +1,76 @@
+import * as vscode from 'vscode';
+import type { TestsChangedParams } from './protocol';
+import { AllocationPicker } from './vscode/allocation';
+import { DiscoveryClient } from './vscode/discoveryClient';
+import { runRequest } from './vscode/testRunner';
+import { FolderTestTree } from './vscode/testTree';
+
+/** What activate() hands to the extension-host test suite. */
+export interface DistestApi {
+  controller: vscode.TestController;
+  /** Resolves once every workspace folder has been discovered once. */
+  discovered: Promise<void>;
+  refresh(): Promise<void>;
+}
+
+export function activate(context: vscode.ExtensionContext): DistestApi {
+  const log = vscode.window.createOutputChannel('distest', { log: true });
+  const controller = vscode.tests.createTestController('distest', 'distest (MPI tests)');
+  const allocation = new AllocationPicker(log);
+  const trees = new Map<string, FolderTestTree>();
+
+  const treeFor = (folder: vscode.WorkspaceFolder): FolderTestTree => {
+    const key = folder.uri.toString();
+    let tree = trees.get(key);
+    if (!tree) {
+      const multiRoot = (vscode.workspace.workspaceFolders?.length ?? 0) > 1;
+      let root = controller.items;
+      if (multiRoot) {
+        const folderItem = controller.createTestItem(`${key}|`, folder.name, folder.uri);
+        controller.items.add(folderItem);
+        root = folderItem.children;
+      }
+      trees.set(key, (tree = new FolderTestTree(controller, folder, root)));
+    }
+    return tree;
+  };
+
+  const applyFileTests = (params: TestsChangedParams) => {
+    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.parse(params.folderUri));
+    if (folder) treeFor(folder).replaceFile(params.file, params.tests);
+  };
+  const discovery = new DiscoveryClient(context, log, { fileTests: applyFileTests, rescanNeeded: () => void refresh() });
+
+  const discoverFolder = async (folder: vscode.WorkspaceFolder) => {
+    const started = Date.now();
+    const files = await discovery.discoverAll(folder);
+    const tree = treeFor(folder);
+    for (const file of files) tree.replaceFile(file.file, file.tests);
+    const count = files.reduce((n, f) => n + f.tests.length, 0);
+    log.info(`discovered ${count} tests in ${files.length} files of ${folder.name} in ${Date.now() - started} ms`);
+  };
+  const refresh = async () => {
+    await Promise.all((vscode.workspace.workspaceFolders ?? []).map(f => discoverFolder(f).catch(err => {
+      log.error(`discovery of ${f.name} failed: ${String(err)}`);
+    })));
+  };
+
+  controller.refreshHandler = () => refresh();
+  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace };
+  controller.createRunProfile('Run on allocation', vscode.TestRunProfileKind.Run, (request, token) => runRequest(runDeps, request, token), true);
+
+  context.subscriptions.push(
+    log, controller, allocation, discovery,
+    vscode.commands.registerCommand('distest.refresh', () => refresh()),
+    vscode.commands.registerCommand('distest.selectAllocation', () => allocation.pick()),
+    vscode.commands.registerCommand('distest.showLog', () => log.show()),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void refresh()),
+  );
+
+  const discovered = refresh();
+  return { controller, discovered, refresh };
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

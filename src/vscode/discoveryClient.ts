@@ -1,0 +1,53 @@
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { DiscoverAll, RescanNeeded, TestsChanged, type TestsChangedParams } from '../protocol';
+import type { FileDiscovery } from '../core/types';
+import { serverSettings } from './settings';
+
+/**
+ * The client half of discovery: starts the language server (dist/server.js), asks it for full scans
+ * and forwards its per-file updates (live edits, files changed on disk) to the test tree.
+ */
+export class DiscoveryClient implements vscode.Disposable {
+  private readonly client: LanguageClient;
+  private started: Promise<void> | undefined;
+
+  constructor(
+    context: vscode.ExtensionContext,
+    log: vscode.LogOutputChannel,
+    private readonly handlers: { fileTests(params: TestsChangedParams): void; rescanNeeded(): void },
+  ) {
+    const module = vscode.Uri.joinPath(context.extensionUri, 'dist', 'server.js').fsPath;
+    const serverOptions: ServerOptions = {
+      run: { module, transport: TransportKind.ipc },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file', language: 'python' }],
+      synchronize: {
+        configurationSection: 'distest',
+        fileEvents: vscode.workspace.createFileSystemWatcher('**/*.py'),
+      },
+      initializationOptions: serverSettings(),
+      outputChannel: log,
+    };
+    this.client = new LanguageClient('distest', 'distest discovery', serverOptions, clientOptions);
+  }
+
+  start(): Promise<void> {
+    this.started ??= this.client.start().then(() => {
+      this.client.onNotification(TestsChanged, params => this.handlers.fileTests(params));
+      this.client.onNotification(RescanNeeded, () => this.handlers.rescanNeeded());
+    });
+    return this.started;
+  }
+
+  async discoverAll(folder: vscode.WorkspaceFolder): Promise<FileDiscovery[]> {
+    await this.start();
+    return this.client.sendRequest(DiscoverAll, { folderUri: folder.uri.toString() });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.started) await this.client.stop().catch(() => undefined);
+  }
+}

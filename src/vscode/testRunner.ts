@@ -1,0 +1,114 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { runTests } from '../core/run/run';
+import type { RankLine } from '../core/ranks/demux';
+import type { ResultMessage, TestResult, TestSpec } from '../core/types';
+import type { AllocationPicker } from './allocation';
+import type { FolderTestTree } from './testTree';
+
+const rankColours = [36, 33, 35, 32, 34, 31];
+
+/** `[rank 2] ` in a colour per rank, so interleaved output stays readable in the Test Results terminal. */
+function rankPrefix(rank: number | null): string {
+  if (rank === null) return '\x1b[2m[launcher]\x1b[0m ';
+  return `\x1b[${rankColours[rank % rankColours.length]}m[rank ${rank}]\x1b[0m `;
+}
+
+export interface RunDeps {
+  controller: vscode.TestController;
+  trees: () => FolderTestTree[];
+  allocation: AllocationPicker;
+  log: vscode.LogOutputChannel;
+  workspace: Pick<typeof vscode.workspace, 'isTrusted' | 'getConfiguration'>;
+}
+
+/** Runs a Test Explorer request through core/run, one workspace folder at a time. */
+export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken): Promise<void> {
+  const run = deps.controller.createTestRun(request);
+  const excluded = new Set((request.exclude ?? []).map(i => i.id));
+  const abort = new AbortController();
+  const cancelSubscription = token.onCancellationRequested(() => abort.abort());
+  try {
+    for (const tree of deps.trees()) {
+      const include = request.include?.filter(i => i.id.startsWith(`${tree.folder.uri.toString()}|`));
+      if (request.include && !include?.length) continue;
+      const items = tree.leaves(include, excluded);
+      if (!items.length) continue;
+      await runFolder(deps, tree, items, run, abort.signal);
+      if (token.isCancellationRequested) break;
+    }
+  } catch (err) {
+    deps.log.error(`run failed: ${String(err)}`);
+    run.appendOutput(`distest: ${String(err)}\r\n`);
+  } finally {
+    cancelSubscription.dispose();
+    run.end();
+  }
+}
+
+async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, signal: AbortSignal): Promise<void> {
+  const byId = new Map<string, vscode.TestItem>();
+  const specs: TestSpec[] = [];
+  for (const item of items) {
+    const spec = tree.specOf(item);
+    if (!spec) continue;
+    byId.set(spec.id, item);
+    specs.push(spec);
+    run.enqueued(item);
+  }
+  if (!deps.workspace.isTrusted) {
+    const message = new vscode.TestMessage('distest does not run tests in an untrusted folder: running them executes the code in it. Trust the folder (Workspaces: Manage Workspace Trust) to run.');
+    for (const item of byId.values()) run.errored(item, message);
+    return;
+  }
+  const alloc = await deps.allocation.resolve(tree.folder);
+  run.appendOutput(`distest: ${alloc.summary}\r\n`);
+  const settings = deps.workspace.getConfiguration('distest', tree.folder.uri);
+  const timeoutSeconds = settings.get<number>('timeoutSeconds', 600);
+
+  const fileUri = (file: string) => (path.isAbsolute(file) ? vscode.Uri.file(file) : vscode.Uri.joinPath(tree.folder.uri, file));
+  await runTests(specs, {
+    root: tree.folder.uri.fsPath,
+    alloc: alloc.allocation,
+    timeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
+    signal,
+    listener: {
+      started: id => { const item = byId.get(id); if (item) run.started(item); },
+      note: text => run.appendOutput(`\x1b[2mdistest: ${text}\x1b[0m\r\n`),
+      output: (line: RankLine) => {
+        const item = line.test ? byId.get(line.test) : undefined;
+        run.appendOutput(`${rankPrefix(line.rank)}${line.text}\r\n`, undefined, item);
+      },
+      result: (result: TestResult) => {
+        const item = byId.get(result.id);
+        if (item) report(run, item, result, fileUri);
+      },
+    },
+  });
+}
+
+function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, fileUri: (file: string) => vscode.Uri): void {
+  const messages = result.messages.map(m => toTestMessage(m, fileUri));
+  switch (result.state) {
+    case 'passed':
+      for (const m of messages) run.appendOutput(`${m.message.toString()}\r\n`, m.location, item);
+      run.passed(item, result.durationMs);
+      break;
+    case 'skipped':
+      for (const m of messages) run.appendOutput(`skipped: ${m.message.toString()}\r\n`, m.location, item);
+      run.skipped(item);
+      break;
+    case 'failed':
+      run.failed(item, messages, result.durationMs);
+      break;
+    case 'errored':
+      run.errored(item, messages.length ? messages : [new vscode.TestMessage('errored')], result.durationMs);
+      break;
+  }
+}
+
+function toTestMessage(m: ResultMessage, fileUri: (file: string) => vscode.Uri): vscode.TestMessage {
+  const message = new vscode.TestMessage(m.text);
+  if (m.file && m.line) message.location = new vscode.Location(fileUri(m.file), new vscode.Position(Math.max(0, m.line - 1), 0));
+  return message;
+}
