@@ -15,11 +15,12 @@ import {
 
 /** Items the Testing view must list for examples/, with the rank count it must show. */
 const EXPECTED_RANKS = [
-  ['test_halo_exchange', /^2 ranks$/],
+  ['test_halo_exchange[2]', /^2 ranks$/],
   ['test_global_sum', /^2, 4 ranks$/],
   ['[2]', /^2 ranks$/],
   ['[4]', /^4 ranks$/],
-  ['test_decomposition_is_balanced', /^3 ranks$/],
+  ['test_decomposition_is_balanced[3]', /^3 ranks$/],
+  ['test_zero_ranks', /^invalid marker$/],
   ['test_gather_rank_ids', /^2 ranks$/],
   ['test_max_residual', /^2 ranks$/],
   ['test_token_travels_the_ring', /^2 ranks$/],
@@ -45,17 +46,17 @@ async function testingViewListsTestsWithRankCounts({ session, page }) {
 }
 
 async function passingMultiRankTestRunFromItsRow({ page }) {
-  await runFromRow(page, 'test_halo_exchange');
-  const outcome = await waitForOutcome(page, 'test_halo_exchange');
-  assert(/\(Passed\)/.test(outcome), `test_halo_exchange: ${outcome}`);
+  await runFromRow(page, 'test_halo_exchange[2]');
+  const outcome = await waitForOutcome(page, 'test_halo_exchange[2]');
+  assert(/\(Passed\)/.test(outcome), `test_halo_exchange[2]: ${outcome}`);
 }
 
 async function failureOnOneRankPeeksAtTheFailingLine({ session, page }) {
   const file = 'tests/test_halo.py';
   await openFile(page, file, 'def owned_cell_count');
-  await runFromRow(page, 'test_decomposition_is_balanced');
-  const outcome = await waitForOutcome(page, 'test_decomposition_is_balanced');
-  assert(/\(Failed\)/.test(outcome), `test_decomposition_is_balanced: ${outcome}`);
+  await runFromRow(page, 'test_decomposition_is_balanced[3]');
+  const outcome = await waitForOutcome(page, 'test_decomposition_is_balanced[3]');
+  assert(/\(Failed\)/.test(outcome), `test_decomposition_is_balanced[3]: ${outcome}`);
 
   const peek = page.locator('.peekview-widget', { hasText: 'rank 1 of 3' }).first();
   await peek.waitFor({ timeout: 20_000 }).catch(() => undefined);
@@ -82,7 +83,7 @@ async function runSteps(session) {
     const id = `${String(index + 1).padStart(2, '0')}-${step.name}`;
     const started = Date.now();
     try {
-      await step(session);
+      await step({ session, page: session.page });
       await session.page.screenshot({ path: path.join(shotsDir, `ui-${id}.png`) });
       console.log(`ok   ${step.name} (${seconds(started)} s)`);
       passed++;

@@ -79,10 +79,10 @@ suite('distest in a real extension host', () => {
     await api.discovered;
     const items = itemsByNodeId(api.controller);
     const expected: Array<[string, string]> = [
-      ['tests/test_halo.py::test_halo_exchange', '2 ranks'],
+      ['tests/test_halo.py::test_halo_exchange[2]', '2 ranks'],
       ['tests/test_halo.py::test_global_sum[2]', '2 ranks'],
       ['tests/test_halo.py::test_global_sum[4]', '4 ranks'],
-      ['tests/test_halo.py::test_decomposition_is_balanced', '3 ranks'],
+      ['tests/test_halo.py::test_decomposition_is_balanced[3]', '3 ranks'],
       ['tests/test_collectives.py::test_gather_rank_ids', '2 ranks'],
       ['tests/test_collectives.py::TestReductions::test_max_residual', '2 ranks'],
       ['tests/test_faults.py::test_rank_1_segfaults', '2 ranks'],
@@ -120,10 +120,10 @@ suite('distest in a real extension host', () => {
     }
     const items = itemsByNodeId(api.controller);
     const stateOf = (nodeId: string) => recorder.outcomes.get(items.get(nodeId)?.id ?? nodeId);
-    assert.equal(stateOf('tests/test_halo.py::test_halo_exchange')?.state, 'passed');
+    assert.equal(stateOf('tests/test_halo.py::test_halo_exchange[2]')?.state, 'passed');
     assert.equal(stateOf('tests/test_halo.py::test_global_sum[2]')?.state, 'passed');
     assert.equal(stateOf('tests/test_halo.py::test_global_sum[4]')?.state, 'passed');
-    const failure = stateOf('tests/test_halo.py::test_decomposition_is_balanced');
+    const failure = stateOf('tests/test_halo.py::test_decomposition_is_balanced[3]');
     assert.equal(failure?.state, 'failed');
     assert.match(failure.messages.join('\n'), /rank 1 owns 5 of 11 cells/);
   });
