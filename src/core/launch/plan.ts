@@ -93,7 +93,7 @@ function addToBatch<K>(batches: Map<K, Batch>, key: K, decided: Decided, spec: T
  * meaning, and plain pytest tests stay serial. Dynamic counts without an override run with the default
  * (`distest.mpiDefaultRanks`) and the step says so. 0 means "the launcher decides": unknown here.
  */
-export function decideRanks(spec: TestSpec, opts: Pick<PlanOptions, 'ranksOverride' | 'defaultRanks'>): Decided {
+function decideRanks(spec: TestSpec, opts: Pick<PlanOptions, 'ranksOverride' | 'defaultRanks'>): Decided {
   const override = opts.ranksOverride;
   const fallback = override ?? opts.defaultRanks ?? 2;
   const dynamicNote = (n: number) =>
