@@ -52,6 +52,12 @@ async function measureOnce() {
 }
 
 let ok = 0;
-for (let i = 0; i < runs; i++) if (await measureOnce()) ok++;
+for (let i = 0; i < runs; i++) {
+  try {
+    if (await measureOnce()) ok++;
+  } catch (err) {
+    console.log(`FAIL ${err?.message ?? err}`);
+  }
+}
 console.log(`${ok} passed, ${runs - ok} failed`);
 process.exit(ok === runs ? 0 : 1);
