@@ -103,8 +103,8 @@ class Run {
           continue;
         }
         const outcome = await this.runStep(step);
-        // Crash isolation: a rank that dies takes the whole launch down, so tests queued behind the
-        // crashing one never ran. They get a fresh launch of their own; repeated while it makes progress.
+        // Isolation: a rank that dies or hangs takes the whole launch down, so tests queued behind the
+        // culprit never ran. They get a fresh launch of their own; repeated while it makes progress.
         const isolate = outcome.crash !== undefined && outcome.startedAny && outcome.notStarted.length > 0;
         for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
         if (isolate) {
@@ -130,14 +130,19 @@ class Run {
       ...(step.tagStyle === 'none' && step.ranks === 1 ? { rank: 0 } : {}),
     });
     const records: AgentRecord[] = [];
-    const started = new Set<string>();
+    // Ranks that started each test: a test only some ranks reached is a victim of the one the others
+    // are stuck or died in, so it counts as not started and is rerun by the isolation above.
+    const startedOn = new Map<string, Set<number>>();
     const launcherLines: string[] = [];
     streams.onRecord(r => {
       records.push(r);
-      if ((r.kind === 'start' || r.kind === 'result') && !started.has(r.test)) {
-        started.add(r.test);
+      if (r.kind !== 'start' && r.kind !== 'result') return;
+      let ranks = startedOn.get(r.test);
+      if (!ranks) {
+        startedOn.set(r.test, (ranks = new Set()));
         this.listener.started?.(r.test);
       }
+      ranks.add(r.rank);
     });
     streams.onLine(line => {
       if (line.rank === null) {
@@ -176,14 +181,10 @@ class Run {
           ...(timeoutMs ? { timeoutMs } : {}),
           launcherText: launcherLines.join('\n'),
         });
-    const notStarted = step.tests.map(t => t.id).filter(id => !started.has(id));
-    const abnormal = !cancelled && !timedOut && !status.error && (status.signal !== null || status.code !== 0);
-    return {
-      results,
-      notStarted,
-      startedAny: started.size > 0,
-      ...(abnormal ? { crash: status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}` } : {}),
-    };
+    const notStarted = step.tests.filter(t => (startedOn.get(t.id)?.size ?? 0) < t.ranks).map(t => t.id);
+    const abnormal = !cancelled && !status.error && (timedOut || status.signal !== null || status.code !== 0);
+    const crash = timedOut ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s` : status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}`;
+    return { results, notStarted, startedAny: startedOn.size > 0, ...(abnormal ? { crash } : {}) };
   }
 
   private emit(result: TestResult): void {
