@@ -3,7 +3,7 @@
 // Everything is stopped on close(), on SIGINT/SIGTERM and (as a last resort) on process exit.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromiumPath, codeServerBin, codeServerInstalled, repoRoot } from '../../scripts/lib/bootstrap.mjs';
+import { chromiumPath, codeServerInstalled, codeServerPrefix, repoRoot } from '../../scripts/lib/bootstrap.mjs';
 import { launchChromium } from '../../scripts/lib/browser.mjs';
 import { createProfile, installExtension, pythonPathSetting, quietSettings, startCodeServer } from '../../scripts/lib/codeServer.mjs';
 import { freePort, onInterrupt } from '../../scripts/lib/processes.mjs';
@@ -15,7 +15,7 @@ export const isCI = process.env.CI === 'true' || process.env.CI === '1';
 /** Exits with a clear message (and a failed count) when code-server or Chromium is missing. */
 export function requireComponents() {
   const missing = [];
-  if (!codeServerInstalled()) missing.push(`code-server is not installed in ${path.dirname(path.dirname(path.dirname(codeServerBin)))}: run  bash scripts/install-code-server.sh  (about a minute)`);
+  if (!codeServerInstalled()) missing.push(`code-server is not installed in ${codeServerPrefix}: run  bash scripts/install-code-server.sh  (about a minute)`);
   if (!fs.existsSync(chromiumPath)) missing.push(`Chromium is not at ${chromiumPath}: run  apt-get install chromium  or set CHROMIUM_PATH`);
   if (missing.length === 0) return;
   for (const m of missing) console.error(m);
