@@ -7,7 +7,7 @@ import {
   type Connection, type Diagnostic, type InitializeParams, type InitializeResult, type WorkspaceFolder,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { discoverFolder, isTestFile, PythonTestParser, type MarkerInfo } from '../core/discovery';
+import { discoverFolder, isTestFile, PythonTestParser, serveDiscoveryWorker, type MarkerInfo } from '../core/discovery';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerSettings } from '../protocol';
 import { FolderMap, type LocatedFile } from './folders';
@@ -110,7 +110,8 @@ class DiscoveryServer {
     const folder = this.folders.add(folderUri);
     const parser = await this.ensureParser();
     const results = new Map<string, FileDiscovery>();
-    for (const result of await discoverFolder(folder.path, this.settings.discovery, parser)) results.set(result.file, result);
+    const scanned = await discoverFolder(folder.path, this.settings.discovery, parser, { workerScript: __filename });
+    for (const result of scanned) results.set(result.file, result);
     // Unsaved edits are what the user sees, so open documents count with their live text.
     for (const document of this.documents.all()) {
       const located = this.folders.locate(document.uri);
@@ -248,4 +249,5 @@ function describeError(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-new DiscoveryServer(createConnection()).listen();
+// This bundle also runs as discovery's helper thread for large folders (see discoverFolder's workerScript).
+if (!serveDiscoveryWorker()) new DiscoveryServer(createConnection()).listen();

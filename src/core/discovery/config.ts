@@ -29,21 +29,31 @@ export interface CompiledConfig {
 
 const compiledConfigs = new WeakMap<DiscoveryConfig, CompiledConfig>();
 
-// matchBase lets a slash-free pattern like `test_*.py` match a file at any depth, as pytest's python_files does.
-const globOptions = { dot: true, matchBase: true, nocomment: true } as const;
+const globOptions = { dot: true, nocomment: true } as const;
+
+/**
+ * A glob as one RegExp (minimatch's per-call matching is too slow for every file of a large tree). A
+ * pattern without `/` matches the file name at any depth, as pytest's python_files does.
+ */
+function compileGlob(pattern: string): (relPath: string) => boolean {
+  const re = new Minimatch(pattern, globOptions).makeRe();
+  if (!re) return () => false;
+  if (pattern.includes('/')) return relPath => re.test(relPath);
+  return relPath => re.test(relPath.slice(relPath.lastIndexOf('/') + 1));
+}
 
 export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   let compiled = compiledConfigs.get(config);
   if (compiled) return compiled;
-  const launchers = config.launchers.map(template => ({ template, glob: new Minimatch(template.glob, globOptions) }));
-  const testFiles = (config.testFilePatterns ?? DEFAULT_TEST_FILE_PATTERNS).map(p => new Minimatch(p, globOptions));
-  const excluded = (config.exclude ?? DEFAULT_EXCLUDE).map(p => new Minimatch(p, { dot: true, nocomment: true }));
-  const launcherFor = (relFile: string) => launchers.find(l => l.glob.match(relFile))?.template;
+  const launchers = config.launchers.map(template => ({ template, matches: compileGlob(template.glob) }));
+  const testFiles = (config.testFilePatterns ?? DEFAULT_TEST_FILE_PATTERNS).map(compileGlob);
+  const excluded = (config.exclude ?? DEFAULT_EXCLUDE).map(compileGlob);
+  const launcherFor = (relFile: string) => launchers.find(l => l.matches(relFile))?.template;
   compiled = {
     config,
     launcherFor,
-    isTestFile: relFile => relFile.endsWith('.py') && (launcherFor(relFile) !== undefined || testFiles.some(m => m.match(relFile))),
-    isExcludedDir: name => excluded.some(m => m.match(name)),
+    isTestFile: relFile => relFile.endsWith('.py') && (launcherFor(relFile) !== undefined || testFiles.some(matches => matches(relFile))),
+    isExcludedDir: name => excluded.some(matches => matches(name)),
   };
   compiledConfigs.set(config, compiled);
   return compiled;

@@ -40,15 +40,12 @@ const WILDCARD_EXPORTS: Record<string, string[]> = {
   unittest: ['TestCase', 'IsolatedAsyncioTestCase'],
 };
 const MAX_NAME_DEPTH = 8;
+const DOTTED_NAME = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*(\.[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*)*$/u;
 
 export function namedChildrenOf(node: Node | null): Node[] {
   if (!node) return [];
-  const out: Node[] = [];
-  for (let i = 0, n = node.namedChildCount; i < n; i++) {
-    const child = node.namedChild(i);
-    if (child && child.type !== 'comment') out.push(child);
-  }
-  return out;
+  // One wasm call for all children (cached on the node), instead of one per namedChild(i).
+  return node.namedChildren.filter((child): child is Node => child !== null && child.type !== 'comment');
 }
 
 export function unparenthesize(node: Node): Node {
@@ -122,18 +119,24 @@ export class ModuleScope {
 
   /** `pp.mark.parallel` → `pytest_parallel.mark.parallel` when `import pytest_parallel as pp`. */
   qualify(node: Node): string | undefined {
-    if (node.type === 'identifier') {
-      const binding = this.bindings.get(node.text);
-      if (!binding) return node.text;
-      return binding.kind === 'import' ? binding.qualified : undefined;
-    }
-    if (node.type === 'attribute') {
-      const object = node.childForFieldName('object');
-      const attribute = node.childForFieldName('attribute');
-      const base = object && this.qualify(object);
-      return base && attribute ? `${base}.${attribute.text}` : undefined;
-    }
-    return undefined;
+    const type = node.type;
+    if (type !== 'identifier' && type !== 'attribute') return undefined;
+    // An identifier/attribute chain is names and dots (whitespace and comments aside): one text read
+    // instead of a wasm round trip per link.
+    const dotted = node.text.replace(/\s+/g, '');
+    if (!DOTTED_NAME.test(dotted)) return type === 'attribute' ? this.qualifyAttribute(node) : undefined;
+    const dot = dotted.indexOf('.');
+    const head = dot < 0 ? dotted : dotted.slice(0, dot);
+    const binding = this.bindings.get(head);
+    if (binding && binding.kind !== 'import') return undefined;
+    return (binding ? binding.qualified : head) + (dot < 0 ? '' : dotted.slice(dot));
+  }
+
+  private qualifyAttribute(node: Node): string | undefined {
+    const object = node.childForFieldName('object');
+    const attribute = node.childForFieldName('attribute');
+    const base = object && this.qualify(object);
+    return base && attribute ? `${base}.${attribute.text}` : undefined;
   }
 
   evaluate(node: Node, depth = 0): PyValue {
