@@ -19,7 +19,7 @@ const USAGE = `usage:
 
 run options:
   --ranks N            rank count for tests whose count the marker leaves open (dynamic, pytest-mpi min_size, launcher files)
-  --timeout S          seconds per launch before it is killed and its tests errored
+  --timeout S          seconds per launch before it is killed and its tests errored (default: distest.timeoutSeconds, 600)
   --json               print results as JSON on stdout
   --junit FILE         also write JUnit XML to FILE
   --python P           python for the ranks (default: distest.pythonPath, else python3)
@@ -27,7 +27,7 @@ run options:
   --no-oversubscribe   skip tests that need more ranks than this machine has cores
 
 Settings are read from <folder>/.vscode/settings.json (distest.*), like the editor does.
-Exit codes: 0 all passed or skipped, 1 a test failed or errored, 2 bad usage, 130 interrupted.`;
+Exit codes: 0 all passed or skipped, 1 a test failed or errored, 2 bad usage, 130 interrupted (143 on SIGTERM).`;
 
 class UsageError extends Error {
   constructor(message: string, readonly showUsage = true) {
@@ -177,25 +177,30 @@ async function runCommand(args: string[]): Promise<number> {
 
   const controller = new AbortController();
   let interrupts = 0;
-  const onSigint = () => {
-    if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\ndistest: interrupted, stopping the run (Ctrl-C again to quit at once)\n');
+  let exitOnInterrupt = 130;
+  // SIGTERM and SIGHUP (a `timeout`, a closed terminal) stop the run as cleanly as Ctrl-C does.
+  const stopSignals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+  const onStop = (signal: keyof typeof stopSignals) => {
+    exitOnInterrupt = stopSignals[signal];
+    if (++interrupts > 1) process.exit(exitOnInterrupt);
+    process.stderr.write(`\ndistest: ${signal === 'SIGINT' ? 'interrupted' : `got ${signal}`}, stopping the run (Ctrl-C again to quit at once)\n`);
     controller.abort();
   };
-  process.on('SIGINT', onSigint);
+  for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.on(signal, onStop);
   const results = await runTests(selected, {
     root,
     alloc,
     ranksOverride,
     defaultRanks: settings.mpiDefaultRanks,
-    timeoutMs: timeoutS === undefined ? undefined : Math.round(timeoutS * 1000),
+    timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : settings.timeoutSeconds > 0 ? settings.timeoutSeconds * 1000 : undefined,
+    extraPytestArgs: settings.pytestArgs,
     signal: controller.signal,
     listener: {
       output: l => process.stderr.write(l.rank === null ? `${l.text}\n` : `[rank ${l.rank}] ${l.text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
     },
   });
-  process.off('SIGINT', onSigint);
+  for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.off(signal, onStop);
 
   const junitPath = stringFlag(p, '--junit');
   if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
@@ -212,7 +217,7 @@ async function runCommand(args: string[]): Promise<number> {
   } else {
     process.stdout.write(humanSummary(results));
   }
-  if (controller.signal.aborted) return 130;
+  if (controller.signal.aborted) return exitOnInterrupt;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
 }
 

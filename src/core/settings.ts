@@ -12,6 +12,10 @@ export interface DistestSettings {
   /** Rank count for tests whose count only the run can decide. */
   mpiDefaultRanks: number;
   local: { oversubscribe: boolean };
+  /** Per launch; 0 means no timeout. */
+  timeoutSeconds: number;
+  /** Extra pytest arguments on every rank. */
+  pytestArgs: string[];
 }
 
 export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
@@ -20,6 +24,8 @@ export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
   launchers: [],
   mpiDefaultRanks: 2,
   local: Object.freeze({ oversubscribe: true }),
+  timeoutSeconds: 600,
+  pytestArgs: [],
 }) as DistestSettings;
 
 export interface SettingsRead { settings: DistestSettings; problems: string[] }
@@ -76,6 +82,16 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
     if (typeof v === 'boolean') settings.local.oversubscribe = v;
     else bad('distest.local.oversubscribe', 'true or false');
   }
+  if ('distest.timeoutSeconds' in obj) {
+    const v = obj['distest.timeoutSeconds'];
+    if (typeof v === 'number' && v >= 0) settings.timeoutSeconds = v;
+    else bad('distest.timeoutSeconds', 'a number ≥ 0 (0: no timeout)');
+  }
+  if ('distest.pytestArgs' in obj) {
+    const v = obj['distest.pytestArgs'];
+    if (Array.isArray(v) && v.every(a => typeof a === 'string')) settings.pytestArgs = v;
+    else bad('distest.pytestArgs', 'a list of strings');
+  }
   if ('distest.launchers' in obj) {
     const v = obj['distest.launchers'];
     if (!Array.isArray(v)) bad('distest.launchers', 'an array of {glob, launcher, ranks?}');
@@ -100,7 +116,7 @@ function launcherFrom(entry: unknown): LauncherTemplate | null {
 }
 
 function cloneDefaults(): DistestSettings {
-  return { ...DEFAULT_SETTINGS, launchers: [], local: { ...DEFAULT_SETTINGS.local } };
+  return { ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], local: { ...DEFAULT_SETTINGS.local } };
 }
 
 /** Removes // and /* *\/ comments and trailing commas outside strings, keeping line numbers. */

@@ -71,6 +71,8 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     root: tree.folder.uri.fsPath,
     alloc: alloc.allocation,
     timeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
+    defaultRanks: settings.get<number>('mpiDefaultRanks', 2),
+    extraPytestArgs: settings.get<string[]>('pytestArgs', []),
     signal,
     listener: {
       started: id => { const item = byId.get(id); if (item) run.started(item); },
