@@ -38,7 +38,7 @@ const onlyPytest = pytest.ids.filter(id => !distestIds.has(id));
 const ratio = pytest.ms / distest.ms;
 
 console.log(`tree:     ${treeDir} (${distest.files} test files)`);
-console.log(`distest:  ${distest.tests} tests, ${distest.ms.toFixed(0)} ms cold (median of ${DISTEST_RUNS} fresh processes: ${distest.runs.map(r => r.toFixed(0)).join(', ')} ms; in-process: wasm load ${distest.wasmMs.toFixed(0)} ms, total ${distest.totalMs.toFixed(0)} ms)`);
+console.log(`distest:  ${distest.tests} tests, ${distest.ms.toFixed(0)} ms cold (median of ${DISTEST_RUNS} fresh processes: ${distest.runs.map(r => r.toFixed(0)).join(', ')} ms; last run in-process: wasm load ${distest.wasmMs.toFixed(0)} ms, total ${distest.totalMs.toFixed(0)} ms)`);
 console.log(`pytest:   ${pytest.tests} tests collected, ${pytest.ms.toFixed(0)} ms (${PYTHON} -m pytest --collect-only -q -p no:cacheprovider)`);
 console.log(`ids:      ${onlyDistest.length} only in distest, ${onlyPytest.length} only in pytest${onlyDistest.length + onlyPytest.length ? `: e.g. ${[...onlyDistest, ...onlyPytest].slice(0, 3).join(', ')}` : ' (identical)'}`);
 console.log(`ratio:    distest is ${ratio.toFixed(1)}x faster than pytest collection`);
