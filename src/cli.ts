@@ -1,7 +1,7 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
-import { discoverFolder } from './core/discovery';
+import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
 import { localAllocation } from './core/launch/allocation';
 import { junitXml, messageText } from './core/run/report';
 import { runTests } from './core/run/run';
@@ -97,7 +97,7 @@ function loadSettings(root: string): DistestSettings {
 }
 
 async function discover(root: string, settings: DistestSettings): Promise<TestSpec[]> {
-  const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks });
+  const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename });
   for (const f of files) {
     for (const d of f.diagnostics) process.stderr.write(`${d.file}:${d.range.line}: ${d.severity}: ${d.message}\n`);
   }
@@ -271,4 +271,5 @@ async function main(argv: string[]): Promise<number> {
 
 // Exit explicitly: a cancelled run must not linger on some handle; stdout/stderr writes to files and
 // pipes are synchronous on POSIX, so nothing printed is lost.
-void main(process.argv.slice(2)).then(code => process.exit(code));
+// This bundle also runs as discovery's helper thread for large folders (discoverFolder's workerScript).
+if (!serveDiscoveryWorker()) void main(process.argv.slice(2)).then(code => process.exit(code));

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { DiscoverAll, RescanNeeded, TestsChanged, type TestsChangedParams } from '../protocol';
+import { DidChangeConfigurationNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { DiscoverAll, RescanNeeded, SETTINGS_SECTION, TestsChanged, type TestsChangedParams } from '../protocol';
 import type { FileDiscovery } from '../core/types';
 import { serverSettings } from './settings';
 
@@ -24,14 +24,20 @@ export class DiscoveryClient implements vscode.Disposable {
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],
-      synchronize: {
-        configurationSection: 'distest',
-        fileEvents: vscode.workspace.createFileSystemWatcher('**/*.py'),
-      },
+      // Settings go through serverSettings() (see below), never as the raw section: in an untrusted
+      // folder the launcher templates must not reach the server.
+      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.py') },
       initializationOptions: serverSettings(),
       outputChannel: log,
     };
     this.client = new LanguageClient('distest', 'distest discovery', serverOptions, clientOptions);
+    const sendSettings = () => {
+      if (this.client.isRunning()) void this.client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SETTINGS_SECTION]: serverSettings() } });
+    };
+    context.subscriptions.push(
+      vscode.workspace.onDidChangeConfiguration(e => { if (e.affectsConfiguration(SETTINGS_SECTION)) sendSettings(); }),
+      vscode.workspace.onDidGrantWorkspaceTrust(sendSettings),
+    );
   }
 
   start(): Promise<void> {
