@@ -8,6 +8,8 @@ import type { AgentRecord, TestResult, TestSpec } from '../types';
 export interface RunListener {
   started?(id: string): void;
   output?(line: RankLine & { step: number }): void;
+  /** Every agent record as it arrives (hello carries the rank's host and pid). */
+  record?(r: AgentRecord & { step: number }): void;
   result?(r: TestResult): void;
   note?(text: string): void;
 }
@@ -136,6 +138,7 @@ class Run {
     const launcherLines: string[] = [];
     streams.onRecord(r => {
       records.push(r);
+      this.listener.record?.({ ...r, step: index });
       if (r.kind !== 'start' && r.kind !== 'result') return;
       let ranks = startedOn.get(r.test);
       if (!ranks) {
