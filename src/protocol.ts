@@ -4,7 +4,8 @@
 // (settings), textDocument/publishDiagnostics (marker problems) and textDocument/hover (rank counts).
 import { NotificationType, NotificationType0, RequestType } from 'vscode-languageserver-protocol';
 import { DEFAULT_DISCOVERY_CONFIG, type DiscoveryConfig } from './core/discovery/config';
-import type { FileDiscovery, LauncherTemplate, TestSpec } from './core/types';
+import { readLauncherTemplate } from './core/settings';
+import type { FileDiscovery, TestSpec } from './core/types';
 
 /**
  * Server → client, one file at a time: the file's tests after a live edit, a save, a change on disk or
@@ -58,7 +59,7 @@ export function readServerSettings(raw: unknown): { settings: ServerSettings; pr
 
   if (Array.isArray(source.launchers)) {
     source.launchers.forEach((entry, index) => {
-      const template = readLauncher(entry);
+      const template = readLauncherTemplate(entry);
       if (template) discovery.launchers.push(template);
       else problems.push(`launchers[${index}] needs a string "glob" and "launcher" and an optional non-negative integer "ranks"; ignored`);
     });
@@ -76,12 +77,6 @@ export function readServerSettings(raw: unknown): { settings: ServerSettings; pr
     else problems.push(`${key} must be a list of glob strings; using the default`);
   }
   return { settings: { discovery }, problems };
-}
-
-function readLauncher(entry: unknown): LauncherTemplate | undefined {
-  if (!isObject(entry) || typeof entry.glob !== 'string' || typeof entry.launcher !== 'string' || !entry.glob) return undefined;
-  if (entry.ranks !== undefined && !(Number.isInteger(entry.ranks) && (entry.ranks as number) >= 0)) return undefined;
-  return { glob: entry.glob, launcher: entry.launcher, ...(entry.ranks !== undefined ? { ranks: entry.ranks as number } : {}) };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -97,7 +97,7 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
     if (!Array.isArray(v)) bad('distest.launchers', 'an array of {glob, launcher, ranks?}');
     else {
       v.forEach((entry, i) => {
-        const launcher = launcherFrom(entry);
+        const launcher = readLauncherTemplate(entry);
         if (launcher) settings.launchers.push(launcher);
         else problems.push(`distest.launchers[${i}] should be {"glob": string, "launcher": string, "ranks"?: whole number ≥ 0}, got ${JSON.stringify(entry)}; ignored`);
       });
@@ -106,7 +106,8 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
   return { settings, problems };
 }
 
-function launcherFrom(entry: unknown): LauncherTemplate | null {
+/** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */
+export function readLauncherTemplate(entry: unknown): LauncherTemplate | null {
   if (typeof entry !== 'object' || entry === null) return null;
   const { glob, launcher, ranks } = entry as Record<string, unknown>;
   if (typeof glob !== 'string' || !glob || typeof launcher !== 'string' || !launcher.trim()) return null;
