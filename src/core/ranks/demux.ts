@@ -33,7 +33,8 @@ const MIN_MAX_LINE_BYTES = 8 * 1024;
 /** Longest possible tag, so an undecided tail is bounded. */
 const MAX_TAG_BYTES = 48;
 
-interface Target { rank: number | null; stream: StreamName }
+/** Where bytes go; one object per rank and stream, holding that line's pending bytes. */
+interface Target { rank: number | null; stream: StreamName; pending: PendingLine | null }
 interface TagMatch { length: number; rank: number; stream?: StreamName }
 /** A tag at the position, 'more' when the bytes end before it can be decided, else null. */
 type TagResult = TagMatch | 'more' | null;
@@ -50,10 +51,11 @@ function expect(buf: Buffer, pos: number, literal: string): number | 'more' | nu
 /** [value, end] of 1..9 decimal digits at `pos`. */
 function digits(buf: Buffer, pos: number): [number, number] | 'more' | null {
   let end = pos;
-  while (end < buf.length && buf[end] >= 0x30 && buf[end] <= 0x39) end++;
+  let value = 0;
+  for (; end < buf.length && buf[end] >= 0x30 && buf[end] <= 0x39; end++) value = value * 10 + buf[end] - 0x30;
   if (end === buf.length) return end - pos > 9 ? null : 'more';
   if (end === pos || end - pos > 9) return null;
-  return [Number(buf.toString('latin1', pos, end)), end];
+  return [value, end];
 }
 
 const OPENMPI_STREAMS: [string, StreamName][] = [['stdout>:', 'stdout'], ['stderr>:', 'stderr'], ['stddiag>:', 'stderr']];
@@ -111,7 +113,6 @@ const OPENMPI_TAG_MIDDLE = Buffer.from(']<std');
 class PendingLine {
   private parts: Buffer[] = [];
   length = 0;
-  constructor(readonly target: Target) {}
 
   push(bytes: Buffer): void {
     if (bytes.length === 0) return;
@@ -156,7 +157,11 @@ export class RankStreams {
   private readonly inputs: Record<StreamName, InputState> = {
     stdout: { carry: null, target: null }, stderr: { carry: null, target: null },
   };
-  private readonly pending = new Map<string, PendingLine>();
+  private readonly targets = new Map<number, Target>();
+  /** Next marker position at or after the last search in the current write's buffer (Infinity: none). */
+  private markerAt = -1;
+  private markerSearchedFrom = 0;
+  private markerBuf: Buffer | null = null;
   private readonly runningTest = new Map<number, string>();
   private readonly lineListeners: ((line: RankLine) => void)[] = [];
   private readonly recordListeners: ((record: AgentRecord) => void)[] = [];
@@ -186,6 +191,8 @@ export class RankStreams {
   write(stream: StreamName, chunk: Buffer): void {
     if (this.ended) throw new Error('RankStreams.write after end()');
     const input = this.inputs[stream];
+    // Callers may reuse one Buffer for different bytes: the marker search starts over.
+    this.markerBuf = null;
     let buf = chunk;
     if (input.carry) {
       buf = Buffer.concat([input.carry, chunk]);
@@ -202,14 +209,14 @@ export class RankStreams {
         if (tag === null) {
           input.target = this.untagged(stream);
         } else {
-          input.target = { rank: tag.rank, stream: tag.stream ?? stream };
+          input.target = this.targetFor(tag.rank, tag.stream ?? stream);
           pos += tag.length;
         }
         continue;
       }
       const newline = buf.indexOf(NEWLINE, pos);
       const end = newline === -1 ? buf.length : newline;
-      if (this.opts.tagStyle === 'openmpi' && input.target.rank !== null) {
+      if (this.opts.tagStyle === 'openmpi' && input.target.rank !== null && this.mayHoldTag(buf, pos, end, newline === -1)) {
         const inner = this.innerTag(buf, pos, end, newline === -1);
         if (inner !== null) {
           this.append(input.target, buf.subarray(pos, inner.start));
@@ -217,7 +224,7 @@ export class RankStreams {
             input.carry = Buffer.from(buf.subarray(inner.start));
             return;
           }
-          input.target = { rank: inner.tag.rank, stream: inner.tag.stream ?? stream };
+          input.target = this.targetFor(inner.tag.rank, inner.tag.stream ?? stream);
           pos = inner.start + inner.tag.length;
           continue;
         }
@@ -225,7 +232,7 @@ export class RankStreams {
       if (newline === -1) {
         this.append(input.target, buf.subarray(pos, end));
       } else {
-        this.completeLine(input.target, buf.subarray(pos, end));
+        this.completeLine(input.target, buf, pos, end);
         input.target = null;
       }
       pos = end + 1;
@@ -241,9 +248,10 @@ export class RankStreams {
       input.carry = null;
       input.target = null;
     }
-    for (const line of this.pending.values()) {
+    const empty = Buffer.alloc(0);
+    for (const target of this.targets.values()) {
       // A line that ends in a frame gets its leading output back as a new pending line: loop.
-      while (line.length > 0) this.completeLine(line.target, Buffer.alloc(0));
+      while (target.pending && target.pending.length > 0) this.completeLine(target, empty, 0, 0);
     }
     this.ended = true;
   }
@@ -268,19 +276,47 @@ export class RankStreams {
     return openMpiTag(buf, tailStart + bracket) === 'more' ? { start: tailStart + bracket, tag: 'more' } : null;
   }
 
+  /**
+   * Whether `]<` occurs in buf[pos, end) (or the line is open and may end inside a tag): the cheap test
+   * before the exact search for a tag OpenMPI put inside the line.
+   */
+  private mayHoldTag(buf: Buffer, pos: number, end: number, open: boolean): boolean {
+    if (open) return true;
+    for (let i = pos; i < end - 1; i++) if (buf[i] === 0x5d && buf[i + 1] === 0x3c) return true;
+    return false;
+  }
+
   /** Where a line without a tag goes: the launcher's own output, or the single process for style 'none'. */
   private untagged(stream: StreamName): Target {
-    return { rank: this.tagAt ? null : this.opts.rank ?? 0, stream };
+    return this.targetFor(this.tagAt ? null : this.opts.rank ?? 0, stream);
+  }
+
+  private targetFor(rank: number | null, stream: StreamName): Target {
+    const key = (rank === null ? 0 : rank + 1) * 2 + (stream === 'stderr' ? 1 : 0);
+    let target = this.targets.get(key);
+    if (!target) {
+      target = { rank, stream, pending: null };
+      this.targets.set(key, target);
+    }
+    return target;
   }
 
   private lineFor(target: Target): PendingLine {
-    const key = `${target.rank}:${target.stream}`;
-    let line = this.pending.get(key);
-    if (!line) {
-      line = new PendingLine(target);
-      this.pending.set(key, line);
+    return (target.pending ??= new PendingLine());
+  }
+
+  /** Whether the frame marker starts in buf[start, end); one search per marker per buffer, not per line. */
+  private markerIn(buf: Buffer, start: number, end: number): boolean {
+    if (this.markerBuf !== buf || start < this.markerSearchedFrom) {
+      this.markerBuf = buf;
+      this.markerAt = -1;
     }
-    return line;
+    if (this.markerAt !== Infinity && this.markerAt < start) {
+      const at = buf.indexOf(this.marker, start);
+      this.markerAt = at === -1 ? Infinity : at;
+      this.markerSearchedFrom = start;
+    }
+    return this.markerAt + this.marker.length <= end;
   }
 
   private append(target: Target, bytes: Buffer): void {
@@ -297,12 +333,18 @@ export class RankStreams {
     }
   }
 
-  private completeLine(target: Target, tail: Buffer): void {
-    let bytes = tail;
-    if (tail.length > this.maxLineBytes || (this.pending.get(`${target.rank}:${target.stream}`)?.length ?? 0) > 0) {
-      this.append(target, tail);
-      bytes = this.lineFor(target).take();
+  /** The line ends with buf[start, end) (the newline excluded). */
+  private completeLine(target: Target, buf: Buffer, start: number, end: number): void {
+    if (end - start <= this.maxLineBytes && !(target.pending && target.pending.length > 0)) {
+      // Fast path: the whole line is in this buffer.
+      const stop = end > start && buf[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
+      if (!this.markerIn(buf, start, stop)) {
+        this.emitText(target, buf.toString('utf8', start, stop));
+        return;
+      }
     }
+    this.append(target, buf.subarray(start, end));
+    let bytes = this.lineFor(target).take();
     if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
     const frameAt = bytes.indexOf(this.marker);
     if (frameAt === -1) {
@@ -320,7 +362,11 @@ export class RankStreams {
   }
 
   private emitLine(target: Target, bytes: Buffer): void {
-    const line: RankLine = { rank: target.rank, stream: target.stream, text: bytes.toString('utf8') };
+    this.emitText(target, bytes.toString('utf8'));
+  }
+
+  private emitText(target: Target, text: string): void {
+    const line: RankLine = { rank: target.rank, stream: target.stream, text };
     const test = target.rank === null ? undefined : this.runningTest.get(target.rank);
     if (test !== undefined) line.test = test;
     for (const listener of this.lineListeners) listener(line);

@@ -1,0 +1,4 @@
+// Bundled by bench/logs.mjs into .bench/logs-entry.js: the real demux, log store and view feed.
+export { RankStreams } from '../src/core/ranks/demux';
+export { LogStore } from '../src/core/ranks/logStore';
+export { LogFeed } from '../src/core/ranks/logFeed';
