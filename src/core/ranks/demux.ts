@@ -60,8 +60,34 @@ function digits(buf: Buffer, pos: number): [number, number] | 'more' | null {
 
 const OPENMPI_STREAMS: [string, StreamName][] = [['stdout>:', 'stdout'], ['stderr>:', 'stderr'], ['stddiag>:', 'stderr']];
 
+/** Bytes of `stdout>:` etc. after `]<`, checked directly on the common complete tag. */
+const OPENMPI_STREAM_BYTES: [Buffer, StreamName][] = OPENMPI_STREAMS.map(([literal, stream]) => [Buffer.from(literal, 'latin1'), stream]);
+
+/** The common case of openMpiTag without intermediate allocations: a complete tag, else undefined. */
+function completeOpenMpiTag(buf: Buffer, start: number): TagMatch | undefined {
+  if (buf[start] !== OPEN_BRACKET) return undefined;
+  let pos = start + 1;
+  const jobStart = pos;
+  while (pos < buf.length && buf[pos] >= 0x30 && buf[pos] <= 0x39) pos++;
+  if (pos === jobStart || pos - jobStart > 9 || buf[pos] !== 0x2c) return undefined;
+  const rankStart = ++pos;
+  let rank = 0;
+  for (; pos < buf.length && buf[pos] >= 0x30 && buf[pos] <= 0x39; pos++) rank = rank * 10 + buf[pos] - 0x30;
+  if (pos === rankStart || pos - rankStart > 9 || buf[pos] !== 0x5d || buf[pos + 1] !== 0x3c) return undefined;
+  pos += 2;
+  for (const [literal, stream] of OPENMPI_STREAM_BYTES) {
+    if (pos + literal.length > buf.length) return undefined;
+    let i = 0;
+    while (i < literal.length && buf[pos + i] === literal[i]) i++;
+    if (i === literal.length) return { length: pos + i - start, rank, stream };
+  }
+  return undefined;
+}
+
 /** `[<job>,<rank>]<stdout|stderr|stddiag>:` */
 function openMpiTag(buf: Buffer, start: number): TagResult {
+  const complete = completeOpenMpiTag(buf, start);
+  if (complete) return complete;
   let pos = expect(buf, start, '[');
   if (typeof pos !== 'number') return pos;
   const job = digits(buf, pos);
