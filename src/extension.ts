@@ -1,7 +1,9 @@
 import * as vscode from 'vscode';
 import type { TestsChangedParams } from './protocol';
+import { LogStore } from './core/ranks/logStore';
 import { AllocationPicker } from './vscode/allocation';
 import { DiscoveryClient } from './vscode/discoveryClient';
+import { registerLogView } from './vscode/logView';
 import { runRequest } from './vscode/testRunner';
 import { FolderTestTree } from './vscode/testTree';
 
@@ -56,7 +58,12 @@ export function activate(context: vscode.ExtensionContext): DistestApi {
   };
 
   controller.refreshHandler = () => refresh();
-  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace };
+  const logs = new LogStore({
+    root: vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'rank-logs').fsPath,
+    keepRuns: vscode.workspace.getConfiguration('distest').get<number>('logs.keepRuns', 10),
+  });
+  registerLogView(context, logs);
+  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace, logs };
   controller.createRunProfile('Run on allocation', vscode.TestRunProfileKind.Run, (request, token) => runRequest(runDeps, request, token), true);
 
   context.subscriptions.push(

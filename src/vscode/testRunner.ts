@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { rankStatesOf, type LogStore } from '../core/ranks/logStore';
 import { runTests } from '../core/run/run';
 import type { RankLine } from '../core/ranks/demux';
 import type { ResultMessage, TestResult, TestSpec } from '../core/types';
@@ -20,6 +21,8 @@ export interface RunDeps {
   allocation: AllocationPicker;
   log: vscode.LogOutputChannel;
   workspace: Pick<typeof vscode.workspace, 'isTrusted' | 'getConfiguration'>;
+  /** Keeps every run's per-rank output for the Rank Logs view. */
+  logs?: LogStore;
 }
 
 /** Runs a Test Explorer request through core/run, one workspace folder at a time. */
@@ -66,6 +69,8 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
   const settings = deps.workspace.getConfiguration('distest', tree.folder.uri);
   const timeoutSeconds = settings.get<number>('timeoutSeconds', 600);
 
+  const runLog = await deps.logs?.startRun(`${tree.folder.name}: ${specs.length === 1 ? specs[0].id : `${specs.length} tests`}`)
+    .catch(err => { deps.log.warn(`rank logs are not kept for this run: ${String(err)}`); return undefined; });
   const fileUri = (file: string) => (path.isAbsolute(file) ? vscode.Uri.file(file) : vscode.Uri.joinPath(tree.folder.uri, file));
   await runTests(specs, {
     root: tree.folder.uri.fsPath,
@@ -80,13 +85,18 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       output: (line: RankLine) => {
         const item = line.test ? byId.get(line.test) : undefined;
         run.appendOutput(`${rankPrefix(line.rank)}${line.text}\r\n`, undefined, item);
+        runLog?.append(line.rank, line.stream, line.text);
       },
+      record: r => { if (r.kind === 'hello') runLog?.setHost(r.rank, r.host, r.pid); },
       result: (result: TestResult) => {
         const item = byId.get(result.id);
+        runLog?.setTestStates(item?.id ?? result.id, rankStatesOf(result));
         if (item) report(run, item, result, fileUri);
       },
     },
   });
+  // runTests never throws: the files are complete once it returns.
+  await runLog?.close();
 }
 
 function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, fileUri: (file: string) => vscode.Uri): void {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { TestResult } from '../types';
 import type { StreamName } from './demux';
 
 /** What the log view shows next to each rank. */
@@ -283,4 +284,22 @@ export class LogStore {
     await Promise.all(doomed.filter(n => !open.has(n)).map(n => fs.promises.rm(path.join(this.opts.root, n), { recursive: true, force: true })));
     return doomed;
   }
+}
+
+/**
+ * Each rank's state in a finished test: a rank in failedRanks that never reported crashed (or hung,
+ * when the launch timed out); one that reported a failure failed; the others passed.
+ */
+export function rankStatesOf(result: TestResult): Map<number, RankState> {
+  const timedOut = result.messages.some(m => m.rank === null && m.text.startsWith('timed out'));
+  const states = new Map<number, RankState>();
+  for (let rank = 0; rank < result.ranks; rank++) {
+    let state: RankState = 'passed';
+    if (result.failedRanks.includes(rank)) {
+      const silent = !result.messages.some(m => m.rank === rank) || result.messages.some(m => m.rank === rank && m.text.includes('never reported'));
+      state = !silent ? 'failed' : timedOut ? 'hung' : 'crashed';
+    }
+    states.set(rank, state);
+  }
+  return states;
 }
