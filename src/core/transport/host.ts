@@ -29,6 +29,12 @@ export interface StreamOptions {
   env?: Record<string, string>;
 }
 
+/** A remote TCP port made reachable on this machine (loopback only) until `close()`. */
+export interface PortForward {
+  localPort: number;
+  close(): Promise<void>;
+}
+
 export interface Host {
   readonly name: string;
   exec(argv: string[], opts?: StreamOptions & { timeoutMs?: number }): Promise<ExecResult>;
@@ -36,4 +42,26 @@ export interface Host {
   /** Absolute path of an executable (a bare name is looked up on PATH), or null. */
   which(cmd: string): Promise<string | null>;
   cpuCount(): Promise<number>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: Buffer | string): Promise<void>;
+  /** Hosts whose ports are not already reachable from here (ssh) forward one to a local port. */
+  forwardPort?(remotePort: number): Promise<PortForward>;
+}
+
+/** Runs a started process to its end and gathers its output (the `exec` of every Host). */
+export async function collectOutput(proc: RunningProcess, timeoutMs?: number): Promise<ExecResult> {
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  proc.onStdout(b => stdout.push(b));
+  proc.onStderr(b => stderr.push(b));
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => void proc.kill(), timeoutMs);
+  const status = await proc.exited;
+  clearTimeout(timer);
+  const err = Buffer.concat(stderr).toString('utf8');
+  return {
+    code: status.code,
+    signal: status.signal,
+    stdout: Buffer.concat(stdout).toString('utf8'),
+    stderr: status.error ? `${err}${status.error}\n` : err,
+  };
 }

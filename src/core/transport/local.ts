@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ExecResult, ExitStatus, Host, RunningProcess, StreamOptions } from './host';
+import { collectOutput, type ExecResult, type ExitStatus, type Host, type RunningProcess, type StreamOptions } from './host';
 
 /** How long a process tree gets to honour SIGTERM before everything left of it is SIGKILLed. */
 export const KILL_GRACE_MS = 3000;
@@ -18,22 +18,8 @@ export class LocalHost implements Host {
     return new LocalProcess(argv, opts);
   }
 
-  async exec(argv: string[], opts: StreamOptions & { timeoutMs?: number } = {}): Promise<ExecResult> {
-    const proc = this.stream(argv, opts);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    proc.onStdout(b => stdout.push(b));
-    proc.onStderr(b => stderr.push(b));
-    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => void proc.kill(), opts.timeoutMs);
-    const status = await proc.exited;
-    clearTimeout(timer);
-    const err = Buffer.concat(stderr).toString('utf8');
-    return {
-      code: status.code,
-      signal: status.signal,
-      stdout: Buffer.concat(stdout).toString('utf8'),
-      stderr: status.error ? `${err}${status.error}\n` : err,
-    };
+  exec(argv: string[], opts: StreamOptions & { timeoutMs?: number } = {}): Promise<ExecResult> {
+    return collectOutput(this.stream(argv, opts), opts.timeoutMs);
   }
 
   async which(cmd: string): Promise<string | null> {
@@ -48,6 +34,14 @@ export class LocalHost implements Host {
 
   async cpuCount(): Promise<number> {
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+
+  readFile(file: string): Promise<Buffer> {
+    return fs.promises.readFile(file);
+  }
+
+  writeFile(file: string, data: Buffer | string): Promise<void> {
+    return fs.promises.writeFile(file, data);
   }
 }
 
@@ -179,7 +173,7 @@ function procState(pid: number): string | undefined {
 }
 
 /** Every live descendant of `root` (Linux /proc; elsewhere the process group has to do). */
-function descendants(root: number): number[] {
+export function descendants(root: number): number[] {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc').filter(e => /^\d+$/.test(e));

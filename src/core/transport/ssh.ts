@@ -1,0 +1,263 @@
+// A Host reached over ssh: ONE multiplexed ssh2 connection per host carries every command, stream, file
+// transfer and port forward. A dropped connection fails what was running on it with a clear error and
+// is reopened (with backoff) by the next use.
+import net from 'node:net';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
+import { collectOutput, type ExecResult, type ExitStatus, type Host, type PortForward, type RunningProcess, type StreamOptions } from './host';
+import { KILL_GRACE_MS } from './local';
+import { openSshLink, SshRefusedError, type SshConnectOptions, type SshLink } from './sshConnect';
+import { killSessionArgv, PidLineSplitter, remoteCommand } from './sshCommand';
+
+export type { SecretAnswer, SecretRequest, SecretStore, UnknownHostInfo } from './sshConnect';
+export { SshRefusedError } from './sshConnect';
+
+export interface SshHostOptions extends SshConnectOptions {
+  /** OpenSSH's default MaxSessions: more channels at once would be refused by the server. */
+  maxSessions?: number;
+  /** Waits before each reconnect attempt; the first connect is attempt 0. */
+  reconnectDelaysMs?: number[];
+}
+
+const DEFAULT_RECONNECT_DELAYS_MS = [0, 500, 1500, 3000];
+
+interface Connection { link: SshLink; lost: Promise<Error>; sftp?: Promise<SFTPWrapper> }
+
+export class SshHost implements Host {
+  readonly name: string;
+  private connection?: Promise<Connection>;
+  private readonly sessions: Semaphore;
+  private disposed = false;
+
+  constructor(readonly alias: string, private readonly opts: SshHostOptions = {}) {
+    this.name = alias;
+    this.sessions = new Semaphore(opts.maxSessions ?? 10);
+  }
+
+  stream(argv: string[], opts: StreamOptions = {}): RunningProcess {
+    return new SshProcess(this, remoteCommand(argv, opts));
+  }
+
+  exec(argv: string[], opts: StreamOptions & { timeoutMs?: number } = {}): Promise<ExecResult> {
+    return collectOutput(this.stream(argv, opts), opts.timeoutMs);
+  }
+
+  async which(cmd: string): Promise<string | null> {
+    const r = await this.exec(['sh', '-c', 'command -v -- "$1"', 'sh', cmd]);
+    const found = r.stdout.trim();
+    return r.code === 0 && found.startsWith('/') ? found : null;
+  }
+
+  async cpuCount(): Promise<number> {
+    const r = await this.exec(['sh', '-c', 'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN']);
+    const n = Number(r.stdout.trim());
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${this.name}: cannot count CPUs: ${r.stderr.trim() || r.stdout.trim()}`);
+    return n;
+  }
+
+  async readFile(file: string): Promise<Buffer> {
+    const sftp = await this.sftp();
+    return new Promise((resolve, reject) => sftp.readFile(file, (err, data) => (err ? reject(sftpError(this.name, 'read', file, err)) : resolve(data))));
+  }
+
+  async writeFile(file: string, data: Buffer | string): Promise<void> {
+    const sftp = await this.sftp();
+    return new Promise((resolve, reject) => sftp.writeFile(file, data, err => (err ? reject(sftpError(this.name, 'write', file, err)) : resolve())));
+  }
+
+  /** The connection's SFTP session (opened once, reused until the connection drops). */
+  async sftp(): Promise<SFTPWrapper> {
+    const conn = await this.connect();
+    conn.sftp ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      conn.link.client.sftp((err, sftp) => (err ? reject(new Error(`${this.name}: cannot start sftp: ${err.message}`)) : resolve(sftp)));
+    });
+    conn.sftp.catch(() => (conn.sftp = undefined));
+    return conn.sftp;
+  }
+
+  async forwardPort(remotePort: number): Promise<PortForward> {
+    const server = net.createServer(socket => {
+      this.connect().then(conn => conn.link.client.forwardOut('127.0.0.1', 0, '127.0.0.1', remotePort, (err, channel) => {
+        if (err) {
+          this.opts.log?.(`ssh ${this.name}: forward to remote port ${remotePort} failed: ${err.message}`);
+          socket.destroy();
+          return;
+        }
+        socket.pipe(channel).pipe(socket);
+        socket.on('error', () => channel.close());
+        channel.on('error', () => socket.destroy());
+      }), () => socket.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const localPort = (server.address() as net.AddressInfo).port;
+    return { localPort, close: () => new Promise(resolve => server.close(() => resolve())) };
+  }
+
+  /** Closes the connection; later calls fail. */
+  dispose(): void {
+    this.disposed = true;
+    void this.connection?.then(c => c.link.close(), () => undefined);
+    this.connection = undefined;
+  }
+
+  /** The live connection, opened (or reopened after a drop) on first use. */
+  connect(): Promise<Connection> {
+    if (this.disposed) return Promise.reject(new Error(`ssh ${this.name}: host was disposed`));
+    if (!this.connection) {
+      const opening = this.openWithBackoff();
+      this.connection = opening;
+      opening.then(conn => conn.lost.then(() => {
+        if (this.connection === opening) this.connection = undefined;
+      }), () => {
+        if (this.connection === opening) this.connection = undefined;
+      });
+    }
+    return this.connection;
+  }
+
+  /** Opens a session channel (subject to MaxSessions) for one remote command. */
+  async openExec(command: string): Promise<{ channel: ClientChannel; lost: Promise<Error>; release: () => void }> {
+    const release = await this.sessions.acquire();
+    try {
+      const conn = await this.connect();
+      const channel = await new Promise<ClientChannel>((resolve, reject) => {
+        conn.link.client.exec(command, (err, ch) => (err ? reject(new Error(`ssh ${this.name}: cannot start a command: ${err.message}`)) : resolve(ch)));
+      });
+      return { channel, lost: conn.lost, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private async openWithBackoff(): Promise<Connection> {
+    const delays = this.opts.reconnectDelaysMs ?? DEFAULT_RECONNECT_DELAYS_MS;
+    let lastError: Error = new Error('no connection attempt was made');
+    for (const delay of delays) {
+      if (delay) await sleep(delay);
+      try {
+        const link = await openSshLink(this.alias, this.opts);
+        const lost = new Promise<Error>(resolve => {
+          const onClose = (): void => resolve(new Error(`ssh connection to ${this.name} was lost`));
+          link.client.once('close', onClose);
+          for (const hop of link.hops) hop.once('close', onClose);
+        });
+        lost.then(err => this.opts.log?.(err.message), () => undefined);
+        return { link, lost };
+      } catch (err) {
+        lastError = err as Error;
+        if (lastError instanceof SshRefusedError) throw lastError;
+        this.opts.log?.(`ssh ${this.name}: connect failed: ${lastError.message}`);
+      }
+    }
+    throw lastError;
+  }
+}
+
+class SshProcess implements RunningProcess {
+  readonly exited: Promise<ExitStatus>;
+  private readonly stdoutListeners: Array<(b: Buffer) => void> = [];
+  private readonly stderrListeners: Array<(b: Buffer) => void> = [];
+  private readonly pidLine = new PidLineSplitter();
+  private readonly started: Promise<ClientChannel | undefined>;
+  private killing?: Promise<void>;
+
+  constructor(private readonly host: SshHost, command: string) {
+    let settle!: (status: ExitStatus) => void;
+    this.exited = new Promise(resolve => (settle = resolve));
+    this.started = host.openExec(command).then(({ channel, lost, release }) => {
+      let status: ExitStatus | undefined;
+      channel.on('data', (b: Buffer) => this.stdoutListeners.forEach(cb => cb(b)));
+      channel.stderr.on('data', (b: Buffer) => this.emitStderr(b));
+      channel.on('exit', (code: number | null, signal?: string) => {
+        status = { code: signal ? null : code, signal: signal ? (signal.startsWith('SIG') ? signal : `SIG${signal}`) : null };
+      });
+      let connectionLost = false;
+      void lost.then(() => (connectionLost = true));
+      channel.on('close', () => {
+        release();
+        // 'close' may come in the same tick as the connection's; let the lost flag settle first.
+        setImmediate(() => settle(status ?? {
+          code: null,
+          signal: null,
+          error: connectionLost ? `ssh connection to ${host.name} was lost while the command ran` : `ssh ${host.name}: the command ended without an exit status`,
+        }));
+      });
+      return channel;
+    }, (err: Error) => {
+      settle({ code: null, signal: null, error: err.message });
+      return undefined;
+    });
+  }
+
+  /** The remote process group leader, once the wrapper has reported it. */
+  get pid(): number | undefined {
+    return this.pidLine.pid;
+  }
+
+  onStdout(cb: (b: Buffer) => void): void {
+    this.stdoutListeners.push(cb);
+  }
+
+  onStderr(cb: (b: Buffer) => void): void {
+    this.stderrListeners.push(cb);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    this.killing ??= this.killRemote(signal);
+    return this.killing;
+  }
+
+  private emitStderr(chunk: Buffer): void {
+    const own = this.pidLine.push(chunk);
+    if (own) this.stderrListeners.forEach(cb => cb(own));
+  }
+
+  private async killRemote(signal: NodeJS.Signals): Promise<void> {
+    const channel = await this.started;
+    if (!channel) return;
+    // The pid line is the wrapper's first output; wait briefly for it if the command has only just started.
+    for (let waited = 0; this.pidLine.pid === undefined && waited < 5000; waited += 50) {
+      if (await Promise.race([this.exited.then(() => true), sleep(50).then(() => false)])) return;
+    }
+    const pgid = this.pidLine.pid;
+    if (pgid !== undefined) {
+      // Closing the channel alone does not stop the command under OpenSSH, and signal requests are
+      // ignored by it: a second command signals the whole session and waits for it to go.
+      const killer = await this.host.exec(killSessionArgv(pgid, signal, KILL_GRACE_MS), { timeoutMs: KILL_GRACE_MS + 10000 }).catch(() => undefined);
+      if (killer && killer.code !== 0) this.emitStderr(Buffer.from(`distest: could not stop remote process group ${pgid}: ${killer.stderr}`));
+    }
+    channel.close();
+    await Promise.race([this.exited, sleep(KILL_GRACE_MS)]);
+  }
+}
+
+class Semaphore {
+  private waiting: Array<() => void> = [];
+
+  constructor(private free: number) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>(resolve => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+function sftpError(host: string, verb: string, file: string, err: Error & { code?: number }): Error {
+  const reason = err.code === 2 ? 'no such file' : err.code === 3 ? 'permission denied' : err.message;
+  return new Error(`ssh ${host}: cannot ${verb} ${file}: ${reason}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
