@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { LineRing, LogStore, rankStatesOf } from '../../src/core/ranks/logStore';
+
+const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distest-logs-'));
+
+test('the ring keeps the newest lines within its bound; a line bigger than the bound keeps its tail', () => {
+  const ring = new LineRing(1000);
+  for (let i = 0; i < 10_000; i++) ring.push({ seq: i, rank: 0, stream: 'stdout', text: `line ${i}` });
+  assert.ok(ring.totalChars <= 1000);
+  const kept = ring.lines();
+  assert.equal(kept[kept.length - 1].seq, 9999);
+  assert.deepEqual(kept.map(l => l.seq), kept.map((_, i) => 10_000 - kept.length + i), 'contiguous newest lines');
+  ring.push({ seq: 10_000, rank: 0, stream: 'stdout', text: 'x'.repeat(5000) + 'END' });
+  assert.equal(ring.size, 1);
+  assert.equal(ring.totalChars, 1000);
+  assert.ok(ring.lines()[0].text.endsWith('END'));
+});
+
+test('a run spills every line to its rank file while memory keeps only the tail', async () => {
+  const store = new LogStore({ root: tempRoot(), ringChars: 4096 });
+  const run = await store.startRun('spill');
+  const seen: number[] = [];
+  run.onLine(l => seen.push(l.seq));
+  for (let i = 0; i < 30_000; i++) run.append(i % 3, i % 5 === 0 ? 'stderr' : 'stdout', `rank ${i % 3} line ${i}`);
+  run.append(null, 'stderr', 'mpirun noticed that process rank 1 exited on signal 11');
+  const huge = 'y'.repeat(10 * 1024 * 1024);
+  run.append(2, 'stdout', huge);
+  assert.equal(seen.length, 30_002);
+  assert.ok(run.tail(1).reduce((n, l) => n + l.text.length, 0) <= 4096);
+  const merged = run.tail('all');
+  assert.deepEqual(merged.map(l => l.seq), [...merged.map(l => l.seq)].sort((a, b) => a - b), 'merged tail in arrival order');
+
+  const live = await run.readRank(1);
+  assert.equal(live.split('\n').filter(Boolean).length, 10_000, 'readable while the run is live');
+  await run.close();
+  const rank1 = (await run.readRank(1)).split('\n');
+  assert.equal(rank1.length, 10_001);
+  assert.equal(rank1[0], '[r1] rank 1 line 1');
+  assert.equal(rank1[3], '[r1!] rank 1 line 10');
+  assert.equal(await run.readRank(null), '[mpirun!] mpirun noticed that process rank 1 exited on signal 11\n');
+  const rank2 = await run.readRank(2);
+  assert.ok(rank2.endsWith(`[r2] ${huge}\n`), 'a 10 MB line is kept whole on disk');
+  assert.equal(await run.readRank(7), '', 'a rank that printed nothing');
+});
+
+test('only the newest keepRuns run folders stay; other files in the folder are left alone', async () => {
+  const root = tempRoot();
+  fs.writeFileSync(path.join(root, 'notes.txt'), 'mine');
+  const store = new LogStore({ root, keepRuns: 3 });
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const run = await store.startRun(`run ${i}`);
+    run.append(0, 'stdout', `run ${i}`);
+    await run.close();
+    ids.push(run.id);
+  }
+  const left = fs.readdirSync(root).sort();
+  assert.deepEqual(left, [...ids.slice(2), 'notes.txt'].sort());
+  assert.deepEqual(store.runs().map(r => r.id), ids.slice(2));
+  assert.equal(await store.latest()?.readRank(0), '[r0] run 4\n');
+});
+
+test('rank states: hello makes a rank running; results mark passed, failed, crashed and hung, worst wins', async () => {
+  const run = await new LogStore({ root: tempRoot() }).startRun('states');
+  run.setHost(0, 'node-a', 11);
+  run.setHost(1, 'node-b', 12);
+  assert.deepEqual(run.rankInfos().map(r => [r.rank, r.host, r.state]), [[0, 'node-a', 'running'], [1, 'node-b', 'running']]);
+  const failed = rankStatesOf({ id: 't1', ranks: 3, state: 'failed', durationMs: 1, failedRanks: [1], messages: [{ rank: 1, text: 'AssertionError' }] });
+  assert.deepEqual([...failed], [[0, 'passed'], [1, 'failed'], [2, 'passed']]);
+  const crashed = rankStatesOf({ id: 't2', ranks: 2, state: 'errored', durationMs: 1, failedRanks: [1],
+    messages: [{ rank: 1, text: 'rank 1 of 2 never reported a result for this test it started: the launcher says it exited on signal 11' }] });
+  assert.deepEqual([...crashed], [[0, 'passed'], [1, 'crashed']]);
+  const hung = rankStatesOf({ id: 't3', ranks: 2, state: 'errored', durationMs: 1, failedRanks: [0, 1], messages: [{ rank: null, text: 'timed out after 5 s: no result from ranks 0, 1 of 2' }] });
+  assert.deepEqual([...hung], [[0, 'hung'], [1, 'hung']]);
+  run.setTestStates('t1', failed);
+  run.setTestStates('t2', crashed);
+  assert.deepEqual(run.rankInfos().map(r => r.state), ['passed', 'crashed', 'passed']);
+  assert.equal(run.testStates.get('t1')?.get(1), 'failed');
+  await run.close();
+});
