@@ -16,7 +16,7 @@ test('lines go out in size-bounded batches, at most maxUnacked unacknowledged; a
   for (const t of all) feed.push(3, 'stdout', t);
   assert.equal(sent.length, 2, 'a view that does not ack gets two batches');
   while (feed.pendingChars > 0 || feed.inFlight > 0) {
-    const before = sent.length;
+    const before: number = sent.length;
     for (const m of sent.slice(-feed.inFlight)) feed.ack(m.batch);
     if (sent.length === before && feed.pendingChars === 0) break;
   }
