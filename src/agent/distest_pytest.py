@@ -27,6 +27,9 @@ def _report_problem(hook, error):
 
 def pytest_configure(config):
     global _base_dir
+    # distest enforces @pytest.mark.timeout itself; without pytest-timeout the mark must still be known.
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): distest stops the test after this many seconds")
     if frames.active():
         frames.claim("pytest")
     _base_dir = str(config.rootpath)

@@ -41,6 +41,8 @@ export interface TestSpec {
   launcher?: LauncherTemplate;
   /** Enclosing class, for `path::Class::test` ids. */
   className?: string;
+  /** Wall-clock limit from `@pytest.mark.timeout(S)`; absent means the `distest.timeoutSeconds` setting. */
+  timeoutSeconds?: number;
 }
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -95,4 +97,25 @@ export interface TestResult {
   durationMs: number;
   failedRanks: number[];
   messages: ResultMessage[];
+  /** Hangs, fatal signals and core files behind an errored state, one per rank (see core/faults). */
+  faults?: Fault[];
+}
+
+/** A Python or native frame, innermost first in a stack. */
+export interface StackFrame { file: string; line: number; function: string }
+
+/** What went wrong on one rank beyond an ordinary test failure. */
+export interface Fault {
+  kind: 'hang' | 'signal' | 'core';
+  rank: number;
+  host: string;
+  /** `SIGSEGV`, for signal and core faults. */
+  signal?: string;
+  /** Path of the core file on `host`. */
+  core?: string;
+  /** The innermost frame in the user's workspace (relative path when inside the root). */
+  file?: string;
+  line?: number;
+  /** Innermost first. */
+  stack: StackFrame[];
 }

@@ -49,10 +49,11 @@ test('pytest-family tests are batched per rank count; 1 rank runs without mpirun
   assert.equal(plan.steps[0].cwd, '/proj');
 });
 
-test('step env: token, root, agent on PYTHONPATH before the inherited one, unbuffered', () => {
+test('step env: token, run id, root, agent on PYTHONPATH before the inherited one, unbuffered', () => {
   const plan = planRun([spec('t/a.py::t', 'pytest', 1)], alloc(), { ...OPTS, inheritedPythonPath: '/user/lib' });
   assert.deepEqual(plan.steps[0].env, {
     DISTEST_TOKEN: OPTS.token,
+    DISTEST_RUN_ID: OPTS.token,
     DISTEST_ROOT: '/proj',
     PYTHONPATH: '/ext/dist/agent:/user/lib',
     PYTHONUNBUFFERED: '1',

@@ -20,6 +20,8 @@ type Mark =
   | { kind: 'parallel'; node: Node; axis: Resolved<Axis> }
   | { kind: 'mpi'; node: Node; minSize: Resolved<number | undefined> }
   | { kind: 'parametrize'; node: Node; axis: Resolved<Axis> }
+  /** `@pytest.mark.timeout(S)`: seconds when a positive literal, else ignored (the setting applies). */
+  | { kind: 'timeout'; node: Node; seconds?: number }
   /** Not a mark: `@pytest.fixture` makes a `test_*` function a fixture instead of a test. */
   | { kind: 'fixture'; node: Node };
 
@@ -242,7 +244,9 @@ class FileCollector {
     const mpi = marks.find(m => m.kind === 'mpi');
     const framework: Framework = parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest';
     const identity = this.identity(fn, chain);
-    const base = { ...identity, framework };
+    // The nearest timeout mark wins, as pytest-timeout's get_closest_marker does.
+    const timeout = marks.find(m => m.kind === 'timeout');
+    const base = { ...identity, framework, ...(timeout?.kind === 'timeout' && timeout.seconds ? { timeoutSeconds: timeout.seconds } : {}) };
 
     for (const extra of parallels.slice(1)) {
       this.report(extra.node, 'error', 'pytest_parallel.mark.parallel is applied more than once to this test; pytest rejects the duplicate `comm` parameter');
@@ -326,8 +330,17 @@ class FileCollector {
     else if (name === MPI) mark = { kind: 'mpi', node, minSize: this.readMpi(node, call) };
     else if (name === 'pytest.mark.parametrize') mark = { kind: 'parametrize', node, axis: this.readParametrize(call) };
     else if (name === 'pytest.fixture') mark = { kind: 'fixture', node };
+    else if (name === 'pytest.mark.timeout') mark = { kind: 'timeout', node, ...this.readTimeout(call) };
     this.marks.set(expression.id, mark);
     return mark;
+  }
+
+  private readTimeout(call: Node | undefined): { seconds?: number } {
+    const args = argumentsOf(call);
+    const valueNode = args.positional[0] ?? args.keywords.get('timeout');
+    const value = valueNode ? this.scope.evaluate(valueNode) : undefined;
+    const seconds = value?.kind === 'int' ? Number(value.value) : value?.kind === 'float' ? value.value : 0;
+    return seconds > 0 ? { seconds } : {};
   }
 
   private readParallel(node: Node, call: Node | undefined): Resolved<Axis> {

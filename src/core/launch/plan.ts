@@ -135,6 +135,8 @@ class PlanContext {
     const agentDir = path.join(opts.assetDir, 'agent');
     this.baseEnv = {
       DISTEST_TOKEN: opts.token,
+      // The agent drops DISTEST_TOKEN from its own environment; this one stays, for the cleanup sweep.
+      DISTEST_RUN_ID: opts.token,
       DISTEST_ROOT: opts.root,
       PYTHONPATH: opts.inheritedPythonPath ? `${agentDir}${path.delimiter}${opts.inheritedPythonPath}` : agentDir,
       PYTHONUNBUFFERED: '1',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { assetDir } from '../assets';
+import { DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults';
 import type { LocalAllocation } from '../launch/allocation';
 import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
 import { aggregate, RankStreams, type RankLine } from '../ranks';
@@ -12,6 +13,8 @@ export interface RunListener {
   record?(r: AgentRecord & { step: number }): void;
   result?(r: TestResult): void;
   note?(text: string): void;
+  /** What the end-of-run sweep found and killed (processes carrying the run id). */
+  cleanup?(r: SweepResult): void;
 }
 
 export interface RunOptions {
@@ -19,8 +22,15 @@ export interface RunOptions {
   alloc: LocalAllocation;
   /** Marks this run's records and processes; 32 random hex characters when absent. */
   token?: string;
-  /** Per launch step. */
+  /**
+   * Per test (`@pytest.mark.timeout(S)` overrides it), and for a launch's start-up and collection. On
+   * expiry every rank's stack is captured before anything is killed.
+   */
   timeoutMs?: number;
+  /** All ranks alive but no output and no record for this long counts as a hang; 0/absent: off. */
+  silenceMs?: number;
+  /** Core files of crashed ranks (`distest.cores.*`). */
+  cores?: CoreSettings;
   ranksOverride?: number;
   /** Rank count for dynamic counts without an override (`distest.mpiDefaultRanks`). */
   defaultRanks?: number;
@@ -46,6 +56,7 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
   } catch (err) {
     run.erroredAll(`internal error: ${(err as Error).stack ?? String(err)}`);
   }
+  await run.sweep().catch(err => opts.listener?.note?.(`cleanup sweep failed: ${(err as Error).message}`));
   return run.finalResults();
 }
 
@@ -57,6 +68,8 @@ class Run {
   private readonly listener: RunListener;
   private readonly token: string;
   private stepCount = 0;
+  private readonly coreBudget: { left: number; max: number };
+  private gdb?: Promise<string | null>;
 
   constructor(
     specs: TestSpec[],
@@ -65,6 +78,17 @@ class Run {
     for (const s of specs) if (!this.specsById.has(s.id)) this.specsById.set(s.id, s);
     this.listener = opts.listener ?? {};
     this.token = opts.token ?? randomBytes(16).toString('hex');
+    const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
+    this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
+  }
+
+  /** Kills whatever of the run outlived its launches (detached daemons, reparented children). */
+  async sweep(): Promise<void> {
+    const { alloc } = this.opts;
+    const result = await sweepRun(alloc.host, alloc.python, this.token);
+    const text = describeSweep(result);
+    if (text) this.listener.note?.(text);
+    this.listener.cleanup?.(result);
   }
 
   async execute(): Promise<void> {
@@ -123,7 +147,15 @@ class Run {
 
   private async runStep(step: LaunchStep): Promise<StepRun> {
     const index = this.stepCount++;
-    const { alloc, signal, timeoutMs } = this.opts;
+    const { alloc, signal } = this.opts;
+    let timeoutMs = this.opts.timeoutMs;
+    const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
+    const faults = new StepFaults({
+      host: alloc.host, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
+      defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, singleRank: step.tagStyle === 'none' && step.ranks === 1,
+      testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
+      gdb: () => (this.gdb ??= alloc.host.which('gdb')),
+    });
     if (step.note) this.listener.note?.(`launch ${index + 1}: ${step.note}`);
     const streams = new RankStreams({
       token: this.token,
@@ -137,6 +169,7 @@ class Run {
     const startedOn = new Map<string, Set<number>>();
     const launcherLines: string[] = [];
     streams.onRecord(r => {
+      faults.record(r);
       records.push(r);
       this.listener.record?.({ ...r, step: index });
       if (r.kind !== 'start' && r.kind !== 'result') return;
@@ -148,6 +181,7 @@ class Run {
       ranks.add(r.rank);
     });
     streams.onLine(line => {
+      faults.line(line);
       if (line.rank === null) {
         launcherLines.push(line.text);
         if (launcherLines.length > MAX_LAUNCHER_LINES) launcherLines.splice(0, launcherLines.length - MAX_LAUNCHER_LINES);
@@ -155,7 +189,7 @@ class Run {
       this.listener.output?.({ ...line, step: index });
     });
 
-    const proc = alloc.host.stream(step.argv, { cwd: step.cwd, env: step.env });
+    const proc = alloc.host.stream(cores.enable ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
     proc.onStdout(b => streams.write('stdout', b));
     proc.onStderr(b => streams.write('stderr', b));
     let cancelled = false;
@@ -166,9 +200,14 @@ class Run {
     };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = timeoutMs ? setTimeout(() => ((timedOut = true), void proc.kill()), timeoutMs) : undefined;
+    // The stacks are captured before the kill: a dead rank has none to give.
+    const stopWatch = faults.watch(expiry => {
+      timedOut = true;
+      timeoutMs = expiry.limitMs;
+      void proc.kill();
+    });
     const status = await proc.exited;
-    clearTimeout(timer);
+    stopWatch();
     signal?.removeEventListener('abort', onAbort);
     // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
     if (cancelled || timedOut) await proc.kill();
@@ -184,6 +223,7 @@ class Run {
           ...(timeoutMs ? { timeoutMs } : {}),
           launcherText: launcherLines.join('\n'),
         });
+    if (!status.error) await faults.annotate(results, { signal: status.signal, launcherText: launcherLines.join('\n'), cancelled });
     const notStarted = step.tests.filter(t => (startedOn.get(t.id)?.size ?? 0) < t.ranks).map(t => t.id);
     const abnormal = !cancelled && !status.error && (timedOut || status.signal !== null || status.code !== 0);
     const crash = timedOut ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s` : status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}`;

@@ -1,0 +1,177 @@
+// Core files of crashed ranks: where the kernel puts them (core_pattern), which ones this run made
+// (matched by pid, written after the launch started), and gdb's native and Python backtrace of each.
+// Cores are never deleted: they are the user's evidence.
+import path from 'node:path';
+import type { Host } from '../transport/host';
+import type { Fault, StackFrame } from '../types';
+import { describeFrame, formatStack, innermostUserFrame, parsePyBt } from './stacks';
+import type { RankProcess } from './watchdog';
+
+export interface CoreSettings {
+  /** Raise the ranks' soft core limit so a crash leaves a core. */
+  enable: boolean;
+  /** Cores analysed per run at most (each costs a gdb run); the rest are only counted. */
+  maxPerRun: number;
+}
+
+export const DEFAULT_CORE_SETTINGS: CoreSettings = { enable: true, maxPerRun: 3 };
+
+const GDB_TIMEOUT_MS = 60_000;
+
+/** Runs `argv` with the soft core size limit raised: argv stays argv, nothing is pasted into the script. */
+export function withCoreLimit(argv: string[]): string[] {
+  return ['/bin/sh', '-c', 'ulimit -Sc unlimited 2>/dev/null; exec "$@"', 'sh', ...argv];
+}
+
+export type CoreDestination =
+  | { kind: 'file'; pattern: string; usesPid: boolean }
+  | { kind: 'pipe'; handler: string; hint: string };
+
+/** Reads the kernel's core_pattern (and core_uses_pid) on the host. */
+export async function coreDestination(host: Host): Promise<CoreDestination | { kind: 'unknown'; why: string }> {
+  const res = await host.exec(['cat', '/proc/sys/kernel/core_pattern', '/proc/sys/kernel/core_uses_pid'], { timeoutMs: 5000 });
+  const [pattern, usesPid] = res.stdout.split('\n');
+  if (res.code !== 0 || !pattern) return { kind: 'unknown', why: `cannot read /proc/sys/kernel/core_pattern on ${host.name}: ${res.stderr.trim()}` };
+  return parseCorePattern(pattern.trim(), usesPid?.trim() === '1');
+}
+
+export function parseCorePattern(pattern: string, usesPid: boolean): CoreDestination {
+  if (!pattern.startsWith('|')) return { kind: 'file', pattern, usesPid };
+  const handler = path.basename(pattern.slice(1).trim().split(/\s+/)[0] ?? '');
+  const hint = handler.includes('systemd-coredump') ? 'systemd-coredump keeps them: `coredumpctl list`, then `coredumpctl gdb <pid>`'
+    : handler.includes('apport') ? 'apport keeps them under /var/crash (only for packaged programs unless configured)'
+      : `they are piped to ${handler}`;
+  return { kind: 'pipe', handler, hint };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A regular expression for the core file names the pattern gives a process with this pid. */
+export function coreNamePattern(dest: { pattern: string; usesPid: boolean }, pid: number): RegExp {
+  const name = path.posix.basename(dest.pattern);
+  let source = '';
+  let hasPid = false;
+  for (let i = 0; i < name.length; i++) {
+    if (name[i] !== '%' || i + 1 >= name.length) {
+      source += escapeRegExp(name[i]);
+      continue;
+    }
+    const spec = name[++i];
+    if (spec === 'p') {
+      source += String(pid);
+      hasPid = true;
+    } else if (spec === '%') source += '%';
+    else if ('PiIsugtcd'.includes(spec)) source += '\\d+';
+    else source += '[^/]*';
+  }
+  // core_uses_pid appends `.PID` to patterns without %p.
+  if (!hasPid && dest.usesPid) source += `\\.${pid}`;
+  return new RegExp(`^${source}$`);
+}
+
+export interface CoreInput {
+  host: Host;
+  /** Python on the host (lists files), and the interpreter the ranks ran (gdb needs its binary). */
+  python: string;
+  gdb: string | null;
+  root: string;
+  /** The ranks' working folder, where a relative pattern puts cores. */
+  cwd: string;
+  crashed: RankProcess[];
+  signalOf: (rank: number) => string | undefined;
+  /** Epoch ms: cores older than this are someone else's. */
+  since: number;
+  /** Shared across a run's launches, decremented per analysed core. */
+  budget: { left: number; max: number };
+}
+
+export interface CoreReport { faults: Fault[]; notes: string[] }
+
+const LIST_SCRIPT = `
+import json, os, re, sys
+folder, since, pattern = sys.argv[1], float(sys.argv[2]), re.compile(sys.argv[3])
+found = []
+try:
+    for name in os.listdir(folder):
+        full = os.path.join(folder, name)
+        if pattern.match(name) and os.path.isfile(full) and os.stat(full).st_mtime >= since:
+            found.append(full)
+except OSError:
+    pass
+print(json.dumps(sorted(found)))
+`;
+
+/** Finds and analyses the cores the crashed ranks left; never deletes one. */
+export async function collectCores(input: CoreInput): Promise<CoreReport> {
+  const report: CoreReport = { faults: [], notes: [] };
+  if (!input.crashed.length) return report;
+  const dest = await coreDestination(input.host);
+  if (dest.kind === 'unknown') return { faults: [], notes: [dest.why] };
+  if (dest.kind === 'pipe') return { faults: [], notes: [`core files are not written to disk on ${input.host.name} (core_pattern pipes them to ${dest.handler}): ${dest.hint}`] };
+  const folder = path.posix.isAbsolute(dest.pattern) ? path.posix.dirname(dest.pattern) : path.posix.join(input.cwd, path.posix.dirname(dest.pattern));
+  const python = (await input.host.which(input.python)) ?? input.python;
+  for (const rank of input.crashed) {
+    const regex = coreNamePattern(dest, rank.pid);
+    const listed = await input.host.exec([input.python, '-c', LIST_SCRIPT, folder, String(Math.floor(input.since / 1000) - 1), regex.source], { timeoutMs: 10_000 });
+    let files: string[] = [];
+    try {
+      files = JSON.parse(listed.stdout) as string[];
+    } catch {
+      report.notes.push(`could not look for core files in ${folder}: ${listed.stderr.trim()}`);
+      continue;
+    }
+    if (!files.length) {
+      report.notes.push(`no core file from rank ${rank.rank} (pid ${rank.pid}) in ${folder} (core size limit 0, or the file was not writable)`);
+      continue;
+    }
+    const core = files[files.length - 1];
+    if (input.budget.left <= 0) {
+      report.notes.push(`core ${core} of rank ${rank.rank} not analysed: distest.cores.maxPerRun (${input.budget.max}) reached`);
+      continue;
+    }
+    if (!input.gdb) {
+      report.notes.push(`core ${core} of rank ${rank.rank} not analysed: gdb is not installed on ${input.host.name}`);
+      continue;
+    }
+    input.budget.left--;
+    const analysed = await analyseCore(input.host, input.gdb, python, core);
+    // A pattern without %p (plain `core`) is matched by the pid gdb reads from the core instead.
+    if (analysed.threads.length && !analysed.threads.includes(rank.pid)) {
+      report.notes.push(`core ${core} is from pid ${analysed.threads[0]}, not rank ${rank.rank}'s ${rank.pid} (another crash overwrote it?)`);
+      continue;
+    }
+    const where = innermostUserFrame(analysed.python, input.root);
+    const signal = analysed.signal ?? input.signalOf(rank.rank);
+    report.faults.push({
+      kind: 'core', rank: rank.rank, host: rank.host, core, stack: analysed.python, ...(signal ? { signal } : {}),
+      ...(where ? { file: where.file, line: where.line } : {}),
+    });
+    const at = where ? `in ${describeFrame(input.root, where)}` : 'outside the workspace';
+    report.notes.push([`${signal ?? 'crash'} on rank ${rank.rank} (${rank.host}), core ${core}: ${at}`,
+      analysed.python.length ? formatStack(analysed.python) : '', 'native backtrace (gdb bt):', analysed.native].filter(Boolean).join('\n'));
+  }
+  return report;
+}
+
+/** `threads`: the core's thread ids (the main thread's is the process id). */
+export interface CoreAnalysis { threads: number[]; signal?: string; native: string; python: StackFrame[] }
+
+export async function analyseCore(host: Host, gdb: string, python: string, core: string): Promise<CoreAnalysis> {
+  const res = await host.exec([gdb, '-batch', '-ex', 'bt', '-ex', 'py-bt', python, core], { timeoutMs: GDB_TIMEOUT_MS });
+  return parseGdbCore(res.stdout);
+}
+
+/** gdb's `bt` + `py-bt` output for a core: its threads, signal, native frames and Python frames. */
+export function parseGdbCore(text: string): CoreAnalysis {
+  const signal = /^Program terminated with signal (SIG\w+)/m.exec(text);
+  const native = text.split('\n').filter(l => /^#\d+\s/.test(l)).filter((l, i, all) => all.indexOf(l) === i);
+  const pyStart = text.indexOf('Traceback (most recent call first):');
+  return {
+    threads: [...text.matchAll(/^\[New LWP (\d+)\]/gm)].map(m => Number(m[1])),
+    ...(signal ? { signal: signal[1] } : {}),
+    native: native.map(l => (l.length > 200 ? `${l.slice(0, 200)}…` : l)).join('\n'),
+    python: pyStart >= 0 ? parsePyBt(text.slice(pyStart)) : [],
+  };
+}

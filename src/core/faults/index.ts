@@ -1,0 +1,135 @@
+// One launch's fault handling, as the run engine sees it: feed it the launch's lines and records, let
+// it decide when the launch hangs (and capture every rank's stack before the kill), then let it add
+// hang, crash and core evidence to the aggregated results.
+import type { RankLine } from '../ranks/demux';
+import { parseLauncherFailure } from '../ranks/launcherFailure';
+import type { Host } from '../transport/host';
+import type { AgentRecord, Fault, ResultMessage, TestResult } from '../types';
+import { captureHang, RankStderr, type Capture } from './capture';
+import { collectCores, type CoreSettings } from './cores';
+import { findCrashes } from './crash';
+import { HangWatchdog, type Expiry } from './watchdog';
+
+export { DEFAULT_CORE_SETTINGS, withCoreLimit, type CoreSettings } from './cores';
+export { describeSweep, RUN_ID_VARIABLE, sweepRun, type SweepResult } from './sweep';
+export type { Expiry } from './watchdog';
+
+const WATCH_INTERVAL_MS = 200;
+
+export interface StepFaultOptions {
+  host: Host;
+  python: string;
+  root: string;
+  /** The ranks' working folder (where relative core files land). */
+  cwd: string;
+  defaultMs?: number;
+  silenceMs?: number;
+  testLimitMs: (test: string) => number | undefined;
+  cores: CoreSettings;
+  /** Shared by the run's launches. */
+  coreBudget: { left: number; max: number };
+  /** gdb on the host, looked up once per run. */
+  gdb: () => Promise<string | null>;
+  singleRank: boolean;
+}
+
+export class StepFaults {
+  private readonly watchdog: HangWatchdog;
+  private readonly stderr = new RankStderr();
+  private readonly startedAt = Date.now();
+  private capture?: Promise<Capture>;
+  private expiry?: Expiry;
+  /** Epoch ms when the hang was noticed and when its diagnosis was ready, for measurements. */
+  hangTimes?: { noticed: number; diagnosed?: number };
+
+  constructor(private readonly opts: StepFaultOptions) {
+    this.watchdog = new HangWatchdog({ defaultMs: opts.defaultMs, silenceMs: opts.silenceMs, testLimitMs: opts.testLimitMs });
+  }
+
+  line(line: RankLine): void {
+    this.watchdog.activity();
+    if (line.rank !== null && line.stream === 'stderr') this.stderr.push(line.rank, line.text);
+  }
+
+  record(r: AgentRecord): void {
+    this.watchdog.record(r);
+  }
+
+  /**
+   * Checks the limits until `stop` is called; on the first one that runs out, captures the stacks and
+   * then calls `kill` (the capture must see the ranks alive).
+   */
+  watch(kill: (expiry: Expiry) => void): () => void {
+    const timer = setInterval(() => {
+      const expiry = this.watchdog.check();
+      if (!expiry) return;
+      clearInterval(timer);
+      this.expiry = expiry;
+      this.hangTimes = { noticed: Date.now() };
+      this.capture = this.captureStacks().finally(() => {
+        if (this.hangTimes) this.hangTimes.diagnosed = Date.now();
+        kill(expiry);
+      });
+    }, WATCH_INTERVAL_MS);
+    return () => clearInterval(timer);
+  }
+
+  get expired(): Expiry | undefined {
+    return this.expiry;
+  }
+
+  private async captureStacks(): Promise<Capture> {
+    const { host, python, root } = this.opts;
+    try {
+      const capture = await captureHang({ host, python, root, processes: [...this.watchdog.processes.values()], stderr: this.stderr, gdb: await this.opts.gdb() });
+      if (this.expiry?.reason === 'silence') {
+        capture.messages.unshift({ rank: null, text: `no output and no result from any rank for ${this.expiry.limitMs / 1000} s (distest.silenceSeconds)` });
+      }
+      return capture;
+    } catch (err) {
+      return { faults: [], messages: [{ rank: null, text: `stack capture failed: ${(err as Error).message}` }] };
+    }
+  }
+
+  /** Adds what the launch's faults explain to the results of its tests (in place). */
+  async annotate(results: TestResult[], outcome: { signal: string | null; launcherText: string; cancelled: boolean }): Promise<void> {
+    const byId = new Map(results.map(r => [r.id, r]));
+    const add = (rank: number | null, fault: Fault | undefined, messages: ResultMessage[]) => {
+      const test = rank !== null ? this.watchdog.testOf(rank) ?? this.expiry?.test : this.expiry?.test;
+      const targets = test && byId.has(test) ? [byId.get(test) as TestResult] : results.filter(r => r.state === 'errored');
+      for (const result of targets) {
+        result.state = 'errored';
+        result.messages.push(...messages.filter(m => !result.messages.some(known => known.text === m.text)));
+        if (fault) (result.faults ??= []).push(fault);
+      }
+    };
+    if (this.capture) {
+      const capture = await this.capture;
+      for (const fault of capture.faults) add(fault.rank, fault, []);
+      add(null, undefined, capture.messages);
+    }
+    if (outcome.cancelled || this.capture) return;
+    const failures = parseLauncherFailure(outcome.launcherText);
+    const crashes = findCrashes({
+      root: this.opts.root, processes: this.watchdog.processes, failures, stderr: this.stderr,
+      launchSignal: outcome.signal, singleRank: this.opts.singleRank,
+    });
+    for (const crash of crashes) add(crash.fault.rank, crash.fault, [crash.message]);
+    if (!crashes.length || !this.opts.cores.enable) return;
+    const crashed = crashes.flatMap(c => {
+      const p = this.watchdog.processes.get(c.fault.rank);
+      return p ? [p] : [];
+    });
+    const { host, python, root, cwd, coreBudget } = this.opts;
+    const report = await collectCores({
+      host, python, root, cwd, crashed, since: this.startedAt, budget: coreBudget, gdb: await this.opts.gdb(),
+      signalOf: rank => crashes.find(c => c.fault.rank === rank)?.fault.signal,
+    });
+    for (const fault of report.faults) {
+      const note = report.notes.find(n => fault.core && n.includes(fault.core));
+      add(fault.rank, fault, note ? [{ rank: fault.rank, text: note, ...(fault.file ? { file: fault.file, line: fault.line } : {}) }] : []);
+    }
+    const rest = report.notes.filter(n => !report.faults.some(f => f.core && n.includes(f.core)));
+    if (rest.length) add(null, undefined, rest.map(text => ({ rank: null, text })));
+  }
+}

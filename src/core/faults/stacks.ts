@@ -1,0 +1,136 @@
+// Python stacks as faulthandler and gdb's py-bt print them, mapped to the user's files, and grouped by
+// identical stack the way STAT does ("ranks 0, 2 wait at x.py:42; rank 1 at x.py:57").
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ResultMessage, StackFrame } from '../types';
+
+/** One thread's frames, innermost first. */
+export interface ThreadStack { current: boolean; frames: StackFrame[] }
+
+/** One faulthandler dump: the threads it listed, and the fatal error that caused it (crashes only). */
+export interface PythonDump { fatal?: string; threads: ThreadStack[] }
+
+const FATAL = /^Fatal Python error: (.*)$/;
+const THREAD = /^(Current thread|Thread) 0x[0-9a-f]+ (?:\[[^\]]*\] )?\(most recent call first\):$/;
+// faulthandler: `  File "x.py", line 42 in f`; gdb py-bt and tracebacks: `  File "x.py", line 42, in f`.
+const FRAME = /^\s*File "(.*)", line (\d+),? in (.+?)\s*$/;
+
+/** The dumps in a rank's stderr lines, oldest first; anything else in between is ignored. */
+export function parseFaulthandler(lines: string[]): PythonDump[] {
+  const dumps: PythonDump[] = [];
+  let dump: PythonDump | undefined;
+  let thread: ThreadStack | undefined;
+  for (const raw of lines) {
+    const line = raw.replace(/\r$/, '');
+    let m: RegExpExecArray | null;
+    if ((m = FATAL.exec(line))) {
+      dumps.push((dump = { fatal: m[1].trim(), threads: [] }));
+      thread = undefined;
+    } else if ((m = THREAD.exec(line))) {
+      // A thread header right after another thread's frames belongs to the same dump.
+      if (!dump || (dump.threads.length > 0 && !thread)) dumps.push((dump = { threads: [] }));
+      dump.threads.push((thread = { current: m[1] === 'Current thread', frames: [] }));
+    } else if ((m = FRAME.exec(line)) && thread) {
+      thread.frames.push({ file: m[1], line: Number(m[2]), function: m[3] });
+    } else if (line.trim() === '' || line.trim() === '<no Python frame>') {
+      thread = undefined;
+    } else {
+      dump = undefined;
+      thread = undefined;
+    }
+  }
+  return dumps.filter(d => d.threads.some(t => t.frames.length) || d.fatal);
+}
+
+/** Frames of gdb's `py-bt` output (`File "x.py", line 42, in f`), innermost first as gdb prints them. */
+export function parsePyBt(text: string): StackFrame[] {
+  return text.split('\n').flatMap(line => {
+    const m = FRAME.exec(line);
+    return m ? [{ file: m[1], line: Number(m[2]), function: m[3] }] : [];
+  });
+}
+
+/**
+ * `file` relative to the workspace root when it is the user's code: inside the root and not an
+ * installed package (site-packages, dist-packages, a virtualenv under the root). Else null.
+ */
+export function workspaceFile(file: string, root: string): string | null {
+  if (!path.isAbsolute(file)) return file.startsWith('<') || file.startsWith('..') ? null : file.replace(/\\/g, '/');
+  const relative = path.relative(root, file);
+  if (!relative || relative.startsWith('..') || path.isAbsolute(relative)) return null;
+  if (/(^|[\\/])(site-packages|dist-packages|\.venv|venv)[\\/]/.test(relative)) return null;
+  return relative.split(path.sep).join('/');
+}
+
+/** The innermost frame in the user's code, as a workspace-relative location. */
+export function innermostUserFrame(frames: StackFrame[], root: string): StackFrame | undefined {
+  for (const frame of frames) {
+    const file = workspaceFile(frame.file, root);
+    if (file) return { ...frame, file };
+  }
+  return undefined;
+}
+
+/** The thread that tells where a rank is: the one in user code, preferring the thread that was interrupted. */
+export function mainThread(dump: PythonDump, root: string): ThreadStack | undefined {
+  const inUserCode = dump.threads.filter(t => innermostUserFrame(t.frames, root));
+  return inUserCode.find(t => t.current) ?? inUserCode[0] ?? dump.threads.find(t => t.current) ?? dump.threads[0];
+}
+
+/** Ranks that share one stack. */
+export interface StackGroup { ranks: number[]; frames: StackFrame[]; where?: StackFrame }
+
+/** Groups ranks by identical frames (file, line, function), largest group first. */
+export function groupStacks(stacks: Map<number, StackFrame[]>, root: string): StackGroup[] {
+  const groups = new Map<string, StackGroup>();
+  for (const [rank, frames] of [...stacks].sort((a, b) => a[0] - b[0])) {
+    const key = JSON.stringify(frames.map(f => [f.file, f.line, f.function]));
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { ranks: [], frames, where: innermostUserFrame(frames, root) }));
+    group.ranks.push(rank);
+  }
+  return [...groups.values()].sort((a, b) => b.ranks.length - a.ranks.length || a.ranks[0] - b.ranks[0]);
+}
+
+export function rankList(ranks: number[]): string {
+  return `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(', ')}`;
+}
+
+/** `comm.recv(source=other)`: the source line a frame stops at, when the file can be read here. */
+export function sourceLine(root: string, frame: StackFrame): string | undefined {
+  try {
+    const text = fs.readFileSync(path.resolve(root, frame.file), 'utf8');
+    return text.split('\n')[frame.line - 1]?.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `test_x() at tests/test_a.py:42: comm.recv(source=other)` */
+export function describeFrame(root: string, frame: StackFrame): string {
+  const code = sourceLine(root, frame);
+  return `${frame.function}() at ${frame.file}:${frame.line}${code ? `: ${code}` : ''}`;
+}
+
+/** Up to `max` frames as a traceback, innermost last like Python prints them. */
+export function formatStack(frames: StackFrame[], max = 12): string {
+  const shown = frames.slice(0, max).reverse();
+  const lines = shown.map(f => `  File "${f.file}", line ${f.line}, in ${f.function}`);
+  if (frames.length > max) lines.unshift(`  ... ${frames.length - max} outer frames`);
+  return lines.join('\n');
+}
+
+/** One message per group of ranks with the same stack, located at its innermost user frame. */
+export function groupMessages(groups: StackGroup[], root: string, verb: string, hostOf: (rank: number) => string | undefined): ResultMessage[] {
+  return groups.map(group => {
+    const hosts = [...new Set(group.ranks.map(hostOf).filter((h): h is string => !!h))];
+    const on = hosts.length ? ` (${hosts.join(', ')})` : '';
+    const where = group.where ? describeFrame(root, group.where) : 'outside the workspace';
+    const text = `${rankList(group.ranks)}${on} ${verb} in ${where}\n${formatStack(group.frames)}`;
+    return {
+      rank: group.ranks.length === 1 ? group.ranks[0] : null,
+      text,
+      ...(group.where ? { file: group.where.file, line: group.where.line } : {}),
+    };
+  });
+}
