@@ -2,6 +2,7 @@
 // of ranks. Lines arrive in acknowledged batches (src/core/ranks/logFeed.ts); each rank's recent lines
 // are kept here too, so switching rank or view rewrites from memory at once.
 import { Terminal, type IDisposable, type ILink } from '@xterm/xterm';
+import { fileLinks } from '../src/core/ranks/fileLinks';
 import './logView.css';
 
 declare function acquireVsCodeApi(): { postMessage(message: unknown): void };
@@ -22,7 +23,6 @@ const KEEP_MERGED = 20000;
 const GRID_MAX = 16;
 const COLOURS = [36, 33, 35, 32, 34, 91, 96, 93];
 const ERROR_LINE = /Traceback \(most recent call last\)|^E\s|Error\b|FAILED|MPI_ABORT|[Ss]ignal|Segmentation fault|\bAborted\b/;
-const FILE_LINE = /File "([^"]+)", line (\d+)|((?:[\w.~-]*\/)*[\w.-]+\.py):(\d+)/g;
 
 let ranks: RankInfo[] = [];
 let mode: Mode = 'single';
@@ -121,17 +121,11 @@ function linkProvider(term: Terminal): IDisposable {
   return term.registerLinkProvider({
     provideLinks(y, callback) {
       const text = term.buffer.active.getLine(y - 1)?.translateToString(true) ?? '';
-      const links: ILink[] = [];
-      for (const m of text.matchAll(FILE_LINE)) {
-        const file = m[1] ?? m[3];
-        const line = Number(m[2] ?? m[4]);
-        const start = (m.index ?? 0) + 1;
-        links.push({
-          range: { start: { x: start, y }, end: { x: start + m[0].length - 1, y } },
-          text: m[0],
-          activate: () => vscode.postMessage({ type: 'open', file, line }),
-        });
-      }
+      const links: ILink[] = fileLinks(text).map(link => ({
+        range: { start: { x: link.start + 1, y }, end: { x: link.start + link.length, y } },
+        text: text.slice(link.start, link.start + link.length),
+        activate: () => vscode.postMessage({ type: 'open', file: link.file, line: link.line }),
+      }));
       callback(links.length ? links : undefined);
     },
   });

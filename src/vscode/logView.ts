@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { fileLinks } from '../core/ranks/fileLinks';
 import { LogFeed } from '../core/ranks/logFeed';
 import { rankKey, type LogStore, type RankInfo, type RunLog } from '../core/ranks/logStore';
 
@@ -19,8 +20,6 @@ export function logUri(run: RunLog, rank: number | null): vscode.Uri {
   return vscode.Uri.from({ scheme: LOG_SCHEME, path: `/${run.id}/rank-${rankKey(rank)}.distest-log` });
 }
 
-/** `File "x.py", line 12` (Python tracebacks) and `x.py:12` (pytest, compilers). */
-const FILE_LINE = /File "([^"]+)", line (\d+)|((?:[\w.~-]*\/)*[\w.-]+\.\w+):(\d+)/g;
 
 /** The run's per-rank logs as one webview panel following the latest run live. */
 export class LogViewPanel implements vscode.Disposable {
@@ -183,14 +182,11 @@ export class RankLogDocuments implements vscode.TextDocumentContentProvider, vsc
     const root = this.root();
     for (let i = 0; i < document.lineCount; i++) {
       const text = document.lineAt(i).text;
-      for (const m of text.matchAll(FILE_LINE)) {
-        const file = m[1] ?? m[3];
-        const line = Number(m[2] ?? m[4]);
-        const target = resolveSource(file, root);
+      for (const link of fileLinks(text)) {
+        const target = resolveSource(link.file, root);
         if (!target) continue;
-        const start = m.index + (m[1] ? m[0].indexOf(file) : 0);
-        const range = new vscode.Range(i, start, i, m.index + m[0].length);
-        links.push(new vscode.DocumentLink(range, target.with({ fragment: `L${line}` })));
+        const range = new vscode.Range(i, link.start, i, link.start + link.length);
+        links.push(new vscode.DocumentLink(range, target.with({ fragment: `L${link.line}` })));
       }
     }
     return links;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { fileLinks } from '../../src/core/ranks/fileLinks';
 import { LineRing, LogStore, rankStatesOf } from '../../src/core/ranks/logStore';
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distest-logs-'));
@@ -81,4 +82,14 @@ test('rank states: hello makes a rank running; results mark passed, failed, cras
   assert.deepEqual(run.rankInfos().map(r => r.state), ['passed', 'crashed', 'passed']);
   assert.equal(run.testStates.get('t1')?.get(1), 'failed');
   await run.close();
+});
+
+test('file:line links in log lines: tracebacks, pytest locations, nothing in plain text', () => {
+  const line = '  File "/work/app/solver.py", line 42, in step; see tests/test_halo.py:46 and 3.14 ratio';
+  const links = fileLinks(line);
+  assert.deepEqual(links.map(l => [l.file, l.line, line.slice(l.start, l.start + l.length)]), [
+    ['/work/app/solver.py', 42, '/work/app/solver.py", line 42'],
+    ['tests/test_halo.py', 46, 'tests/test_halo.py:46'],
+  ]);
+  assert.deepEqual(fileLinks('rank 1: 100 steps done'), []);
 });
