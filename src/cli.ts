@@ -5,6 +5,7 @@ import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
 import { localAllocation } from './core/launch/allocation';
 import { junitXml, messageText } from './core/run/report';
 import { runTests } from './core/run/run';
+import type { SweepResult } from './core/faults';
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { LocalHost } from './core/transport/local';
 import type { TestResult, TestSpec } from './core/types';
@@ -19,7 +20,8 @@ const USAGE = `usage:
 
 run options:
   --ranks N            rank count for tests whose count the marker leaves open (dynamic, pytest-mpi min_size, launcher files)
-  --timeout S          seconds per launch before it is killed and its tests errored (default: distest.timeoutSeconds, 600)
+  --timeout S          seconds per test (unless @pytest.mark.timeout says) before every rank's stack is captured, the launch
+                       killed and the test errored (default: distest.timeoutSeconds, 600)
   --json               print results as JSON on stdout
   --junit FILE         also write JUnit XML to FILE
   --python P           python for the ranks (default: distest.pythonPath, else python3)
@@ -187,6 +189,7 @@ async function runCommand(args: string[]): Promise<number> {
     controller.abort();
   };
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.on(signal, onStop);
+  const sweeps: SweepResult[] = [];
   const results = await runTests(selected, {
     root,
     alloc,
@@ -194,8 +197,11 @@ async function runCommand(args: string[]): Promise<number> {
     defaultRanks: settings.mpiDefaultRanks,
     timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : settings.timeoutSeconds > 0 ? settings.timeoutSeconds * 1000 : undefined,
     extraPytestArgs: settings.pytestArgs,
+    silenceMs: settings.silenceSeconds * 1000,
+    cores: settings.cores,
     signal: controller.signal,
     listener: {
+      cleanup: r => sweeps.push(r),
       output: l => process.stderr.write(l.rank === null ? `${l.text}\n` : `[rank ${l.rank}] ${l.text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
     },
@@ -212,8 +218,12 @@ async function runCommand(args: string[]): Promise<number> {
       durationMs: r.durationMs,
       failedRanks: r.failedRanks,
       messages: r.messages.map(m => ({ rank: m.rank, text: m.text, file: m.file ?? null, line: m.line ?? null })),
+      faults: (r.faults ?? []).map(f => ({
+        kind: f.kind, rank: f.rank, host: f.host, signal: f.signal ?? null, core: f.core ?? null, file: f.file ?? null, line: f.line ?? null, stack: f.stack,
+      })),
     }));
-    process.stdout.write(`${JSON.stringify({ tests }, null, 2)}\n`);
+    const cleanup = { killed: sweeps.reduce((n, s) => n + s.killed.length, 0), hosts: sweeps.filter(s => s.killed.length).map(s => s.host) };
+    process.stdout.write(`${JSON.stringify({ tests, cleanup }, null, 2)}\n`);
   } else {
     process.stdout.write(humanSummary(results));
   }

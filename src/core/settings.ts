@@ -12,8 +12,12 @@ export interface DistestSettings {
   /** Rank count for tests whose count only the run can decide. */
   mpiDefaultRanks: number;
   local: { oversubscribe: boolean };
-  /** Per launch; 0 means no timeout. */
+  /** Per test unless `@pytest.mark.timeout(S)` says otherwise; 0 means no timeout. */
   timeoutSeconds: number;
+  /** No output and no result from any rank for this long is a hang; 0 turns the watchdog off. */
+  silenceSeconds: number;
+  /** Core files of crashed ranks: raise the core limit, analyse at most `maxPerRun` per run with gdb. */
+  cores: { enable: boolean; maxPerRun: number };
   /** Extra pytest arguments on every rank. */
   pytestArgs: string[];
 }
@@ -25,6 +29,8 @@ export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
   mpiDefaultRanks: 2,
   local: Object.freeze({ oversubscribe: true }),
   timeoutSeconds: 600,
+  silenceSeconds: 0,
+  cores: Object.freeze({ enable: true, maxPerRun: 3 }),
   pytestArgs: [],
 }) as DistestSettings;
 
@@ -87,6 +93,21 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
     if (typeof v === 'number' && v >= 0) settings.timeoutSeconds = v;
     else bad('distest.timeoutSeconds', 'a number ≥ 0 (0: no timeout)');
   }
+  if ('distest.silenceSeconds' in obj) {
+    const v = obj['distest.silenceSeconds'];
+    if (typeof v === 'number' && v >= 0) settings.silenceSeconds = v;
+    else bad('distest.silenceSeconds', 'a number ≥ 0 (0: off)');
+  }
+  if ('distest.cores.enable' in obj) {
+    const v = obj['distest.cores.enable'];
+    if (typeof v === 'boolean') settings.cores.enable = v;
+    else bad('distest.cores.enable', 'true or false');
+  }
+  if ('distest.cores.maxPerRun' in obj) {
+    const v = obj['distest.cores.maxPerRun'];
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) settings.cores.maxPerRun = v;
+    else bad('distest.cores.maxPerRun', 'a whole number ≥ 0');
+  }
   if ('distest.pytestArgs' in obj) {
     const v = obj['distest.pytestArgs'];
     if (Array.isArray(v) && v.every(a => typeof a === 'string')) settings.pytestArgs = v;
@@ -117,7 +138,7 @@ export function readLauncherTemplate(entry: unknown): LauncherTemplate | null {
 }
 
 function cloneDefaults(): DistestSettings {
-  return { ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], local: { ...DEFAULT_SETTINGS.local } };
+  return { ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], local: { ...DEFAULT_SETTINGS.local }, cores: { ...DEFAULT_SETTINGS.cores } };
 }
 
 /** Removes // and /* *\/ comments and trailing commas outside strings, keeping line numbers. */

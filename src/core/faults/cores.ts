@@ -17,6 +17,8 @@ export interface CoreSettings {
 export const DEFAULT_CORE_SETTINGS: CoreSettings = { enable: true, maxPerRun: 3 };
 
 const GDB_TIMEOUT_MS = 60_000;
+/** Native frames kept in a message; the core itself has them all. */
+const MAX_NATIVE_FRAMES = 25;
 
 /** Runs `argv` with the soft core size limit raised: argv stays argv, nothing is pasted into the script. */
 export function withCoreLimit(argv: string[]): string[] {
@@ -150,7 +152,7 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
     });
     const at = where ? `in ${describeFrame(input.root, where)}` : 'outside the workspace';
     report.notes.push([`${signal ?? 'crash'} on rank ${rank.rank} (${rank.host}), core ${core}: ${at}`,
-      analysed.python.length ? formatStack(analysed.python) : '', 'native backtrace (gdb bt):', analysed.native].filter(Boolean).join('\n'));
+      analysed.python.length ? formatStack(analysed.python, 6) : '', 'native backtrace (gdb bt):', analysed.native].filter(Boolean).join('\n'));
   }
   return report;
 }
@@ -166,12 +168,14 @@ export async function analyseCore(host: Host, gdb: string, python: string, core:
 /** gdb's `bt` + `py-bt` output for a core: its threads, signal, native frames and Python frames. */
 export function parseGdbCore(text: string): CoreAnalysis {
   const signal = /^Program terminated with signal (SIG\w+)/m.exec(text);
-  const native = text.split('\n').filter(l => /^#\d+\s/.test(l)).filter((l, i, all) => all.indexOf(l) === i);
+  const frames = text.split('\n').filter(l => /^#\d+\s/.test(l)).filter((l, i, all) => all.indexOf(l) === i);
+  const native = frames.slice(0, MAX_NATIVE_FRAMES).map(l => (l.length > 200 ? `${l.slice(0, 200)}…` : l));
+  if (frames.length > MAX_NATIVE_FRAMES) native.push(`… ${frames.length - MAX_NATIVE_FRAMES} more frames (gdb -batch -ex bt <python> <core>)`);
   const pyStart = text.indexOf('Traceback (most recent call first):');
   return {
     threads: [...text.matchAll(/^\[New LWP (\d+)\]/gm)].map(m => Number(m[1])),
     ...(signal ? { signal: signal[1] } : {}),
-    native: native.map(l => (l.length > 200 ? `${l.slice(0, 200)}…` : l)).join('\n'),
+    native: native.join('\n'),
     python: pyStart >= 0 ? parsePyBt(text.slice(pyStart)) : [],
   };
 }
