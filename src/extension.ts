@@ -3,6 +3,7 @@ import type { TestsChangedParams } from './protocol';
 import { LogStore } from './core/ranks/logStore';
 import { AllocationPicker } from './vscode/allocation';
 import { DiscoveryClient } from './vscode/discoveryClient';
+import { FaultDiagnostics } from './vscode/faultDiagnostics';
 import { registerLogView } from './vscode/logView';
 import { runRequest } from './vscode/testRunner';
 import { FolderTestTree } from './vscode/testTree';
@@ -63,11 +64,12 @@ export function activate(context: vscode.ExtensionContext): DistestApi {
     keepRuns: vscode.workspace.getConfiguration('distest').get<number>('logs.keepRuns', 10),
   });
   registerLogView(context, logs);
-  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace, logs };
+  const faults = new FaultDiagnostics();
+  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace, logs, faults };
   controller.createRunProfile('Run on allocation', vscode.TestRunProfileKind.Run, (request, token) => runRequest(runDeps, request, token), true);
 
   context.subscriptions.push(
-    log, controller, allocation, discovery,
+    log, controller, allocation, discovery, faults,
     vscode.commands.registerCommand('distest.refresh', () => refresh()),
     vscode.commands.registerCommand('distest.selectAllocation', () => allocation.pick()),
     vscode.commands.registerCommand('distest.showLog', () => log.show()),

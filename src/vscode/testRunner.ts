@@ -5,6 +5,7 @@ import { runTests } from '../core/run/run';
 import type { RankLine } from '../core/ranks/demux';
 import type { ResultMessage, TestResult, TestSpec } from '../core/types';
 import type { AllocationPicker } from './allocation';
+import type { FaultDiagnostics } from './faultDiagnostics';
 import type { FolderTestTree } from './testTree';
 
 const rankColours = [36, 33, 35, 32, 34, 31];
@@ -23,6 +24,8 @@ export interface RunDeps {
   workspace: Pick<typeof vscode.workspace, 'isTrusted' | 'getConfiguration'>;
   /** Keeps every run's per-rank output for the Rank Logs view. */
   logs?: LogStore;
+  /** Hangs, crashes and cores as Problems (replaced per test by its next run). */
+  faults?: FaultDiagnostics;
 }
 
 /** Runs a Test Explorer request through core/run, one workspace folder at a time. */
@@ -78,6 +81,8 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     timeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
     defaultRanks: settings.get<number>('mpiDefaultRanks', 2),
     extraPytestArgs: settings.get<string[]>('pytestArgs', []),
+    silenceMs: settings.get<number>('silenceSeconds', 0) * 1000,
+    cores: { enable: settings.get<boolean>('cores.enable', true), maxPerRun: settings.get<number>('cores.maxPerRun', 3) },
     signal,
     listener: {
       started: id => { const item = byId.get(id); if (item) run.started(item); },
@@ -91,6 +96,10 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       result: (result: TestResult) => {
         const item = byId.get(result.id);
         runLog?.setTestStates(item?.id ?? result.id, rankStatesOf(result));
+        deps.faults?.update(`${tree.folder.uri.toString()}|${result.id}`, result, fileUri);
+        for (const fault of result.faults ?? []) {
+          runLog?.append(fault.rank, 'stderr', `distest: ${fault.kind} on rank ${fault.rank} (${fault.host})${fault.signal ? ` ${fault.signal}` : ''}${fault.file ? ` at ${fault.file}:${fault.line}` : ''}`);
+        }
         if (item) report(run, item, result, fileUri);
       },
     },
