@@ -10,7 +10,7 @@ import path from 'node:path';
 import { packageExtension } from '../../scripts/lib/extension.mjs';
 import { clearShots, copyLogs, openSession, requireComponents, shotsDir } from './harness.mjs';
 import {
-  expandAllTests, openFile, openTestingView, peekAnchorLine, runFromRow, testRows, waitForOutcome, waitForWorkbench,
+  expandAllTests, openFile, openTestingView, peekAnchorLine, runCommand, runFromRow, testRows, waitForOutcome, waitForWorkbench,
 } from './workbench.mjs';
 
 /** Items the Testing view must list for examples/, with the rank count it must show. */
@@ -68,10 +68,81 @@ async function failureOnOneRankPeeksAtTheFailingLine({ session, page }) {
   assert(line === failingLine, `failure peek sits below line ${line}, expected line ${failingLine} (the failing assert)`);
 }
 
+/** Polls `read` until `ok(value)` or the timeout; returns the last value. */
+async function eventually(read, ok, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise(resolve => setTimeout(resolve, 250));
+  }
+}
+
+async function rankLogsShowEachRankAndOpenAsDocument({ page }) {
+  await runFromRow(page, 'test_reports_progress');
+  const outcome = await waitForOutcome(page, 'test_reports_progress');
+  assert(/\(Passed\)/.test(outcome), `test_reports_progress: ${outcome}`);
+  await runCommand(page, 'distest: Show Rank Logs');
+  const view = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+  const picker = view.locator('select[aria-label="Rank"]');
+  await picker.waitFor({ timeout: 30_000 });
+  const terminalText = () => view.locator('.xterm-rows').first().innerText().catch(() => '');
+  for (const rank of [0, 1]) {
+    await eventually(() => picker.locator(`option[value="${rank}"]`).count(), n => n > 0);
+    await picker.selectOption(String(rank));
+    const text = await eventually(terminalText, t => t.includes(`rank ${rank}: 100 steps done`));
+    assert(text.includes(`rank ${rank}: 100 steps done`), `rank ${rank}'s view lacks its line; shows: ${text.slice(0, 300)}`);
+    assert(!text.includes(`rank ${1 - rank}: 100 steps done`), `rank ${rank}'s view shows rank ${1 - rank}'s line`);
+    const option = await picker.locator(`option[value="${rank}"]`).innerText();
+    assert(/ · .+ · passed$/.test(option), `rank picker entry "${option}" lacks host and state`);
+  }
+  await view.getByRole('button', { name: 'Merged', exact: true }).click();
+  const mergedText = await eventually(terminalText, t => t.includes('[r0]') && t.includes('[r1]'));
+  assert(mergedText.includes('[r0]') && mergedText.includes('[r1]'), `merged view lacks rank gutters: ${mergedText.slice(0, 300)}`);
+  await view.getByRole('button', { name: 'Grid', exact: true }).click();
+  await eventually(() => view.locator('.xterm-rows').count(), n => n >= 2);
+  await page.screenshot({ path: path.join(shotsDir, 'ui-rank-logs-grid.png') });
+
+  await view.getByRole('button', { name: 'Open as document', exact: true }).click();
+  const editorText = await eventually(
+    // Monaco renders spaces as no-break spaces.
+    () => page.locator('.monaco-editor .view-lines').last().innerText().then(t => t.replace(/\u00a0/g, ' '), () => ''),
+    t => t.includes('[r1] rank 1: 100 steps done'));
+  assert(editorText.includes('[r1] rank 1: 100 steps done'), `rank log document shows: ${editorText.slice(0, 300)}`);
+  const language = await eventually(
+    () => page.locator('#status\\.editor\\.mode').innerText().catch(() => ''), t => t.includes('distest Rank Log'), 15_000);
+  assert(language.includes('distest Rank Log'), `status bar language is "${language}"`);
+}
+
+async function faultsShowInProblemsAtTheirLines({ session, page }) {
+  const file = 'tests/test_faults.py';
+  const source = fs.readFileSync(path.join(session.workspace, file), 'utf8').split('\n');
+  const lineOf = text => source.findIndex(l => l.includes(text)) + 1;
+  const faults = [
+    ['test_rank_1_segfaults', lineOf('ctypes.string_at(0)'), 'SIGSEGV on rank 1'],
+    ['test_rank_0_waits_for_a_message_never_sent', lineOf('comm.recv(source=1'), 'rank 0'],
+  ];
+  for (const [name] of faults) {
+    await runFromRow(page, name);
+    const outcome = await waitForOutcome(page, name, 120_000);
+    assert(/\(Errored\)/.test(outcome), `${name}: ${outcome}`);
+  }
+  await runCommand(page, 'Focus on Problems View');
+  const problemRows = () => page.locator('.markers-panel .monaco-list-row').allInnerTexts().then(t => t.map(x => x.replace(/\s+/g, ' ')), () => []);
+  const found = fault => rows => rows.some(r => r.includes(fault[0]) && r.includes(fault[2]) && r.includes(`Ln ${fault[1]},`));
+  for (const fault of faults) {
+    const rows = await eventually(problemRows, found(fault));
+    assert(found(fault)(rows), `no problem "${fault[2]}" for ${fault[0]} at line ${fault[1]}; Problems shows: ${rows.join(' | ').slice(0, 600)}`);
+  }
+  await page.screenshot({ path: path.join(shotsDir, 'ui-fault-problems.png') });
+}
+
 const steps = [
   testingViewListsTestsWithRankCounts,
   passingMultiRankTestRunFromItsRow,
   failureOnOneRankPeeksAtTheFailingLine,
+  rankLogsShowEachRankAndOpenAsDocument,
+  faultsShowInProblemsAtTheirLines,
 ];
 
 const seconds = since => ((Date.now() - since) / 1000).toFixed(1);

@@ -125,8 +125,10 @@ export function groupMessages(groups: StackGroup[], root: string, verb: string, 
   return groups.map(group => {
     const hosts = [...new Set(group.ranks.map(hostOf).filter((h): h is string => !!h))];
     const on = hosts.length ? ` (${hosts.join(', ')})` : '';
-    const where = group.where ? describeFrame(root, group.where) : 'outside the workspace';
-    const text = `${rankList(group.ranks)}${on} ${verb} in ${where}\n${formatStack(group.frames)}`;
+    const inner = group.frames[0];
+    const where = group.where ? `in ${describeFrame(root, group.where)}`
+      : inner ? `outside the workspace, in ${inner.function}() at ${inner.file}:${inner.line}` : 'with no Python frame';
+    const text = `${rankList(group.ranks)}${on} ${verb} ${where}\n${formatStack(group.frames)}`;
     return {
       rank: group.ranks.length === 1 ? group.ranks[0] : null,
       text,

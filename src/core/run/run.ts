@@ -189,7 +189,9 @@ class Run {
       this.listener.output?.({ ...line, step: index });
     });
 
-    const proc = alloc.host.stream(cores.enable ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
+    // A launcher that does not exist is left unwrapped, so the spawn error names it rather than sh's 127.
+    const wrap = cores.enable && (await alloc.host.which(step.argv[0])) !== null;
+    const proc = alloc.host.stream(wrap ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
     proc.onStdout(b => streams.write('stdout', b));
     proc.onStderr(b => streams.write('stderr', b));
     let cancelled = false;
