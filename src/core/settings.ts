@@ -78,36 +78,21 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
   str('distest.pythonPath', v => (settings.pythonPath = v));
   str('distest.mpiexecPath', v => (settings.mpiexecPath = v));
 
-  if ('distest.mpiDefaultRanks' in obj) {
-    const v = obj['distest.mpiDefaultRanks'];
-    if (typeof v === 'number' && Number.isInteger(v) && v >= 1) settings.mpiDefaultRanks = v;
-    else bad('distest.mpiDefaultRanks', 'a whole number ≥ 1');
-  }
-  if ('distest.local.oversubscribe' in obj) {
-    const v = obj['distest.local.oversubscribe'];
-    if (typeof v === 'boolean') settings.local.oversubscribe = v;
-    else bad('distest.local.oversubscribe', 'true or false');
-  }
-  if ('distest.timeoutSeconds' in obj) {
-    const v = obj['distest.timeoutSeconds'];
-    if (typeof v === 'number' && v >= 0) settings.timeoutSeconds = v;
-    else bad('distest.timeoutSeconds', 'a number ≥ 0 (0: no timeout)');
-  }
-  if ('distest.silenceSeconds' in obj) {
-    const v = obj['distest.silenceSeconds'];
-    if (typeof v === 'number' && v >= 0) settings.silenceSeconds = v;
-    else bad('distest.silenceSeconds', 'a number ≥ 0 (0: off)');
-  }
-  if ('distest.cores.enable' in obj) {
-    const v = obj['distest.cores.enable'];
-    if (typeof v === 'boolean') settings.cores.enable = v;
-    else bad('distest.cores.enable', 'true or false');
-  }
-  if ('distest.cores.maxPerRun' in obj) {
-    const v = obj['distest.cores.maxPerRun'];
-    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) settings.cores.maxPerRun = v;
-    else bad('distest.cores.maxPerRun', 'a whole number ≥ 0');
-  }
+  /** A value of the wanted kind passes `ok` and is set; anything else is reported and the default kept. */
+  const typed = <T>(key: string, is: (v: unknown) => v is T, want: string, set: (v: T) => void) => {
+    if (!(key in obj)) return;
+    if (is(obj[key])) set(obj[key] as T);
+    else bad(key, want);
+  };
+  const number = (min: number, whole: boolean) => (v: unknown): v is number =>
+    typeof v === 'number' && v >= min && (!whole || Number.isInteger(v));
+  const boolean = (v: unknown): v is boolean => typeof v === 'boolean';
+  typed('distest.mpiDefaultRanks', number(1, true), 'a whole number ≥ 1', v => (settings.mpiDefaultRanks = v));
+  typed('distest.local.oversubscribe', boolean, 'true or false', v => (settings.local.oversubscribe = v));
+  typed('distest.timeoutSeconds', number(0, false), 'a number ≥ 0 (0: no timeout)', v => (settings.timeoutSeconds = v));
+  typed('distest.silenceSeconds', number(0, false), 'a number ≥ 0 (0: off)', v => (settings.silenceSeconds = v));
+  typed('distest.cores.enable', boolean, 'true or false', v => (settings.cores.enable = v));
+  typed('distest.cores.maxPerRun', number(0, true), 'a whole number ≥ 0', v => (settings.cores.maxPerRun = v));
   if ('distest.pytestArgs' in obj) {
     const v = obj['distest.pytestArgs'];
     if (Array.isArray(v) && v.every(a => typeof a === 'string')) settings.pytestArgs = v;
