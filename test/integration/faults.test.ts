@@ -91,11 +91,21 @@ test('segfault on rank 1: signal with host and Python location, core analysed by
   removeCores();
 });
 
-test('os.abort() on rank 1: SIGABRT at the abort line', async () => {
-  const { result } = await run('test_rank_1_aborts', { cores: { enable: false, maxPerRun: 3 } });
+test('os.abort() on rank 1: SIGABRT at the abort line; beyond distest.cores.maxPerRun the core is kept, not analysed', async () => {
+  removeCores();
+  const { result } = await run('test_rank_1_aborts', { cores: { enable: true, maxPerRun: 0 } });
   assert.equal(result.state, 'errored');
   assert.match(messageAt(result, 42), /^SIGABRT on rank 1 .*os\.abort\(\)/);
-  assert.equal(result.faults?.some(f => f.kind === 'core'), false, 'cores disabled: none analysed');
+  assert.equal(result.faults?.some(f => f.kind === 'core'), false);
+  assert.ok(result.messages.some(m => /core .* of rank 1 not analysed: distest\.cores\.maxPerRun \(0\) reached/.test(m.text)), JSON.stringify(result.messages));
+  assert.ok(fs.existsSync(path.join(PROJECT, 'core')));
+  removeCores();
+});
+
+test('the silence watchdog stops a launch nobody writes anything in', async () => {
+  const { result } = await run('test_sleeps', { silenceMs: 1000 });
+  assert.equal(result.state, 'errored');
+  assert.ok(result.messages.some(m => m.text === 'no output and no result from any rank for 1 s (distest.silenceSeconds)'), JSON.stringify(result.messages));
 });
 
 test('a parent blocked in wait with defunct children is named', async () => {
