@@ -15,8 +15,78 @@ export interface LocalAllocation {
   mpiProblem?: string;
 }
 
-// 'hosts' (ssh host list), 'slurm' and 'pbs' allocations join this union as they land.
-export type Allocation = LocalAllocation;
+export interface HostSlots { name: string; slots: number }
+
+/** A list of machines reached by the MPI launcher itself (OpenMPI over ssh, Hydra's -hosts). */
+export interface HostsAllocation {
+  kind: 'hosts';
+  /** Where mpirun runs; it starts the ranks on `hosts`. */
+  host: Host;
+  hosts: HostSlots[];
+  python: string;
+  mpi: MpiInstall | null;
+  mpiProblem?: string;
+}
+
+/** A Slurm job whose nodes the ranks run on, started with `srun --jobid` from the login node `host`. */
+export interface SlurmAllocation {
+  kind: 'slurm';
+  /** The login node: srun runs here. */
+  host: Host;
+  jobId: string;
+  nodes: number;
+  /** Tasks the job was granted; ranks beyond this are skipped. Unknown (undefined) means one per node. */
+  tasks?: number;
+  python: string;
+  /** Whether distest created the job (and so may cancel it). */
+  created: boolean;
+  /** srun's --mpi plugin; mpi4py built on OpenMPI/PMIx needs 'pmix' (the default). */
+  mpiPlugin?: string;
+}
+
+/**
+ * A PBS Pro job holding nodes; ranks are started with PALS' mpiexec. `host` must be inside the job
+ * (its first node, where PALS knows the job), not the login node.
+ */
+export interface PbsAllocation {
+  kind: 'pbs';
+  host: Host;
+  jobId: string;
+  nodes: number;
+  /** Ranks per node the job holds (select's ncpus / mpiprocs). */
+  ppn: number;
+  python: string;
+  mpiexec?: string;
+}
+
+export type Allocation = LocalAllocation | HostsAllocation | SlurmAllocation | PbsAllocation;
+
+/** How many ranks fit in the allocation without oversubscribing. */
+export function allocationSlots(alloc: Allocation): number {
+  switch (alloc.kind) {
+    case 'local':
+      return alloc.slots;
+    case 'hosts':
+      return alloc.hosts.reduce((n, h) => n + h.slots, 0);
+    case 'slurm':
+      return alloc.tasks ?? alloc.nodes;
+    case 'pbs':
+      return alloc.nodes * alloc.ppn;
+  }
+}
+
+/** Short name for messages: `local`, `hosts:n1,n2`, `slurm:5`, `pbs:123.server`. */
+export function allocationLabel(alloc: Allocation): string {
+  switch (alloc.kind) {
+    case 'local':
+      return 'local';
+    case 'hosts':
+      return `hosts:${alloc.hosts.map(h => h.name).join(',')}`;
+    case 'slurm':
+    case 'pbs':
+      return `${alloc.kind}:${alloc.jobId}`;
+  }
+}
 
 export interface LocalAllocationOptions { python: string; mpiexecPath?: string; slots?: number; oversubscribe?: boolean }
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ExpectedTest, TagStyle } from '../ranks';
 import type { TestSpec } from '../types';
-import type { Allocation } from './allocation';
+import { allocationLabel, allocationSlots, type Allocation, type HostsAllocation, type LocalAllocation } from './allocation';
 import type { MpiInstall } from './mpi';
 import { expandTemplate, splitCommandLine, TemplateError, usesPlaceholder } from './template';
 
@@ -150,28 +150,19 @@ class PlanContext {
     const pytestArgs = [this.alloc.python, '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
     if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
     pytestArgs.push(...(this.opts.extraPytestArgs ?? []));
-    let launcher: string[] = [];
-    let tagStyle: TagStyle = 'none';
-    let env = this.baseEnv;
-    // One rank needs no launcher: mpi4py initialises as a singleton, and it saves mpirun's startup.
-    if (ranks > 1) {
-      const mpi = this.requireMpi(specs, ranks, notes);
-      if (!mpi) return;
-      const launch = this.mpiLauncher(mpi, ranks);
-      launcher = [mpi.path, ...launch.tagFlags.slice(0, 1), launch.countFlag, String(ranks), ...(launch.oversubscribe ? ['--oversubscribe'] : [])];
-      ({ tagStyle, env } = launch);
-    }
-    const prefix = [...launcher, ...pytestArgs];
+    const launcher = this.launcher(specs, ranks, notes);
+    if (!launcher) return;
+    const prefix = [...launcher.argv, ...pytestArgs];
     const chunks = chunkByBytes(specs, prefix, s => [s.id], this.maxArgvBytes);
     chunks.forEach((chunk, i) => {
       const chunkNotes = chunks.length > 1 ? [...notes, `part ${i + 1} of ${chunks.length} (argv limit)`] : notes;
       this.plan.steps.push({
         argv: [...prefix, ...chunk.map(s => s.id)],
-        env: { ...env },
+        env: { ...launcher.env },
         cwd: this.opts.root,
         tests: chunk.map(s => ({ id: s.id, ranks })),
         ranks,
-        tagStyle,
+        tagStyle: launcher.tagStyle,
         ...(chunkNotes.length ? { note: chunkNotes.join('; ') } : {}),
       });
     });
@@ -182,6 +173,12 @@ class PlanContext {
     const notes = [...batch.notes];
     const template = specs[0].launcher?.launcher ?? '';
     const file = specs[0].file;
+    const alloc = this.alloc;
+    if (alloc.kind === 'slurm' || alloc.kind === 'pbs') {
+      const reason = `launcher templates run on local and host-list allocations only; ${allocationLabel(alloc)} cannot run ${file} (use a pytest-family marker, or a hosts allocation)`;
+      for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
+      return;
+    }
     try {
       const words = splitCommandLine(template);
       if (words.length === 0) throw new TemplateError('launcher template is empty');
@@ -197,6 +194,7 @@ class PlanContext {
         env = launch.env;
         const inserted: string[] = [];
         if (launch.tagFlags.length && !words.some(w => launch.tagFlags.includes(w))) inserted.push(launch.tagFlags[0]);
+        inserted.push(...launch.placement);
         if (launch.oversubscribe && !words.includes('--oversubscribe')) inserted.push('--oversubscribe');
         // A bare name means "the MPI distest detected", so flavour and binary agree; a path is the user's.
         words.splice(0, 1, first.includes('/') ? first : mpi.path, ...inserted);
@@ -209,7 +207,7 @@ class PlanContext {
         file,
         ranks: String(ranks),
         python: this.alloc.python,
-        mpiexec: this.alloc.mpi?.path ?? null,
+        mpiexec: alloc.mpi?.path ?? null,
         tests,
       });
       this.plan.steps.push({
@@ -227,49 +225,102 @@ class PlanContext {
     }
   }
 
+  /** The words before the python command that start `ranks` ranks, or null after filing the tests. */
+  private launcher(specs: TestSpec[], ranks: number, notes: string[]): Launcher | null {
+    const alloc = this.alloc;
+    switch (alloc.kind) {
+      case 'local':
+      case 'hosts': {
+        // One local rank needs no launcher: mpi4py initialises as a singleton, and it saves mpirun's startup.
+        if (alloc.kind === 'local' && ranks === 1) return { argv: [], tagStyle: 'none', env: this.baseEnv };
+        const mpi = this.requireMpi(specs, ranks, notes);
+        if (!mpi) return null;
+        const launch = this.mpiLauncher(mpi, ranks);
+        const argv = [mpi.path, ...launch.tagFlags.slice(0, 1), ...launch.placement, launch.countFlag, String(ranks)];
+        if (launch.oversubscribe) argv.push('--oversubscribe');
+        return { argv, tagStyle: launch.tagStyle, env: launch.env };
+      }
+      case 'slurm': {
+        if (!this.fits(specs, ranks, notes)) return null;
+        const argv = [
+          'srun', `--jobid=${alloc.jobId}`, '--overlap', '-N', String(Math.min(alloc.nodes, ranks)), '-n', String(ranks),
+          '--label', '--kill-on-bad-exit=1', '--export=ALL', `--mpi=${alloc.mpiPlugin ?? 'pmix'}`,
+        ];
+        return { argv, tagStyle: 'srun', env: this.baseEnv };
+      }
+      case 'pbs': {
+        if (!this.fits(specs, ranks, notes)) return null;
+        // PALS mpiexec (HPE Cray PBS): documented flags, not tested here (no PBS on this machine).
+        // --label prefixes each line with "<rank>: " like srun; --envall passes the whole environment.
+        const ppn = Math.min(alloc.ppn, ranks);
+        const argv = [alloc.mpiexec ?? 'mpiexec', '-n', String(ranks), '--ppn', String(ppn), '--label', '--envall'];
+        return { argv, tagStyle: 'srun', env: this.baseEnv };
+      }
+    }
+  }
+
+  /** Whether `ranks` fit the allocation; else files the tests as skipped (local may oversubscribe). */
+  private fits(specs: TestSpec[], ranks: number, notes: string[]): boolean {
+    const slots = allocationSlots(this.alloc);
+    if (ranks <= slots) return true;
+    if (this.alloc.kind === 'local' && this.alloc.oversubscribe) {
+      notes.push(`oversubscribed: ${ranks} ranks on ${slots} slots`);
+      return true;
+    }
+    const reason =
+      this.alloc.kind === 'local'
+        ? `needs ${ranks} ranks, the allocation has ${slots} slots (enable distest.local.oversubscribe to run anyway)`
+        : `needs ${ranks} ranks, allocation ${allocationLabel(this.alloc)} has ${slots} ${this.alloc.kind === 'slurm' ? 'tasks' : 'slots'}`;
+    for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
+    return false;
+  }
+
   /** The MPI install, or null after filing the tests as errored (no MPI) or skipped (too few slots). */
   private requireMpi(specs: TestSpec[], ranks: number, notes: string[]): MpiInstall | null {
-    const mpi = this.alloc.mpi;
+    const alloc = this.alloc as LocalAllocation | HostsAllocation;
+    const mpi = alloc.mpi;
     if (!mpi) {
-      const reason = this.alloc.mpiProblem ?? `no mpirun or mpiexec found on ${this.alloc.host.name}`;
+      const reason = alloc.mpiProblem ?? `no mpirun or mpiexec found on ${alloc.host.name}`;
       for (const s of specs) this.plan.errored.push({ id: s.id, reason: `needs ${ranks} ranks: ${reason}` });
       return null;
     }
-    if (ranks > this.alloc.slots) {
-      if (!this.alloc.oversubscribe) {
-        const reason = `needs ${ranks} ranks, the allocation has ${this.alloc.slots} slots (enable distest.local.oversubscribe to run anyway)`;
-        for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
-        return null;
-      }
-      notes.push(`oversubscribed: ${ranks} ranks on ${this.alloc.slots} slots`);
-    }
-    return mpi;
+    return this.fits(specs, ranks, notes) ? mpi : null;
   }
 
-  /** How this MPI flavour is told the rank count, to tag output lines, and whether to oversubscribe. */
+  /**
+   * How this MPI flavour is told the rank count and the hosts, to tag output lines, whether to
+   * oversubscribe, and what reaches ranks on other machines.
+   */
   private mpiLauncher(mpi: MpiInstall, ranks: number): MpiLaunch {
+    const hosts = this.alloc.kind === 'hosts' ? this.alloc.hosts.map(h => `${h.name}:${h.slots}`).join(',') : null;
     switch (mpi.flavour) {
       case 'openmpi': {
         const asRoot = this.opts.asRoot ?? process.getuid?.() === 0;
+        // mpirun hands remote ranks only the OMPI_* variables unless each other one is named with -x.
+        const forward = hosts ? ['--host', hosts, ...Object.keys(this.baseEnv).flatMap(name => ['-x', name])] : [];
         return {
           tagFlags: ['--tag-output', '-tag-output'],
+          placement: forward,
           countFlag: '-np',
-          oversubscribe: ranks > this.alloc.slots,
+          oversubscribe: this.alloc.kind === 'local' && ranks > this.alloc.slots,
           tagStyle: 'openmpi',
           env: asRoot ? { ...this.baseEnv, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : this.baseEnv,
         };
       }
       case 'mpich':
       case 'intel':
-        // Hydra (MPICH, Intel MPI) runs more ranks than cores without being asked.
-        return { tagFlags: ['-prepend-rank', '-l'], countFlag: '-n', oversubscribe: false, tagStyle: 'mpich', env: this.baseEnv };
+        // Hydra (MPICH, Intel MPI) runs more ranks than cores without being asked, and passes the whole
+        // environment to every rank by default.
+        return { tagFlags: ['-prepend-rank', '-l'], placement: hosts ? ['-hosts', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'mpich', env: this.baseEnv };
       case 'unknown':
-        return { tagFlags: [], countFlag: '-n', oversubscribe: false, tagStyle: 'none', env: this.baseEnv };
+        return { tagFlags: [], placement: hosts ? ['-host', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'none', env: this.baseEnv };
     }
   }
 }
 
-interface MpiLaunch { tagFlags: string[]; countFlag: string; oversubscribe: boolean; tagStyle: TagStyle; env: Record<string, string> }
+interface Launcher { argv: string[]; tagStyle: TagStyle; env: Record<string, string> }
+
+interface MpiLaunch { tagFlags: string[]; placement: string[]; countFlag: string; oversubscribe: boolean; tagStyle: TagStyle; env: Record<string, string> }
 
 /** `tests/x.py::TestWorld::test_size` → `TestWorld.test_size`, the name unittest's command line takes. */
 function unittestName(spec: TestSpec): string {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { assetDir } from '../assets';
 import { DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults';
-import type { LocalAllocation } from '../launch/allocation';
+import type { Allocation } from '../launch/allocation';
 import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
 import { aggregate, RankStreams, type RankLine } from '../ranks';
 import type { AgentRecord, TestResult, TestSpec } from '../types';
@@ -19,7 +19,7 @@ export interface RunListener {
 
 export interface RunOptions {
   root: string;
-  alloc: LocalAllocation;
+  alloc: Allocation;
   /** Marks this run's records and processes; 32 random hex characters when absent. */
   token?: string;
   /**
@@ -84,6 +84,7 @@ class Run {
 
   /** Kills whatever of the run outlived its launches (detached daemons, reparented children). */
   async sweep(): Promise<void> {
+    if (this.stepCount === 0) return;
     const { alloc } = this.opts;
     const result = await sweepRun(alloc.host, alloc.python, this.token);
     const text = describeSweep(result);
