@@ -1,0 +1,271 @@
+// SshHost against real OpenSSH sshd instances on loopback (127.0.0.2 = jump host, 127.0.0.3 = target).
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh';
+import { syncFolder } from '../../src/core/transport/sync';
+import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd';
+
+const skip = sshdAvailable() ? false : 'openssh-server is not installed (/usr/sbin/sshd)';
+const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'tab\there', '*', '; touch /tmp/pwned', '$(touch /tmp/pwned)', ''];
+const TIMEOUT = { timeout: 60000, skip };
+
+let tmp: string;
+let jump: LoopbackSshd;
+let target: LoopbackSshd;
+let configFile: string;
+let knownHosts: string;
+const hosts: SshHost[] = [];
+
+function host(alias: string, opts: SshHostOptions = {}): SshHost {
+  const h = new SshHost(alias, { configFile, knownHostsFile: knownHosts, reconnectDelaysMs: [0, 200, 500], ...opts });
+  hosts.push(h);
+  return h;
+}
+
+const accepted = (d: LoopbackSshd): number => (d.log().match(/Accepted publickey/g) ?? []).length;
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+}
+
+before(async () => {
+  if (skip) return;
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-ssh-it-'));
+  const clientKey = path.join(tmp, 'client_ed25519');
+  generateKey(clientKey);
+  jump = await startSshd({ address: '127.0.0.2', clientKeyFile: clientKey, tmpRoot: tmp });
+  target = await startSshd({ address: '127.0.0.3', clientKeyFile: clientKey, tmpRoot: tmp });
+  configFile = path.join(tmp, 'ssh_config');
+  fs.writeFileSync(configFile, [jump.configBlock('jump'), target.configBlock('target'), target.configBlock('viajump', ['ProxyJump jump'])].join('\n'));
+  knownHosts = path.join(tmp, 'known_hosts');
+  fs.writeFileSync(knownHosts, `${jump.knownHostsLine}\n${target.knownHostsLine}\n`);
+});
+
+after(async () => {
+  for (const h of hosts) h.dispose();
+  await jump?.stop();
+  await target?.stop();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('exec: argv with shell metacharacters round-trips byte-exact, nothing is injected', TIMEOUT, async () => {
+  const h = host('target');
+  const dir = path.join(tmp, `cwd '"$;|&() x`);
+  fs.mkdirSync(dir);
+  const pwned = '/tmp/pwned';
+  const existedBefore = fs.existsSync(pwned);
+  const r = await h.exec(['sh', '-c', 'printf "%s\\0" "$PWD" "$VALUE" "$@"', 'sh', ...NASTY], { cwd: dir, env: { VALUE: `v'"$;|&()` } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.split('\0').slice(0, -1), [dir, `v'"$;|&()`, ...NASTY]);
+  const echo = await h.exec(['echo', ...NASTY]);
+  assert.equal(echo.stdout, `${NASTY.join(' ')}\n`);
+  assert.equal(echo.stderr, '');
+  if (!existedBefore) assert.ok(!fs.existsSync(pwned), 'an argument was run as a command');
+  const failed = await h.exec(['sh', '-c', 'echo out; echo err >&2; exit 7']);
+  assert.deepEqual(failed, { code: 7, signal: null, stdout: 'out\n', stderr: 'err\n' });
+  assert.equal(await h.which('sh'), '/usr/bin/sh');
+  assert.equal(await h.which('no-such-program-distest'), null);
+  assert.ok((await h.cpuCount()) >= 1);
+});
+
+test('one connection carries every command, stream and file transfer', TIMEOUT, async () => {
+  const h = host('target');
+  const before = accepted(target);
+  await Promise.all(Array.from({ length: 25 }, (_, i) => h.exec(['echo', String(i)])));
+  const p = h.stream(['sh', '-c', 'echo one; echo two >&2; exit 3']);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  p.onStdout(b => out.push(b));
+  p.onStderr(b => err.push(b));
+  assert.deepEqual(await p.exited, { code: 3, signal: null });
+  assert.equal(Buffer.concat(out).toString(), 'one\n');
+  assert.equal(Buffer.concat(err).toString(), 'two\n');
+  await h.writeFile(path.join(target.dir, 'reuse.txt'), 'x');
+  assert.equal((await h.readFile(path.join(target.dir, 'reuse.txt'))).toString(), 'x');
+  assert.equal(accepted(target) - before, 1, 'expected exactly one ssh login for all of the above');
+});
+
+test('a process killed by a signal reports it', TIMEOUT, async () => {
+  const r = await host('target').exec(['sh', '-c', 'kill -USR1 $$']);
+  assert.deepEqual({ code: r.code, signal: r.signal }, { code: null, signal: 'SIGUSR1' });
+});
+
+test('kill stops the remote process tree; a second exec finds nothing left', TIMEOUT, async () => {
+  const h = host('target');
+  const tag = `${process.pid}${Date.now() % 100000}`;
+  const p = h.stream(['sh', '-c', `sleep 7${tag} & sleep 8${tag} & echo ready; wait`]);
+  const seen: string[] = [];
+  p.onStdout(b => seen.push(b.toString()));
+  await until('the remote command to start', () => seen.join('').includes('ready'));
+  const listing = async (): Promise<string[]> => (await h.exec(['ps', '-eo', 'args'])).stdout.split('\n').filter(l => l.includes(tag) && l.startsWith('sleep'));
+  assert.equal((await listing()).length, 2);
+  await p.kill();
+  const status = await p.exited;
+  assert.ok(status.signal !== null || status.code !== 0, JSON.stringify(status));
+  assert.deepEqual(await listing(), []);
+});
+
+test('ProxyJump: the target is reached through the jump host\'s direct-tcpip channel', TIMEOUT, async () => {
+  const logs: string[] = [];
+  const h = host('viajump', { log: l => logs.push(l) });
+  const r = await h.exec(['echo', 'through the jump']);
+  assert.equal(r.stdout, 'through the jump\n');
+  assert.match(jump.log(), new RegExp(`direct-tcpip.*127\\.0\\.0\\.3 port ${target.port}|target 127\\.0\\.0\\.3 port ${target.port}`));
+  assert.ok(logs.some(l => l.includes(`via root@127.0.0.2:${jump.port}`)), logs.join('\n'));
+});
+
+test('a changed host key is refused loudly, naming the file and line', TIMEOUT, async () => {
+  const otherKey = path.join(tmp, 'other_host_key');
+  generateKey(otherKey);
+  const [type, key] = fs.readFileSync(`${otherKey}.pub`, 'utf8').split(/\s+/);
+  const file = path.join(tmp, 'known_hosts_changed');
+  fs.writeFileSync(file, `# first line\n[127.0.0.3]:${target.port} ${type} ${key}\n`);
+  let asked = 0;
+  const h = host('target', { knownHostsFile: file, confirmUnknownHost: async () => ++asked > 0 });
+  await assert.rejects(h.connect(), (err: Error) => {
+    assert.match(err.message, /REMOTE HOST IDENTIFICATION HAS CHANGED/);
+    assert.ok(err.message.includes(`${file}:2`), err.message);
+    return true;
+  });
+  const viaExec = await h.exec(['true']);
+  assert.equal(viaExec.code, null);
+  assert.match(viaExec.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  assert.equal(asked, 0);
+});
+
+test('an unknown host key is asked about: deny refuses, approve stores (hashed) and is not asked again', TIMEOUT, async () => {
+  const file = path.join(tmp, 'known_hosts_unknown');
+  const hashedConfig = path.join(tmp, 'ssh_config_hashed');
+  fs.writeFileSync(hashedConfig, target.configBlock('target', ['HashKnownHosts yes']));
+  const questions: UnknownHostInfo[] = [];
+  const denied = host('target', { configFile: hashedConfig, knownHostsFile: file, confirmUnknownHost: async info => (questions.push(info), false) });
+  await assert.rejects(denied.connect(), /was not accepted/);
+  assert.equal(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', '');
+  const expectedFingerprint = fingerprintOf(`${target.dir}/host_ed25519.pub`);
+  assert.deepEqual(questions, [{ host: '127.0.0.3', port: target.port, keyType: 'ssh-ed25519', fingerprintSha256: expectedFingerprint }]);
+  const approved = host('target', { configFile: hashedConfig, knownHostsFile: file, confirmUnknownHost: async info => (questions.push(info), true) });
+  assert.equal((await approved.exec(['echo', 'ok'])).stdout, 'ok\n');
+  assert.match(fs.readFileSync(file, 'utf8'), /^\|1\|\S+ ssh-ed25519 \S+\n$/);
+  const again = host('target', { configFile: hashedConfig, knownHostsFile: file, confirmUnknownHost: async info => (questions.push(info), false) });
+  assert.equal((await again.exec(['echo', 'ok'])).stdout, 'ok\n');
+  assert.equal(questions.length, 2);
+  const noCallback = host('target', { configFile: hashedConfig, knownHostsFile: path.join(tmp, 'known_hosts_none') });
+  await assert.rejects(noCallback.connect(), /is not in .*known_hosts_none/);
+});
+
+function fingerprintOf(pubFile: string): string {
+  const blob = Buffer.from(fs.readFileSync(pubFile, 'utf8').split(/\s+/)[1], 'base64');
+  return `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+test('a dropped connection ends the running stream with a clear error; the next exec reconnects', TIMEOUT, async () => {
+  const logs: string[] = [];
+  const h = host('target', { log: l => logs.push(l) });
+  const p = h.stream(['sh', '-c', 'echo started; sleep 30']);
+  const seen: string[] = [];
+  p.onStdout(b => seen.push(b.toString()));
+  await until('the remote command to start', () => seen.join('').includes('started'));
+  const before = accepted(target);
+  assert.ok(target.dropConnections() > 0);
+  const status = await Promise.race([p.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('stream did not end')), 10000))]);
+  assert.equal(status.code, null);
+  assert.match(status.error ?? '', /connection to target was lost/);
+  assert.equal((await h.exec(['echo', 'back'])).stdout, 'back\n');
+  assert.equal(accepted(target) - before, 1);
+});
+
+test('an encrypted key: passphrase asked once, kept only in the SecretStore, never logged', TIMEOUT, async () => {
+  const passphrase = `pa ss'"$;|&()-${Date.now()}`;
+  const key = path.join(tmp, 'encrypted_ed25519');
+  generateKey(key, passphrase);
+  fs.appendFileSync(path.join(target.dir, 'authorized_keys'), fs.readFileSync(`${key}.pub`));
+  const cfg = path.join(tmp, 'ssh_config_encrypted');
+  fs.writeFileSync(cfg, [`Host locked`, `  HostName 127.0.0.3`, `  Port ${target.port}`, '  User root', `  IdentityFile ${key}`, '  IdentitiesOnly yes', ''].join('\n'));
+  const stored = new Map<string, string>();
+  const store: SecretStore = {
+    get: async k => stored.get(k),
+    set: async (k, v) => void stored.set(k, v),
+    delete: async k => void stored.delete(k),
+  };
+  const logs: string[] = [];
+  let asked = 0;
+  const opts: SshHostOptions = {
+    configFile: cfg, secrets: store, log: l => logs.push(l),
+    askSecret: async req => (asked++, req.kind === 'passphrase' && req.keyFile === key ? { value: passphrase, remember: true } : undefined),
+  };
+  assert.equal((await host('locked', opts).exec(['echo', 'in'])).stdout, 'in\n');
+  assert.equal((await host('locked', opts).exec(['echo', 'again'])).stdout, 'again\n');
+  assert.equal(asked, 1);
+  assert.deepEqual([...stored.keys()], [`passphrase:${key}`]);
+  assert.ok(logs.length > 0);
+  assert.ok(!logs.join('\n').includes(passphrase), 'the passphrase leaked into the log');
+  const noPrompt = host('locked', { configFile: cfg });
+  await assert.rejects(noPrompt.connect(), /encrypted.*ssh-agent/);
+});
+
+test('readFile / writeFile with awkward names; a missing file is a clear error', TIMEOUT, async () => {
+  const h = host('target');
+  const file = path.join(target.dir, `file '"$;|&() x.bin`);
+  const data = Buffer.from([0, 1, 2, 255, 10, 13]);
+  await h.writeFile(file, data);
+  assert.deepEqual(fs.readFileSync(file), data);
+  assert.deepEqual(await h.readFile(file), data);
+  await assert.rejects(h.readFile(path.join(target.dir, 'missing')), /cannot read .*missing: no such file/);
+});
+
+test('forwardPort makes a remote port reachable on a local port', TIMEOUT, async () => {
+  const server = net.createServer(s => s.pipe(s));
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const remotePort = (server.address() as net.AddressInfo).port;
+  const forward = await host('target').forwardPort(remotePort);
+  try {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(forward.localPort, '127.0.0.1', () => socket.write('ping'));
+      socket.once('data', b => (resolve(b.toString()), socket.end()));
+      socket.once('error', reject);
+    });
+    assert.equal(reply, 'ping');
+  } finally {
+    await forward.close();
+    server.close();
+  }
+});
+
+test('syncFolder copies changed files only, honouring .gitignore and skipping .git', TIMEOUT, async () => {
+  const local = path.join(tmp, 'workspace');
+  const write = (rel: string, text: string): void => {
+    fs.mkdirSync(path.dirname(path.join(local, rel)), { recursive: true });
+    fs.writeFileSync(path.join(local, rel), text);
+  };
+  write('.gitignore', '*.pyc\nbuild/\n');
+  write('.git/HEAD', 'ref');
+  write('tests/test_a.py', 'def test_a(): pass\n');
+  write(`tests/it's "odd" $x.py`, '# odd\n');
+  write('tests/cache.pyc', 'x');
+  write('build/out.txt', 'x');
+  write('data/big.txt', 'x'.repeat(100000));
+  const remoteRoot = path.join(target.dir, 'remote root $x');
+  const h = host('target');
+  const first = await syncFolder(h, local, remoteRoot);
+  assert.deepEqual(first.copied.sort(), ['.gitignore', 'data/big.txt', `tests/it's "odd" $x.py`, 'tests/test_a.py']);
+  assert.equal(fs.readFileSync(path.join(remoteRoot, 'data/big.txt'), 'utf8').length, 100000);
+  assert.ok(!fs.existsSync(path.join(remoteRoot, '.git')));
+  assert.ok(!fs.existsSync(path.join(remoteRoot, 'build')));
+  const second = await syncFolder(h, local, remoteRoot);
+  assert.deepEqual(second, { copied: [], unchanged: 4 });
+  write('tests/test_a.py', 'def test_a(): assert True\n');
+  const third = await syncFolder(h, local, remoteRoot, { ignore: ['data/'] });
+  assert.deepEqual(third, { copied: ['tests/test_a.py'], unchanged: 2 });
+  assert.equal(fs.readFileSync(path.join(remoteRoot, 'tests/test_a.py'), 'utf8'), 'def test_a(): assert True\n');
+});
