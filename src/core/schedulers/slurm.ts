@@ -1,0 +1,183 @@
+// Slurm through its command-line clients on the login node (any Host): list the user's jobs, reuse a
+// running allocation, create one with `salloc --no-shell`, cancel only what distest created.
+import type { SlurmAllocation } from '../launch/allocation';
+import type { Host } from '../transport/host';
+import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './common';
+
+export interface SlurmJob {
+  jobId: string;
+  name: string;
+  /** RUNNING, PENDING, ... (Slurm's long state names). */
+  state: string;
+  nodes: number;
+  cpus: number;
+  /** Compressed node list (`node[1-2]`), empty while pending. */
+  nodeList: string;
+  partition: string;
+  account: string;
+}
+
+/** Jobs in these states hold (or will hold) nodes; squeue --json also lists recently finished ones. */
+const ACTIVE_STATES = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'SUSPENDED', 'COMPLETING', 'RESIZING', 'REQUEUED']);
+
+/** `squeue -o` fields for Slurm versions without --json; `|` cannot occur in any of them but the name. */
+export const SQUEUE_FORMAT = '%i|%T|%D|%C|%N|%P|%a|%j';
+
+/** Reads `squeue --json` (OpenAPI v0.0.37+ document): the user's active jobs. */
+export function parseSqueueJson(text: string, command = 'squeue --json'): SlurmJob[] {
+  const doc = parseJsonOutput(command, text);
+  if (!isRecord(doc) || !Array.isArray(doc.jobs)) throw new SchedulerError(command, 'printed JSON without a "jobs" list');
+  return doc.jobs.flatMap(job => {
+    if (!isRecord(job) || job.job_id === undefined || typeof job.job_state !== 'string') {
+      throw new SchedulerError(command, `printed a job entry distest cannot read: ${JSON.stringify(job).slice(0, 120)}`);
+    }
+    if (!ACTIVE_STATES.has(job.job_state)) return [];
+    return [{
+      jobId: String(job.job_id),
+      name: String(job.name ?? ''),
+      state: job.job_state,
+      nodes: Number(job.node_count ?? 0),
+      cpus: Number(job.cpus ?? 0),
+      nodeList: String(job.nodes ?? ''),
+      partition: String(job.partition ?? ''),
+      account: String(job.account ?? ''),
+    }];
+  });
+}
+
+/** Reads `squeue -h -o SQUEUE_FORMAT` lines. */
+export function parseSqueueFormat(text: string, command = `squeue -h -o ${SQUEUE_FORMAT}`): SlurmJob[] {
+  return text
+    .split('\n')
+    .filter(line => line.trim())
+    .map(line => {
+      const f = line.split('|');
+      if (f.length < 8 || !/^\d+(_\d+)?$/.test(f[0]) || !/^\d+$/.test(f[2])) {
+        throw new SchedulerError(command, `printed a line distest cannot read: ${line.slice(0, 120)}`);
+      }
+      return {
+        jobId: f[0], state: f[1], nodes: Number(f[2]), cpus: Number(f[3]), nodeList: f[4], partition: f[5], account: f[6],
+        name: f.slice(7).join('|'),
+      };
+    });
+}
+
+export type SallocEvent = { kind: 'pending' | 'granted'; jobId: string } | { kind: 'message'; text: string };
+
+/** One line of salloc's stderr: `salloc: Granted job allocation 4`, `salloc: Pending job allocation 5`, else a message. */
+export function parseSallocLine(line: string): SallocEvent {
+  const m = /^salloc: (Granted|Pending) job allocation (\d+)/.exec(line);
+  if (m) return { kind: m[1] === 'Granted' ? 'granted' : 'pending', jobId: m[2] };
+  return { kind: 'message', text: line.replace(/^salloc: /, '') };
+}
+
+/** `slurm-wlm 22.05.8` / `slurm 23.02.1` → [22, 5]. */
+export function parseSlurmVersion(text: string): [number, number] {
+  const m = /^slurm(?:-wlm)?\s+(\d+)\.(\d+)/m.exec(text.trim());
+  if (!m) throw new SchedulerError('squeue --version', `printed no Slurm version: ${text.slice(0, 80)}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+export interface SallocRequest {
+  nodes: number;
+  tasks?: number;
+  /** Time limit in minutes; the partition's default when absent. */
+  minutes?: number;
+  partition?: string;
+  account?: string;
+  python: string;
+}
+
+export interface SallocOptions {
+  /** Each salloc line as it arrives: pending, queued, granted. */
+  onProgress?: (event: SallocEvent) => void;
+  /** Gives up waiting: salloc is stopped and a pending job cancelled. No timeout unless the caller sets one. */
+  signal?: AbortSignal;
+}
+
+export class Slurm {
+  private jsonSupport?: boolean;
+
+  constructor(readonly host: Host) {}
+
+  /** The user's active jobs (`squeue --me`, as JSON where the Slurm version has it). */
+  async listJobs(): Promise<SlurmJob[]> {
+    if (this.jsonSupport === undefined) {
+      const [major, minor] = parseSlurmVersion(await query(this.host, ['squeue', '--version']));
+      this.jsonSupport = major > 21 || (major === 21 && minor >= 8);
+    }
+    if (this.jsonSupport) return parseSqueueJson(await query(this.host, ['squeue', '--me', '--json']), 'squeue --me --json');
+    return parseSqueueFormat(await query(this.host, ['squeue', '--me', '-h', '-o', SQUEUE_FORMAT]));
+  }
+
+  /** An allocation over a job that already runs (created outside distest: never cancelled by it). */
+  async useJob(jobId: string, python: string): Promise<SlurmAllocation> {
+    const job = (await this.listJobs()).find(j => j.jobId === jobId);
+    if (!job) throw new SchedulerError('squeue --me', `job ${jobId} is not one of your active jobs`);
+    if (job.state !== 'RUNNING') throw new SchedulerError('squeue --me', `job ${jobId} is ${job.state}, not RUNNING`);
+    return { kind: 'slurm', host: this.host, jobId, nodes: job.nodes, tasks: job.cpus, python, created: false };
+  }
+
+  /** Creates an allocation with `salloc --no-shell`; waits as long as the queue takes unless `signal` aborts. */
+  async allocate(req: SallocRequest, opts: SallocOptions = {}): Promise<SlurmAllocation> {
+    const argv = ['salloc', '--no-shell', '-N', String(req.nodes)];
+    if (req.tasks !== undefined) argv.push('-n', String(req.tasks));
+    if (req.minutes !== undefined) argv.push('-t', String(req.minutes));
+    if (req.partition) argv.push('-p', req.partition);
+    if (req.account) argv.push('-A', req.account);
+    argv.push('-J', distestJobName());
+    const command = argv.join(' ');
+    const proc = this.host.stream(argv);
+    let jobId: string | undefined;
+    let granted = false;
+    const messages: string[] = [];
+    let pending = '';
+    const onText = (b: Buffer) => {
+      pending += b.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines.filter(l => l.trim())) {
+        const event = parseSallocLine(line);
+        if (event.kind === 'message') messages.push(event.text);
+        else {
+          jobId = event.jobId;
+          granted ||= event.kind === 'granted';
+        }
+        opts.onProgress?.(event);
+      }
+    };
+    proc.onStdout(onText);
+    proc.onStderr(onText);
+    const onAbort = () => void proc.kill();
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const status = await proc.exited;
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (opts.signal?.aborted) {
+      // salloc revokes its pending job when stopped; scancel makes sure of it (and of a just-granted one).
+      if (jobId) await this.host.exec(['scancel', jobId], { timeoutMs: 30_000 });
+      throw new SchedulerError(command, `cancelled while ${granted ? 'starting' : 'waiting in the queue'}`);
+    }
+    if (status.error) throw new SchedulerError(command, status.error);
+    if (!granted || !jobId || status.code !== 0) {
+      throw new SchedulerError(command, `no allocation (exit ${status.code ?? status.signal}): ${messages.slice(-3).join(' / ') || 'no output'}`);
+    }
+    return { kind: 'slurm', host: this.host, jobId, nodes: req.nodes, tasks: req.tasks ?? req.nodes, python: req.python, created: true };
+  }
+
+  /** Cancels an allocation distest created; one it only used is left alone (the caller is told). */
+  async cancel(alloc: SlurmAllocation): Promise<void> {
+    if (!alloc.created) throw new SchedulerError(`scancel ${alloc.jobId}`, 'refused: distest did not create this job');
+    await query(this.host, ['scancel', alloc.jobId]);
+  }
+
+  /** Time left as Slurm prints it (`4:59`, `1-00:00:00`, `UNLIMITED`), or null when the job is gone. */
+  async timeLeft(jobId: string): Promise<string | null> {
+    const res = await this.host.exec(['squeue', '-j', jobId, '-h', '-o', '%L'], { timeoutMs: 60_000 });
+    if (res.code !== 0) {
+      if (/Invalid job id/i.test(res.stderr)) return null;
+      throw new SchedulerError(`squeue -j ${jobId} -h -o %L`, `failed on ${this.host.name}: ${res.stderr.trim()}`);
+    }
+    return res.stdout.trim() || null;
+  }
+}

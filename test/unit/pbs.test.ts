@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SchedulerError } from '../../src/core/schedulers/common';
+import { parseQstatJson, walltimeSeconds } from '../../src/core/schedulers/pbs';
+
+// PBS is not installable here: this output is WRITTEN FROM THE DOCUMENTED FORMAT of `qstat -f -F json`
+// (PBS Professional reference guide, qstat), not recorded from a real server.
+const DOCUMENTED_QSTAT = JSON.stringify({
+  timestamp: 1700000000,
+  pbs_version: '2022.1.1',
+  pbs_server: 'pbs01',
+  Jobs: {
+    '1234.pbs01': {
+      Job_Name: 'distest-abc',
+      Job_Owner: 'alice@login1',
+      job_state: 'R',
+      queue: 'debug',
+      exec_host: 'x1000c0s0b0n0/0*4+x1000c0s0b0n1/0*4',
+      Resource_List: { ncpus: 8, nodect: 2, select: '2:ncpus=4:mpiprocs=4', walltime: '01:00:00' },
+      resources_used: { walltime: '00:10:30', ncpus: 8 },
+    },
+    '1235.pbs01': {
+      Job_Name: 'other',
+      Job_Owner: 'bob@login2',
+      job_state: 'Q',
+      queue: 'workq',
+      Resource_List: { ncpus: 1, nodect: 1, select: '1:ncpus=1' },
+    },
+  },
+});
+
+test('qstat -f -F json (documented format): jobs with owner, state, node and cpu counts, walltimes', () => {
+  assert.deepEqual(parseQstatJson(DOCUMENTED_QSTAT), [
+    { jobId: '1234.pbs01', name: 'distest-abc', state: 'R', owner: 'alice', queue: 'debug', nodes: 2, ncpus: 8, walltime: '01:00:00', walltimeUsed: '00:10:30' },
+    { jobId: '1235.pbs01', name: 'other', state: 'Q', owner: 'bob', queue: 'workq', nodes: 1, ncpus: 1 },
+  ]);
+  // qstat leaves "Jobs" out when the queue is empty (documented format).
+  assert.deepEqual(parseQstatJson('{"timestamp": 1, "pbs_version": "2022.1.1", "pbs_server": "pbs01"}'), []);
+});
+
+test('walltime HH:MM:SS, hours past 24 allowed', () => {
+  assert.equal(walltimeSeconds('01:00:00'), 3600);
+  assert.equal(walltimeSeconds('48:00:05'), 172805);
+  assert.equal(walltimeSeconds('1 hour'), null);
+});
+
+test('garbage qstat output is a SchedulerError naming the command', () => {
+  for (const [text, message] of [
+    ['qstat: command not found', /^qstat -f -F json: printed output that is not JSON/],
+    ['[1, 2]', /^qstat -f -F json: printed JSON that is not an object/],
+    ['{"Jobs": {"1.s": {"Job_Name": "x"}}}', /^qstat -f -F json: printed job 1.s without a job_state/],
+  ] as const) {
+    assert.throws(() => parseQstatJson(text), (err: unknown) => err instanceof SchedulerError && message.test(err.message));
+  }
+});

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { SchedulerError } from '../../src/core/schedulers/common';
+import { parseSallocLine, parseSlurmVersion, parseSqueueFormat, parseSqueueJson } from '../../src/core/schedulers/slurm';
+
+// Recorded from the test cluster (Slurm 22.05.8, test/cluster/up.sh): see test/fixtures/recorded/slurm-22.05-*.
+const RECORDED = path.resolve(__dirname, '../../../test/fixtures/recorded');
+const recorded = (name: string) => fs.readFileSync(path.join(RECORDED, name), 'utf8');
+
+test('squeue --me --json: active jobs only (the recording also lists a cancelled one)', () => {
+  const jobs = parseSqueueJson(recorded('slurm-22.05-squeue-me.json'));
+  assert.deepEqual(jobs, [
+    { jobId: '1', name: 'distest-rec', state: 'RUNNING', nodes: 2, cpus: 4, nodeList: 'dt-node[1-2]', partition: 'debug', account: 'root' },
+    { jobId: '3', name: 'distest-pending', state: 'PENDING', nodes: 2, cpus: 4, nodeList: '', partition: 'debug', account: 'root' },
+  ]);
+});
+
+test('squeue --format lines, a | in the job name kept', () => {
+  assert.deepEqual(parseSqueueFormat(recorded('slurm-22.05-squeue-me-format.txt')), [
+    { jobId: '8', state: 'PENDING', nodes: 2, cpus: 4, nodeList: '', partition: 'debug', account: 'root', name: 'distest-waiting' },
+    { jobId: '7', state: 'RUNNING', nodes: 1, cpus: 2, nodeList: 'dt-node1', partition: 'debug', account: 'root', name: 'distest-odd|name' },
+  ]);
+  assert.deepEqual(parseSqueueFormat(''), []);
+});
+
+test('salloc lines: granted, pending, queued and errors', () => {
+  const events = (name: string) => recorded(name).split('\n').filter(Boolean).map(parseSallocLine);
+  assert.deepEqual(events('slurm-22.05-salloc-granted.stderr.txt'), [{ kind: 'granted', jobId: '4' }]);
+  const pending = events('slurm-22.05-salloc-pending.stderr.txt');
+  assert.deepEqual(pending[0], { kind: 'pending', jobId: '3' });
+  assert.deepEqual(pending[1], { kind: 'message', text: 'job 3 queued and waiting for resources' });
+  assert.deepEqual(events('slurm-22.05-salloc-partition-config.stderr.txt')[0], { kind: 'message', text: 'Requested partition configuration not available now' });
+});
+
+test('version line of squeue --version', () => {
+  assert.deepEqual(parseSlurmVersion('slurm-wlm 22.05.8\n'), [22, 5]);
+  assert.deepEqual(parseSlurmVersion('slurm 23.11.1'), [23, 11]);
+});
+
+test('garbage output is a SchedulerError naming the command, never a crash', () => {
+  const cases: [() => unknown, RegExp][] = [
+    [() => parseSqueueJson('<html>proxy error</html>'), /^squeue --json: printed output that is not JSON/],
+    [() => parseSqueueJson('{"errors": []}'), /^squeue --json: printed JSON without a "jobs" list/],
+    [() => parseSqueueJson('{"jobs": [42]}'), /^squeue --json: printed a job entry distest cannot read: 42/],
+    [() => parseSqueueFormat('JOBID PARTITION NAME'), /^squeue -h -o .*: printed a line distest cannot read/],
+    [() => parseSlurmVersion('command not found'), /^squeue --version: printed no Slurm version/],
+  ];
+  for (const [fn, message] of cases) {
+    assert.throws(fn, (err: unknown) => err instanceof SchedulerError && message.test(err.message));
+  }
+});
