@@ -64,8 +64,9 @@ test('deadlock (both ranks in recv): one group, located at the recv line', async
   const { result } = await run('test_deadlock_both_recv');
   assert.equal(result.state, 'errored');
   const text = messageAt(result, 19);
-  assert.match(text, /^ranks 0, 1 \(\S+\) waits in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19: comm\.recv\(source=other\)/);
-  assert.match(result.messages.map(m => m.text).join('\n'), /faulthandler \(SIGUSR1\)/);
+  assert.match(text, /^ranks 0, 1 \(\S+\) wait in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19: comm\.recv\(source=other\)/);
+  assert.match(result.messages.map(m => m.text).join('\n'), /faulthandler \(SIGUSR1\); native stacks from gdb -p/);
+  assert.match(text, /\nnative stack of rank 0 \(gdb, main thread\):\n#0 /);
   assert.deepEqual(result.faults?.map(f => [f.kind, f.rank, f.line]), [['hang', 0, 19], ['hang', 1, 19]]);
 });
 

@@ -45,10 +45,10 @@ test('faulthandler SIGUSR1 dumps through mpirun: one dump per rank, innermost fr
   }
   const groups = groupStacks(stacks, ROOT);
   assert.deepEqual(groups.map(g => [g.ranks, g.where?.file, g.where?.line]), [[[0, 1], 'tests/test_faults.py', 19]]);
-  const [message] = groupMessages(groups, '/nonexistent', 'waits', () => 'vm');
+  const [message] = groupMessages(groups, '/nonexistent', { one: 'waits', many: 'wait' }, () => 'vm');
   assert.equal(message.rank, null);
   assert.equal(message.file, 'tests/test_faults.py');
-  assert.match(message.text, /^ranks 0, 1 \(vm\) waits in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19\n/);
+  assert.match(message.text, /^ranks 0, 1 \(vm\) wait in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19\n/);
 });
 
 test('different stacks make different groups, largest first', () => {

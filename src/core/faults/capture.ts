@@ -12,6 +12,8 @@ const DUMP_WAIT_MS = 2500;
 /** A dump is complete once its rank has been quiet this long. */
 const DUMP_QUIET_MS = 250;
 const GDB_TIMEOUT_MS = 20_000;
+/** Innermost native frames of the main thread shown per group. */
+const NATIVE_FRAMES = 10;
 
 /** Each rank's stderr lines, numbered, so a capture can read what came after its signal. */
 export class RankStderr {
@@ -59,7 +61,8 @@ export interface Capture {
 }
 
 export async function captureHang(input: CaptureInput): Promise<Capture> {
-  const { host, processes, stderr, root } = input;
+  const { host, stderr, root } = input;
+  const processes = [...input.processes].sort((a, b) => a.rank - b.rank);
   const mark = stderr.mark();
   const pids = processes.map(p => p.pid);
   const methods: string[] = [];
@@ -77,9 +80,13 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
     if (stacks.size) methods.push(`Python stacks of ${rankList([...stacks.keys()])} from faulthandler (SIGUSR1)`);
   }
   const silent = processes.filter(p => !stacks.has(p.rank));
+  const native = new Map<number, string[]>();
   if (silent.length && input.gdb) {
-    const viaGdb = await Promise.all(silent.map(p => gdbPythonStack(host, input.gdb as string, p.pid)));
-    silent.forEach((p, i) => viaGdb[i].length && stacks.set(p.rank, viaGdb[i]));
+    const viaGdb = await Promise.all(silent.map(p => gdbStacks(host, input.gdb as string, p.pid)));
+    silent.forEach((p, i) => {
+      if (viaGdb[i].python.length) stacks.set(p.rank, viaGdb[i].python);
+      if (viaGdb[i].native.length) native.set(p.rank, viaGdb[i].native);
+    });
     const got = silent.filter(p => stacks.has(p.rank)).map(p => p.rank);
     if (got.length) methods.push(`Python stacks of ${rankList(got)} from gdb py-bt`);
   }
@@ -92,7 +99,20 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
 
   const hostOf = (rank: number) => processes.find(p => p.rank === rank)?.host;
   const groups = groupStacks(stacks, root);
-  const messages = groupMessages(groups, root, 'waits', hostOf);
+  const messages = groupMessages(groups, root, { one: 'waits', many: 'wait' }, hostOf);
+  // One gdb attach per group (not per rank): ranks with the same Python stack wait in the same MPI call.
+  if (input.gdb) {
+    const representatives = groups.map(g => g.ranks.find(r => native.has(r)) ?? g.ranks[0]);
+    await Promise.all(representatives.map(async rank => {
+      const pid = processes.find(p => p.rank === rank)?.pid;
+      if (pid !== undefined && !native.has(rank)) native.set(rank, (await gdbStacks(host, input.gdb as string, pid)).native);
+    }));
+    representatives.forEach((rank, i) => {
+      const frames = native.get(rank) ?? [];
+      if (frames.length) messages[i].text += `\nnative stack of rank ${rank} (gdb, main thread):\n${frames.join('\n')}`;
+    });
+    if (representatives.some(r => native.get(r)?.length)) methods.push('native stacks from gdb -p (one rank per group)');
+  }
   const faults: Fault[] = processes.map(p => {
     const group = groups.find(g => g.ranks.includes(p.rank));
     return {
@@ -114,9 +134,15 @@ async function waitForDumps(input: CaptureInput, mark: number): Promise<void> {
   }
 }
 
-async function gdbPythonStack(host: Host, gdb: string, pid: number): Promise<StackFrame[]> {
-  const res = await host.exec([gdb, '-p', String(pid), '-batch', '-ex', 'py-bt'], { timeoutMs: GDB_TIMEOUT_MS });
-  return parsePyBt(res.stdout);
+async function gdbStacks(host: Host, gdb: string, pid: number): Promise<{ python: StackFrame[]; native: string[] }> {
+  const res = await host.exec([gdb, '-p', String(pid), '-batch', '-ex', 'thread apply 1 bt', '-ex', 'py-bt'], { timeoutMs: GDB_TIMEOUT_MS });
+  return { python: parsePyBt(res.stdout), native: mainThreadFrames(res.stdout) };
+}
+
+/** The innermost frames of gdb's `thread apply 1 bt`, each cut to a readable length. */
+export function mainThreadFrames(text: string): string[] {
+  const frames = text.split('\n').filter(l => /^#\d+\s/.test(l));
+  return frames.slice(0, NATIVE_FRAMES).map(l => (l.length > 160 ? `${l.slice(0, 160)}…` : l));
 }
 
 /** Reads each rank's state, wait channel and children from /proc on its host; stdlib only. */

@@ -121,14 +121,14 @@ export function formatStack(frames: StackFrame[], max = 12): string {
 }
 
 /** One message per group of ranks with the same stack, located at its innermost user frame. */
-export function groupMessages(groups: StackGroup[], root: string, verb: string, hostOf: (rank: number) => string | undefined): ResultMessage[] {
+export function groupMessages(groups: StackGroup[], root: string, verb: { one: string; many: string }, hostOf: (rank: number) => string | undefined): ResultMessage[] {
   return groups.map(group => {
     const hosts = [...new Set(group.ranks.map(hostOf).filter((h): h is string => !!h))];
     const on = hosts.length ? ` (${hosts.join(', ')})` : '';
     const inner = group.frames[0];
     const where = group.where ? `in ${describeFrame(root, group.where)}`
       : inner ? `outside the workspace, in ${inner.function}() at ${inner.file}:${inner.line}` : 'with no Python frame';
-    const text = `${rankList(group.ranks)}${on} ${verb} ${where}\n${formatStack(group.frames)}`;
+    const text = `${rankList(group.ranks)}${on} ${group.ranks.length === 1 ? verb.one : verb.many} ${where}\n${formatStack(group.frames)}`;
     return {
       rank: group.ranks.length === 1 ? group.ranks[0] : null,
       text,
