@@ -1,5 +1,6 @@
 // SshHost against real OpenSSH sshd instances on loopback (127.0.0.2 = jump host, 127.0.0.3 = target).
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -29,10 +30,10 @@ function host(alias: string, opts: SshHostOptions = {}): SshHost {
 
 const accepted = (d: LoopbackSshd): number => (d.log().match(/Accepted publickey/g) ?? []).length;
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10000): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise(resolve => setTimeout(resolve, 50));
@@ -268,4 +269,33 @@ test('syncFolder copies changed files only, honouring .gitignore and skipping .g
   const third = await syncFolder(h, local, remoteRoot, { ignore: ['data/'] });
   assert.deepEqual(third, { copied: ['tests/test_a.py'], unchanged: 2 });
   assert.equal(fs.readFileSync(path.join(remoteRoot, 'tests/test_a.py'), 'utf8'), 'def test_a(): assert True\n');
+});
+
+test('more streams than MaxSessions queue instead of failing, and all of them can be killed', TIMEOUT, async () => {
+  const h = host('target');
+  const tag = `9${process.pid}${Date.now() % 10000}`;
+  const procs = Array.from({ length: 12 }, () => h.stream(['sleep', tag]));
+  const listing = async (): Promise<number> => (await h.execControl(['ps', '-eo', 'args'])).stdout.split('\n').filter(l => l === `sleep ${tag}`).length;
+  await until('eight streams to run', async () => (await listing()) === 8 || undefined);
+  await Promise.all(procs.map(p => p.kill()));
+  await Promise.all(procs.map(p => p.exited));
+  assert.equal(await listing(), 0);
+});
+
+test('ssh-agent: keys offered by the agent (SSH_AUTH_SOCK) log in', TIMEOUT, async () => {
+  const agentDir = fs.mkdtempSync(path.join(tmp, 'agent-'));
+  const socket = path.join(agentDir, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+  try {
+    await until('the agent socket', () => fs.existsSync(socket));
+    const add = spawnSync('ssh-add', [target.clientKeyFile], { env: { ...process.env, SSH_AUTH_SOCK: socket }, encoding: 'utf8' });
+    assert.equal(add.status, 0, add.stderr);
+    const cfg = path.join(agentDir, 'ssh_config');
+    fs.writeFileSync(cfg, ['Host agented', '  HostName 127.0.0.3', `  Port ${target.port}`, '  User root', ''].join('\n'));
+    // An empty home: no ~/.ssh/id_* to fall back on, so only the agent can log in.
+    const h = host('agented', { configFile: cfg, homeDir: agentDir, env: { SSH_AUTH_SOCK: socket } });
+    assert.equal((await h.exec(['echo', 'agent'])).stdout, 'agent\n');
+  } finally {
+    agent.kill('SIGTERM');
+  }
 });

@@ -12,13 +12,14 @@ export type { SecretAnswer, SecretRequest, SecretStore, UnknownHostInfo } from '
 export { SshRefusedError } from './sshConnect';
 
 export interface SshHostOptions extends SshConnectOptions {
-  /** OpenSSH's default MaxSessions: more channels at once would be refused by the server. */
+  /** The server's MaxSessions (OpenSSH default 10); two are kept back for kills and SFTP. */
   maxSessions?: number;
   /** Waits before each reconnect attempt; the first connect is attempt 0. */
   reconnectDelaysMs?: number[];
 }
 
 const DEFAULT_RECONNECT_DELAYS_MS = [0, 500, 1500, 3000];
+const CHANNEL_OPEN_ATTEMPTS = 30;
 
 interface Connection { link: SshLink; lost: Promise<Error>; sftp?: Promise<SFTPWrapper> }
 
@@ -26,15 +27,22 @@ export class SshHost implements Host {
   readonly name: string;
   private connection?: Promise<Connection>;
   private readonly sessions: Semaphore;
+  /** One channel kept back for kills, so a host busy with long streams can still stop them (and one for SFTP). */
+  private readonly control = new Semaphore(1);
   private disposed = false;
 
   constructor(readonly alias: string, private readonly opts: SshHostOptions = {}) {
     this.name = alias;
-    this.sessions = new Semaphore(opts.maxSessions ?? 10);
+    this.sessions = new Semaphore(Math.max(1, (opts.maxSessions ?? 10) - 2));
   }
 
   stream(argv: string[], opts: StreamOptions = {}): RunningProcess {
-    return new SshProcess(this, remoteCommand(argv, opts));
+    return new SshProcess(this, remoteCommand(argv, opts), this.sessions);
+  }
+
+  /** Runs a short command on the channel held back for control (kills); never killed itself. */
+  execControl(argv: string[]): Promise<ExecResult> {
+    return collectOutput(new SshProcess(this, remoteCommand(argv), this.control));
   }
 
   exec(argv: string[], opts: StreamOptions & { timeoutMs?: number } = {}): Promise<ExecResult> {
@@ -117,15 +125,26 @@ export class SshHost implements Host {
     return this.connection;
   }
 
-  /** Opens a session channel (subject to MaxSessions) for one remote command. */
-  async openExec(command: string): Promise<{ channel: ClientChannel; lost: Promise<Error>; release: () => void }> {
-    const release = await this.sessions.acquire();
+  /** Opens a session channel (one of `slots`, which keep us under MaxSessions) for one remote command. */
+  async openExec(command: string, slots: Semaphore): Promise<{ channel: ClientChannel; lost: Promise<Error>; release: () => void }> {
+    const release = await slots.acquire();
     try {
       const conn = await this.connect();
-      const channel = await new Promise<ClientChannel>((resolve, reject) => {
-        conn.link.client.exec(command, (err, ch) => (err ? reject(new Error(`ssh ${this.name}: cannot start a command: ${err.message}`)) : resolve(ch)));
-      });
-      return { channel, lost: conn.lost, release };
+      // sshd frees a closed session a moment after confirming the close, so an open right after one
+      // can be refused for MaxSessions: retry that (only that) briefly.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const channel = await new Promise<ClientChannel>((resolve, reject) => {
+            conn.link.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+          });
+          return { channel, lost: conn.lost, release };
+        } catch (err) {
+          if (!/open failed/i.test((err as Error).message) || attempt >= CHANNEL_OPEN_ATTEMPTS) {
+            throw new Error(`ssh ${this.name}: cannot start a command: ${(err as Error).message}`);
+          }
+          await sleep(100);
+        }
+      }
     } catch (err) {
       release();
       throw err;
@@ -164,10 +183,10 @@ class SshProcess implements RunningProcess {
   private readonly started: Promise<ClientChannel | undefined>;
   private killing?: Promise<void>;
 
-  constructor(private readonly host: SshHost, command: string) {
+  constructor(private readonly host: SshHost, command: string, slots: Semaphore) {
     let settle!: (status: ExitStatus) => void;
     this.exited = new Promise(resolve => (settle = resolve));
-    this.started = host.openExec(command).then(({ channel, lost, release }) => {
+    this.started = host.openExec(command, slots).then(({ channel, lost, release }) => {
       let status: ExitStatus | undefined;
       channel.on('data', (b: Buffer) => this.stdoutListeners.forEach(cb => cb(b)));
       channel.stderr.on('data', (b: Buffer) => this.emitStderr(b));
@@ -226,7 +245,7 @@ class SshProcess implements RunningProcess {
     if (pgid !== undefined) {
       // Closing the channel alone does not stop the command under OpenSSH, and signal requests are
       // ignored by it: a second command signals the whole session and waits for it to go.
-      const killer = await this.host.exec(killSessionArgv(pgid, signal, KILL_GRACE_MS), { timeoutMs: KILL_GRACE_MS + 10000 }).catch(() => undefined);
+      const killer = await Promise.race([this.host.execControl(killSessionArgv(pgid, signal, KILL_GRACE_MS)), sleep(KILL_GRACE_MS + 10000)]);
       if (killer && killer.code !== 0) this.emitStderr(Buffer.from(`distest: could not stop remote process group ${pgid}: ${killer.stderr}`));
     }
     channel.close();
