@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const entryJs = path.join(root, '.bench/ssh-entry.js');
