@@ -1,5 +1,6 @@
 // Hangs, crashes, core files and cleanup on real mpirun with real ranks (test/fixtures/faults-project).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -127,6 +128,28 @@ test('a detached daemon a passing test leaves is swept', async () => {
   assert.equal(result.state, 'passed', JSON.stringify(result.messages));
   assert.equal(cleanup.length, 1);
   assert.ok(cleanup[0].killed.length >= 2, `killed ${JSON.stringify(cleanup[0].killed)}`);
+});
+
+test('distest run --json: faults per test and the cleanup sweep', async () => {
+  removeCores();
+  const cli = path.resolve(__dirname, '../../../dist/cli.js');
+  const ids = [`${FILE}::test_rank_1_aborts`, `${FILE}::test_leaves_a_daemon`];
+  const stdout = await new Promise<string>(resolve => {
+    execFile(process.execPath, [cli, 'run', PROJECT, ...ids, '--json', '--python', PYTHON], { timeout: 120_000 }, (_err, out) => resolve(out));
+  });
+  removeCores();
+  const report = JSON.parse(stdout) as {
+    tests: { id: string; state: string; faults: { kind: string; rank: number; host: string; signal: string | null; file: string | null; line: number | null; stack: unknown[] }[] }[];
+    cleanup: { killed: number; hosts: string[] };
+  };
+  const aborted = report.tests.find(t => t.id === ids[0]);
+  assert.equal(aborted?.state, 'errored');
+  const signal = aborted.faults.find(f => f.kind === 'signal');
+  assert.deepEqual([signal?.rank, signal?.signal, signal?.file, signal?.line], [1, 'SIGABRT', FILE, 42]);
+  assert.ok(signal?.host && signal.stack.length > 0);
+  assert.equal(report.tests.find(t => t.id === ids[1])?.state, 'passed');
+  assert.ok(report.cleanup.killed >= 2, JSON.stringify(report.cleanup));
+  assert.deepEqual(report.cleanup.hosts, ['local']);
 });
 
 test('20 cancel cycles in a row leave nothing', async () => {
