@@ -5,15 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { discoverFolder, findTestFiles, isTestFile, type DiscoveryConfig } from '../../src/core/discovery';
 import { baseConfig, parser } from './discovery-helpers';
-
-function makeTree(files: Record<string, string>): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-discovery-'));
-  for (const [rel, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-    fs.writeFileSync(path.join(root, rel), text);
-  }
-  return root;
-}
+import { makeTree } from './tmpTree';
 
 test('isTestFile follows python_files and launcher globs', () => {
   const config: DiscoveryConfig = { ...baseConfig, launchers: [{ glob: 'mpi/**/*.py', launcher: 'mpiexec {file}', ranks: 2 }] };

@@ -4,15 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseProxyJump, resolveSshHost } from '../../src/core/transport/sshConfig';
+import { makeTree } from './tmpTree';
 
-function home(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-sshcfg-'));
-  for (const [name, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), text);
-  }
-  return dir;
-}
+const home = (files: Record<string, string>): string => makeTree(files, 'distest-sshcfg-');
 
 test('Host patterns, HostName, User, Port, IdentityFile with ~, first value wins', () => {
   const h = home({

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { makeTree } from './tmpTree';
 import { appendKnownHost, changedHostKeyMessage, checkHostKey, fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypes } from '../../src/core/transport/knownHosts';
 
 function keyBlob(type: string, body: string): Buffer {
@@ -22,12 +23,7 @@ const keyB = keyBlob('ssh-ed25519', 'B'.repeat(32));
 const rsa = keyBlob('ssh-rsa', 'R'.repeat(64));
 const line = (names: string, key: Buffer, marker = ''): string => `${marker ? `${marker} ` : ''}${names} ${keyTypeOf(key)} ${key.toString('base64')}`;
 
-function tmpFile(text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-kh-'));
-  const file = path.join(dir, 'known_hosts');
-  fs.writeFileSync(file, text);
-  return file;
-}
+const tmpFile = (text: string): string => path.join(makeTree({ known_hosts: text }, 'distest-kh-'), 'known_hosts');
 
 test('names and fingerprints follow OpenSSH', () => {
   assert.equal(knownHostName('h', 22), 'h');
