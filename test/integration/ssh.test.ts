@@ -299,3 +299,21 @@ test('ssh-agent: keys offered by the agent (SSH_AUTH_SOCK) log in', TIMEOUT, asy
     agent.kill('SIGTERM');
   }
 });
+
+test('an unreachable host fails with a clear error after bounded retries', TIMEOUT, async () => {
+  const closed = await new Promise<number>(resolve => {
+    const server = net.createServer().listen(0, '127.0.0.3', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+  const cfg = path.join(tmp, 'ssh_config_closed');
+  fs.writeFileSync(cfg, ['Host closed', '  HostName 127.0.0.3', `  Port ${closed}`, ''].join('\n'));
+  const logs: string[] = [];
+  const h = host('closed', { configFile: cfg, log: l => logs.push(l) });
+  await assert.rejects(h.connect(), /ECONNREFUSED/);
+  assert.equal(logs.filter(l => l.includes('connect failed')).length, 3);
+  const r = await h.exec(['true']);
+  assert.equal(r.code, null);
+  assert.match(r.stderr, /ssh root@127\.0\.0\.3:\d+: .*ECONNREFUSED/);
+});
