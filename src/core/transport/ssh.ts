@@ -22,10 +22,11 @@ const DEFAULT_RECONNECT_DELAYS_MS = [0, 500, 1500, 3000];
 const CHANNEL_OPEN_ATTEMPTS = 30;
 
 interface Connection { link: SshLink; lost: Promise<Error>; sftp?: Promise<SFTPWrapper> }
+interface OpenedChannel { channel: ClientChannel; lost: Promise<Error>; release: () => void }
 
 export class SshHost implements Host {
   readonly name: string;
-  private connection?: Promise<Connection>;
+  private live?: Promise<Connection>;
   private readonly sessions: Semaphore;
   /** One channel kept back for kills, so a host busy with long streams can still stop them (and one for SFTP). */
   private readonly control = new Semaphore(1);
@@ -37,12 +38,16 @@ export class SshHost implements Host {
   }
 
   stream(argv: string[], opts: StreamOptions = {}): RunningProcess {
-    return new SshProcess(this, remoteCommand(argv, opts), this.sessions);
+    return this.start(remoteCommand(argv, opts), this.sessions);
   }
 
   /** Runs a short command on the channel held back for control (kills); never killed itself. */
   execControl(argv: string[]): Promise<ExecResult> {
-    return collectOutput(new SshProcess(this, remoteCommand(argv), this.control));
+    return collectOutput(this.start(remoteCommand(argv), this.control));
+  }
+
+  private start(command: string, slots: Semaphore): SshProcess {
+    return new SshProcess(this.name, () => this.openExec(command, slots), argv => this.execControl(argv));
   }
 
   exec(argv: string[], opts: StreamOptions & { timeoutMs?: number } = {}): Promise<ExecResult> {
@@ -74,7 +79,7 @@ export class SshHost implements Host {
 
   /** The connection's SFTP session (opened once, reused until the connection drops). */
   async sftp(): Promise<SFTPWrapper> {
-    const conn = await this.connect();
+    const conn = await this.connection();
     conn.sftp ??= new Promise<SFTPWrapper>((resolve, reject) => {
       conn.link.client.sftp((err, sftp) => (err ? reject(new Error(`${this.name}: cannot start sftp: ${err.message}`)) : resolve(sftp)));
     });
@@ -84,7 +89,7 @@ export class SshHost implements Host {
 
   async forwardPort(remotePort: number): Promise<PortForward> {
     const server = net.createServer(socket => {
-      this.connect().then(conn => conn.link.client.forwardOut('127.0.0.1', 0, '127.0.0.1', remotePort, (err, channel) => {
+      this.connection().then(conn => conn.link.client.forwardOut('127.0.0.1', 0, '127.0.0.1', remotePort, (err, channel) => {
         if (err) {
           this.opts.log?.(`ssh ${this.name}: forward to remote port ${remotePort} failed: ${err.message}`);
           socket.destroy();
@@ -106,30 +111,34 @@ export class SshHost implements Host {
   /** Closes the connection; later calls fail. */
   dispose(): void {
     this.disposed = true;
-    void this.connection?.then(c => c.link.close(), () => undefined);
-    this.connection = undefined;
+    void this.live?.then(c => c.link.close(), () => undefined);
+    this.live = undefined;
+  }
+
+  /** Opens the connection now (commands do it on first use): refusals and unreachable hosts surface here. */
+  async connect(): Promise<void> {
+    await this.connection();
   }
 
   /** The live connection, opened (or reopened after a drop) on first use. */
-  connect(): Promise<Connection> {
+  private connection(): Promise<Connection> {
     if (this.disposed) return Promise.reject(new Error(`ssh ${this.name}: host was disposed`));
-    if (!this.connection) {
+    if (!this.live) {
       const opening = this.openWithBackoff();
-      this.connection = opening;
-      opening.then(conn => conn.lost.then(() => {
-        if (this.connection === opening) this.connection = undefined;
-      }), () => {
-        if (this.connection === opening) this.connection = undefined;
-      });
+      this.live = opening;
+      const forget = (): void => {
+        if (this.live === opening) this.live = undefined;
+      };
+      opening.then(conn => conn.lost.then(forget), forget);
     }
-    return this.connection;
+    return this.live;
   }
 
   /** Opens a session channel (one of `slots`, which keep us under MaxSessions) for one remote command. */
-  async openExec(command: string, slots: Semaphore): Promise<{ channel: ClientChannel; lost: Promise<Error>; release: () => void }> {
+  private async openExec(command: string, slots: Semaphore): Promise<OpenedChannel> {
     const release = await slots.acquire();
     try {
-      const conn = await this.connect();
+      const conn = await this.connection();
       // sshd frees a closed session a moment after confirming the close, so an open right after one
       // can be refused for MaxSessions: retry that (only that) briefly.
       for (let attempt = 1; ; attempt++) {
@@ -183,10 +192,10 @@ class SshProcess implements RunningProcess {
   private readonly started: Promise<ClientChannel | undefined>;
   private killing?: Promise<void>;
 
-  constructor(private readonly host: SshHost, command: string, slots: Semaphore) {
+  constructor(hostName: string, open: () => Promise<OpenedChannel>, private readonly runControl: (argv: string[]) => Promise<ExecResult>) {
     let settle!: (status: ExitStatus) => void;
     this.exited = new Promise(resolve => (settle = resolve));
-    this.started = host.openExec(command, slots).then(({ channel, lost, release }) => {
+    this.started = open().then(({ channel, lost, release }) => {
       let status: ExitStatus | undefined;
       channel.on('data', (b: Buffer) => this.stdoutListeners.forEach(cb => cb(b)));
       channel.stderr.on('data', (b: Buffer) => this.emitStderr(b));
@@ -201,7 +210,7 @@ class SshProcess implements RunningProcess {
         setImmediate(() => settle(status ?? {
           code: null,
           signal: null,
-          error: connectionLost ? `ssh connection to ${host.name} was lost while the command ran` : `ssh ${host.name}: the command ended without an exit status`,
+          error: connectionLost ? `ssh connection to ${hostName} was lost while the command ran` : `ssh ${hostName}: the command ended without an exit status`,
         }));
       });
       return channel;
@@ -245,7 +254,7 @@ class SshProcess implements RunningProcess {
     if (pgid !== undefined) {
       // Closing the channel alone does not stop the command under OpenSSH, and signal requests are
       // ignored by it: a second command signals the whole session and waits for it to go.
-      const killer = await Promise.race([this.host.execControl(killSessionArgv(pgid, signal, KILL_GRACE_MS)), sleep(KILL_GRACE_MS + 10000)]);
+      const killer = await Promise.race([this.runControl(killSessionArgv(pgid, signal, KILL_GRACE_MS)), sleep(KILL_GRACE_MS + 10000)]);
       if (killer && killer.code !== 0) this.emitStderr(Buffer.from(`distest: could not stop remote process group ${pgid}: ${killer.stderr}`));
     }
     channel.close();
