@@ -122,7 +122,7 @@ test('ProxyJump: the target is reached through the jump host\'s direct-tcpip cha
   const h = host('viajump', { log: l => logs.push(l) });
   const r = await h.exec(['echo', 'through the jump']);
   assert.equal(r.stdout, 'through the jump\n');
-  assert.match(jump.log(), new RegExp(`direct-tcpip.*127\\.0\\.0\\.3 port ${target.port}|target 127\\.0\\.0\\.3 port ${target.port}`));
+  assert.match(jump.log(), new RegExp(`server_request_direct_tcpip: originator \\S+ port \\d+, target 127\\.0\\.0\\.3 port ${target.port}\\b`));
   assert.ok(logs.some(l => l.includes(`via root@127.0.0.2:${jump.port}`)), logs.join('\n'));
 });
 
