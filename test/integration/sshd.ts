@@ -127,6 +127,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
     }
     return sessions.length;
   };
+  // A test run that dies without calling stop() must not leave a listening sshd behind.
+  const killOnExit = (): void => {
+    killSessions();
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   return {
     address,
     port,
@@ -142,6 +148,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
     log: () => fs.readFileSync(logFile, 'utf8'),
     dropConnections: killSessions,
     async stop() {
+      process.off('exit', killOnExit);
       killSessions();
       if (!exited) {
         child.kill('SIGTERM');
