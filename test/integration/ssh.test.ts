@@ -14,6 +14,7 @@ import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd
 const skip = sshdAvailable() ? false : 'openssh-server is not installed (/usr/sbin/sshd)';
 const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'tab\there', '*', '; touch /tmp/pwned', '$(touch /tmp/pwned)', ''];
 const TIMEOUT = { timeout: 60000, skip };
+const USER = os.userInfo().username;
 
 let tmp: string;
 let jump: LoopbackSshd;
@@ -123,7 +124,7 @@ test('ProxyJump: the target is reached through the jump host\'s direct-tcpip cha
   const r = await h.exec(['echo', 'through the jump']);
   assert.equal(r.stdout, 'through the jump\n');
   assert.match(jump.log(), new RegExp(`server_request_direct_tcpip: originator \\S+ port \\d+, target 127\\.0\\.0\\.3 port ${target.port}\\b`));
-  assert.ok(logs.some(l => l.includes(`via root@127.0.0.2:${jump.port}`)), logs.join('\n'));
+  assert.ok(logs.some(l => l.includes(`via ${USER}@127.0.0.2:${jump.port}`)), logs.join('\n'));
 });
 
 test('a changed host key is refused loudly, naming the file and line', TIMEOUT, async () => {
@@ -192,7 +193,7 @@ test('an encrypted key: passphrase asked once, kept only in the SecretStore, nev
   generateKey(key, passphrase);
   fs.appendFileSync(path.join(target.dir, 'authorized_keys'), fs.readFileSync(`${key}.pub`));
   const cfg = path.join(tmp, 'ssh_config_encrypted');
-  fs.writeFileSync(cfg, [`Host locked`, `  HostName 127.0.0.3`, `  Port ${target.port}`, '  User root', `  IdentityFile ${key}`, '  IdentitiesOnly yes', ''].join('\n'));
+  fs.writeFileSync(cfg, [`Host locked`, `  HostName 127.0.0.3`, `  Port ${target.port}`, `  User ${USER}`, `  IdentityFile ${key}`, '  IdentitiesOnly yes', ''].join('\n'));
   const stored = new Map<string, string>();
   const store: SecretStore = {
     get: async k => stored.get(k),
@@ -291,7 +292,7 @@ test('ssh-agent: keys offered by the agent (SSH_AUTH_SOCK) log in', TIMEOUT, asy
     const add = spawnSync('ssh-add', [target.clientKeyFile], { env: { ...process.env, SSH_AUTH_SOCK: socket }, encoding: 'utf8' });
     assert.equal(add.status, 0, add.stderr);
     const cfg = path.join(agentDir, 'ssh_config');
-    fs.writeFileSync(cfg, ['Host agented', '  HostName 127.0.0.3', `  Port ${target.port}`, '  User root', ''].join('\n'));
+    fs.writeFileSync(cfg, ['Host agented', '  HostName 127.0.0.3', `  Port ${target.port}`, `  User ${USER}`, ''].join('\n'));
     // An empty home: no ~/.ssh/id_* to fall back on, so only the agent can log in.
     const h = host('agented', { configFile: cfg, homeDir: agentDir, env: { SSH_AUTH_SOCK: socket } });
     assert.equal((await h.exec(['echo', 'agent'])).stdout, 'agent\n');
@@ -315,5 +316,5 @@ test('an unreachable host fails with a clear error after bounded retries', TIMEO
   assert.equal(logs.filter(l => l.includes('connect failed')).length, 3);
   const r = await h.exec(['true']);
   assert.equal(r.code, null);
-  assert.match(r.stderr, /ssh root@127\.0\.0\.3:\d+: .*ECONNREFUSED/);
+  assert.match(r.stderr, new RegExp(`ssh ${USER}@127\\.0\\.0\\.3:\\d+: .*ECONNREFUSED`));
 });

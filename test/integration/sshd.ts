@@ -31,7 +31,7 @@ export interface LoopbackSshd {
   logFile: string;
   /** `[address]:port <type> <base64>`: the line a known_hosts file needs to trust this sshd. */
   knownHostsLine: string;
-  /** An ssh_config Host block for `alias` pointing here (user root, the client key, IdentitiesOnly). */
+  /** An ssh_config Host block for `alias` pointing here (this user, the client key, IdentitiesOnly). */
   configBlock(alias: string, extra?: string[]): string;
   log(): string;
   /** Kills the per-connection sshd processes (drops every client connection), keeps listening. */
@@ -92,7 +92,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
     'KbdInteractiveAuthentication no', 'AllowTcpForwarding yes', 'MaxStartups 100', 'MaxSessions 10',
     'Subsystem sftp internal-sftp', `LogLevel ${opts.logLevel ?? 'DEBUG1'}`, '',
   ].join('\n'));
-  fs.mkdirSync('/run/sshd', { recursive: true });
+  try {
+    // sshd's privilege separation directory; only root can (and needs to) create it.
+    fs.mkdirSync('/run/sshd', { recursive: true });
+  } catch {
+    // Not root: sshd runs unprivileged and logs in only as this user.
+  }
   const sshdArgv = [SSHD, '-D', '-f', configFile, '-E', logFile];
   const bashrc = path.join(os.homedir(), '.bashrc');
   let child: ChildProcess;
@@ -142,7 +147,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
     logFile,
     knownHostsLine: `[${address}]:${port} ${type} ${key}`,
     configBlock: (alias, extra = []) => [
-      `Host ${alias}`, `  HostName ${address}`, `  Port ${port}`, '  User root', `  IdentityFile ${clientKeyFile}`,
+      `Host ${alias}`, `  HostName ${address}`, `  Port ${port}`, `  User ${os.userInfo().username}`, `  IdentityFile ${clientKeyFile}`,
       '  IdentitiesOnly yes', ...extra.map(l => `  ${l}`), '',
     ].join('\n'),
     log: () => fs.readFileSync(logFile, 'utf8'),
