@@ -157,6 +157,17 @@ test('slurm allocation created outside distest: used, never cancelled by it', as
     assert.deepEqual([alloc.created, alloc.nodes, alloc.tasks], [false, 2, 4]);
     assertPassedOnBothNodes(await run4(alloc));
     await assert.rejects(slurm.cancel(alloc), /refused: distest did not create this job/);
+    // Both allocations fill the cluster: a third one queues, and giving up on it leaves no job behind.
+    const giveUp = new AbortController();
+    const events: SallocEvent[] = [];
+    const queued = slurm.allocate({ nodes: 2, tasks: 4, minutes: 5, python: PYTHON }, {
+      signal: giveUp.signal,
+      onProgress: e => void (events.push(e), e.kind === 'pending' && giveUp.abort()),
+    });
+    await assert.rejects(queued, /cancelled while waiting in the queue/);
+    const pendingId = events.find(e => e.kind === 'pending');
+    assert.ok(pendingId && pendingId.kind === 'pending');
+    assert.equal((await slurm.listJobs()).find(j => j.jobId === pendingId.jobId), undefined);
     // distest cancels its own allocation; the outside one is untouched.
     assert.ok(createdBySuite);
     await slurm.cancel(createdBySuite);
