@@ -133,7 +133,7 @@ await new Promise((resolve, reject) => {
   reader.on('end', resolve);
 });
 streams.end();
-await run.close();
+run.close();
 const wallS = (performance.now() - started) / 1000;
 lag.disable();
 clearInterval(sampler);

@@ -105,7 +105,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     },
   });
   // runTests never throws: the files are complete once it returns.
-  await runLog?.close();
+  runLog?.close();
 }
 
 function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, fileUri: (file: string) => vscode.Uri): void {

@@ -37,7 +37,7 @@ test('a run spills every line to its rank file while memory keeps only the tail'
 
   const live = await run.readRank(1);
   assert.equal(live.split('\n').filter(Boolean).length, 10_000, 'readable while the run is live');
-  await run.close();
+  run.close();
   const rank1 = (await run.readRank(1)).split('\n');
   assert.equal(rank1.length, 10_001);
   assert.equal(rank1[0], '[r1] rank 1 line 1');
@@ -56,7 +56,7 @@ test('only the newest keepRuns run folders stay; other files in the folder are l
   for (let i = 0; i < 5; i++) {
     const run = await store.startRun(`run ${i}`);
     run.append(0, 'stdout', `run ${i}`);
-    await run.close();
+    run.close();
     ids.push(run.id);
   }
   const left = fs.readdirSync(root).sort();
@@ -81,7 +81,7 @@ test('rank states: hello makes a rank running; results mark passed, failed, cras
   run.setTestStates('t2', crashed);
   assert.deepEqual(run.rankInfos().map(r => r.state), ['passed', 'crashed', 'passed']);
   assert.equal(run.testStates.get('t1')?.get(1), 'failed');
-  await run.close();
+  run.close();
 });
 
 test('file:line links in log lines: tracebacks, pytest locations, nothing in plain text', () => {

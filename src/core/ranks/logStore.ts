@@ -15,12 +15,12 @@ export interface LogStoreOptions {
   root: string;
   /** Run folders kept; older ones are deleted when a run starts (default 10). */
   keepRuns?: number;
-  /** Characters of recent lines kept in memory per rank (default 256 Ki); the full log is on disk. */
+  /** Characters of recent lines kept in memory per rank (default 64 Ki); the full log is on disk. */
   ringChars?: number;
 }
 
 const DEFAULT_KEEP_RUNS = 10;
-const DEFAULT_RING_CHARS = 256 * 1024;
+const DEFAULT_RING_CHARS = 64 * 1024;
 /** Pending file bytes per rank before a write is issued; a timer flushes smaller remainders. */
 const SPILL_CHUNK_CHARS = 64 * 1024;
 const SPILL_INTERVAL_MS = 200;
@@ -65,7 +65,7 @@ class RankLog {
   readonly info: RankInfo;
   private pending: string[] = [];
   private pendingChars = 0;
-  private stream: fs.WriteStream | null = null;
+  private fd: number | null = null;
 
   constructor(rank: number | null, ringChars: number, readonly file: string) {
     this.ring = new LineRing(ringChars);
@@ -82,26 +82,22 @@ class RankLog {
     if (this.pendingChars >= SPILL_CHUNK_CHARS) this.flush();
   }
 
+  /**
+   * Appends the pending lines to the file. Synchronous on purpose: a write stream queues without bound
+   * when output comes faster than the disk takes it; this costs one write per 64 Ki characters.
+   */
   flush(): void {
     if (!this.pending.length) return;
-    this.stream ??= fs.createWriteStream(this.file, { flags: 'a' });
-    this.stream.write(this.pending.join(''));
+    this.fd ??= fs.openSync(this.file, 'a');
+    fs.writeSync(this.fd, this.pending.join(''));
     this.pending = [];
     this.pendingChars = 0;
   }
 
-  /** Resolves once every line written so far is in the file. */
-  async drained(): Promise<void> {
+  close(): void {
     this.flush();
-    const stream = this.stream;
-    if (stream && stream.writableLength > 0) await new Promise<void>(resolve => stream.write('', () => resolve()));
-  }
-
-  async close(): Promise<void> {
-    this.flush();
-    const stream = this.stream;
-    if (!stream) return;
-    await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
   }
 }
 
@@ -120,7 +116,7 @@ export class RunLog {
   private readonly changeListeners = new Set<() => void>();
   private readonly timer: NodeJS.Timeout;
   private seq = 0;
-  private closed: Promise<void> | null = null;
+  private closed = false;
   /** Rank states per test id, from the test results. */
   readonly testStates = new Map<string, Map<number, RankState>>();
 
@@ -130,7 +126,7 @@ export class RunLog {
   }
 
   get running(): boolean {
-    return this.closed === null;
+    return !this.closed;
   }
 
   append(rank: number | null, stream: StreamName, text: string): StoredLine {
@@ -182,8 +178,7 @@ export class RunLog {
 
   /** The rank's whole log as the document view shows it. */
   async readRank(rank: number | null): Promise<string> {
-    if (this.closed) await this.closed;
-    else await this.ranks.get(rankKey(rank))?.drained();
+    this.ranks.get(rankKey(rank))?.flush();
     return fs.promises.readFile(this.fileOf(rank), 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return '';
       throw err;
@@ -205,13 +200,12 @@ export class RunLog {
   }
 
   /** Ends the run: ranks still running without a result keep their state; files are complete after. */
-  close(): Promise<void> {
-    if (!this.closed) {
-      clearInterval(this.timer);
-      this.closed = Promise.all([...this.ranks.values()].map(r => r.close())).then(() => undefined);
-      this.changed();
-    }
-    return this.closed;
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const log of this.ranks.values()) log.close();
+    this.changed();
   }
 
   private rankLog(rank: number | null): RankLog {
