@@ -11,6 +11,10 @@
 # --ignore-scripts, drop Debian's rg in its place, and rebuild only the native addons (node-gyp builds
 # against Node's headers: `nodedir=/usr` in ~/.npmrc, or headers it can download).
 set -euo pipefail
+# Under `npm test` / `npm start`, npm exports the repo's own config to us as npm_config_* variables,
+# among them ignore-scripts=true from our .npmrc, which would turn every `npm rebuild` below into a
+# silent no-op. code-server's install follows only the user's config (~/.npmrc), never ours.
+while read -r inherited; do unset "$inherited"; done < <(env | grep -o '^npm_config_[A-Za-z_]*' || true)
 export JOBS="${JOBS:-max}"   # node-gyp: compile with all cores
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
