@@ -10,7 +10,8 @@ export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathn
 /** Debian packages the demo and the test suites use: real MPI + pytest, and code-server's build needs. */
 export const TEST_APT_PACKAGES = ['openmpi-bin', 'python3-mpi4py', 'python3-pytest', 'python3-pytest-mpi', 'libkrb5-dev', 'ripgrep', 'gdb', 'python3-dbg',
   // test/cluster (Slurm test cluster with accounting; keep in step with PKGS in test/cluster/lib.sh)
-  'openssh-server', 'openssh-client', 'slurmctld', 'slurmd', 'slurm-client', 'munge', 'slurmdbd', 'mariadb-server', 'iproute2', 'procps', 'util-linux'];
+  // libpmix-dev: Slurm's mpi/pmix plugin dlopens the unversioned libpmix.so only that package provides.
+  'openssh-server', 'openssh-client', 'slurmctld', 'slurmd', 'slurm-client', 'libpmix-dev', 'munge', 'slurmdbd', 'mariadb-server', 'iproute2', 'procps', 'util-linux'];
 
 export const codeServerPrefix = path.join(repoRoot, '.cache/code-server');
 export const codeServerBin = path.join(codeServerPrefix, 'node_modules/.bin/code-server');

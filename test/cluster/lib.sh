@@ -21,7 +21,7 @@ PY=/usr/bin/python3                   # Debian python (mpi4py/pytest-mpi live he
 ACCT="${CLUSTER_ACCOUNTING:-1}"        # 1: slurmdbd + MariaDB so sacct works; 0: accounting_storage/none
 # keep in step with TEST_APT_PACKAGES in scripts/lib/bootstrap.mjs
 PKGS=(openssh-server openssh-client openmpi-bin python3-mpi4py python3-pytest python3-pytest-mpi
-      slurmctld slurmd slurm-client munge procps iproute2 util-linux)
+      slurmctld slurmd slurm-client libpmix-dev munge procps iproute2 util-linux)  # libpmix-dev: srun --mpi=pmix dlopens libpmix.so
 if [ "$ACCT" = 1 ]; then PKGS+=(slurmdbd mariadb-server); fi
 HOSTS_BEGIN="# BEGIN distest-test-cluster"
 HOSTS_END="# END distest-test-cluster"
