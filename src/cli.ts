@@ -2,17 +2,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
-import { localAllocation } from './core/launch/allocation';
+import { allocationLabel } from './core/launch/allocation';
+import { AllocationSpecError, parseAllocationSpec } from './core/launch/allocationSpec';
 import { junitXml, messageText } from './core/run/report';
 import { runTests } from './core/run/run';
 import type { SweepResult } from './core/faults';
+import { listAllocations, resolveAllocation, type AllocationContext, type ResolvedAllocation } from './core/schedulers/allocations';
 import { readFolderSettings, type DistestSettings } from './core/settings';
-import { LocalHost } from './core/transport/local';
+import { HostPool } from './core/transport/pool';
+import { terminalPrompts } from './core/transport/sshPrompt';
 import type { TestResult, TestSpec } from './core/types';
 
 const USAGE = `usage:
   distest list [folder] [--json]
   distest run [folder] [id...] [options]
+  distest allocations [folder] [--json]
 
   folder   the project root (default: the current folder); test ids are relative to it
   id       a test id (tests/test_x.py::test_y[2]), a file (tests/test_x.py), a prefix
@@ -27,6 +31,18 @@ run options:
   --python P           python for the ranks (default: distest.pythonPath, else python3)
   --mpiexec P          mpirun/mpiexec to use (default: distest.mpiexecPath, else mpirun/mpiexec on PATH)
   --no-oversubscribe   skip tests that need more ranks than this machine has cores
+  --allocation SPEC    where the ranks run (default: local):
+                         local                       this machine (mpirun)
+                         hosts:NODE[:SLOTS][,...]    SSH hosts, started by mpirun (slots: distest.hosts, else nproc)
+                         slurm:JOBID | slurm:new     a running Slurm allocation (srun --overlap), or a new one (salloc)
+                         pbs:JOBID | pbs:new         a running PBS job (PALS mpiexec on its first node), or a new one
+                       optionally after a login host where the launcher or scheduler runs: login1/slurm:new.
+                       An allocation created for the run is cancelled when it ends.
+  --nodes N --tasks N --time MINUTES --partition P --account A
+                       for slurm:new / pbs:new (default: distest.slurm.* / distest.pbs.*)
+
+allocations lists what --allocation accepts here: this machine, distest.hosts, and your Slurm / PBS jobs on
+this machine and on each of distest.loginHosts (with state and time left).
 
 Settings are read from <folder>/.vscode/settings.json (distest.*), like the editor does.
 Exit codes: 0 all passed or skipped, 1 a test failed or errored, 2 bad usage, 130 interrupted (143 on SIGTERM).`;
@@ -39,7 +55,7 @@ class UsageError extends Error {
 
 interface Parsed { positionals: string[]; flags: Map<string, string | true> }
 
-const VALUE_FLAGS = new Set(['--ranks', '--timeout', '--junit', '--python', '--mpiexec']);
+const VALUE_FLAGS = new Set(['--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account']);
 
 function parseArgs(args: string[], booleans: string[], values: string[]): Parsed {
   const positionals: string[] = [];
@@ -170,13 +186,13 @@ async function runCommand(args: string[]): Promise<number> {
   if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
   const json = p.flags.has('--json');
 
-  const host = new LocalHost();
-  const alloc = await localAllocation(host, {
-    python: stringFlag(p, '--python') ?? (settings.pythonPath || 'python3'),
-    mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
-    oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe'),
-  });
-
+  const spec = allocationSpecFlag(p);
+  const nodes = numberFlag(p, '--nodes', { integer: true, min: 1 });
+  const tasks = numberFlag(p, '--tasks', { integer: true, min: 1 });
+  const minutes = numberFlag(p, '--time', { integer: true, min: 1 });
+  const partition = stringFlag(p, '--partition');
+  const account = stringFlag(p, '--account');
+  const pool = cliHostPool();
   const controller = new AbortController();
   let interrupts = 0;
   let exitOnInterrupt = 130;
@@ -189,6 +205,26 @@ async function runCommand(args: string[]): Promise<number> {
     controller.abort();
   };
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.on(signal, onStop);
+  let resolved: ResolvedAllocation;
+  try {
+    const ctx = allocationContext({
+      ...settings,
+      mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
+      local: { oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
+    }, pool, stringFlag(p, '--python'));
+    resolved = await resolveAllocation(spec, ctx, {
+      signal: controller.signal,
+      onProgress: text => process.stderr.write(`distest: ${text}\n`),
+      slurm: { ...(nodes ? { nodes } : {}), ...(tasks ? { tasks } : {}), ...(minutes ? { minutes } : {}), ...(partition ? { partition } : {}), ...(account ? { account } : {}) },
+      pbs: { ...(nodes ? { nodes } : {}), ...(tasks && nodes ? { ncpus: Math.ceil(tasks / nodes) } : {}), ...(minutes ? { walltime: `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}:00` } : {}), ...(partition ? { queue: partition } : {}), ...(account ? { account } : {}) },
+    });
+  } catch (err) {
+    pool.dispose();
+    if (controller.signal.aborted) return exitOnInterrupt;
+    throw err;
+  }
+  const alloc = resolved.allocation;
+  if (spec.kind !== 'local') process.stderr.write(`distest: running on ${allocationLabel(alloc)}${resolved.release ? ' (created for this run; cancelled when it ends)' : ''}\n`);
   const sweeps: SweepResult[] = [];
   const results = await runTests(selected, {
     root,
@@ -206,6 +242,8 @@ async function runCommand(args: string[]): Promise<number> {
       note: text => process.stderr.write(`distest: ${text}\n`),
     },
   });
+  await resolved.release?.().catch(err => process.stderr.write(`distest: could not cancel ${allocationLabel(alloc)}: ${(err as Error).message}\n`));
+  pool.dispose();
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.off(signal, onStop);
 
   const junitPath = stringFlag(p, '--junit');
@@ -229,6 +267,48 @@ async function runCommand(args: string[]): Promise<number> {
   }
   if (controller.signal.aborted) return exitOnInterrupt;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
+}
+
+function allocationSpecFlag(p: Parsed) {
+  try {
+    return parseAllocationSpec(stringFlag(p, '--allocation') ?? 'local');
+  } catch (err) {
+    if (err instanceof AllocationSpecError) throw new UsageError(`--allocation: ${err.message}`);
+    throw err;
+  }
+}
+
+/** SSH hosts ask on the terminal (host keys, passphrases); without one an unknown host is refused. */
+function cliHostPool(): HostPool {
+  const prompts = terminalPrompts();
+  return new HostPool({
+    ...(prompts ? { confirmUnknownHost: prompts.confirmUnknownHost, askSecret: prompts.askSecret } : {}),
+    log: line => process.env.DISTEST_DEBUG && process.stderr.write(`distest: ssh: ${line}\n`),
+  });
+}
+
+function allocationContext(settings: DistestSettings, pool: HostPool, python?: string): AllocationContext {
+  return { settings, python: python ?? (settings.pythonPath || 'python3'), open: pool.open };
+}
+
+async function allocationsCommand(args: string[]): Promise<number> {
+  const p = parseArgs(args, ['--json'], []);
+  if (p.positionals.length > 1) throw new UsageError('allocations takes at most one folder');
+  const root = path.resolve(p.positionals[0] ?? '.');
+  if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
+  const pool = cliHostPool();
+  try {
+    const choices = await listAllocations(allocationContext(loadSettings(root), pool));
+    if (p.flags.has('--json')) {
+      process.stdout.write(`${JSON.stringify(choices, null, 2)}\n`);
+      return 0;
+    }
+    const width = Math.max(0, ...choices.map(c => (c.spec ?? '').length));
+    for (const c of choices) process.stdout.write(`${(c.spec ?? '!').padEnd(width)}   ${c.label}${c.description ? ` — ${c.description}` : ''}\n`);
+    return 0;
+  } finally {
+    pool.dispose();
+  }
 }
 
 const MARKS: Record<TestResult['state'], string> = { passed: '✓', failed: '✗', skipped: '-', errored: '!' };
@@ -259,6 +339,8 @@ async function main(argv: string[]): Promise<number> {
         return await listCommand(rest);
       case 'run':
         return await runCommand(rest);
+      case 'allocations':
+        return await allocationsCommand(rest);
       case '-h':
       case '--help':
       case 'help':

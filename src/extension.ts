@@ -19,7 +19,7 @@ export interface DistestApi {
 export function activate(context: vscode.ExtensionContext): DistestApi {
   const log = vscode.window.createOutputChannel('distest', { log: true });
   const controller = vscode.tests.createTestController('distest', 'distest (MPI tests)');
-  const allocation = new AllocationPicker(log);
+  const allocation = new AllocationPicker(context, log);
   const trees = new Map<string, FolderTestTree>();
 
   const treeFor = (folder: vscode.WorkspaceFolder): FolderTestTree => {
@@ -67,11 +67,17 @@ export function activate(context: vscode.ExtensionContext): DistestApi {
   const faults = new FaultDiagnostics();
   const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace, logs, faults };
   controller.createRunProfile('Run on allocation', vscode.TestRunProfileKind.Run, (request, token) => runRequest(runDeps, request, token), true);
+  // A one-off destination: asks where, runs there, and leaves the workspace's choice as it was.
+  controller.createRunProfile('Run on…', vscode.TestRunProfileKind.Run, async (request, token) => {
+    const spec = await allocation.choose('distest: run these tests on…');
+    if (spec && !token.isCancellationRequested) await runRequest(runDeps, request, token, spec);
+  }, false);
 
   context.subscriptions.push(
     log, controller, allocation, discovery, faults,
     vscode.commands.registerCommand('distest.refresh', () => refresh()),
     vscode.commands.registerCommand('distest.selectAllocation', () => allocation.pick()),
+    vscode.commands.registerCommand('distest.releaseAllocation', () => allocation.release()),
     vscode.commands.registerCommand('distest.showLog', () => log.show()),
     vscode.workspace.onDidChangeWorkspaceFolders(() => void refresh()),
   );

@@ -1,6 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseAllocationSpec, type HostSlotsSpec } from './launch/allocationSpec';
 import type { LauncherTemplate } from './types';
+
+/** What `New Slurm allocation` and `--allocation slurm:new` ask for unless told otherwise. */
+export interface SlurmDefaults { nodes: number; tasks: number; minutes: number; partition: string; account: string; mpiPlugin: string }
+/** What `New PBS allocation` and `--allocation pbs:new` ask for unless told otherwise. */
+export interface PbsDefaults { nodes: number; ncpus: number; walltime: string; queue: string; account: string }
 
 /** The `distest.*` settings the CLI and the editor share, with their defaults filled in. */
 export interface DistestSettings {
@@ -20,6 +26,12 @@ export interface DistestSettings {
   cores: { enable: boolean; maxPerRun: number };
   /** Extra pytest arguments on every rank. */
   pytestArgs: string[];
+  /** SSH hosts the allocation picker offers, each with its slots (else `nproc` there). */
+  hosts: HostSlotsSpec[];
+  /** ssh_config aliases where squeue/salloc/qstat run; this machine is asked too when it has them. */
+  loginHosts: string[];
+  slurm: SlurmDefaults;
+  pbs: PbsDefaults;
 }
 
 export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
@@ -32,6 +44,10 @@ export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
   silenceSeconds: 0,
   cores: Object.freeze({ enable: true, maxPerRun: 3 }),
   pytestArgs: [],
+  hosts: [],
+  loginHosts: [],
+  slurm: Object.freeze({ nodes: 2, tasks: 0, minutes: 30, partition: '', account: '', mpiPlugin: 'pmix' }),
+  pbs: Object.freeze({ nodes: 2, ncpus: 4, walltime: '00:30:00', queue: '', account: '' }),
 }) as DistestSettings;
 
 export interface SettingsRead { settings: DistestSettings; problems: string[] }
@@ -98,6 +114,38 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
     if (Array.isArray(v) && v.every(a => typeof a === 'string')) settings.pytestArgs = v;
     else bad('distest.pytestArgs', 'a list of strings');
   }
+  typed('distest.slurm.nodes', number(1, true), 'a whole number ≥ 1', v => (settings.slurm.nodes = v));
+  typed('distest.slurm.tasks', number(0, true), 'a whole number ≥ 0 (0: one per node)', v => (settings.slurm.tasks = v));
+  typed('distest.slurm.minutes', number(1, true), 'a whole number ≥ 1', v => (settings.slurm.minutes = v));
+  str('distest.slurm.partition', v => (settings.slurm.partition = v));
+  str('distest.slurm.account', v => (settings.slurm.account = v));
+  str('distest.slurm.mpiPlugin', v => (settings.slurm.mpiPlugin = v));
+  typed('distest.pbs.nodes', number(1, true), 'a whole number ≥ 1', v => (settings.pbs.nodes = v));
+  typed('distest.pbs.ncpus', number(1, true), 'a whole number ≥ 1', v => (settings.pbs.ncpus = v));
+  typed('distest.pbs.walltime', (v): v is string => typeof v === 'string' && /^\d+:\d{2}:\d{2}$/.test(v), 'HH:MM:SS', v => (settings.pbs.walltime = v));
+  str('distest.pbs.queue', v => (settings.pbs.queue = v));
+  str('distest.pbs.account', v => (settings.pbs.account = v));
+  if ('distest.hosts' in obj) {
+    const v = obj['distest.hosts'];
+    if (!Array.isArray(v)) bad('distest.hosts', 'a list of host names or {"name", "slots"}');
+    else {
+      v.forEach((entry, i) => {
+        const host = readHostEntry(entry);
+        if (host) settings.hosts.push(host);
+        else problems.push(`distest.hosts[${i}] should be a host name or {"name": string, "slots"?: whole number ≥ 1}, got ${JSON.stringify(entry)}; ignored`);
+      });
+    }
+  }
+  if ('distest.loginHosts' in obj) {
+    const v = obj['distest.loginHosts'];
+    if (!Array.isArray(v)) bad('distest.loginHosts', 'a list of ssh host aliases');
+    else {
+      v.forEach((entry, i) => {
+        if (typeof entry === 'string' && readHostEntry(entry)) settings.loginHosts.push(entry);
+        else problems.push(`distest.loginHosts[${i}] should be an ssh host alias, got ${JSON.stringify(entry)}; ignored`);
+      });
+    }
+  }
   if ('distest.launchers' in obj) {
     const v = obj['distest.launchers'];
     if (!Array.isArray(v)) bad('distest.launchers', 'an array of {glob, launcher, ranks?}');
@@ -122,8 +170,23 @@ export function readLauncherTemplate(entry: unknown): LauncherTemplate | null {
   return { glob, launcher, ranks };
 }
 
+/** A `distest.hosts` entry (`"node1"` or `{"name": "node1", "slots": 4}`), checked like `hosts:` specs. */
+function readHostEntry(entry: unknown): HostSlotsSpec | null {
+  const { name, slots } = typeof entry === 'string' ? { name: entry, slots: undefined } : ((entry ?? {}) as Record<string, unknown>);
+  if (typeof name !== 'string' || (slots !== undefined && (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1))) return null;
+  try {
+    const spec = parseAllocationSpec(`hosts:${name}`);
+    return spec.kind === 'hosts' && spec.hosts.length === 1 ? { name, ...(slots ? { slots } : {}) } : null;
+  } catch {
+    return null;
+  }
+}
+
 function cloneDefaults(): DistestSettings {
-  return { ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], local: { ...DEFAULT_SETTINGS.local }, cores: { ...DEFAULT_SETTINGS.cores } };
+  return {
+    ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], hosts: [], loginHosts: [],
+    local: { ...DEFAULT_SETTINGS.local }, cores: { ...DEFAULT_SETTINGS.cores }, slurm: { ...DEFAULT_SETTINGS.slurm }, pbs: { ...DEFAULT_SETTINGS.pbs },
+  };
 }
 
 /** Removes // and /* *\/ comments and trailing commas outside strings, keeping line numbers. */

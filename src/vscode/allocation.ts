@@ -1,65 +1,323 @@
 import * as vscode from 'vscode';
-import { localAllocation, type LocalAllocation } from '../core/launch/allocation';
-import { LocalHost } from '../core/transport/local';
+import { allocationLabel, type Allocation } from '../core/launch/allocation';
+import { formatAllocationSpec, parseAllocationSpec, type AllocationSpec } from '../core/launch/allocationSpec';
+import {
+  cancelCreatedJob, listAllocations, resolveAllocation, slurmTimeSeconds, type AllocationChoice, type AllocationContext, type ResolvedAllocation as CoreResolved,
+} from '../core/schedulers/allocations';
+import { Pbs } from '../core/schedulers/pbs';
+import { Slurm } from '../core/schedulers/slurm';
+import { settingsFromObject, type DistestSettings } from '../core/settings';
+import { HostPool } from '../core/transport/pool';
+import type { SecretStore } from '../core/transport/ssh';
 import { pythonFromPythonExtension } from './pythonExtension';
 
-export interface ResolvedAllocation { allocation: LocalAllocation; summary: string }
+export interface ResolvedAllocation { allocation: Allocation; summary: string }
+
+const SPEC_KEY = 'distest.allocation';
+const CREATED_KEY = 'distest.createdAllocations';
+const TIME_POLL_MS = 60_000;
+const EXPIRY_WARNING_S = 5 * 60;
+
+/** The `distest.*` settings the allocation code reads, checked the same way as the CLI's settings file. */
+const ALLOCATION_KEYS = [
+  'pythonPath', 'mpiexecPath', 'local.oversubscribe', 'hosts', 'loginHosts',
+  'slurm.nodes', 'slurm.tasks', 'slurm.minutes', 'slurm.partition', 'slurm.account', 'slurm.mpiPlugin',
+  'pbs.nodes', 'pbs.ncpus', 'pbs.walltime', 'pbs.queue', 'pbs.account',
+];
 
 /**
- * Where runs go. Today only this machine; the status bar item and the picker are the place where
- * SSH hosts and scheduler allocations join.
+ * Where runs go: the status bar item and picker (this machine, configured SSH hosts, the user's Slurm
+ * and PBS jobs, new allocations). The choice is kept per workspace; hosts stay connected while used.
  */
 export class AllocationPicker implements vscode.Disposable {
   private readonly statusItem: vscode.StatusBarItem;
-  private readonly host = new LocalHost();
-  private slotsCache: number | undefined;
+  private readonly pool: HostPool;
+  /** The remote allocation in use, resolved once and reused by every run until the choice changes. */
+  private active?: { spec: string; resolved: Promise<CoreResolved> };
+  private timeLeft?: { text: string; warned: boolean };
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
     this.statusItem = vscode.window.createStatusBarItem('distest.allocation', vscode.StatusBarAlignment.Left, 50);
     this.statusItem.name = 'distest allocation';
     this.statusItem.command = 'distest.selectAllocation';
+    this.pool = new HostPool(sshPrompts(context.secrets, log));
+    this.timer = setInterval(() => void this.pollTimeLeft(), TIME_POLL_MS);
     void this.refreshStatus();
     this.statusItem.show();
   }
 
   dispose(): void {
+    clearInterval(this.timer);
     this.statusItem.dispose();
+    this.pool.dispose();
   }
 
+  /** The persisted choice (`local` unless the user picked something else). */
+  get spec(): string {
+    return this.context.workspaceState.get<string>(SPEC_KEY, 'local');
+  }
+
+  /** The picker command: the choice becomes the workspace's allocation. */
   async pick(): Promise<void> {
-    const slots = await this.slots(undefined);
-    const picked = await vscode.window.showQuickPick(
-      [{ label: '$(vm) Local machine', description: `mpirun on this machine, ${slots} slots`, detail: 'Runs go to the machine VS Code\'s extension host runs on.' }],
-      { title: 'distest: where should tests run?', placeHolder: 'Select an allocation' },
-    );
-    if (picked) await this.refreshStatus();
+    const spec = await this.choose('distest: where should tests run?');
+    if (spec) await this.setSpec(spec);
   }
 
-  async resolve(folder: vscode.WorkspaceFolder): Promise<ResolvedAllocation> {
-    const settings = vscode.workspace.getConfiguration('distest', folder.uri);
-    const python = settings.get<string>('pythonPath') || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3';
-    const allocation: LocalAllocation = await localAllocation(this.host, {
-      python,
-      mpiexecPath: settings.get<string>('mpiexecPath') || undefined,
-      slots: await this.slots(folder),
-      oversubscribe: settings.get<boolean>('local.oversubscribe', true),
+  /** Shows the picker; a "New … allocation" entry creates the job first. Undefined when dismissed. */
+  async choose(title: string): Promise<string | undefined> {
+    const quickPick = vscode.window.createQuickPick<vscode.QuickPickItem & { choice?: AllocationChoice }>();
+    quickPick.title = title;
+    quickPick.placeholder = 'Select an allocation (or type local, hosts:NODE,..., slurm:JOBID, pbs:JOBID, login/slurm:new)';
+    quickPick.busy = true;
+    quickPick.matchOnDescription = true;
+    const current = this.spec;
+    const toItem = (choice: AllocationChoice): vscode.QuickPickItem & { choice?: AllocationChoice } => ({
+      label: `${ICONS[choice.creates ? 'new' : choice.kind]} ${choice.label}`,
+      description: choice.description,
+      detail: choice.spec === current ? 'in use' : choice.kind === 'problem' ? 'cannot be used now' : undefined,
+      choice,
     });
-    const { mpi, slots, oversubscribe } = allocation;
-    const launcher = mpi ? `${mpi.path} (${mpi.flavour} ${mpi.version})` : `no MPI launcher (${allocation.mpiProblem})`;
-    const summary = `local machine, ${slots} slots${oversubscribe ? ', oversubscription allowed' : ''}; python ${python}; ${launcher}`;
-    this.log.info(`allocation: ${summary}`);
-    return { allocation, summary };
+    const local = { spec: 'local', kind: 'local', label: 'Local machine', description: 'mpirun on this machine' } satisfies AllocationChoice;
+    quickPick.items = [toItem(local)];
+    quickPick.show();
+    const listing = vscode.workspace.isTrusted
+      ? listAllocations(this.allocationContext()).catch((err: Error) => [local, { kind: 'problem', label: 'listing failed', description: err.message } satisfies AllocationChoice])
+      : Promise.resolve([local, { kind: 'problem', label: 'Untrusted folder', description: 'remote hosts and schedulers are offered once the folder is trusted' } satisfies AllocationChoice]);
+    void listing.then(choices => {
+      quickPick.items = choices.map(toItem);
+      quickPick.busy = false;
+    });
+    const picked = await new Promise<string | undefined>(resolve => {
+      quickPick.onDidAccept(() => {
+        const item = quickPick.selectedItems[0];
+        if (item?.choice?.kind === 'problem') return;
+        resolve(item?.choice?.spec ?? typedSpec(quickPick.value));
+      });
+      quickPick.onDidHide(() => resolve(undefined));
+    });
+    quickPick.dispose();
+    if (!picked) return undefined;
+    try {
+      const spec = parseAllocationSpec(picked);
+      if ((spec.kind === 'slurm' || spec.kind === 'pbs') && spec.jobId === 'new') return await this.create(spec);
+      return formatAllocationSpec(spec);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`distest: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
-  private async slots(folder: vscode.WorkspaceFolder | undefined): Promise<number> {
-    const configured = vscode.workspace.getConfiguration('distest', folder?.uri).get<number | null>('local.slots');
-    if (configured && configured > 0) return configured;
-    return (this.slotsCache ??= await this.host.cpuCount());
+  async setSpec(spec: string): Promise<void> {
+    await this.context.workspaceState.update(SPEC_KEY, spec);
+    this.active = undefined;
+    this.timeLeft = undefined;
+    await this.refreshStatus();
+    void this.pollTimeLeft();
+  }
+
+  /** Cancels an allocation distest created (the status bar's job, or one chosen from the list). */
+  async release(): Promise<void> {
+    const created = this.context.workspaceState.get<string[]>(CREATED_KEY, []);
+    if (!created.length) {
+      void vscode.window.showInformationMessage('distest: there is no allocation distest created to release (jobs created outside distest are never cancelled by it).');
+      return;
+    }
+    const spec = created.length === 1 && created[0] === this.spec ? created[0] : await vscode.window.showQuickPick(created, { title: 'distest: release which allocation?' });
+    if (!spec) return;
+    try {
+      await cancelCreatedJob(parseAllocationSpec(spec), this.pool.open);
+      void vscode.window.showInformationMessage(`distest: ${spec} released.`);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`distest: could not release ${spec}: ${(err as Error).message}`);
+      return;
+    }
+    await this.context.workspaceState.update(CREATED_KEY, created.filter(s => s !== spec));
+    if (spec === this.spec) await this.setSpec('local');
+  }
+
+  /** The allocation for a run: `spec` (a "Run on…" choice) or the workspace's. */
+  async resolve(folder: vscode.WorkspaceFolder, spec = this.spec): Promise<ResolvedAllocation> {
+    const ctx = this.allocationContext(folder);
+    ctx.python = ctx.settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3';
+    const parsed = parseAllocationSpec(spec);
+    let resolved: CoreResolved;
+    if (parsed.kind === 'local') {
+      resolved = await resolveAllocation(parsed, ctx);
+    } else {
+      // Remote allocations are looked up once (an ssh round trip or a squeue) and reused while chosen.
+      if (this.active?.spec !== spec) this.active = { spec, resolved: resolveAllocation(parsed, ctx) };
+      const pending = this.active;
+      resolved = await pending.resolved.catch((err: Error) => {
+        if (this.active === pending) this.active = undefined;
+        throw new Error(`allocation ${spec}: ${err.message}`);
+      });
+    }
+    const summary = describe(resolved.allocation);
+    this.log.info(`allocation: ${summary}`);
+    return { allocation: resolved.allocation, summary };
+  }
+
+  private allocationContext(folder?: vscode.WorkspaceFolder): AllocationContext {
+    const settings = readSettings(folder, this.log);
+    const slots = vscode.workspace.getConfiguration('distest', folder?.uri).get<number | null>('local.slots');
+    return { settings, python: settings.pythonPath || 'python3', open: this.pool.open, ...(slots && slots > 0 ? { localSlots: slots } : {}) };
+  }
+
+  /** Asks for the new job's size, then waits as long as the queue takes (cancellable, no timeout). */
+  private async create(spec: Extract<AllocationSpec, { kind: 'slurm' | 'pbs' }>): Promise<string | undefined> {
+    const ctx = this.allocationContext();
+    const d = ctx.settings;
+    const whole = (min: number) => (v: string) => (/^\d+$/.test(v.trim()) && Number(v) >= min ? undefined : `a whole number ≥ ${min}`);
+    const ask = (prompt: string, value: string, validateInput: (v: string) => string | undefined) =>
+      vscode.window.showInputBox({ title: `New ${spec.kind === 'slurm' ? 'Slurm' : 'PBS'} allocation`, prompt, value, validateInput, ignoreFocusOut: true });
+    const nodes = await ask('Nodes', String(spec.kind === 'slurm' ? d.slurm.nodes : d.pbs.nodes), whole(1));
+    if (nodes === undefined) return undefined;
+    const tasks = await ask(spec.kind === 'slurm' ? 'Tasks (ranks) in all; 0 for one per node' : 'CPUs (ranks) per node', String(spec.kind === 'slurm' ? d.slurm.tasks : d.pbs.ncpus), whole(spec.kind === 'slurm' ? 0 : 1));
+    if (tasks === undefined) return undefined;
+    const minutes = await ask('Time limit in minutes', String(spec.kind === 'slurm' ? d.slurm.minutes : Math.ceil((slurmTimeSeconds(d.pbs.walltime) ?? 1800) / 60)), whole(1));
+    if (minutes === undefined) return undefined;
+    const partition = await ask(spec.kind === 'slurm' ? 'Partition (empty: the default one)' : 'Queue (empty: the default one)', spec.kind === 'slurm' ? d.slurm.partition : d.pbs.queue, () => undefined);
+    if (partition === undefined) return undefined;
+    const m = Number(minutes);
+    try {
+      const resolved = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `distest: ${formatAllocationSpec(spec)}`, cancellable: true },
+        (progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          progress.report({ message: 'submitting…' });
+          return resolveAllocation(spec, ctx, {
+            signal: abort.signal,
+            onProgress: text => progress.report({ message: text }),
+            slurm: { nodes: Number(nodes), tasks: Number(tasks), minutes: m, partition },
+            pbs: { nodes: Number(nodes), ncpus: Number(tasks), walltime: `${Math.floor(m / 60)}:${String(m % 60).padStart(2, '0')}:00`, queue: partition },
+          });
+        },
+      );
+      const created = formatAllocationSpec(resolved.spec);
+      await this.context.workspaceState.update(CREATED_KEY, [...this.context.workspaceState.get<string[]>(CREATED_KEY, []), created]);
+      this.active = { spec: created, resolved: Promise.resolve(resolved) };
+      void vscode.window.showInformationMessage(`distest: ${created} is ready (${describe(resolved.allocation)}). Release it with "distest: Release Allocation" when done.`);
+      return created;
+    } catch (err) {
+      void vscode.window.showErrorMessage(`distest: no allocation: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async pollTimeLeft(): Promise<void> {
+    const spec = parseAllocationSpec(this.spec);
+    if (spec.kind !== 'slurm' && spec.kind !== 'pbs') return;
+    try {
+      const host = this.pool.open(spec.login);
+      const seconds = spec.kind === 'slurm'
+        ? await new Slurm(host).timeLeft(spec.jobId).then(t => (t === null ? -1 : slurmTimeSeconds(t)))
+        : await new Pbs(host).timeLeft(spec.jobId).then(s => s ?? null);
+      if (seconds === -1) {
+        this.timeLeft = { text: 'ended', warned: true };
+        void vscode.window.showWarningMessage(`distest: allocation ${this.spec} has ended; runs go nowhere until you pick another.`, 'Pick Allocation')
+          .then(choice => choice && this.pick());
+      } else if (seconds !== null) {
+        const warned = this.timeLeft?.warned ?? false;
+        this.timeLeft = { text: `${formatDuration(seconds)} left`, warned: warned || seconds < EXPIRY_WARNING_S };
+        if (!warned && seconds < EXPIRY_WARNING_S) void vscode.window.showWarningMessage(`distest: allocation ${this.spec} ends in ${formatDuration(seconds)}.`);
+      }
+    } catch (err) {
+      this.log.warn(`time left of ${this.spec}: ${(err as Error).message}`);
+    }
+    await this.refreshStatus();
   }
 
   private async refreshStatus(): Promise<void> {
-    const slots = await this.slots(undefined);
-    this.statusItem.text = `$(server-environment) local · ${slots} slots`;
-    this.statusItem.tooltip = 'distest: tests run on this machine with mpirun. Click to choose where tests run.';
+    const spec = parseAllocationSpec(this.spec);
+    if (spec.kind === 'local') {
+      const ctx = this.allocationContext();
+      const slots = ctx.localSlots ?? (await this.pool.open(undefined).cpuCount());
+      this.statusItem.text = `$(server-environment) local · ${slots} slots`;
+      this.statusItem.tooltip = 'distest: tests run on this machine with mpirun. Click to choose where tests run.';
+      return;
+    }
+    const left = this.timeLeft ? ` · ${this.timeLeft.text}` : '';
+    this.statusItem.text = `${ICONS[spec.kind]} ${this.spec}${left}`;
+    this.statusItem.tooltip = `distest: tests run on ${this.spec}${left}. Click to choose where tests run.`;
   }
+}
+
+const ICONS: Record<AllocationChoice['kind'] | 'new', string> = {
+  local: '$(server-environment)', hosts: '$(remote)', slurm: '$(server-process)', pbs: '$(server-process)', problem: '$(warning)', new: '$(add)',
+};
+
+/** What the user typed into the picker, when it is a spec rather than a filter. */
+function typedSpec(value: string): string | undefined {
+  return value.trim() ? value.trim() : undefined;
+}
+
+function describe(alloc: Allocation): string {
+  switch (alloc.kind) {
+    case 'local': {
+      const launcher = alloc.mpi ? `${alloc.mpi.path} (${alloc.mpi.flavour} ${alloc.mpi.version})` : `no MPI launcher (${alloc.mpiProblem})`;
+      return `local machine, ${alloc.slots} slots${alloc.oversubscribe ? ', oversubscription allowed' : ''}; python ${alloc.python}; ${launcher}`;
+    }
+    case 'hosts':
+      return `${allocationLabel(alloc)} (${alloc.hosts.map(h => `${h.name}: ${h.slots} slots`).join(', ')}), mpirun on ${alloc.host.name}; python ${alloc.python}`;
+    case 'slurm':
+      return `${allocationLabel(alloc)}: ${alloc.nodes} nodes, ${alloc.tasks ?? alloc.nodes} tasks, srun from ${alloc.host.name}; python ${alloc.python}`;
+    case 'pbs':
+      return `${allocationLabel(alloc)}: ${alloc.nodes} nodes × ${alloc.ppn}, mpiexec on ${alloc.host.name}; python ${alloc.python}`;
+  }
+}
+
+function formatDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return h ? `${h}h ${String(m).padStart(2, '0')}m` : `${m}m ${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+}
+
+function readSettings(folder: vscode.WorkspaceFolder | undefined, log: vscode.LogOutputChannel): DistestSettings {
+  const config = vscode.workspace.getConfiguration('distest', folder?.uri);
+  const flat: Record<string, unknown> = {};
+  for (const key of ALLOCATION_KEYS) {
+    const value = config.get(key);
+    if (value !== undefined && value !== null) flat[`distest.${key}`] = value;
+  }
+  const { settings, problems } = settingsFromObject(flat, folder?.uri.fsPath ?? '');
+  for (const p of problems) log.warn(`settings: ${p}`);
+  return settings;
+}
+
+/** SshHost's questions in the editor's UI: host keys are confirmed by the user, secrets go only to SecretStorage. */
+function sshPrompts(secrets: vscode.SecretStorage, log: vscode.LogOutputChannel) {
+  const store: SecretStore = {
+    get: key => Promise.resolve(secrets.get(key)),
+    set: (key, value) => Promise.resolve(secrets.store(key, value)),
+    delete: key => Promise.resolve(secrets.delete(key)),
+  };
+  return {
+    secrets: store,
+    log: (line: string) => log.debug(`ssh: ${line}`),
+    async confirmUnknownHost(info: { host: string; port: number; keyType: string; fingerprintSha256: string }) {
+      const trust = 'Trust and Connect';
+      const answer = await vscode.window.showWarningMessage(
+        `The authenticity of host '${info.host}' (port ${info.port}) can't be established.`,
+        { modal: true, detail: `${info.keyType} key fingerprint is ${info.fingerprintSha256}.\nCompare it with the one your administrator published before trusting it; it is then added to ~/.ssh/known_hosts.` },
+        trust,
+      );
+      return answer === trust;
+    },
+    async askSecret(request: { kind: 'passphrase' | 'password'; host: string; keyFile?: string }) {
+      const value = await vscode.window.showInputBox({
+        title: `distest: ssh ${request.host}`,
+        prompt: request.kind === 'passphrase' ? `Passphrase for ${request.keyFile ?? 'the key'}` : `Password for ${request.host}`,
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (value === undefined) return undefined;
+      const remember = await vscode.window.showQuickPick(['Only for this session', "Remember in VS Code's secret storage"], { title: `Keep the ${request.kind}?`, ignoreFocusOut: true });
+      return { value, remember: remember?.startsWith('Remember') ?? false };
+    },
+  };
 }

@@ -29,7 +29,7 @@ export interface RunDeps {
 }
 
 /** Runs a Test Explorer request through core/run, one workspace folder at a time. */
-export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken): Promise<void> {
+export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken, allocationSpec?: string): Promise<void> {
   const run = deps.controller.createTestRun(request);
   const excluded = new Set((request.exclude ?? []).map(i => i.id));
   const abort = new AbortController();
@@ -40,7 +40,7 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
       if (request.include && !include?.length) continue;
       const items = tree.leaves(include, excluded);
       if (!items.length) continue;
-      await runFolder(deps, tree, items, run, abort.signal);
+      await runFolder(deps, tree, items, run, abort.signal, allocationSpec);
       if (token.isCancellationRequested) break;
     }
   } catch (err) {
@@ -52,7 +52,7 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
   }
 }
 
-async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, signal: AbortSignal): Promise<void> {
+async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, signal: AbortSignal, allocationSpec?: string): Promise<void> {
   const byId = new Map<string, vscode.TestItem>();
   const specs: TestSpec[] = [];
   for (const item of items) {
@@ -67,7 +67,15 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     for (const item of byId.values()) run.errored(item, message);
     return;
   }
-  const alloc = await deps.allocation.resolve(tree.folder);
+  let alloc: Awaited<ReturnType<AllocationPicker['resolve']>>;
+  try {
+    alloc = await deps.allocation.resolve(tree.folder, allocationSpec);
+  } catch (err) {
+    // Every test ends with a state, even when the allocation cannot be reached.
+    const message = new vscode.TestMessage(`distest: ${(err as Error).message}`);
+    for (const item of byId.values()) run.errored(item, message);
+    return;
+  }
   run.appendOutput(`distest: ${alloc.summary}\r\n`);
   const settings = deps.workspace.getConfiguration('distest', tree.folder.uri);
   const timeoutSeconds = settings.get<number>('timeoutSeconds', 600);

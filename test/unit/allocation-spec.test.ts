@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatAllocationSpec, parseAllocationSpec } from '../../src/core/launch/allocationSpec';
+import { slurmTimeSeconds } from '../../src/core/schedulers/allocations';
 
 test('every kind round-trips through format', () => {
   for (const text of ['local', 'hosts:node1,node2', 'hosts:node1:4,node2:2', 'login1/hosts:n1', 'slurm:1234', 'slurm:new',
@@ -30,4 +31,14 @@ test('bad specs are clear errors, and shell syntax never passes as a host or job
     ['local:1', /takes no login host and no argument/],
   ];
   for (const [text, message] of cases) assert.throws(() => parseAllocationSpec(text), message, text);
+});
+
+test('Slurm times: [[HH:]MM:]SS and D-HH[:MM[:SS]]; words are null', () => {
+  assert.equal(slurmTimeSeconds('59'), 59);
+  assert.equal(slurmTimeSeconds('4:59'), 299);
+  assert.equal(slurmTimeSeconds('1:04:59'), 3899);
+  assert.equal(slurmTimeSeconds('2-01'), 2 * 86400 + 3600);
+  assert.equal(slurmTimeSeconds('2-01:04:59'), 2 * 86400 + 3899);
+  assert.equal(slurmTimeSeconds('UNLIMITED'), null);
+  assert.equal(slurmTimeSeconds('INVALID'), null);
 });

@@ -31,8 +31,8 @@ const DOCUMENTED_QSTAT = JSON.stringify({
 
 test('qstat -f -F json (documented format): jobs with owner, state, node and cpu counts, walltimes', () => {
   assert.deepEqual(parseQstatJson(DOCUMENTED_QSTAT), [
-    { jobId: '1234.pbs01', name: 'distest-abc', state: 'R', owner: 'alice', queue: 'debug', nodes: 2, ncpus: 8, walltime: '01:00:00', walltimeUsed: '00:10:30' },
-    { jobId: '1235.pbs01', name: 'other', state: 'Q', owner: 'bob', queue: 'workq', nodes: 1, ncpus: 1 },
+    { jobId: '1234.pbs01', name: 'distest-abc', state: 'R', owner: 'alice', queue: 'debug', nodes: 2, ncpus: 8, execHosts: ['x1000c0s0b0n0', 'x1000c0s0b0n1'], walltime: '01:00:00', walltimeUsed: '00:10:30' },
+    { jobId: '1235.pbs01', name: 'other', state: 'Q', owner: 'bob', queue: 'workq', nodes: 1, ncpus: 1, execHosts: [] },
   ]);
   // qstat leaves "Jobs" out when the queue is empty (documented format).
   assert.deepEqual(parseQstatJson('{"timestamp": 1, "pbs_version": "2022.1.1", "pbs_server": "pbs01"}'), []);

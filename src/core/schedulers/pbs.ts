@@ -17,6 +17,8 @@ export interface PbsJob {
   walltime?: string;
   /** Walltime used so far, when running. */
   walltimeUsed?: string;
+  /** The job's nodes in order (from exec_host `n1/0*4+n2/0*4`); empty while queued. */
+  execHosts: string[];
 }
 
 const QSTAT_JSON = 'qstat -f -F json';
@@ -42,6 +44,7 @@ export function parseQstatJson(text: string): PbsJob[] {
       queue: String(job.queue ?? ''),
       nodes: Number(resources.nodect ?? 0),
       ncpus: Number(resources.ncpus ?? 0),
+      execHosts: typeof job.exec_host === 'string' ? [...new Set(job.exec_host.split('+').map(h => h.split('/')[0]).filter(Boolean))] : [],
       ...(typeof resources.walltime === 'string' ? { walltime: resources.walltime } : {}),
       ...(typeof used.walltime === 'string' ? { walltimeUsed: used.walltime } : {}),
     };

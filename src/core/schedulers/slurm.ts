@@ -28,21 +28,27 @@ export function parseSqueueJson(text: string, command = 'squeue --json'): SlurmJ
   const doc = parseJsonOutput(command, text);
   if (!isRecord(doc) || !Array.isArray(doc.jobs)) throw new SchedulerError(command, 'printed JSON without a "jobs" list');
   return doc.jobs.flatMap(job => {
-    if (!isRecord(job) || job.job_id === undefined || typeof job.job_state !== 'string') {
+    // Slurm 23.02+ writes states as lists (["RUNNING"]) and numbers as {"set", "number"} objects.
+    const state = isRecord(job) && Array.isArray(job.job_state) ? job.job_state[0] : isRecord(job) ? job.job_state : undefined;
+    if (!isRecord(job) || job.job_id === undefined || typeof state !== 'string') {
       throw new SchedulerError(command, `printed a job entry distest cannot read: ${JSON.stringify(job).slice(0, 120)}`);
     }
-    if (!ACTIVE_STATES.has(job.job_state)) return [];
+    if (!ACTIVE_STATES.has(state)) return [];
     return [{
       jobId: String(job.job_id),
       name: String(job.name ?? ''),
-      state: job.job_state,
-      nodes: Number(job.node_count ?? 0),
-      cpus: Number(job.cpus ?? 0),
+      state,
+      nodes: slurmNumber(job.node_count),
+      cpus: slurmNumber(job.cpus),
       nodeList: String(job.nodes ?? ''),
       partition: String(job.partition ?? ''),
       account: String(job.account ?? ''),
     }];
   });
+}
+
+function slurmNumber(value: unknown): number {
+  return Number(isRecord(value) ? (value.set === false ? 0 : value.number) : (value ?? 0)) || 0;
 }
 
 /** Reads `squeue -h -o SQUEUE_FORMAT` lines. */
@@ -169,6 +175,12 @@ export class Slurm {
   async cancel(alloc: SlurmAllocation): Promise<void> {
     if (!alloc.created) throw new SchedulerError(`scancel ${alloc.jobId}`, 'refused: distest did not create this job');
     await query(this.host, ['scancel', alloc.jobId]);
+  }
+
+  /** Time left of each of the user's jobs, as Slurm prints it (`4:59`, `UNLIMITED`, `INVALID` while pending). */
+  async timesLeft(): Promise<Map<string, string>> {
+    const out = await query(this.host, ['squeue', '--me', '-h', '-o', '%i|%L']);
+    return new Map(out.split('\n').filter(l => l.includes('|')).map(l => l.trim().split('|', 2) as [string, string]));
   }
 
   /** Time left as Slurm prints it (`4:59`, `1-00:00:00`, `UNLIMITED`), or null when the job is gone. */
