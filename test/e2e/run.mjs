@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageExtension } from '../../scripts/lib/extension.mjs';
+import { startTestCluster } from './cluster.mjs';
 import { clearShots, copyLogs, openSession, requireComponents, shotsDir } from './harness.mjs';
 import {
   expandAllTests, openFile, openTestingView, peekAnchorLine, runCommand, runFromRow, testRows, waitForOutcome, waitForWorkbench,
@@ -66,6 +67,40 @@ async function failureOnOneRankPeeksAtTheFailingLine({ session, page }) {
   const failingLine = source.findIndex(l => l.includes('assert mine <=')) + 1;
   const line = await peekAnchorLine(peek);
   assert(line === failingLine, `failure peek sits below line ${line}, expected line ${failingLine} (the failing assert)`);
+}
+
+/**
+ * The picker lists this machine, the SSH host from settings and the Slurm job made outside distest on the
+ * test cluster (with its time left); picking the job sends the next run there (a job step in sacct).
+ */
+async function allocationPickerSendsTheNextRunToASlurmJob({ page }) {
+  const jobId = cluster.jobId;
+  const status = page.locator('.statusbar-item', { hasText: 'local ·' }).first();
+  await status.waitFor({ timeout: 30_000 });
+  await status.click();
+  const rows = () => page.locator('.quick-input-list .monaco-list-row').allInnerTexts().then(t => t.map(x => x.replace(/\s+/g, ' ')), () => []);
+  const listed = await eventually(rows, r => r.some(x => x.includes(`Slurm job ${jobId}`)), 60_000);
+  for (const want of ['Local machine', 'localhost', `Slurm job ${jobId}`, 'New Slurm allocation']) {
+    assert(listed.some(x => x.includes(want)), `the picker lacks "${want}"; it lists: ${listed.join(' | ')}`);
+  }
+  assert(listed.some(x => x.includes(`Slurm job ${jobId}`) && /RUNNING · \d+:\d+ left/.test(x)), `job ${jobId} without state and time left: ${listed.join(' | ')}`);
+  await page.screenshot({ path: path.join(shotsDir, 'ui-allocation-picker.png') });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: `Slurm job ${jobId}` }).first().click();
+  const statusText = () => page.locator('.statusbar-item', { hasText: `slurm:${jobId}` }).first().innerText().catch(() => '');
+  const shown = await eventually(statusText, t => / left/.test(t));
+  assert(shown.includes(`slurm:${jobId}`) && / left/.test(shown), `status bar shows "${shown}", expected slurm:${jobId} with its time left`);
+
+  await runFromRow(page, 'test_gather_rank_ids');
+  const outcome = await waitForOutcome(page, 'test_gather_rank_ids', 120_000);
+  assert(/\(Passed\)/.test(outcome), `test_gather_rank_ids on slurm:${jobId}: ${outcome}`);
+  const steps = await eventually(() => cluster.steps(), s => s.length > 0, 30_000);
+  assert(steps.length > 0, `the run left no job step in slurm:${jobId} (sacct lists none)`);
+  await page.screenshot({ path: path.join(shotsDir, 'ui-allocation-slurm-run.png') });
+
+  // Later steps run on this machine again.
+  await runCommand(page, 'distest: Select Allocation');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Local machine' }).first().click();
+  await page.locator('.statusbar-item', { hasText: 'local ·' }).first().waitFor({ timeout: 15_000 });
 }
 
 /** Polls `read` until `ok(value)` or the timeout; returns the last value. */
@@ -141,6 +176,7 @@ const steps = [
   testingViewListsTestsWithRankCounts,
   passingMultiRankTestRunFromItsRow,
   failureOnOneRankPeeksAtTheFailingLine,
+  allocationPickerSendsTheNextRunToASlurmJob,
   rankLogsShowEachRankAndOpenAsDocument,
   faultsShowInProblemsAtTheirLines,
 ];
@@ -177,17 +213,24 @@ const t0 = Date.now();
 clearShots('ui-');
 let result = { passed: 0, failed: 1 };
 let session;
+let cluster;
 try {
+  cluster = startTestCluster();
+  console.log(`test cluster up, Slurm job ${cluster.jobId} created outside distest, after ${seconds(t0)} s`);
   console.log('packaging the extension…');
   const vsix = packageExtension();
   console.log(`  packaged in ${seconds(t0)} s`);
-  session = await openSession({ name: 'ui', vsix, settings: { 'testing.automaticallyOpenPeekView': 'failureInVisibleDocument' } });
+  session = await openSession({
+    name: 'ui', vsix, env: cluster.env,
+    settings: { 'testing.automaticallyOpenPeekView': 'failureInVisibleDocument', 'distest.hosts': [{ name: 'localhost', slots: 2 }] },
+  });
   console.log(`code-server up at ${session.server.base} after ${seconds(t0)} s`);
   result = await runSteps(session);
 } catch (err) {
   console.log(`FAIL setting up the session: ${err?.stack ?? err}`);
 } finally {
   await session?.close();
+  cluster?.stop();
 }
 console.log(`total ${seconds(t0)} s`);
 console.log(`${result.passed} passed, ${result.failed} failed`);
