@@ -1,8 +1,8 @@
 // SSH benchmark: 200 small remote commands over SshHost (one multiplexed ssh2 connection, connect time
 // included) against 200 `ssh -F <cfg> host true` processes (OpenSSH, no ControlMaster), both against a
 // loopback sshd this script starts and stops. Last stdout line:
-// {"sshRatio", "launchOverhead": {"local", "hosts", "slurm"}} with sshRatio = opensshMs / sshHostMs.
-// launchOverhead stays null here: that part lands with the allocations.
+// {"sshRatio", "launchOverhead": {"local", "hosts", "slurm"}} with sshRatio = opensshMs / sshHostMs and
+// launchOverhead from bench/launch.mjs (run after this part, on the test cluster).
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +23,7 @@ await esbuild.build({
 const { SshHost, startSshd, sshdAvailable } = createRequire(import.meta.url)(entryJs);
 if (!sshdAvailable()) throw new Error('openssh-server is not installed (/usr/sbin/sshd): apt-get install -y openssh-server openssh-client');
 
+let sshRatioResult;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-bench-ssh-'));
 const sshd = await startSshd({ address: '127.0.0.2', logLevel: 'INFO', tmpRoot: tmp });
 try {
@@ -51,9 +52,16 @@ try {
   console.log(`SshHost: ${COMMANDS} commands in ${sshHostMs.toFixed(0)} ms (${(sshHostMs / COMMANDS).toFixed(1)} ms each, connect included)`);
   console.log(`OpenSSH: ${COMMANDS} ssh processes in ${opensshMs.toFixed(0)} ms (${(opensshMs / COMMANDS).toFixed(1)} ms each, no ControlMaster)`);
   console.log(`ratio:   ${sshRatio.toFixed(1)}x (goal >= 5x)`);
-  console.log('launchOverhead: null for now; the launch measurements land with the allocations.');
-  console.log(JSON.stringify({ sshRatio: Number(sshRatio.toFixed(2)), launchOverhead: { local: null, hosts: null, slurm: null } }));
+  sshRatioResult = Number(sshRatio.toFixed(2));
 } finally {
   await sshd.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 }
+
+console.log('\nlaunch overhead per allocation kind (bench/launch.mjs):');
+const launch = spawnSync(process.execPath, [path.join(root, 'bench/launch.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+const launchLines = launch.stdout.trim().split('\n');
+const launchResult = launch.status === 0 ? JSON.parse(launchLines.pop() ?? '{}') : null;
+for (const line of launchLines) console.log(line);
+if (!launchResult) throw new Error(`bench/launch.mjs failed (exit ${launch.status})`);
+console.log(JSON.stringify({ sshRatio: sshRatioResult, launchOverhead: launchResult.launchOverhead }));
