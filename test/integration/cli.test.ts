@@ -197,3 +197,21 @@ test('file and test names with shell metacharacters run as written; a missing la
   assert.equal(fs.existsSync(path.join(project, 'pwned')), false);
   assert.equal(res.code, 1);
 });
+
+test('--allocation hosts:localhost:2 runs through mpirun --host; a bad spec is a usage error; allocations lists this machine', async () => {
+  const id = 'tests/test_mpi_marks.py::test_gather';
+  const res = await cli(['run', id, '--json', '--python', PYTHON, '--allocation', 'hosts:localhost:2']);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, /running on hosts:localhost/);
+  const [result] = (JSON.parse(res.stdout) as { tests: JsonTest[] }).tests;
+  assert.equal(result.state, 'passed', JSON.stringify(result.messages));
+
+  const bad = await cli(['run', id, '--allocation', 'slurm:1;rm -rf ~']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--allocation: "1;rm -rf ~" is not a Slurm job id/);
+
+  const listed = await cli(['allocations', '--json']);
+  assert.equal(listed.code, 0, listed.stderr);
+  const choices = JSON.parse(listed.stdout) as { spec?: string; kind: string; label: string }[];
+  assert.deepEqual(choices[0], { spec: 'local', kind: 'local', label: 'Local machine', description: `mpirun on this machine, ${os.cpus().length} slots` });
+});
