@@ -5,6 +5,7 @@ import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
 import { allocationLabel } from './core/launch/allocation';
 import { AllocationSpecError, parseAllocationSpec } from './core/launch/allocationSpec';
 import { junitXml, messageText } from './core/run/report';
+import { placeProject } from './core/run/placement';
 import { runTests } from './core/run/run';
 import type { SweepResult } from './core/faults';
 import { listAllocations, resolveAllocation, type AllocationContext, type ResolvedAllocation } from './core/schedulers/allocations';
@@ -225,9 +226,16 @@ async function runCommand(args: string[]): Promise<number> {
   }
   const alloc = resolved.allocation;
   if (spec.kind !== 'local') process.stderr.write(`distest: running on ${allocationLabel(alloc)}${resolved.release ? ' (created for this run; cancelled when it ends)' : ''}\n`);
+  const placement = await placeProject(alloc, root, settings).catch(async (err: Error) => {
+    await resolved.release?.().catch(() => undefined);
+    pool.dispose();
+    throw new Error(`cannot place the project on ${alloc.host.name}: ${err.message}`);
+  });
+  if (placement.note) process.stderr.write(`distest: ${placement.note}\n`);
   const sweeps: SweepResult[] = [];
   const results = await runTests(selected, {
-    root,
+    root: placement.root,
+    assetDir: placement.assetDir,
     alloc,
     ranksOverride,
     defaultRanks: settings.mpiDefaultRanks,

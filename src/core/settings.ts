@@ -32,6 +32,10 @@ export interface DistestSettings {
   loginHosts: string[];
   slurm: SlurmDefaults;
   pbs: PbsDefaults;
+  /** ssh alias of a launching host → the project's absolute path there (else the local path is used). */
+  remoteRoots: Record<string, string>;
+  /** Copy changed workspace files to the remote root before each run. */
+  syncBeforeRun: boolean;
 }
 
 export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
@@ -48,6 +52,8 @@ export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
   loginHosts: [],
   slurm: Object.freeze({ nodes: 2, tasks: 0, minutes: 30, partition: '', account: '', mpiPlugin: 'pmix' }),
   pbs: Object.freeze({ nodes: 2, ncpus: 4, walltime: '00:30:00', queue: '', account: '' }),
+  remoteRoots: Object.freeze({}),
+  syncBeforeRun: false,
 }) as DistestSettings;
 
 export interface SettingsRead { settings: DistestSettings; problems: string[] }
@@ -125,6 +131,16 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
   typed('distest.pbs.walltime', (v): v is string => typeof v === 'string' && /^\d+:\d{2}:\d{2}$/.test(v), 'HH:MM:SS', v => (settings.pbs.walltime = v));
   str('distest.pbs.queue', v => (settings.pbs.queue = v));
   str('distest.pbs.account', v => (settings.pbs.account = v));
+  typed('distest.syncBeforeRun', boolean, 'true or false', v => (settings.syncBeforeRun = v));
+  if ('distest.remoteRoots' in obj) {
+    const v = obj['distest.remoteRoots'];
+    const entries = typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.entries(v) : null;
+    if (!entries) bad('distest.remoteRoots', 'an object of ssh host alias → absolute path');
+    for (const [alias, root] of entries ?? []) {
+      if (typeof root === 'string' && root.startsWith('/')) settings.remoteRoots[alias] = root;
+      else problems.push(`distest.remoteRoots["${alias}"] should be an absolute path, got ${JSON.stringify(root)}; ignored`);
+    }
+  }
   if ('distest.hosts' in obj) {
     const v = obj['distest.hosts'];
     if (!Array.isArray(v)) bad('distest.hosts', 'a list of host names or {"name", "slots"}');
@@ -184,7 +200,7 @@ function readHostEntry(entry: unknown): HostSlotsSpec | null {
 
 function cloneDefaults(): DistestSettings {
   return {
-    ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], hosts: [], loginHosts: [],
+    ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], hosts: [], loginHosts: [], remoteRoots: {},
     local: { ...DEFAULT_SETTINGS.local }, cores: { ...DEFAULT_SETTINGS.cores }, slurm: { ...DEFAULT_SETTINGS.slurm }, pbs: { ...DEFAULT_SETTINGS.pbs },
   };
 }

@@ -11,7 +11,7 @@ import { HostPool } from '../core/transport/pool';
 import type { SecretStore } from '../core/transport/ssh';
 import { pythonFromPythonExtension } from './pythonExtension';
 
-export interface ResolvedAllocation { allocation: Allocation; summary: string }
+export interface ResolvedAllocation { allocation: Allocation; summary: string; settings: DistestSettings }
 
 const SPEC_KEY = 'distest.allocation';
 const CREATED_KEY = 'distest.createdAllocations';
@@ -22,7 +22,7 @@ const EXPIRY_WARNING_S = 5 * 60;
 const ALLOCATION_KEYS = [
   'pythonPath', 'mpiexecPath', 'local.oversubscribe', 'hosts', 'loginHosts',
   'slurm.nodes', 'slurm.tasks', 'slurm.minutes', 'slurm.partition', 'slurm.account', 'slurm.mpiPlugin',
-  'pbs.nodes', 'pbs.ncpus', 'pbs.walltime', 'pbs.queue', 'pbs.account',
+  'pbs.nodes', 'pbs.ncpus', 'pbs.walltime', 'pbs.queue', 'pbs.account', 'remoteRoots', 'syncBeforeRun',
 ];
 
 /**
@@ -158,7 +158,7 @@ export class AllocationPicker implements vscode.Disposable {
     }
     const summary = describe(resolved.allocation);
     this.log.info(`allocation: ${summary}`);
-    return { allocation: resolved.allocation, summary };
+    return { allocation: resolved.allocation, summary, settings: ctx.settings };
   }
 
   private allocationContext(folder?: vscode.WorkspaceFolder): AllocationContext {

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { rankStatesOf, type LogStore } from '../core/ranks/logStore';
+import { placeProject, type Placement } from '../core/run/placement';
 import { runTests } from '../core/run/run';
 import type { RankLine } from '../core/ranks/demux';
 import type { ResultMessage, TestResult, TestSpec } from '../core/types';
@@ -77,6 +78,15 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     return;
   }
   run.appendOutput(`distest: ${alloc.summary}\r\n`);
+  let placement: Placement;
+  try {
+    placement = await placeProject(alloc.allocation, tree.folder.uri.fsPath, alloc.settings);
+  } catch (err) {
+    const message = new vscode.TestMessage(`distest: cannot place the project on ${alloc.allocation.host.name}: ${(err as Error).message}`);
+    for (const item of byId.values()) run.errored(item, message);
+    return;
+  }
+  if (placement.note) run.appendOutput(`distest: ${placement.note}\r\n`);
   const settings = deps.workspace.getConfiguration('distest', tree.folder.uri);
   const timeoutSeconds = settings.get<number>('timeoutSeconds', 600);
 
@@ -84,7 +94,8 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     .catch(err => { deps.log.warn(`rank logs are not kept for this run: ${String(err)}`); return undefined; });
   const fileUri = (file: string) => (path.isAbsolute(file) ? vscode.Uri.file(file) : vscode.Uri.joinPath(tree.folder.uri, file));
   await runTests(specs, {
-    root: tree.folder.uri.fsPath,
+    root: placement.root,
+    assetDir: placement.assetDir,
     alloc: alloc.allocation,
     timeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
     defaultRanks: settings.get<number>('mpiDefaultRanks', 2),

@@ -7,6 +7,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { localAllocation } from '../../src/core/launch/allocation';
+import { placeProject } from '../../src/core/run/placement';
+import { runTests } from '../../src/core/run/run';
 import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh';
 import { syncFolder } from '../../src/core/transport/sync';
 import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd';
@@ -317,4 +320,30 @@ test('an unreachable host fails with a clear error after bounded retries', TIMEO
   const r = await h.exec(['true']);
   assert.equal(r.code, null);
   assert.match(r.stderr, new RegExp(`ssh ${USER}@127\\.0\\.0\\.3:\\d+: .*ECONNREFUSED`));
+});
+
+test('a remote root: agent and changed files go there over SFTP, the ranks run there, results map back', { timeout: 120000, skip }, async () => {
+  const local = path.join(tmp, 'project');
+  fs.cpSync(path.resolve(__dirname, '../../../test/fixtures/mpi-project'), local, { recursive: true, filter: src => !/__pycache__|\.pytest_cache/.test(src) });
+  const remoteRoot = path.join(target.dir, `remote project 'q' $x`);
+  const h = host('target');
+  const alloc = await localAllocation(h, { python: '/usr/bin/python3', slots: 2 });
+  const placement = await placeProject(alloc, local, { remoteRoots: { target: remoteRoot }, syncBeforeRun: true });
+  assert.equal(placement.root, remoteRoot);
+  assert.match(placement.note ?? '', /synced \d+ changed files/);
+  assert.ok(fs.existsSync(path.join(remoteRoot, '.distest/agent/distest_pytest.py')));
+  assert.ok(fs.existsSync(path.join(remoteRoot, 'tests/test_parallel.py')));
+  const spec = (id: string, ranks: number, framework: 'pytest_parallel' | 'pytest-mpi') => ({
+    id, label: id, file: id.split('::')[0], range: { line: 1, column: 0, endLine: 1, endColumn: 1 }, framework, ranks,
+  });
+  const results = await runTests([spec('tests/test_parallel.py::test_fails_on_rank_1[3]', 3, 'pytest_parallel'), spec('tests/test_mpi_marks.py::test_gather', 2, 'pytest-mpi')], {
+    root: placement.root, assetDir: placement.assetDir, alloc, timeoutMs: 90_000,
+  });
+  assert.equal(results[0].state, 'failed', JSON.stringify(results[0].messages));
+  assert.deepEqual(results[0].failedRanks, [1]);
+  // Relative to the root: the editor and the CLI resolve it against the local folder.
+  assert.equal(results[0].messages[0].file, 'tests/test_parallel.py');
+  assert.equal(results[1].state, 'passed', JSON.stringify(results[1].messages));
+  const again = await placeProject(alloc, local, { remoteRoots: { target: remoteRoot }, syncBeforeRun: true });
+  assert.match(again.note ?? '', /synced 0 changed files/);
 });
