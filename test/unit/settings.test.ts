@@ -72,3 +72,27 @@ test('stripJsonc keeps strings with comment-like text and line numbers', () => {
   assert.deepEqual(JSON.parse(out), { a: '// x', b: [1] });
   assert.equal(out.split('\n').length, 2);
 });
+
+test('allocation settings: hosts as names or {name, slots}, login hosts, remote roots, scheduler defaults; bad entries named', () => {
+  const { settings, problems } = settingsFromObject({
+    'distest.hosts': ['node1', { name: 'node2', slots: 8 }, 'bad host;rm', { name: 'node3', slots: 0 }],
+    'distest.loginHosts': ['login1', 42],
+    'distest.remoteRoots': { login1: '/scratch/me/proj', login2: 'relative/path' },
+    'distest.syncBeforeRun': true,
+    'distest.slurm.nodes': 4,
+    'distest.slurm.partition': 'debug',
+    'distest.pbs.walltime': '1 hour',
+  }, '/ws');
+  assert.deepEqual(settings.hosts, [{ name: 'node1' }, { name: 'node2', slots: 8 }]);
+  assert.deepEqual(settings.loginHosts, ['login1']);
+  assert.deepEqual(settings.remoteRoots, { login1: '/scratch/me/proj' });
+  assert.equal(settings.syncBeforeRun, true);
+  assert.equal(settings.slurm.nodes, 4);
+  assert.equal(settings.slurm.partition, 'debug');
+  assert.equal(settings.pbs.walltime, DEFAULT_SETTINGS.pbs.walltime);
+  assert.equal(problems.length, 5, problems.join('\n'));
+  assert.ok(problems.some(p => p.startsWith('distest.hosts[2]')) && problems.some(p => p.startsWith('distest.hosts[3]')));
+  assert.ok(problems.some(p => p.startsWith('distest.loginHosts[1]')) && problems.some(p => p.startsWith('distest.remoteRoots["login2"]')));
+  assert.ok(problems.some(p => p.startsWith('distest.pbs.walltime should be HH:MM:SS')));
+  assert.deepEqual(DEFAULT_SETTINGS.hosts, [], 'defaults untouched');
+});
