@@ -51,3 +51,17 @@ test('garbage output is a SchedulerError naming the command, never a crash', () 
     assert.throws(fn, (err: unknown) => err instanceof SchedulerError && message.test(err.message));
   }
 });
+
+test('squeue --json of Slurm 23.02+ (written from its documented OpenAPI v0.0.39 shape, not recorded): state lists and number objects', () => {
+  const doc = {
+    jobs: [
+      { job_id: 7, name: 'big', job_state: ['RUNNING'], node_count: { set: true, infinite: false, number: 4 }, cpus: { set: true, infinite: false, number: 16 }, nodes: 'n[1-4]', partition: 'batch', account: 'proj' },
+      { job_id: 8, name: 'old', job_state: ['COMPLETED'], node_count: { set: true, number: 1 }, cpus: { set: true, number: 1 }, nodes: 'n5', partition: 'batch', account: 'proj' },
+      { job_id: 9, name: 'queued', job_state: ['PENDING'], node_count: { set: false, number: 0 }, cpus: { set: true, number: 2 }, nodes: '', partition: 'batch', account: 'proj' },
+    ],
+  };
+  assert.deepEqual(parseSqueueJson(JSON.stringify(doc)), [
+    { jobId: '7', name: 'big', state: 'RUNNING', nodes: 4, cpus: 16, nodeList: 'n[1-4]', partition: 'batch', account: 'proj' },
+    { jobId: '9', name: 'queued', state: 'PENDING', nodes: 0, cpus: 2, nodeList: '', partition: 'batch', account: 'proj' },
+  ]);
+});
