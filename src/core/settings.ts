@@ -141,38 +141,23 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
       else problems.push(`distest.remoteRoots["${alias}"] should be an absolute path, got ${JSON.stringify(root)}; ignored`);
     }
   }
-  if ('distest.hosts' in obj) {
-    const v = obj['distest.hosts'];
-    if (!Array.isArray(v)) bad('distest.hosts', 'a list of host names or {"name", "slots"}');
-    else {
-      v.forEach((entry, i) => {
-        const host = readHostEntry(entry);
-        if (host) settings.hosts.push(host);
-        else problems.push(`distest.hosts[${i}] should be a host name or {"name": string, "slots"?: whole number ≥ 1}, got ${JSON.stringify(entry)}; ignored`);
-      });
+  /** A list whose entries are read one by one: bad entries are named and dropped, the rest kept. */
+  const list = <T>(key: string, want: string, read: (entry: unknown) => T | null, entryWant: string, add: (v: T) => void) => {
+    if (!(key in obj)) return;
+    const v = obj[key];
+    if (!Array.isArray(v)) {
+      bad(key, want);
+      return;
     }
-  }
-  if ('distest.loginHosts' in obj) {
-    const v = obj['distest.loginHosts'];
-    if (!Array.isArray(v)) bad('distest.loginHosts', 'a list of ssh host aliases');
-    else {
-      v.forEach((entry, i) => {
-        if (typeof entry === 'string' && readHostEntry(entry)) settings.loginHosts.push(entry);
-        else problems.push(`distest.loginHosts[${i}] should be an ssh host alias, got ${JSON.stringify(entry)}; ignored`);
-      });
-    }
-  }
-  if ('distest.launchers' in obj) {
-    const v = obj['distest.launchers'];
-    if (!Array.isArray(v)) bad('distest.launchers', 'an array of {glob, launcher, ranks?}');
-    else {
-      v.forEach((entry, i) => {
-        const launcher = readLauncherTemplate(entry);
-        if (launcher) settings.launchers.push(launcher);
-        else problems.push(`distest.launchers[${i}] should be {"glob": string, "launcher": string, "ranks"?: whole number ≥ 0}, got ${JSON.stringify(entry)}; ignored`);
-      });
-    }
-  }
+    v.forEach((entry, i) => {
+      const value = read(entry);
+      if (value !== null) add(value);
+      else problems.push(`${key}[${i}] should be ${entryWant}, got ${JSON.stringify(entry)}; ignored`);
+    });
+  };
+  list('distest.hosts', 'a list of host names or {"name", "slots"}', readHostEntry, 'a host name or {"name": string, "slots"?: whole number ≥ 1}', h => settings.hosts.push(h));
+  list('distest.loginHosts', 'a list of ssh host aliases', e => (typeof e === 'string' && readHostEntry(e) ? e : null), 'an ssh host alias', h => settings.loginHosts.push(h));
+  list('distest.launchers', 'an array of {glob, launcher, ranks?}', readLauncherTemplate, '{"glob": string, "launcher": string, "ranks"?: whole number ≥ 0}', l => settings.launchers.push(l));
   return { settings, problems };
 }
 
