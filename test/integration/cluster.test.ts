@@ -10,12 +10,16 @@ import { detectMpi } from '../../src/core/launch/mpi';
 import { runTests, type RunListener } from '../../src/core/run/run';
 import { Slurm, type SallocEvent } from '../../src/core/schedulers/slurm';
 import { LocalHost } from '../../src/core/transport/local';
+import type { SweepResult } from '../../src/core/faults';
 import type { TestResult, TestSpec } from '../../src/core/types';
+import { processesWithEnv, waitUntilGone } from './procs';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLUSTER = path.join(REPO, 'test/cluster');
 const ENV_SH = path.join(REPO, '.cache/cluster/env.sh');
 const PROJECT = path.join(REPO, 'test/fixtures/mpi-project');
+const FAULTS = path.join(REPO, 'test/fixtures/faults-project');
+const FAULTS_FILE = 'tests/test_faults.py';
 // Debian's python on the nodes: it has mpi4py and pytest-mpi (pyenv's python3 on PATH does not).
 const PYTHON = '/usr/bin/python3';
 const NODES = ['dt-node1', 'dt-node2'];
@@ -107,12 +111,136 @@ async function waitForNoStrays(timeoutMs: number): Promise<string[]> {
   return left;
 }
 
+/** Runs `script` with the cluster scripts' helpers (node_exec, node_pidfile_kill, $ST) loaded. */
+function clusterShell(script: string): void {
+  execFileSync('bash', ['-c', `source "$1" && ${script}`, 'bash', path.join(CLUSTER, 'lib.sh')], { stdio: 'ignore', timeout: 30_000 });
+}
+
+/** Stops or restarts a node's sshd listener; sessions already open (mpirun's) live on. */
+function nodeSshd(node: string, action: 'stop' | 'start'): void {
+  clusterShell(action === 'stop'
+    ? `node_pidfile_kill ${node} TERM "$ST/run/sshd-${node}.pid"; while node_pidfile_alive ${node} "$ST/run/sshd-${node}.pid"; do sleep 0.1; done`
+    : `node_exec ${node} /usr/sbin/sshd -f "$ST/ssh/sshd_config.${node}" -E "$ST/log/sshd-${node}.log"`);
+}
+
+interface FaultRun {
+  result: TestResult; rankHosts: Map<number, string>; cleanup: SweepResult[]; notes: string[]; output: string[];
+  /** From the test's start on the first rank to its result. */
+  ms: number;
+}
+
+/** Runs one faults-project test and proves afterwards that no process of the run is left anywhere. */
+async function runFault(alloc: HostsAllocation | SlurmAllocation, name: string, ranks: number, onStarted?: () => void): Promise<FaultRun> {
+  const token = `cluster${Date.now().toString(16)}`;
+  const got: FaultRun = { result: undefined as unknown as TestResult, rankHosts: new Map(), cleanup: [], notes: [], output: [], ms: 0 };
+  const id = `${FAULTS_FILE}::${name}`;
+  // The fixture's @pytest.mark.timeout(3), as discovery would read it.
+  const timeoutSeconds = name === 'test_deadlock_both_recv' ? 3 : undefined;
+  let startedAt = 0;
+  [got.result] = await runTests([{ ...spec(id), ...(timeoutSeconds ? { timeoutSeconds } : {}) }], {
+    root: FAULTS, alloc, token, ranksOverride: ranks, timeoutMs: RUN_TIMEOUT_MS,
+    listener: {
+      started: () => void ((startedAt = Date.now()), onStarted?.()),
+      result: () => void (got.ms = Date.now() - startedAt),
+      record: r => void (r.kind === 'hello' && got.rankHosts.set(r.rank, r.host)),
+      output: l => void got.output.push(`${l.rank ?? '-'}: ${l.text}`),
+      cleanup: r => void got.cleanup.push(r),
+      note: t => void got.notes.push(t),
+    },
+  });
+  if (timeoutSeconds) process.stdout.write(`# ${alloc.kind} ${name}: diagnostics ${(got.ms / 1000 - timeoutSeconds).toFixed(2)} s after the timeout\n`);
+  // The login node sees every node's processes (their pid namespaces are children of its own).
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', token), 15_000), [], 'no process of the run is left');
+  assert.deepEqual(await waitForNoStrays(15_000), []);
+  return got;
+}
+
+function describe(got: FaultRun): string {
+  return `${JSON.stringify(got.result.messages, null, 1)}\nnotes: ${got.notes.join('\n')}\n${got.output.slice(-40).join('\n')}`;
+}
+
+/** A 4-rank deadlock over two nodes: one group, every rank's Python stack, gdb's from the right node. */
+function assertDeadlockCaptured(got: FaultRun): void {
+  assert.equal(got.result.state, 'errored', describe(got));
+  // Block placement: rank 0 on the first node, rank 3 on the second (Slurm may put a third rank on either).
+  assert.deepEqual([got.rankHosts.get(0), got.rankHosts.get(3), got.rankHosts.size], [NODES[0], NODES[1], 4]);
+  const group = got.result.messages.find(m => m.file === FAULTS_FILE && m.line === 19);
+  assert.ok(group, describe(got));
+  assert.match(group.text, /^ranks 0, 1, 2, 3 \(dt-node1, dt-node2\) wait in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19: comm\.recv\(source=other\)/);
+  // gdb attached to rank 0's pid on dt-node1: the login node has no such process (or another one).
+  assert.match(group.text, /\nnative stack of rank 0 \(gdb, main thread\):\n#0 /, describe(got));
+  const texts = got.result.messages.map(m => m.text).join('\n');
+  assert.match(texts, /Python stacks of ranks 0, 1, 2, 3 from faulthandler \(SIGUSR1\)/);
+  assert.doesNotMatch(texts, /unavailable|no stack for/);
+  assert.deepEqual(got.result.faults?.map(f => [f.kind, f.rank, f.host, f.line]), [0, 1, 2, 3].map(rank => ['hang', rank, got.rankHosts.get(rank), 19]));
+}
+
+/** Each node's sweep killed the detached sleeper each of its ranks left, and said so for that node. */
+function assertSweptEveryNode(got: FaultRun): void {
+  assert.equal(got.result.state, 'passed', describe(got));
+  for (const node of NODES) {
+    const ranks = [...got.rankHosts.values()].filter(host => host === node).length;
+    assert.ok(ranks > 0, `a rank ran on ${node}`);
+    assert.equal(got.cleanup.find(c => c.host === node)?.killed.length, ranks, `${node}: ${JSON.stringify(got.cleanup)}`);
+    assert.ok(got.notes.some(n => n.startsWith(`killed ${ranks} stray process${ranks === 1 ? '' : 'es'} on ${node}: `)), got.notes.join('\n'));
+  }
+}
+
+function removeCores(): void {
+  for (const name of fs.readdirSync(FAULTS)) if (/^core(\.\d+)?$/.test(name)) fs.rmSync(path.join(FAULTS, name), { force: true });
+}
+
 test('hosts allocation: mpirun over ssh runs 4 ranks across both nodes', async () => {
   const alloc: HostsAllocation = {
     kind: 'hosts', host: login, hosts: NODES.map(name => ({ name, slots: 2 })), python: PYTHON, mpi: await detectMpi(login),
   };
   assertPassedOnBothNodes(await run4(alloc));
   assert.deepEqual(await waitForNoStrays(10_000), []);
+});
+
+const hostsAllocation = async (slots: number): Promise<HostsAllocation> => ({
+  kind: 'hosts', host: login, hosts: NODES.map(name => ({ name, slots })), python: PYTHON, mpi: await detectMpi(login),
+});
+
+test('hosts allocation: a deadlock over two nodes is captured on each rank\'s own node', async () => {
+  assertDeadlockCaptured(await runFault(await hostsAllocation(2), 'test_deadlock_both_recv', 4));
+});
+
+test('hosts allocation: a node ssh cannot reach is named per rank, nothing is signalled in its place', async () => {
+  let stopped = false;
+  let got: FaultRun;
+  try {
+    got = await runFault(await hostsAllocation(2), 'test_deadlock_both_recv', 4, () => {
+      nodeSshd(NODES[1], 'stop');
+      stopped = true;
+    });
+  } finally {
+    if (stopped) nodeSshd(NODES[1], 'start');
+  }
+  assert.ok(stopped);
+  assert.equal(got.result.state, 'errored');
+  const texts = got.result.messages.map(m => m.text);
+  assert.ok(texts.some(t => /^stacks unavailable for ranks 2, 3 on dt-node2: ssh: connect to host dt-node2 port 22: Connection refused/.test(t)), describe(got));
+  assert.match(got.result.messages.find(m => m.line === 19)?.text ?? '', /^ranks 0, 1 \(dt-node1\) wait in test_deadlock_both_recv\(\)/);
+  assert.match(got.notes.join('\n'), /the cleanup sweep on dt-node2 failed: ssh: connect to host dt-node2/);
+});
+
+test('hosts allocation: a segfault on the second node names that node', async () => {
+  const got = await runFault(await hostsAllocation(1), 'test_rank_1_segfaults', 2);
+  assert.equal(got.result.state, 'errored', describe(got));
+  assert.equal(got.rankHosts.get(1), NODES[1]);
+  const signal = got.result.faults?.find(f => f.kind === 'signal');
+  assert.deepEqual([signal?.rank, signal?.host, signal?.signal, signal?.line], [1, NODES[1], 'SIGSEGV', 34]);
+  assert.match(got.result.messages.find(m => m.line === 34)?.text ?? '', /^SIGSEGV on rank 1 \(dt-node2\) \(Fatal Python error: Segmentation fault\) in test_rank_1_segfaults\(\)/);
+  // The core search ran on dt-node2: a core there, or (ranks under mpirun's ssh keep the node's core
+  // limit, usually 0) a note that dt-node2 has none.
+  const core = got.result.faults?.find(f => f.kind === 'core');
+  removeCores();
+  assert.ok(core ? core.host === NODES[1] : got.result.messages.some(m => /^no core file from rank 1 \(pid \d+\) in \S+ on dt-node2 /.test(m.text)), describe(got));
+});
+
+test('hosts allocation: the sweep reaches every node', async () => {
+  assertSweptEveryNode(await runFault(await hostsAllocation(2), 'test_leaves_a_daemon', 4));
 });
 
 test('slurm allocation created by distest (salloc --no-shell): 4 ranks through srun, progress reported', async () => {
@@ -124,6 +252,36 @@ test('slurm allocation created by distest (salloc --no-shell): 4 ranks through s
   assert.match(job?.name ?? '', /^distest-/);
   assert.match((await slurm.timeLeft(createdBySuite.jobId)) ?? '', /^\d+:\d\d$/);
   assertPassedOnBothNodes(await run4(createdBySuite));
+});
+
+test('slurm allocation: a deadlock over two nodes is captured through srun on each node', async () => {
+  assert.ok(createdBySuite, 'needs the allocation of the previous test');
+  assertDeadlockCaptured(await runFault(createdBySuite, 'test_deadlock_both_recv', 4));
+});
+
+test('slurm allocation: a segfault on the second node, its core found and read there', async () => {
+  assert.ok(createdBySuite, 'needs the allocation of the previous test');
+  removeCores();
+  try {
+    // srun hands the raised core limit on to the ranks (PropagateResourceLimits), so the core exists.
+    const got = await runFault(createdBySuite, 'test_rank_1_segfaults', 2);
+    assert.equal(got.result.state, 'errored', describe(got));
+    assert.equal(got.rankHosts.get(1), NODES[1]);
+    // srun's --kill-on-bad-exit takes rank 0 down too (SIGKILL): rank 1's fault is the segfault.
+    const signal = got.result.faults?.find(f => f.kind === 'signal' && f.rank === 1);
+    assert.deepEqual([signal?.host, signal?.signal], [NODES[1], 'SIGSEGV']);
+    const core = got.result.faults?.find(f => f.kind === 'core');
+    assert.ok(core?.core && fs.existsSync(core.core), describe(got));
+    assert.deepEqual([core.rank, core.host, core.line], [1, NODES[1], 34]);
+    assert.ok(got.result.messages.some(m => m.text.startsWith(`SIGSEGV on rank 1 (dt-node2), core ${core.core}: in test_rank_1_segfaults()`)), describe(got));
+  } finally {
+    removeCores();
+  }
+});
+
+test('slurm allocation: the sweep reaches every node of the job', async () => {
+  assert.ok(createdBySuite, 'needs the allocation of the previous test');
+  assertSweptEveryNode(await runFault(createdBySuite, 'test_leaves_a_daemon', 4));
 });
 
 test('cancel mid-run inside the slurm allocation leaves nothing on any node', async () => {

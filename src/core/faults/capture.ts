@@ -1,9 +1,12 @@
-// Stack capture of a hung launch, before anything is killed: SIGUSR1 to every rank (the agent's
-// faulthandler prints all threads to that rank's stderr), gdb's py-bt for ranks that printed nothing,
-// and a /proc probe for defunct children a rank is blocked waiting on.
-import type { Host } from '../transport/host';
+// Stack capture of a hung launch, before anything is killed: SIGUSR1 to every rank on its own node
+// (the agent's faulthandler prints all threads to that rank's stderr, which comes back through the
+// launcher), gdb's py-bt for ranks that printed nothing, and a /proc probe for defunct children a
+// rank is blocked waiting on.
+import type { CommandRunner, ExecResult } from '../transport/host';
 import type { Fault, ResultMessage, StackFrame } from '../types';
+import type { AllocationNodes, NodeRanks } from './nodes';
 import { groupMessages, groupStacks, mainThread, parseFaulthandler, parsePyBt, rankList } from './stacks';
+import { RUN_ID_CHECK } from './sweep';
 import type { RankProcess } from './watchdog';
 
 const MAX_LINES_PER_RANK = 5000;
@@ -12,6 +15,8 @@ const DUMP_WAIT_MS = 2500;
 /** A dump is complete once its rank has been quiet this long. */
 const DUMP_QUIET_MS = 250;
 const GDB_TIMEOUT_MS = 20_000;
+/** ssh or srun to a node, then Python: generous, but a dead node must not hold the kill up for long. */
+const SIGNAL_TIMEOUT_MS = 15_000;
 /** Innermost native frames of the main thread shown per group. */
 const NATIVE_FRAMES = 10;
 
@@ -43,57 +48,73 @@ export class RankStderr {
 }
 
 export interface CaptureInput {
-  host: Host;
-  /** Python on the host, for the /proc probe. */
+  /** Reaches each rank's node: a pid is only that node's. */
+  nodes: Pick<AllocationNodes, 'byNode' | 'gdb'>;
+  /** Python on the nodes (the ranks' own), for the signal and /proc probes. */
   python: string;
+  /** Only processes carrying this run id are signalled or attached to: a stale pid may be anyone's. */
+  runId: string;
   root: string;
   processes: RankProcess[];
   stderr: RankStderr;
-  /** gdb on the host, or null when it is not installed. */
-  gdb: string | null;
 }
 
 export interface Capture {
   /** One per rank, kind 'hang'. */
   faults: Fault[];
-  /** One per group of ranks with the same stack, then one per rank stuck on defunct children, then how. */
+  /**
+   * One per group of ranks with the same stack, then one per rank stuck on defunct children, then
+   * one per node or rank that could not be signalled, then how the stacks were captured.
+   */
   messages: ResultMessage[];
 }
 
+/** Ranks of one node that got SIGUSR1 (so they are alive, ours, and reachable for gdb and the probe). */
+interface Signalled { node: CommandRunner; ranks: RankProcess[] }
+
 export async function captureHang(input: CaptureInput): Promise<Capture> {
-  const { host, stderr, root } = input;
+  const { stderr, root } = input;
   const processes = [...input.processes].sort((a, b) => a.rank - b.rank);
   const mark = stderr.mark();
-  const pids = processes.map(p => p.pid);
   const methods: string[] = [];
   const missing: string[] = [];
+  const unreached: string[] = [];
   const stacks = new Map<number, StackFrame[]>();
-  if (pids.length) {
-    const sent = await host.exec(['kill', '-USR1', ...pids.map(String)], { timeoutMs: 5000 });
-    if (sent.code !== 0) missing.push(`SIGUSR1 not delivered to every rank (${sent.stderr.trim()})`);
-    await waitForDumps(input, mark);
-    for (const p of processes) {
+  const signalled: Signalled[] = [];
+  for (const outcome of await Promise.all((await input.nodes.byNode(processes)).map(group => signalRanks(group, input)))) {
+    if (outcome.ranks.length) signalled.push({ node: outcome.node, ranks: outcome.ranks });
+    unreached.push(...outcome.problems);
+  }
+  const reached = signalled.flatMap(s => s.ranks.map(p => ({ ...p, node: s.node })));
+  // Independent of the stacks, so it runs while they are gathered (exec never rejects).
+  const defunct = Promise.all(signalled.map(s => defunctChildren(s, input.python)));
+  if (reached.length) {
+    await waitForDumps(stderr, reached, mark);
+    for (const p of reached) {
       const dump = parseFaulthandler(stderr.since(p.rank, mark)).at(-1);
       const thread = dump && mainThread(dump, root);
       if (thread?.frames.length) stacks.set(p.rank, thread.frames);
     }
     if (stacks.size) methods.push(`Python stacks of ${rankList([...stacks.keys()])} from faulthandler (SIGUSR1)`);
   }
-  const silent = processes.filter(p => !stacks.has(p.rank));
   const native = new Map<number, string[]>();
-  if (silent.length && input.gdb) {
-    const viaGdb = await Promise.all(silent.map(p => gdbStacks(host, input.gdb as string, p.pid)));
-    silent.forEach((p, i) => {
-      if (viaGdb[i].python.length) stacks.set(p.rank, viaGdb[i].python);
-      if (viaGdb[i].native.length) native.set(p.rank, viaGdb[i].native);
-    });
-    const got = silent.filter(p => stacks.has(p.rank)).map(p => p.rank);
-    if (got.length) methods.push(`Python stacks of ${rankList(got)} from gdb py-bt`);
-  }
-  const unknown = processes.filter(p => !stacks.has(p.rank)).map(p => p.rank);
-  if (unknown.length) {
-    missing.push(`no stack for ${rankList(unknown)}: faulthandler printed nothing (a user SIGUSR1 handler, or stuck outside Python)` +
-      (input.gdb ? ' and gdb could not attach (ptrace not allowed?)' : '; gdb is not installed, so no native stack either'));
+  const silent = reached.filter(p => !stacks.has(p.rank));
+  const viaGdb = await Promise.all(silent.map(async p => {
+    const gdb = await input.nodes.gdb(p.node);
+    return gdb ? gdbStacks(p.node, gdb, p.pid) : { python: [], native: [] };
+  }));
+  silent.forEach((p, i) => {
+    if (viaGdb[i].python.length) stacks.set(p.rank, viaGdb[i].python);
+    if (viaGdb[i].native.length) native.set(p.rank, viaGdb[i].native);
+  });
+  const fromGdb = silent.filter(p => stacks.has(p.rank)).map(p => p.rank);
+  if (fromGdb.length) methods.push(`Python stacks of ${rankList(fromGdb)} from gdb py-bt`);
+  for (const { node, ranks } of signalled) {
+    const unknown = ranks.filter(p => !stacks.has(p.rank)).map(p => p.rank);
+    if (!unknown.length) continue;
+    const gdb = await input.nodes.gdb(node);
+    missing.push(`no stack for ${rankList(unknown)} on ${node.name}: faulthandler printed nothing (a user SIGUSR1 handler, or stuck outside Python)` +
+      (gdb ? ' and gdb could not attach (ptrace not allowed?)' : `; gdb is not installed on ${node.name}, so no native stack either`));
   }
   if (!processes.length) missing.push('no rank said hello, so there were no pids to signal');
 
@@ -101,18 +122,16 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
   const groups = groupStacks(stacks, root);
   const messages = groupMessages(groups, root, { one: 'waits', many: 'wait' }, hostOf);
   // One gdb attach per group (not per rank): ranks with the same Python stack wait in the same MPI call.
-  if (input.gdb) {
-    const representatives = groups.map(g => g.ranks.find(r => native.has(r)) ?? g.ranks[0]);
-    await Promise.all(representatives.map(async rank => {
-      const pid = processes.find(p => p.rank === rank)?.pid;
-      if (pid !== undefined && !native.has(rank)) native.set(rank, (await gdbStacks(host, input.gdb as string, pid)).native);
-    }));
-    representatives.forEach((rank, i) => {
-      const frames = native.get(rank) ?? [];
-      if (frames.length) messages[i].text += `\nnative stack of rank ${rank} (gdb, main thread):\n${frames.join('\n')}`;
-    });
-    if (representatives.some(r => native.get(r)?.length)) methods.push('native stacks from gdb -p (one rank per group)');
-  }
+  const representatives = groups.map(g => reached.find(p => p.rank === (g.ranks.find(r => native.has(r)) ?? g.ranks[0])));
+  await Promise.all(representatives.map(async p => {
+    const gdb = p && !native.has(p.rank) ? await input.nodes.gdb(p.node) : null;
+    if (p && gdb) native.set(p.rank, (await gdbStacks(p.node, gdb, p.pid)).native);
+  }));
+  representatives.forEach((p, i) => {
+    const frames = (p && native.get(p.rank)) ?? [];
+    if (p && frames.length) messages[i].text += `\nnative stack of rank ${p.rank} (gdb, main thread):\n${frames.join('\n')}`;
+  });
+  if (representatives.some(p => p && native.get(p.rank)?.length)) methods.push('native stacks from gdb -p (one rank per group)');
   const faults: Fault[] = processes.map(p => {
     const group = groups.find(g => g.ranks.includes(p.rank));
     return {
@@ -120,22 +139,64 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
       ...(group?.where ? { file: group.where.file, line: group.where.line } : {}),
     };
   });
-  for (const text of await defunctChildren(input)) messages.push({ rank: null, text });
+  for (const text of (await defunct).flat()) messages.push({ rank: null, text });
+  for (const text of unreached) messages.push({ rank: null, text });
   messages.push({ rank: null, text: [...methods, ...missing].join('; ') || 'no stack capture was possible' });
   return { faults, messages };
 }
 
-async function waitForDumps(input: CaptureInput, mark: number): Promise<void> {
+/** SIGUSR1 to each pid that is alive and carries the run id; prints {pid: "sent" or why not}. */
+const SIGNAL_SCRIPT = `
+import json, os, signal, sys
+${RUN_ID_CHECK}
+out = {}
+for pid in sys.argv[2:]:
+    try:
+        if ours(pid):
+            os.kill(int(pid), signal.SIGUSR1)
+            out[pid] = "sent"
+        else:
+            out[pid] = "pid %s there is not a process of this run" % pid
+    except FileNotFoundError:
+        out[pid] = "pid %s is gone" % pid
+    except OSError as e:
+        out[pid] = "pid %s: %s" % (pid, e.strerror)
+print(json.dumps(out))
+`;
+
+/** Signals the node's ranks; those it reached, and a problem per node it could not reach or rank it could not signal. */
+async function signalRanks({ node, ranks }: NodeRanks<RankProcess>, input: CaptureInput): Promise<Signalled & { problems: string[] }> {
+  const res = await node.exec([input.python, '-c', SIGNAL_SCRIPT, input.runId, ...ranks.map(p => String(p.pid))], { timeoutMs: SIGNAL_TIMEOUT_MS });
+  let outcome: Record<string, string>;
+  try {
+    outcome = JSON.parse(res.stdout) as Record<string, string>;
+  } catch {
+    return { node, ranks: [], problems: [`stacks unavailable for ${rankList(ranks.map(p => p.rank))} on ${node.name}: ${failureText(res)}`] };
+  }
+  const said = (p: RankProcess) => outcome[String(p.pid)] ?? 'no answer';
+  return {
+    node,
+    ranks: ranks.filter(p => said(p) === 'sent'),
+    problems: ranks.filter(p => said(p) !== 'sent').map(p => `stack unavailable for rank ${p.rank} on ${node.name}: SIGUSR1 not sent (${said(p)})`),
+  };
+}
+
+/** The last lines of what a failed command said, for a message. */
+function failureText(res: ExecResult): string {
+  return res.stderr.trim().split('\n').slice(-3).join(' / ') || (res.signal ? `killed by ${res.signal}` : `exit code ${res.code}`);
+}
+
+async function waitForDumps(stderr: RankStderr, ranks: RankProcess[], mark: number): Promise<void> {
   const deadline = Date.now() + DUMP_WAIT_MS;
-  const done = () => input.processes.every(p => parseFaulthandler(input.stderr.since(p.rank, mark)).length > 0);
+  const done = () => ranks.every(p => parseFaulthandler(stderr.since(p.rank, mark)).length > 0);
   while (Date.now() < deadline) {
-    if (done() && input.stderr.quietFor() >= DUMP_QUIET_MS) return;
+    if (done() && stderr.quietFor() >= DUMP_QUIET_MS) return;
     await new Promise(resolve => setTimeout(resolve, 50));
   }
 }
 
-async function gdbStacks(host: Host, gdb: string, pid: number): Promise<{ python: StackFrame[]; native: string[] }> {
-  const res = await host.exec([gdb, '-p', String(pid), '-batch', '-ex', 'thread apply 1 bt', '-ex', 'py-bt'], { timeoutMs: GDB_TIMEOUT_MS });
+async function gdbStacks(node: CommandRunner, gdb: string, pid: number): Promise<{ python: StackFrame[]; native: string[] }> {
+  const res = await node.exec([gdb, '-p', String(pid), '-batch', '-ex', 'thread apply 1 bt', '-ex', 'py-bt'], { timeoutMs: GDB_TIMEOUT_MS });
   return { python: parsePyBt(res.stdout), native: mainThreadFrames(res.stdout) };
 }
 
@@ -174,17 +235,16 @@ print(json.dumps(out))
 interface ProbedProcess { pid: number; name: string; state: string; wchan?: string; children?: ProbedProcess[] }
 
 /** `rank 0 (pid 12, host) is blocked in wait (do_wait) with 2 defunct children: 15 (python3), 16 (python3)` */
-async function defunctChildren(input: CaptureInput): Promise<string[]> {
-  if (!input.processes.length) return [];
-  const res = await input.host.exec([input.python, '-c', PROBE_SCRIPT, ...input.processes.map(p => String(p.pid))], { timeoutMs: 10_000 });
+async function defunctChildren({ node, ranks }: Signalled, python: string): Promise<string[]> {
+  const res = await node.exec([python, '-c', PROBE_SCRIPT, ...ranks.map(p => String(p.pid))], { timeoutMs: 10_000 });
   let probed: Record<string, ProbedProcess>;
   try {
     probed = JSON.parse(res.stdout) as Record<string, ProbedProcess>;
   } catch {
-    return [`could not look for defunct children: ${res.stderr.trim() || 'the /proc probe printed nothing'}`];
+    return [`could not look for defunct children on ${node.name}: ${failureText(res)}`];
   }
   const texts: string[] = [];
-  for (const p of input.processes) {
+  for (const p of ranks) {
     const me = probed[String(p.pid)];
     const zombies = (me?.children ?? []).filter(c => c.state === 'Z');
     if (!me || !zombies.length) continue;

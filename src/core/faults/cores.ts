@@ -2,7 +2,7 @@
 // (matched by pid, written after the launch started), and gdb's native and Python backtrace of each.
 // Cores are never deleted: they are the user's evidence.
 import path from 'node:path';
-import type { Host } from '../transport/host';
+import type { CommandRunner } from '../transport/host';
 import type { Fault, StackFrame } from '../types';
 import { describeFrame, formatStack, innermostUserFrame, parsePyBt } from './stacks';
 import type { RankProcess } from './watchdog';
@@ -30,7 +30,7 @@ export type CoreDestination =
   | { kind: 'pipe'; handler: string; hint: string };
 
 /** Reads the kernel's core_pattern (and core_uses_pid) on the host. */
-export async function coreDestination(host: Host): Promise<CoreDestination | { kind: 'unknown'; why: string }> {
+export async function coreDestination(host: CommandRunner): Promise<CoreDestination | { kind: 'unknown'; why: string }> {
   const res = await host.exec(['cat', '/proc/sys/kernel/core_pattern', '/proc/sys/kernel/core_uses_pid'], { timeoutMs: 5000 });
   const [pattern, usesPid] = res.stdout.split('\n');
   if (res.code !== 0 || !pattern) return { kind: 'unknown', why: `cannot read /proc/sys/kernel/core_pattern on ${host.name}: ${res.stderr.trim()}` };
@@ -74,7 +74,8 @@ export function coreNamePattern(dest: { pattern: string; usesPid: boolean }, pid
 }
 
 export interface CoreInput {
-  host: Host;
+  /** The node the crashed ranks ran on, where their cores are. */
+  host: CommandRunner;
   /** Python on the host (lists files), and the interpreter the ranks ran (gdb needs its binary). */
   python: string;
   gdb: string | null;
@@ -89,7 +90,11 @@ export interface CoreInput {
   budget: { left: number; max: number };
 }
 
-export interface CoreReport { faults: Fault[]; notes: string[] }
+/** Each analysed core with its message, and notes on the ranks whose core was not found or not read. */
+export interface CoreReport { cores: { fault: Fault; text: string }[]; notes: string[] }
+
+/** The signals whose default action dumps core (signal(7)); a rank stopped by SIGTERM or SIGKILL leaves none. */
+export const CORE_SIGNALS = new Set(['SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGSYS', 'SIGXCPU', 'SIGXFSZ']);
 
 const LIST_SCRIPT = `
 import json, os, re, sys
@@ -107,11 +112,11 @@ print(json.dumps(sorted(found)))
 
 /** Finds and analyses the cores the crashed ranks left; never deletes one. */
 export async function collectCores(input: CoreInput): Promise<CoreReport> {
-  const report: CoreReport = { faults: [], notes: [] };
+  const report: CoreReport = { cores: [], notes: [] };
   if (!input.crashed.length) return report;
   const dest = await coreDestination(input.host);
-  if (dest.kind === 'unknown') return { faults: [], notes: [dest.why] };
-  if (dest.kind === 'pipe') return { faults: [], notes: [`core files are not written to disk on ${input.host.name} (core_pattern pipes them to ${dest.handler}): ${dest.hint}`] };
+  if (dest.kind === 'unknown') return { cores: [], notes: [dest.why] };
+  if (dest.kind === 'pipe') return { cores: [], notes: [`core files are not written to disk on ${input.host.name} (core_pattern pipes them to ${dest.handler}): ${dest.hint}`] };
   const folder = path.posix.isAbsolute(dest.pattern) ? path.posix.dirname(dest.pattern) : path.posix.join(input.cwd, path.posix.dirname(dest.pattern));
   const python = (await input.host.which(input.python)) ?? input.python;
   for (const rank of input.crashed) {
@@ -121,11 +126,11 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
     try {
       files = JSON.parse(listed.stdout) as string[];
     } catch {
-      report.notes.push(`could not look for core files in ${folder}: ${listed.stderr.trim()}`);
+      report.notes.push(`could not look for core files in ${folder} on ${input.host.name}: ${listed.stderr.trim()}`);
       continue;
     }
     if (!files.length) {
-      report.notes.push(`no core file from rank ${rank.rank} (pid ${rank.pid}) in ${folder} (core size limit 0, or the file was not writable)`);
+      report.notes.push(`no core file from rank ${rank.rank} (pid ${rank.pid}) in ${folder} on ${input.host.name} (core size limit 0, or the file was not writable)`);
       continue;
     }
     const core = files[files.length - 1];
@@ -146,13 +151,16 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
     }
     const where = innermostUserFrame(analysed.python, input.root);
     const signal = analysed.signal ?? input.signalOf(rank.rank);
-    report.faults.push({
+    const fault: Fault = {
       kind: 'core', rank: rank.rank, host: rank.host, core, stack: analysed.python, ...(signal ? { signal } : {}),
       ...(where ? { file: where.file, line: where.line } : {}),
-    });
+    };
     const at = where ? `in ${describeFrame(input.root, where)}` : 'outside the workspace';
-    report.notes.push([`${signal ?? 'crash'} on rank ${rank.rank} (${rank.host}), core ${core}: ${at}`,
-      analysed.python.length ? formatStack(analysed.python, 6) : '', 'native backtrace (gdb bt):', analysed.native].filter(Boolean).join('\n'));
+    report.cores.push({
+      fault,
+      text: [`${signal ?? 'crash'} on rank ${rank.rank} (${rank.host}), core ${core}: ${at}`,
+        analysed.python.length ? formatStack(analysed.python, 6) : '', 'native backtrace (gdb bt):', analysed.native].filter(Boolean).join('\n'),
+    });
   }
   return report;
 }
@@ -160,7 +168,7 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
 /** `threads`: the core's thread ids (the main thread's is the process id). */
 export interface CoreAnalysis { threads: number[]; signal?: string; native: string; python: StackFrame[] }
 
-export async function analyseCore(host: Host, gdb: string, python: string, core: string): Promise<CoreAnalysis> {
+export async function analyseCore(host: CommandRunner, gdb: string, python: string, core: string): Promise<CoreAnalysis> {
   const res = await host.exec([gdb, '-batch', '-ex', 'bt', '-ex', 'py-bt', python, core], { timeoutMs: GDB_TIMEOUT_MS });
   return parseGdbCore(res.stdout);
 }

@@ -3,22 +3,26 @@
 // hang, crash and core evidence to the aggregated results.
 import type { RankLine } from '../ranks/demux';
 import { parseLauncherFailure } from '../ranks/launcherFailure';
-import type { Host } from '../transport/host';
 import type { AgentRecord, Fault, ResultMessage, TestResult } from '../types';
 import { captureHang, RankStderr, type Capture } from './capture';
-import { collectCores, type CoreSettings } from './cores';
+import { collectCores, CORE_SIGNALS, type CoreSettings } from './cores';
 import { findCrashes } from './crash';
+import type { AllocationNodes } from './nodes';
 import { HangWatchdog, type Expiry } from './watchdog';
 
 export { DEFAULT_CORE_SETTINGS, withCoreLimit, type CoreSettings } from './cores';
+export { AllocationNodes } from './nodes';
 export { describeSweep, RUN_ID_VARIABLE, sweepRun, type SweepResult } from './sweep';
 export type { Expiry } from './watchdog';
 
 const WATCH_INTERVAL_MS = 200;
 
 export interface StepFaultOptions {
-  host: Host;
+  /** The allocation's machines: every pid is acted on at the node its rank said hello from. */
+  nodes: AllocationNodes;
   python: string;
+  /** The run's DISTEST_RUN_ID: only processes carrying it are signalled. */
+  runId: string;
   root: string;
   /** The ranks' working folder (where relative core files land). */
   cwd: string;
@@ -28,8 +32,6 @@ export interface StepFaultOptions {
   cores: CoreSettings;
   /** Shared by the run's launches. */
   coreBudget: { left: number; max: number };
-  /** gdb on the host, looked up once per run. */
-  gdb: () => Promise<string | null>;
   singleRank: boolean;
 }
 
@@ -79,9 +81,9 @@ export class StepFaults {
   }
 
   private async captureStacks(): Promise<Capture> {
-    const { host, python, root } = this.opts;
+    const { nodes, python, runId, root } = this.opts;
     try {
-      const capture = await captureHang({ host, python, root, processes: [...this.watchdog.processes.values()], stderr: this.stderr, gdb: await this.opts.gdb() });
+      const capture = await captureHang({ nodes, python, runId, root, processes: [...this.watchdog.processes.values()], stderr: this.stderr });
       if (this.expiry?.reason === 'silence') {
         capture.messages.unshift({ rank: null, text: `no output and no result from any rank for ${this.expiry.limitMs / 1000} s (distest.silenceSeconds)` });
       }
@@ -118,18 +120,19 @@ export class StepFaults {
     if (!crashes.length || !this.opts.cores.enable) return;
     const crashed = crashes.flatMap(c => {
       const p = this.watchdog.processes.get(c.fault.rank);
-      return p ? [p] : [];
+      return p && c.fault.signal && CORE_SIGNALS.has(c.fault.signal) ? [p] : [];
     });
-    const { host, python, root, cwd, coreBudget } = this.opts;
-    const report = await collectCores({
-      host, python, root, cwd, crashed, since: this.startedAt, budget: coreBudget, gdb: await this.opts.gdb(),
-      signalOf: rank => crashes.find(c => c.fault.rank === rank)?.fault.signal,
-    });
-    for (const fault of report.faults) {
-      const note = report.notes.find(n => fault.core && n.includes(fault.core));
-      add(fault.rank, fault, note ? [{ rank: fault.rank, text: note, ...(fault.file ? { file: fault.file, line: fault.line } : {}) }] : []);
+    const { nodes, python, root, cwd, coreBudget } = this.opts;
+    // Each core is on the node its rank crashed on; one node after the other, so the shared budget goes in rank order.
+    for (const { node, ranks } of await nodes.byNode(crashed)) {
+      const report = await collectCores({
+        host: node, python, root, cwd, crashed: ranks, since: this.startedAt, budget: coreBudget, gdb: await nodes.gdb(node),
+        signalOf: rank => crashes.find(c => c.fault.rank === rank)?.fault.signal,
+      });
+      for (const { fault, text } of report.cores) {
+        add(fault.rank, fault, [{ rank: fault.rank, text, ...(fault.file ? { file: fault.file, line: fault.line } : {}) }]);
+      }
+      if (report.notes.length) add(null, undefined, report.notes.map(text => ({ rank: null, text })));
     }
-    const rest = report.notes.filter(n => !report.faults.some(f => f.core && n.includes(f.core)));
-    if (rest.length) add(null, undefined, rest.map(text => ({ rank: null, text })));
   }
 }

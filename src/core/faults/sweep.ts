@@ -1,16 +1,27 @@
 // The last line of cleanup: after the launcher's tree is gone, any process still carrying this run's
-// id (a daemon a test detached, a child reparented to init) is killed. Runs on the host as a small
-// stdlib Python program, so it works wherever the ranks ran.
-import type { Host } from '../transport/host';
+// id (a daemon a test detached, a child reparented to init) is killed. Runs on every node of the
+// allocation (nodes.ts) as a small stdlib Python program, so it works wherever the ranks ran.
+import type { CommandRunner } from '../transport/host';
 
 /** Set in every launch's environment and never removed (the agent drops DISTEST_TOKEN from its own). */
 export const RUN_ID_VARIABLE = 'DISTEST_RUN_ID';
+
+/**
+ * Python (stdlib, needs `sys`): `ours(pid)` says whether /proc/PID/environ carries the run id given as
+ * sys.argv[1]; raises OSError when the process is gone or unreadable. Nothing is signalled without it.
+ */
+export const RUN_ID_CHECK = `
+wanted = ("${RUN_ID_VARIABLE}=" + sys.argv[1]).encode()
+def ours(pid):
+    with open("/proc/%s/environ" % pid, "rb") as f:
+        return wanted in f.read().split(b"\\0")
+`;
 
 export interface SweepResult { host: string; killed: { pid: number; command: string }[]; problem?: string }
 
 const SWEEP_SCRIPT = `
 import json, os, signal, sys, time
-wanted = ("${RUN_ID_VARIABLE}=" + sys.argv[1]).encode()
+${RUN_ID_CHECK}
 spared = (os.getpid(), os.getppid())
 killed = {}
 for attempt in range(5):
@@ -19,9 +30,8 @@ for attempt in range(5):
         if not entry.isdigit() or int(entry) in spared:
             continue
         try:
-            with open("/proc/%s/environ" % entry, "rb") as f:
-                if wanted not in f.read().split(b"\\0"):
-                    continue
+            if not ours(entry):
+                continue
             with open("/proc/%s/cmdline" % entry, "rb") as f:
                 command = f.read().replace(b"\\0", b" ").decode("utf-8", "replace").strip()
             os.kill(int(entry), signal.SIGKILL)
@@ -36,7 +46,7 @@ print(json.dumps([{"pid": int(p), "command": c} for p, c in killed.items()]))
 `;
 
 /** Kills every process on `host` whose environment has DISTEST_RUN_ID=`runId`; says what it killed. */
-export async function sweepRun(host: Host, python: string, runId: string): Promise<SweepResult> {
+export async function sweepRun(host: CommandRunner, python: string, runId: string): Promise<SweepResult> {
   if (!/^[0-9a-zA-Z_-]+$/.test(runId)) return { host: host.name, killed: [], problem: `not sweeping: run id ${JSON.stringify(runId)} is not a plain token` };
   const res = await host.exec([python, '-c', SWEEP_SCRIPT, runId], { timeoutMs: 15_000 });
   try {

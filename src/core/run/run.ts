@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { assetDir } from '../assets';
-import { DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults';
+import { AllocationNodes, DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults';
 import type { Allocation } from '../launch/allocation';
 import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
 import { aggregate, RankStreams, type RankLine } from '../ranks';
@@ -13,7 +13,7 @@ export interface RunListener {
   record?(r: AgentRecord & { step: number }): void;
   result?(r: TestResult): void;
   note?(text: string): void;
-  /** What the end-of-run sweep found and killed (processes carrying the run id). */
+  /** What the end-of-run sweep found and killed (processes carrying the run id), once per machine swept. */
   cleanup?(r: SweepResult): void;
 }
 
@@ -69,7 +69,9 @@ class Run {
   private readonly token: string;
   private stepCount = 0;
   private readonly coreBudget: { left: number; max: number };
-  private gdb?: Promise<string | null>;
+  private readonly nodes: AllocationNodes;
+  /** Hosts ranks said hello from, so the sweep reaches them even where the allocation lists no nodes. */
+  private readonly rankHosts = new Set<string>();
 
   constructor(
     specs: TestSpec[],
@@ -80,16 +82,24 @@ class Run {
     this.token = opts.token ?? randomBytes(16).toString('hex');
     const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
     this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
+    this.nodes = new AllocationNodes(opts.alloc);
   }
 
-  /** Kills whatever of the run outlived its launches (detached daemons, reparented children). */
+  /** Kills whatever of the run outlived its launches (detached daemons, reparented children) on every node. */
   async sweep(): Promise<void> {
     if (this.stepCount === 0) return;
     const { alloc } = this.opts;
-    const result = await sweepRun(alloc.host, alloc.python, this.token);
-    const text = describeSweep(result);
-    if (text) this.listener.note?.(text);
-    this.listener.cleanup?.(result);
+    const { nodes, problems } = await this.nodes.everyNode(this.rankHosts);
+    for (const problem of problems) this.listener.note?.(problem);
+    // The nodes before the launching host: where it sees their processes too (nodes as containers of
+    // one kernel), a stray is still reported on the node it ran on.
+    const results = await Promise.all(nodes.map(node => sweepRun(node, alloc.python, this.token)));
+    results.push(await sweepRun(alloc.host, alloc.python, this.token));
+    for (const result of results) {
+      const text = describeSweep(result);
+      if (text) this.listener.note?.(text);
+      this.listener.cleanup?.(result);
+    }
   }
 
   async execute(): Promise<void> {
@@ -152,10 +162,9 @@ class Run {
     let timeoutMs = this.opts.timeoutMs;
     const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
     const faults = new StepFaults({
-      host: alloc.host, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
+      nodes: this.nodes, runId: this.token, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
       defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, singleRank: step.tagStyle === 'none' && step.ranks === 1,
       testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
-      gdb: () => (this.gdb ??= alloc.host.which('gdb')),
     });
     if (step.note) this.listener.note?.(`launch ${index + 1}: ${step.note}`);
     const streams = new RankStreams({
@@ -171,6 +180,7 @@ class Run {
     const launcherLines: string[] = [];
     streams.onRecord(r => {
       faults.record(r);
+      if (r.kind === 'hello') this.rankHosts.add(r.host);
       records.push(r);
       this.listener.record?.({ ...r, step: index });
       if (r.kind !== 'start' && r.kind !== 'result') return;

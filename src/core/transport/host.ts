@@ -48,6 +48,23 @@ export interface Host {
   forwardPort?(remotePort: number): Promise<PortForward>;
 }
 
+/**
+ * What running short commands on a machine takes. Every Host is one; so is a node reached through
+ * another host (relay.ts), which has no streams, files or ports of its own.
+ */
+export interface CommandRunner {
+  readonly name: string;
+  exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  which(cmd: string): Promise<string | null>;
+}
+
+/** `command -v` run on the machine itself: the absolute path of `cmd` there, or null. */
+export async function lookUpCommand(runner: Pick<CommandRunner, 'exec'>, cmd: string): Promise<string | null> {
+  const r = await runner.exec(['sh', '-c', 'command -v -- "$1"', 'sh', cmd]);
+  const found = r.stdout.trim();
+  return r.code === 0 && found.startsWith('/') ? found : null;
+}
+
 /** Runs a started process to its end and gathers its output (the `exec` of every Host). */
 export async function collectOutput(proc: RunningProcess, timeoutMs?: number): Promise<ExecResult> {
   const stdout: Buffer[] = [];

@@ -3,7 +3,7 @@
 // is reopened (with backoff) by the next use.
 import net from 'node:net';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
-import { collectOutput, type ExecResult, type ExitStatus, type Host, type PortForward, type RunningProcess, type StreamOptions } from './host';
+import { collectOutput, lookUpCommand, type ExecResult, type ExitStatus, type Host, type PortForward, type RunningProcess, type StreamOptions } from './host';
 import { KILL_GRACE_MS } from './local';
 import { openSshLink, SshRefusedError, type SshConnectOptions, type SshLink } from './sshConnect';
 import { killSessionArgv, PidLineSplitter, remoteCommand } from './sshCommand';
@@ -54,10 +54,8 @@ export class SshHost implements Host {
     return collectOutput(this.stream(argv, opts), opts.timeoutMs);
   }
 
-  async which(cmd: string): Promise<string | null> {
-    const r = await this.exec(['sh', '-c', 'command -v -- "$1"', 'sh', cmd]);
-    const found = r.stdout.trim();
-    return r.code === 0 && found.startsWith('/') ? found : null;
+  which(cmd: string): Promise<string | null> {
+    return lookUpCommand(this, cmd);
   }
 
   async cpuCount(): Promise<number> {
