@@ -78,12 +78,12 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
   const mark = stderr.mark();
   const methods: string[] = [];
   const missing: string[] = [];
-  const unreached: string[] = [];
+  const unsignalled: string[] = [];
   const stacks = new Map<number, StackFrame[]>();
   const signalled: Signalled[] = [];
   for (const outcome of await Promise.all((await input.nodes.byNode(processes)).map(group => signalRanks(group, input)))) {
     if (outcome.ranks.length) signalled.push({ node: outcome.node, ranks: outcome.ranks });
-    unreached.push(...outcome.problems);
+    unsignalled.push(...outcome.problems);
   }
   const reached = signalled.flatMap(s => s.ranks.map(p => ({ ...p, node: s.node })));
   // Independent of the stacks, so it runs while they are gathered (exec never rejects).
@@ -140,7 +140,7 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
     };
   });
   for (const text of (await defunct).flat()) messages.push({ rank: null, text });
-  for (const text of unreached) messages.push({ rank: null, text });
+  for (const text of unsignalled) messages.push({ rank: null, text });
   messages.push({ rank: null, text: [...methods, ...missing].join('; ') || 'no stack capture was possible' });
   return { faults, messages };
 }
