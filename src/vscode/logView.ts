@@ -7,6 +7,8 @@ import { rankKey, type LogStore, type RankInfo, type RunLog } from '../core/rank
 
 export const LOG_SCHEME = 'distest-log';
 export const LOG_LANGUAGE = 'distest-log';
+/** Recent output sent when the view opens on a run: what the feed takes without dropping. */
+const ATTACH_BYTES = 512 * 1024;
 
 /** Messages the view sends. */
 type ViewMessage =
@@ -97,7 +99,7 @@ export class LogViewPanel implements vscode.Disposable {
     const post = (m: unknown) => void this.panel?.webview.postMessage(m);
     post({ type: 'run', title: run.title, running: run.running, ranks: this.ranksOf(run), select: this.pendingSelect });
     this.pendingSelect = null;
-    for (const line of run.tail('all')) this.feed.push(line.rank, line.stream, line.text);
+    for (const line of run.recent('all', ATTACH_BYTES)) this.feed.push(line.rank, line.stream, line.text);
     this.feed.flush();
     let scheduled = false;
     this.runSubscriptions = [

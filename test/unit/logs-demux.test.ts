@@ -74,3 +74,28 @@ test('a 10 MB line without a newline arrives whole, in order, in pieces of at mo
   assert.ok(lines.every(l => l.rank === 5 && l.stream === 'stderr' && Buffer.byteLength(l.text) <= 64 * 1024));
   assert.equal(lines.map(l => l.text).join(''), body.toString('latin1'));
 });
+
+test('tags OpenMPI put inside a line, `]<` and `<` in text, and UTF-8 are found at every byte alignment', () => {
+  const texts = ['a]<b is text, not a tag', '<<<>>> x < y', 'ünïcödé ✓ at the start', 'ascii then é', '', 'x'];
+  for (let shift = 0; shift < 8; shift++) {
+    const pad = 'p'.repeat(shift);
+    const expected = texts.map(t => `${pad}${t}`);
+    // Rank 1's line is cut by rank 2's whole line, at a different offset per shift.
+    const parts = expected.map(t => `[1,3]<stdout>:${t}\n`);
+    parts.push(`[1,1]<stdout>:${pad}head [1,2]<stderr>:${pad}other\n[1,1]<stdout>:tail\n`);
+    const bytes = Buffer.from(parts.join(''));
+    for (let offset = 0; offset < 4; offset++) {
+      // The same bytes at each offset from an aligned start, through one write and through small ones.
+      const backing = Buffer.alloc(bytes.length + offset);
+      bytes.copy(backing, offset);
+      for (const max of [bytes.length, 5]) {
+        const streams = new RankStreams({ token: TOKEN, tagStyle: 'openmpi' });
+        const lines = collect(streams);
+        feed(streams, backing.subarray(offset), random(shift * 4 + offset), max);
+        assert.deepEqual(lines.filter(l => l.rank === 3).map(l => l.text), expected, `shift ${shift}, offset ${offset}, chunks ≤ ${max}`);
+        assert.deepEqual(lines.filter(l => l.rank !== 3).map(l => [l.rank, l.stream, l.text]),
+          [[2, 'stderr', `${pad}other`], [1, 'stdout', `${pad}head tail`]], `shift ${shift}, offset ${offset}, chunks ≤ ${max}`);
+      }
+    }
+  }
+});

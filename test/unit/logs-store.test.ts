@@ -4,25 +4,40 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileLinks } from '../../src/core/ranks/fileLinks';
-import { LineRing, LogStore, rankStatesOf } from '../../src/core/ranks/logStore';
+import { LogStore, rankStatesOf } from '../../src/core/ranks/logStore';
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distest-logs-'));
 
-test('the ring keeps the newest lines within its bound; a line bigger than the bound keeps its tail', () => {
-  const ring = new LineRing(1000);
-  for (let i = 0; i < 10_000; i++) ring.push({ seq: i, rank: 0, stream: 'stdout', text: `line ${i}` });
-  assert.ok(ring.totalChars <= 1000);
-  const kept = ring.lines();
-  assert.equal(kept[kept.length - 1].seq, 9999);
+/** Bytes of the lines as the rank's file holds them (`[r0] text\n`). */
+const storedBytes = (lines: { rank: number | null; stream: string; text: string }[]) =>
+  lines.reduce((n, l) => n + Buffer.byteLength(`[r${l.rank}${l.stream === 'stderr' ? '!' : ''}] ${l.text}\n`), 0);
+
+test('memory keeps each rank\'s newest lines within ringBytes, text, stream and order intact', async () => {
+  const run = await new LogStore({ root: tempRoot(), ringBytes: 4096 }).startRun('ring');
+  const texts = (i: number) => `${i % 7 === 0 ? 'ü✓ \x1b[31mred\x1b[0m' : 'plain'} line ${i} of a test printing its progress`;
+  for (let i = 0; i < 10_000; i++) run.append(0, i % 3 === 0 ? 'stderr' : 'stdout', texts(i));
+  const kept = run.recent(0);
+  assert.ok(storedBytes(kept) <= 4096 && storedBytes(kept) > 2048, `kept ${storedBytes(kept)} bytes`);
   assert.deepEqual(kept.map(l => l.seq), kept.map((_, i) => 10_000 - kept.length + i), 'contiguous newest lines');
-  ring.push({ seq: 10_000, rank: 0, stream: 'stdout', text: 'x'.repeat(5000) + 'END' });
-  assert.equal(ring.size, 1);
-  assert.equal(ring.totalChars, 1000);
-  assert.ok(ring.lines()[0].text.endsWith('END'));
+  assert.deepEqual(kept.map(l => [l.text, l.stream]), kept.map(l => [texts(l.seq), l.seq % 3 === 0 ? 'stderr' : 'stdout']));
+  assert.deepEqual(run.recent(0, storedBytes(kept.slice(-3))).map(l => l.seq), [9997, 9998, 9999], 'the newest within a budget');
+  run.append(0, 'stdout', 'x'.repeat(5000) + 'END');
+  const huge = run.recent(0).at(-1) ?? assert.fail('no lines');
+  assert.ok(huge.text.startsWith('…') && huge.text.endsWith('END') && Buffer.byteLength(huge.text) < 2048, 'a line bigger than the ring keeps its end');
+  run.close();
+});
+
+test('many tiny lines are bounded by the line index, not only by bytes', async () => {
+  const run = await new LogStore({ root: tempRoot(), ringBytes: 4096 }).startRun('tiny');
+  for (let i = 0; i < 10_000; i++) run.append(1, 'stdout', '');
+  const kept = run.recent(1);
+  assert.ok(kept.length >= 32 && kept.length <= 64, `${kept.length} lines`);
+  run.close();
+  assert.equal((await run.readRank(1)).length, '[r1] \n'.length * 10_000);
 });
 
 test('a run spills every line to its rank file while memory keeps only the tail', async () => {
-  const store = new LogStore({ root: tempRoot(), ringChars: 4096 });
+  const store = new LogStore({ root: tempRoot(), ringBytes: 4096 });
   const run = await store.startRun('spill');
   const seen: number[] = [];
   run.onLine(l => seen.push(l.seq));
@@ -31,9 +46,12 @@ test('a run spills every line to its rank file while memory keeps only the tail'
   const huge = 'y'.repeat(10 * 1024 * 1024);
   run.append(2, 'stdout', huge);
   assert.equal(seen.length, 30_002);
-  assert.ok(run.tail(1).reduce((n, l) => n + l.text.length, 0) <= 4096);
-  const merged = run.tail('all');
+  assert.ok(storedBytes(run.recent(1)) <= 4096);
+  const merged = run.recent('all');
   assert.deepEqual(merged.map(l => l.seq), [...merged.map(l => l.seq)].sort((a, b) => a - b), 'merged tail in arrival order');
+  const shared = run.recent('all', 3000);
+  assert.deepEqual(new Set(shared.map(l => l.rank)), new Set([0, 1, 2, null]), 'every rank gets a share of the budget');
+  assert.ok(storedBytes(shared) <= 3000);
 
   const live = await run.readRank(1);
   assert.equal(live.split('\n').filter(Boolean).length, 10_000, 'readable while the run is live');
@@ -46,6 +64,22 @@ test('a run spills every line to its rank file while memory keeps only the tail'
   const rank2 = await run.readRank(2);
   assert.ok(rank2.endsWith(`[r2] ${huge}\n`), 'a 10 MB line is kept whole on disk');
   assert.equal(await run.readRank(7), '', 'a rank that printed nothing');
+  const end = await run.readRank(1, 1000);
+  const [note, first] = end.split('\n');
+  assert.match(note, new RegExp(`^distest: the first \\d+ bytes of this log are not shown; the whole log is ${run.fileOf(1)}$`));
+  assert.match(first, /^\[r1!?\] rank 1 line \d+$/, 'the shown part starts at a line');
+  assert.ok(end.endsWith('[r1] rank 1 line 29998\n') && end.length < 1200);
+});
+
+test('a newer run frees the older run\'s memory; its files stay readable', async () => {
+  const store = new LogStore({ root: tempRoot() });
+  const first = await store.startRun('first');
+  first.append(0, 'stdout', 'kept on disk');
+  first.close();
+  assert.equal(first.recent(0).length, 1);
+  await store.startRun('second');
+  assert.deepEqual(first.recent(0), []);
+  assert.equal(await first.readRank(0), '[r0] kept on disk\n');
 });
 
 test('only the newest keepRuns run folders stay; other files in the folder are left alone', async () => {

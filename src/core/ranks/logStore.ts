@@ -15,83 +15,158 @@ export interface LogStoreOptions {
   root: string;
   /** Run folders kept; older ones are deleted when a run starts (default 10). */
   keepRuns?: number;
-  /** Characters of recent lines kept in memory per rank (default 64 Ki); the full log is on disk. */
-  ringChars?: number;
+  /** Bytes of recent output per rank in memory (default 64 KiB); the full log is on disk. */
+  ringBytes?: number;
 }
 
 const DEFAULT_KEEP_RUNS = 10;
-const DEFAULT_RING_CHARS = 64 * 1024;
-/** Pending file bytes per rank before a write is issued; a timer flushes smaller remainders. */
-const SPILL_CHUNK_CHARS = 64 * 1024;
+const DEFAULT_RING_BYTES = 64 * 1024;
 const SPILL_INTERVAL_MS = 200;
+/** Lines per block at most: one per 64 bytes of the block, so tiny lines cannot grow the index. */
+const BYTES_PER_INDEXED_LINE = 64;
+/** The document view shows at most this much of a rank's log: its end, after a note. */
+const DEFAULT_DOCUMENT_BYTES = 64 * 1024 * 1024;
 const RUN_DIR = /^run-\d{8}T\d{9}-[0-9a-z]+$/;
+const NEWLINE = 0x0a;
 
-/** A bounded FIFO of lines: the oldest go once the characters exceed the bound; the newest always stays. */
-export class LineRing {
-  private items: StoredLine[] = [];
-  private head = 0;
-  private chars = 0;
+/** Buffer's own UTF-8 encoder, which write() reaches after argument checks: called once per line. */
+interface Utf8Writer { utf8Write(text: string, offset: number): number }
 
-  constructor(readonly maxChars: number) {}
+/**
+ * Formatted lines (`[r3] text\n`, as the rank's file holds them) with each line's run-wide seq: half
+ * of a rank's in-memory ring. Bytes off the JavaScript heap, so a run's output costs the garbage
+ * collector nothing however much of it is kept.
+ */
+class LogBlock {
+  readonly bytes: Buffer;
+  used = 0;
+  /** bytes[0, spilled) are in the rank's file. */
+  spilled = 0;
+  count = 0;
+  private readonly starts: Uint32Array;
+  private readonly seqs: Float64Array;
 
-  push(line: StoredLine): void {
-    const kept = line.text.length > this.maxChars ? { ...line, text: line.text.slice(line.text.length - this.maxChars) } : line;
-    this.items.push(kept);
-    this.chars += kept.text.length;
-    while (this.chars > this.maxChars && this.items.length - this.head > 1) this.chars -= this.items[this.head++].text.length;
-    // Compact once the dead prefix dominates, so pushes stay amortised O(1).
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+  constructor(readonly size: number) {
+    this.bytes = Buffer.allocUnsafe(size);
+    const lines = Math.max(1, Math.floor(size / BYTES_PER_INDEXED_LINE));
+    this.starts = new Uint32Array(lines);
+    this.seqs = new Float64Array(lines);
   }
 
-  get size(): number {
-    return this.items.length - this.head;
+  get full(): boolean {
+    return this.count === this.starts.length;
   }
 
-  get totalChars(): number {
-    return this.chars;
+  /** Appends the line when `maxBytes` (its formatted size or more) fit; false leaves the block unchanged. */
+  add(seq: number, label: Buffer, text: string, maxBytes: number): boolean {
+    if (this.full || this.used + maxBytes > this.size) return false;
+    this.starts[this.count] = this.used;
+    this.seqs[this.count++] = seq;
+    this.used += label.copy(this.bytes, this.used);
+    this.used += (this.bytes as unknown as Utf8Writer).utf8Write(text, this.used);
+    this.bytes[this.used++] = NEWLINE;
+    return true;
   }
 
-  lines(): StoredLine[] {
-    return this.items.slice(this.head);
+  clear(): void {
+    this.used = this.spilled = this.count = 0;
+  }
+
+  /** Bytes of line `index` with its label and newline. */
+  bytesAt(index: number): number {
+    return (index + 1 < this.count ? this.starts[index + 1] : this.used) - this.starts[index];
+  }
+
+  /** Line `index` as stored: its stream from the label, its text after it. */
+  lineAt(index: number, rank: number | null, labels: RankLabels): StoredLine {
+    const start = this.starts[index];
+    const end = (index + 1 < this.count ? this.starts[index + 1] : this.used) - 1;
+    const stderr = labels.stderr.length <= end - start && labels.stderr.equals(this.bytes.subarray(start, start + labels.stderr.length));
+    const label = stderr ? labels.stderr : labels.stdout;
+    return { seq: this.seqs[index], rank, stream: stderr ? 'stderr' : 'stdout', text: this.bytes.toString('utf8', start + label.length, end) };
   }
 }
 
-/** One rank's log: recent lines in memory, everything appended to `file`. */
+interface RankLabels { stdout: Buffer; stderr: Buffer }
+
+/** One rank's log: recent lines in two blocks in memory (the older one full), everything appended to `file`. */
 class RankLog {
-  readonly ring: LineRing;
   readonly info: RankInfo;
-  private pending: string[] = [];
-  private pendingChars = 0;
+  private readonly labels: RankLabels;
+  /** Allocated on the first line: a rank that only said hello costs no block. */
+  private current: LogBlock | null = null;
+  private previous: LogBlock | null = null;
   private fd: number | null = null;
 
-  constructor(rank: number | null, ringChars: number, readonly file: string) {
-    this.ring = new LineRing(ringChars);
+  constructor(readonly rank: number | null, private readonly blockBytes: number, readonly file: string) {
     this.info = { rank, state: 'waiting', lines: 0, stderrLines: 0 };
+    this.labels = { stdout: Buffer.from(documentLabel(rank, 'stdout')), stderr: Buffer.from(documentLabel(rank, 'stderr')) };
   }
 
   add(line: StoredLine): void {
-    this.ring.push(line);
     this.info.lines++;
     if (line.stream === 'stderr') this.info.stderrLines++;
-    const formatted = `${documentLabel(line.rank, line.stream)}${line.text}\n`;
-    this.pending.push(formatted);
-    this.pendingChars += formatted.length;
-    if (this.pendingChars >= SPILL_CHUNK_CHARS) this.flush();
+    const label = line.stream === 'stderr' ? this.labels.stderr : this.labels.stdout;
+    // UTF-8 needs at most 3 bytes per UTF-16 unit; the exact count only when that bound does not fit.
+    const bound = label.length + line.text.length * 3 + 1;
+    let block = (this.current ??= new LogBlock(this.blockBytes));
+    if (block.add(line.seq, label, line.text, bound)) return;
+    const exact = label.length + Buffer.byteLength(line.text) + 1;
+    if (block.add(line.seq, label, line.text, exact)) return;
+    block = this.rotate(block);
+    if (block.add(line.seq, label, line.text, exact)) return;
+    // Longer than a block: whole on disk, its end in memory.
+    this.write(Buffer.concat([label, Buffer.from(`${line.text}\n`)]));
+    const keep = Math.floor((this.blockBytes - label.length - 4) / 3);
+    block.add(line.seq, label, `…${line.text.slice(line.text.length - keep)}`, this.blockBytes);
+    block.spilled = block.used;
+  }
+
+  release(): void {
+    this.flush();
+    this.current = this.previous = null;
+  }
+
+  /** Appends what the current block holds beyond the file. Synchronous: see rotate(). */
+  flush(): void {
+    const block = this.current;
+    if (!block || block.spilled === block.used) return;
+    this.write(block.bytes.subarray(block.spilled, block.used));
+    block.spilled = block.used;
   }
 
   /**
-   * Appends the pending lines to the file. Synchronous on purpose: a write stream queues without bound
-   * when output comes faster than the disk takes it; this costs one write per 64 Ki characters.
+   * The current block is full: it is written out and becomes the previous one. Writes are synchronous
+   * and at most one block per rank: a write stream queues without bound when output comes faster
+   * than the disk takes it, and memory would grow with the volume.
    */
-  flush(): void {
-    if (!this.pending.length) return;
+  private rotate(full: LogBlock): LogBlock {
+    this.flush();
+    const spare = this.previous;
+    this.previous = full;
+    this.current = spare ?? new LogBlock(this.blockBytes);
+    this.current.clear();
+    return this.current;
+  }
+
+  private write(bytes: Buffer): void {
     this.fd ??= fs.openSync(this.file, 'a');
-    fs.writeSync(this.fd, this.pending.join(''));
-    this.pending = [];
-    this.pendingChars = 0;
+    for (let at = 0; at < bytes.length;) at += fs.writeSync(this.fd, bytes, at);
+  }
+
+  /** The newest lines in memory, oldest first, at most `maxBytes` of them as stored (at least one). */
+  recent(maxBytes = Infinity): StoredLine[] {
+    const lines: StoredLine[] = [];
+    let bytes = 0;
+    for (const block of [this.current, this.previous]) {
+      if (!block) continue;
+      for (let i = block.count - 1; i >= 0; i--) {
+        bytes += block.bytesAt(i);
+        if (bytes > maxBytes && lines.length > 0) return lines.reverse();
+        lines.push(block.lineAt(i, this.rank, this.labels));
+      }
+    }
+    return lines.reverse();
   }
 
   close(): void {
@@ -120,7 +195,7 @@ export class RunLog {
   /** Rank states per test id, from the test results. */
   readonly testStates = new Map<string, Map<number, RankState>>();
 
-  constructor(readonly id: string, readonly dir: string, readonly title: string, private readonly ringChars: number) {
+  constructor(readonly id: string, readonly dir: string, readonly title: string, private readonly ringBytes: number) {
     this.timer = setInterval(() => this.flush(), SPILL_INTERVAL_MS);
     this.timer.unref();
   }
@@ -165,10 +240,19 @@ export class RunLog {
     return [...this.ranks.values()].map(r => ({ ...r.info })).sort((a, b) => (a.rank ?? -1) - (b.rank ?? -1));
   }
 
-  /** Recent lines of one rank, or of all ranks in arrival order (`'all'`). */
-  tail(rank: number | null | 'all'): StoredLine[] {
-    if (rank !== 'all') return this.ranks.get(rankKey(rank))?.ring.lines() ?? [];
-    return [...this.ranks.values()].flatMap(r => r.ring.lines()).sort((a, b) => a.seq - b.seq);
+  /**
+   * Lines still in memory, in arrival order: of one rank, or of every rank (`'all'`) each with an
+   * equal share of `maxBytes`, so that with many ranks each still shows its newest lines.
+   */
+  recent(rank: number | null | 'all', maxBytes = Infinity): StoredLine[] {
+    if (rank !== 'all') return this.ranks.get(rankKey(rank))?.recent(maxBytes) ?? [];
+    const share = maxBytes / Math.max(1, this.ranks.size);
+    return [...this.ranks.values()].flatMap(r => r.recent(share)).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Frees the in-memory lines (a newer run took over the view); the files stay. */
+  release(): void {
+    for (const log of this.ranks.values()) log.release();
   }
 
   /** The file that holds every line of the rank (may not exist yet: nothing written). */
@@ -176,13 +260,35 @@ export class RunLog {
     return path.join(this.dir, `${rankKey(rank)}.log`);
   }
 
-  /** The rank's whole log as the document view shows it. */
-  async readRank(rank: number | null): Promise<string> {
+  /**
+   * The rank's log as the document view shows it: whole, or its last `maxBytes` (from a line start)
+   * after a note, so a log of gigabytes does not become a string of gigabytes.
+   */
+  async readRank(rank: number | null, maxBytes = DEFAULT_DOCUMENT_BYTES): Promise<string> {
     this.ranks.get(rankKey(rank))?.flush();
-    return fs.promises.readFile(this.fileOf(rank), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return '';
+    const file = this.fileOf(rank);
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
       throw err;
-    });
+    }
+    try {
+      const { size } = await handle.stat();
+      const from = Math.max(0, size - maxBytes);
+      const bytes = Buffer.alloc(size - from);
+      for (let at = 0; at < bytes.length;) {
+        const { bytesRead } = await handle.read(bytes, at, bytes.length - at, from + at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      if (from === 0) return bytes.toString('utf8');
+      const lineStart = bytes.indexOf(NEWLINE) + 1;
+      return `distest: the first ${from + lineStart} bytes of this log are not shown; the whole log is ${file}\n${bytes.toString('utf8', lineStart)}`;
+    } finally {
+      await handle.close();
+    }
   }
 
   onLine(listener: (line: StoredLine) => void): { dispose(): void } {
@@ -212,7 +318,7 @@ export class RunLog {
     const key = rankKey(rank);
     let log = this.ranks.get(key);
     if (!log) {
-      log = new RankLog(rank, this.ringChars, this.fileOf(rank));
+      log = new RankLog(rank, Math.max(1024, Math.floor(this.ringBytes / 2)), this.fileOf(rank));
       this.ranks.set(key, log);
       this.changed();
     }
@@ -248,7 +354,9 @@ export class LogStore {
     const id = runFolderName(new Date(), this.counter++);
     const dir = path.join(this.opts.root, id);
     await fs.promises.mkdir(dir);
-    const run = new RunLog(id, dir, title, this.opts.ringChars ?? DEFAULT_RING_CHARS);
+    const run = new RunLog(id, dir, title, this.opts.ringBytes ?? DEFAULT_RING_BYTES);
+    // The view follows the newest run; older ones are read from their files.
+    for (const older of this.runList) older.release();
     this.runList.push(run);
     // Memory holds the same runs as the disk.
     while (this.runList.length > this.keepRuns) this.runList.shift();
