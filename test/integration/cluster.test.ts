@@ -10,6 +10,7 @@ import { detectMpi } from '../../src/core/launch/mpi';
 import { runTests, type RunListener } from '../../src/core/run/run';
 import { Slurm, type SallocEvent } from '../../src/core/schedulers/slurm';
 import { LocalHost } from '../../src/core/transport/local';
+import { SshHost } from '../../src/core/transport/ssh';
 import type { SweepResult } from '../../src/core/faults';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
@@ -336,5 +337,65 @@ test('slurm allocation created outside distest: used, never cancelled by it', as
   } finally {
     execFileSync('scancel', [outsideId]);
   }
+  assert.deepEqual(await waitForNoStrays(15_000), []);
+});
+
+/** The distest CLI (dist/cli.js) with the cluster's client environment (SLURM_CONF, OpenMPI's ssh). */
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, [path.join(REPO, 'dist/cli.js'), ...args], { encoding: 'utf8', timeout: 180_000 });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+test('CLI: allocations lists a job made outside with its time left; run --allocation slurm:new creates one, runs there, cancels it', async () => {
+  execFileSync('salloc', ['--no-shell', '--immediate=30', '-N1', '-n1', '-t', '10', '-J', 'cli-outside'], { stdio: 'ignore', timeout: 60_000 });
+  const outsideId = (await slurm.listJobs()).find(j => j.name === 'cli-outside')?.jobId;
+  assert.ok(outsideId, 'salloc created the outside job');
+  try {
+    const listed = cli(['allocations', PROJECT, '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const choices = JSON.parse(listed.stdout) as { spec?: string; kind: string; state?: string; timeLeft?: string; creates?: boolean }[];
+    const outside = choices.find(c => c.spec === `slurm:${outsideId}`);
+    assert.equal(outside?.state, 'RUNNING', listed.stdout);
+    assert.match(outside?.timeLeft ?? '', /^\d+:\d\d$/);
+    assert.ok(choices.some(c => c.spec === 'slurm:new' && c.creates), listed.stdout);
+
+    const run = cli(['run', PROJECT, GATHER.id, '--json', '--python', PYTHON, '--ranks', '4', '--allocation', 'slurm:new', '--nodes', '2', '--tasks', '4', '--time', '5']);
+    assert.equal(run.code, 0, run.stderr);
+    const [result] = (JSON.parse(run.stdout) as { tests: { state: string; ranks: number }[] }).tests;
+    assert.deepEqual([result.state, result.ranks], ['passed', 4]);
+    const created = /Slurm job (\d+) granted/.exec(run.stderr)?.[1];
+    assert.ok(created, run.stderr);
+    assert.match(run.stderr, /running on slurm:\d+ \(created for this run; cancelled when it ends\)/);
+    assert.notEqual((await slurm.listJobs()).find(j => j.jobId === created)?.state, 'RUNNING', 'the CLI cancelled the job it created');
+    assert.equal((await slurm.listJobs()).find(j => j.jobId === outsideId)?.state, 'RUNNING', 'the outside job is untouched');
+  } finally {
+    execFileSync('scancel', [outsideId]);
+  }
+});
+
+test('the ssh connection to the launching host drops mid-run: the test ends errored, nothing is left on any node', async () => {
+  const node1 = new SshHost(NODES[0]);
+  try {
+    const alloc: HostsAllocation = { kind: 'hosts', host: node1, hosts: NODES.map(name => ({ name, slots: 2 })), python: PYTHON, mpi: await detectMpi(node1) };
+    const token = `drop${Date.now().toString(16)}`;
+    let hellos = 0;
+    const started = Date.now();
+    const [result] = await runTests([spec(`${FAULTS_FILE}::test_sleeps`)], {
+      root: FAULTS, alloc, token, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS,
+      listener: {
+        // Once every rank runs, kill the sshd processes serving this connection on dt-node1.
+        record: r => void (r.kind === 'hello' && ++hellos === 4 && clusterShell(`for p in $(ip netns pids ${NODES[0]}); do
+          case "$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null)" in "sshd: "*"[listener]"*) ;; "sshd: "*) kill -9 $p ;; esac; done`)),
+      },
+    });
+    assert.equal(hellos, 4, 'every rank started before the drop');
+    assert.equal(result.state, 'errored', JSON.stringify(result.messages));
+    assert.ok(result.messages.some(m => /ssh connection to .* was lost/.test(m.text)), JSON.stringify(result.messages));
+    assert.ok(Date.now() - started < RUN_TIMEOUT_MS / 2, 'the drop ended the run, not the timeout');
+    assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', token), 20_000), [], 'no process of the run is left');
+  } finally {
+    node1.dispose();
+  }
+  // After the dispose: the sweep's reconnected session is distest's own, closed with the host.
   assert.deepEqual(await waitForNoStrays(15_000), []);
 });
