@@ -21,9 +21,9 @@ FRAME_PREFIX = "@@distest:"
 # in one read of OpenMPI's 4 KiB forwarding buffer most of the time.
 CHUNK_CHARS = 3000
 
-_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "PALS_RANKID")
+_RANK_VARS = ("DISTEST_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "PALS_RANKID")
 # PMIx and PALS export no world size of their own; their launchers set PMI_SIZE / OMPI_* alongside.
-_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+_SIZE_VARS = ("DISTEST_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
 
 
 def _first_int(names, default):

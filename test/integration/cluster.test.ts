@@ -399,3 +399,22 @@ test('the ssh connection to the launching host drops mid-run: the test ends erro
   // After the dispose: the sweep's reconnected session is distest's own, closed with the host.
   assert.deepEqual(await waitForNoStrays(15_000), []);
 });
+
+test('hosts allocation without MPI: distest_spawn starts each rank over ssh with RANK/WORLD_SIZE; per-rank results as with mpirun', async () => {
+  const alloc: HostsAllocation = { kind: 'hosts', host: login, hosts: NODES.map(name => ({ name, slots: 2 })), python: PYTHON, mpi: null, mpiProblem: 'left out on purpose' };
+  const token = `spawn${Date.now().toString(16)}`;
+  const rankHosts = new Map<number, string>();
+  const specs = ['test_each_rank_knows_its_place', 'test_rank_2_fails'].map(name => ({ ...spec(`tests/test_spawned.py::${name}`), framework: 'pytest_parallel' as const, ranks: 4 }));
+  const [placed, failing] = await runTests(specs, {
+    root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, token, timeoutMs: RUN_TIMEOUT_MS,
+    listener: { record: r => void (r.kind === 'hello' && rankHosts.set(r.rank, r.host)) },
+  });
+  assert.equal(placed.state, 'passed', JSON.stringify(placed.messages));
+  assert.deepEqual([...rankHosts.keys()].sort(), [0, 1, 2, 3]);
+  assert.deepEqual([...new Set(rankHosts.values())].sort(), NODES);
+  assert.equal(failing.state, 'failed');
+  assert.deepEqual(failing.failedRanks, [2]);
+  assert.match(failing.messages[0].text, /^rank 2 of 4: AssertionError: rank 2 is unlucky/);
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', token), 15_000), []);
+  assert.deepEqual(await waitForNoStrays(15_000), []);
+});

@@ -38,11 +38,20 @@ test('hosts + MPICH: -hosts (Hydra passes the environment itself)', () => {
   assert.deepEqual(plan.steps[0].argv, ['/opt/mpich/bin/mpiexec', '-prepend-rank', '-hosts', 'n1:2,n2:2', '-n', '2', ...PYTEST, 't/a.py::t[2]']);
 });
 
-test('hosts: more ranks than slots are skipped, never oversubscribed; no MPI errors', () => {
+test('hosts: more ranks than slots are skipped, never oversubscribed', () => {
   const plan = planRun([spec('t/a.py::t[8]', 'pytest_parallel', 8)], hosts(OPENMPI), OPTS);
   assert.deepEqual(plan.skipped, [{ id: 't/a.py::t[8]', reason: 'needs 8 ranks, allocation hosts:n1,n2 has 4 slots' }]);
-  const none = planRun([spec('t/a.py::t[2]', 'pytest_parallel', 2)], { ...hosts(null), mpiProblem: 'no mpirun on login' }, OPTS);
-  assert.deepEqual(none.errored, [{ id: 't/a.py::t[2]', reason: 'needs 2 ranks: no mpirun on login' }]);
+  const none = planRun([spec('t/a.py::t[8]', 'pytest_parallel', 8)], hosts(null), OPTS);
+  assert.deepEqual(none.skipped, plan.skipped);
+});
+
+test('hosts without MPI: distest_spawn starts each rank on its host with RANK/WORLD_SIZE, tagged like mpirun', () => {
+  const plan = planRun([spec('t/a.py::t[3]', 'pytest_parallel', 3)], { ...hosts(null), mpiProblem: 'no mpirun on login' }, OPTS);
+  const forward = Object.keys(plan.steps[0].env).flatMap(name => ['--env', name]);
+  assert.deepEqual(plan.steps.map(s => [s.tagStyle, s.argv]), [
+    ['openmpi', ['/usr/bin/python3', '/ext/dist/agent/distest_spawn.py', '--hosts', 'n1:2,n2:2', '--np', '3', ...forward, '--', ...PYTEST, 't/a.py::t[3]']],
+  ]);
+  assert.match(plan.steps[0].note ?? '', /no MPI launcher on login \(no mpirun on login\): ranks started per host/);
 });
 
 test('hosts: an mpirun launcher template gets the host list and forwarding too', () => {

@@ -233,6 +233,7 @@ class PlanContext {
       case 'hosts': {
         // One local rank needs no launcher: mpi4py initialises as a singleton, and it saves mpirun's startup.
         if (alloc.kind === 'local' && ranks === 1) return { argv: [], tagStyle: 'none', env: this.baseEnv };
+        if (alloc.kind === 'hosts' && !alloc.mpi) return this.spawnLauncher(alloc, specs, ranks, notes);
         const mpi = this.requireMpi(specs, ranks, notes);
         if (!mpi) return null;
         const launch = this.mpiLauncher(mpi, ranks);
@@ -257,6 +258,21 @@ class PlanContext {
         return { argv, tagStyle: 'srun', env: this.baseEnv };
       }
     }
+  }
+
+  /**
+   * Without MPI on the launching host, agent/distest_spawn.py starts each rank on its host (ssh) with
+   * RANK / WORLD_SIZE / MASTER_ADDR, Parallel-Python style, and tags output as mpirun --tag-output does.
+   */
+  private spawnLauncher(alloc: HostsAllocation, specs: TestSpec[], ranks: number, notes: string[]): Launcher | null {
+    if (!this.fits(specs, ranks, notes)) return null;
+    notes.push(`no MPI launcher on ${alloc.host.name} (${alloc.mpiProblem ?? 'none found'}): ranks started per host with RANK/WORLD_SIZE`);
+    const argv = [
+      alloc.python, path.join(this.opts.assetDir, 'agent', 'distest_spawn.py'),
+      '--hosts', alloc.hosts.map(h => `${h.name}:${h.slots}`).join(','), '--np', String(ranks),
+      ...Object.keys(this.baseEnv).flatMap(name => ['--env', name]), '--',
+    ];
+    return { argv, tagStyle: 'openmpi', env: this.baseEnv };
   }
 
   /** Whether `ranks` fit the allocation; else files the tests as skipped (local may oversubscribe). */
