@@ -218,6 +218,7 @@ export class AllocationPicker implements vscode.Disposable {
         ? await new Slurm(host).timeLeft(spec.jobId).then(t => (t === null ? -1 : slurmTimeSeconds(t)))
         : await new Pbs(host).timeLeft(spec.jobId).then(s => s ?? null);
       if (seconds === -1) {
+        if (this.timeLeft?.text === 'ended') return;
         this.timeLeft = { text: 'ended', warned: true };
         void vscode.window.showWarningMessage(`distest: allocation ${this.spec} has ended; runs go nowhere until you pick another.`, 'Pick Allocation')
           .then(choice => choice && this.pick());
