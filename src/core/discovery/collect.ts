@@ -1,6 +1,6 @@
 // One parsed file → the tests pytest (or a launcher's unittest run) would collect from it, with the node
 // ids pytest prints. Only module and class bodies are walked: test bodies never matter to discovery.
-import type { Node } from 'web-tree-sitter';
+import type { SyntaxNode } from './syntax';
 import type { FileDiscovery, Framework, LauncherTemplate, MarkerDiagnostic, Severity, SourceRange, TestSpec } from '../types';
 import type { CompiledConfig } from './config';
 import { asciiEscapedStr } from './literals';
@@ -17,27 +17,27 @@ type Resolved<T> = { ok: T } | { dynamic: string } | { invalid: string };
 interface Axis { ids: string[]; ranks?: number[] }
 
 type Mark =
-  | { kind: 'parallel'; node: Node; axis: Resolved<Axis> }
-  | { kind: 'mpi'; node: Node; minSize: Resolved<number | undefined> }
-  | { kind: 'parametrize'; node: Node; axis: Resolved<Axis> }
+  | { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis> }
+  | { kind: 'mpi'; node: SyntaxNode; minSize: Resolved<number | undefined> }
+  | { kind: 'parametrize'; node: SyntaxNode; axis: Resolved<Axis> }
   /** `@pytest.mark.timeout(S)`: seconds when a positive literal, else ignored (the setting applies). */
-  | { kind: 'timeout'; node: Node; seconds?: number }
+  | { kind: 'timeout'; node: SyntaxNode; seconds?: number }
   /** Not a mark: `@pytest.fixture` makes a `test_*` function a fixture instead of a test. */
-  | { kind: 'fixture'; node: Node };
+  | { kind: 'fixture'; node: SyntaxNode };
 
-interface Definition { kind: 'function' | 'class'; name: string; node: Node; nameNode: Node; decorators: Node[] }
+interface Definition { kind: 'function' | 'class'; name: string; node: SyntaxNode; nameNode: SyntaxNode; decorators: SyntaxNode[] }
 
 interface ClassInfo extends Definition {
-  bases: Node[];
+  bases: SyntaxNode[];
   /** Own body members (functions and classes), last definition of a name wins as in Python. */
   members: Map<string, Definition>;
   nestedClasses: Map<string, ClassInfo>;
-  pytestmark?: Node;
+  pytestmark?: SyntaxNode;
   /** `__test__ = False` in the body. */
   disabled: boolean;
 }
 
-interface CallArguments { positional: Node[]; keywords: Map<string, Node>; unpacked: boolean }
+interface CallArguments { positional: SyntaxNode[]; keywords: Map<string, SyntaxNode>; unpacked: boolean }
 
 const PARALLEL = 'pytest_parallel.mark.parallel';
 const MPI = 'pytest.mark.mpi';
@@ -48,7 +48,7 @@ const TRANSPARENT_STATEMENTS = new Set(['if_statement', 'elif_clause', 'else_cla
 const MAX_PARAMETER_COMBINATIONS = 10_000;
 const MAX_BASE_DEPTH = 16;
 
-export function collectTests(root: Node, file: string, config: CompiledConfig): CollectedFile {
+export function collectTests(root: SyntaxNode, file: string, config: CompiledConfig): CollectedFile {
   return new FileCollector(file, config).collect(root);
 }
 
@@ -61,14 +61,14 @@ class FileCollector {
   private readonly reported = new Set<string>();
   private readonly moduleMembers = new Map<string, Definition>();
   private readonly moduleClasses = new Map<string, ClassInfo>();
-  private modulePytestmark?: Node;
+  private modulePytestmark?: SyntaxNode;
   private readonly launcher?: LauncherTemplate;
 
   constructor(private readonly file: string, private readonly config: CompiledConfig) {
     this.launcher = config.launcherFor(file);
   }
 
-  collect(root: Node): CollectedFile {
+  collect(root: SyntaxNode): CollectedFile {
     this.scanModule(root);
     const moduleMarks = this.marksOf(this.modulePytestmark);
     for (const member of this.moduleMembers.values()) {
@@ -84,7 +84,7 @@ class FileCollector {
 
   // ---- scanning: bindings, definitions, pytestmark ----
 
-  private scanModule(root: Node): void {
+  private scanModule(root: SyntaxNode): void {
     forEachStatement(root, statement => {
       switch (statement.type) {
         case 'import_statement':
@@ -312,14 +312,14 @@ class FileCollector {
   }
 
   /** The marks of a `pytestmark = ...` value: one mark or a list of them. */
-  private marksOf(value: Node | undefined): Mark[] {
+  private marksOf(value: SyntaxNode | undefined): Mark[] {
     if (!value) return [];
     const node = unparenthesize(value);
     const elements = node.type === 'list' || node.type === 'tuple' ? namedChildrenOf(node) : [node];
     return elements.map(e => this.markOf(e)).filter((m): m is Mark => m !== undefined);
   }
 
-  private markOf(expression: Node): Mark | undefined {
+  private markOf(expression: SyntaxNode): Mark | undefined {
     if (this.marks.has(expression.id)) return this.marks.get(expression.id);
     const node = unparenthesize(expression);
     const call = node.type === 'call' ? node : undefined;
@@ -335,7 +335,7 @@ class FileCollector {
     return mark;
   }
 
-  private readTimeout(call: Node | undefined): { seconds?: number } {
+  private readTimeout(call: SyntaxNode | undefined): { seconds?: number } {
     const args = argumentsOf(call);
     const valueNode = args.positional[0] ?? args.keywords.get('timeout');
     const value = valueNode ? this.scope.evaluate(valueNode) : undefined;
@@ -343,7 +343,7 @@ class FileCollector {
     return seconds > 0 ? { seconds } : {};
   }
 
-  private readParallel(node: Node, call: Node | undefined): Resolved<Axis> {
+  private readParallel(node: SyntaxNode, call: SyntaxNode | undefined): Resolved<Axis> {
     const args = argumentsOf(call);
     const count = args.positional[0] ?? args.keywords.get('n_proc_list') ?? args.keywords.get('n_procs');
     let axis: Resolved<Axis>;
@@ -358,7 +358,7 @@ class FileCollector {
     return axis;
   }
 
-  private rankCounts(node: Node, countNode: Node): Resolved<Axis> {
+  private rankCounts(node: SyntaxNode, countNode: SyntaxNode): Resolved<Axis> {
     const value = this.scope.evaluate(countNode);
     if (value.kind === 'unknown') return { dynamic: `rank count \`${value.source}\` is computed at run time` };
     const items: SequenceItem[] = value.kind === 'sequence' ? value.items : [{ node: countNode, value }];
@@ -375,7 +375,7 @@ class FileCollector {
     return { ok: { ids: uniqueIds(counts.map(String)), ranks: counts } };
   }
 
-  private readMpi(node: Node, call: Node | undefined): Resolved<number | undefined> {
+  private readMpi(node: SyntaxNode, call: SyntaxNode | undefined): Resolved<number | undefined> {
     const args = argumentsOf(call);
     const minSizeNode = args.keywords.get('min_size');
     if (args.positional.length) this.report(node, 'warning', 'pytest-mpi ignores positional arguments; write min_size=N to require N ranks');
@@ -398,7 +398,7 @@ class FileCollector {
     return minSize;
   }
 
-  private readParametrize(call: Node | undefined): Resolved<Axis> {
+  private readParametrize(call: SyntaxNode | undefined): Resolved<Axis> {
     const args = argumentsOf(call);
     const namesNode = args.positional[0] ?? args.keywords.get('argnames');
     const valuesNode = args.positional[1] ?? args.keywords.get('argvalues');
@@ -467,7 +467,7 @@ class FileCollector {
     return { dynamic: `parameter set \`${item.node ? sourceOf(item.node) : '?'}\` is unpacked at run time` };
   }
 
-  private report(node: Node, severity: Severity, message: string): void {
+  private report(node: SyntaxNode, severity: Severity, message: string): void {
     const key = `${node.id}:${message}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
@@ -482,7 +482,7 @@ class FileCollector {
  * an error node (an unclosed bracket while typing swallows everything after it) the pieces of a
  * `@decorator def name(` are still there as loose tokens; they come back as recovered definitions.
  */
-function forEachStatement(container: Node | null, visit: (statement: Node) => void, visitRecovered: (definition: Definition) => void): void {
+function forEachStatement(container: SyntaxNode | null, visit: (statement: SyntaxNode) => void, visitRecovered: (definition: Definition) => void): void {
   if (!container) return;
   if (container.type === 'ERROR') {
     forEachInError(container, visit, visitRecovered);
@@ -494,17 +494,18 @@ function forEachStatement(container: Node | null, visit: (statement: Node) => vo
   }
 }
 
-function forEachInError(error: Node, visit: (statement: Node) => void, visitRecovered: (definition: Definition) => void): void {
-  let decorators: Node[] = [];
-  for (let i = 0, n = error.childCount; i < n; i++) {
-    const child = error.child(i);
-    if (!child || child.type === 'comment' || child.type === 'async') continue;
+function forEachInError(error: SyntaxNode, visit: (statement: SyntaxNode) => void, visitRecovered: (definition: Definition) => void): void {
+  let decorators: SyntaxNode[] = [];
+  const children = error.children;
+  for (let i = 0; i < children.length; i++) {
+    const child = children[i];
+    if (child.type === 'comment' || child.type === 'async') continue;
     if (child.type === 'decorator') {
       const expression = namedChildrenOf(child)[0];
       if (expression) decorators.push(expression);
       continue;
     }
-    const name = child.type === 'def' || child.type === 'class' ? error.child(i + 1) : null;
+    const name = child.type === 'def' || child.type === 'class' ? children[i + 1] : undefined;
     if (name?.type === 'identifier') {
       visitRecovered({ kind: child.type === 'def' ? 'function' : 'class', name: name.text, node: name, nameNode: name, decorators });
       i++;
@@ -516,9 +517,9 @@ function forEachInError(error: Node, visit: (statement: Node) => void, visitReco
   }
 }
 
-function definitionOf(statement: Node): Definition | undefined {
+function definitionOf(statement: SyntaxNode): Definition | undefined {
   let node = statement;
-  const decorators: Node[] = [];
+  const decorators: SyntaxNode[] = [];
   if (statement.type === 'decorated_definition') {
     for (const child of namedChildrenOf(statement)) {
       if (child.type === 'decorator') {
@@ -537,10 +538,10 @@ function definitionOf(statement: Node): Definition | undefined {
 }
 
 /** `a = b = value` → [a, value], [b, value]; annotated assignments without a value bind nothing. */
-function assignmentsOf(expression: Node): [Node, Node][] {
-  const pairs: [Node, Node][] = [];
-  const targets: Node[] = [];
-  let current: Node | null = expression;
+function assignmentsOf(expression: SyntaxNode): [SyntaxNode, SyntaxNode][] {
+  const pairs: [SyntaxNode, SyntaxNode][] = [];
+  const targets: SyntaxNode[] = [];
+  let current: SyntaxNode | null = expression;
   while (current?.type === 'assignment') {
     const left = current.childForFieldName('left');
     if (left) targets.push(left);
@@ -556,7 +557,7 @@ function replaceMember(members: Map<string, Definition>, definition: Definition)
   members.set(definition.name, definition);
 }
 
-function argumentsOf(call: Node | undefined): CallArguments {
+function argumentsOf(call: SyntaxNode | undefined): CallArguments {
   const args: CallArguments = { positional: [], keywords: new Map(), unpacked: false };
   for (const arg of namedChildrenOf(call?.childForFieldName('arguments') ?? null)) {
     if (arg.type === 'keyword_argument') {
@@ -606,7 +607,7 @@ function describe(item: SequenceItem): string {
   return item.node ? sourceOf(item.node) : item.value.kind;
 }
 
-export function rangeOf(node: Node): SourceRange {
+export function rangeOf(node: SyntaxNode): SourceRange {
   const start = node.startPosition;
   const end = node.endPosition;
   return { line: start.row + 1, column: start.column, endLine: end.row + 1, endColumn: end.column };

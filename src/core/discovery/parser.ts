@@ -6,36 +6,49 @@ import type { FileDiscovery } from '../types';
 import { assetDir } from '../assets';
 import { collectTests, type CollectedFile } from './collect';
 import { compileConfig, type DiscoveryConfig } from './config';
+import { SyntaxReader, type SyntaxNode, type WasmModule } from './syntax';
 
 export interface ParserOptions {
   /** Folder holding tree-sitter.wasm and tree-sitter-python.wasm; defaults to the shipped assets (dist/). */
   wasmDir?: string;
 }
 
-// The wasm runtime and the grammar load once per process, however many parsers are created.
+// The wasm runtime loads once per process (with the first wasmDir asked for), each grammar once per folder.
 const { Language, Parser } = TreeSitter;
-const languages = new Map<string, Promise<TreeSitter.Language>>();
+let runtime: Promise<WasmModule> | undefined;
+const readers = new Map<string, Promise<{ language: TreeSitter.Language; reader: SyntaxReader }>>();
 
-function loadPython(wasmDir: string): Promise<TreeSitter.Language> {
-  let language = languages.get(wasmDir);
-  if (!language) {
-    language = Parser.init({ locateFile: () => path.join(wasmDir, 'tree-sitter.wasm') })
-      .then(() => Language.load(path.join(wasmDir, 'tree-sitter-python.wasm')));
-    language.catch(() => languages.delete(wasmDir));
-    languages.set(wasmDir, language);
+function loadRuntime(wasmDir: string): Promise<WasmModule> {
+  if (!runtime) {
+    const wasm = { locateFile: () => path.join(wasmDir, 'tree-sitter.wasm') };
+    runtime = Parser.init(wasm).then(() => wasm as unknown as WasmModule);
+    runtime.catch(() => { runtime = undefined; });
   }
-  return language;
+  return runtime;
+}
+
+function loadPython(wasmDir: string): Promise<{ language: TreeSitter.Language; reader: SyntaxReader }> {
+  let loaded = readers.get(wasmDir);
+  if (!loaded) {
+    loaded = loadRuntime(wasmDir).then(async wasm => {
+      const language = await Language.load(path.join(wasmDir, 'tree-sitter-python.wasm'));
+      return { language, reader: new SyntaxReader(wasm, language) };
+    });
+    loaded.catch(() => readers.delete(wasmDir));
+    readers.set(wasmDir, loaded);
+  }
+  return loaded;
 }
 
 /** Owns one tree-sitter parser for Python; create once and reuse (discover is synchronous). */
 export class PythonTestParser {
-  private constructor(private readonly parser: TreeSitter.Parser) {}
+  private constructor(private readonly parser: TreeSitter.Parser, private readonly reader: SyntaxReader) {}
 
   static async create(options: ParserOptions = {}): Promise<PythonTestParser> {
-    const language = await loadPython(options.wasmDir ?? assetDir());
+    const { language, reader } = await loadPython(options.wasmDir ?? assetDir());
     const parser = new Parser();
     parser.setLanguage(language);
-    return new PythonTestParser(parser);
+    return new PythonTestParser(parser, reader);
   }
 
   discover(relFile: string, text: string, config: DiscoveryConfig): FileDiscovery {
@@ -44,10 +57,16 @@ export class PythonTestParser {
 
   /** Also returns what each rank marker means (for hovers). Never throws on bad Python: tree-sitter recovers. */
   discoverWithMarkers(relFile: string, text: string, config: DiscoveryConfig): CollectedFile {
+    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config)));
+    return found ?? { discovery: { file: relFile, tests: [], diagnostics: [] }, markers: [] };
+  }
+
+  /** Parses text and hands its root to read; the tree is freed when read returns, and its nodes with it. */
+  withTree<T>(text: string, read: (root: SyntaxNode) => T): T | undefined {
     const tree = this.parser.parse(text);
-    if (!tree) return { discovery: { file: relFile, tests: [], diagnostics: [] }, markers: [] };
+    if (!tree) return undefined;
     try {
-      return collectTests(tree.rootNode, relFile, compileConfig(config));
+      return read(this.reader.root(tree, text));
     } finally {
       tree.delete();
     }

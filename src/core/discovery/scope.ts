@@ -1,4 +1,4 @@
-import type { Node } from 'web-tree-sitter';
+import type { SyntaxNode } from './syntax';
 import { asciiEscapedBytes, asciiEscapedStr, decodeStringLiteral, imaginaryRepr, parseIntLiteral, pyFloatRepr } from './literals';
 
 /** What the parser knows statically about a Python expression's value. */
@@ -18,11 +18,11 @@ export type PyValue =
   /** Only known at run time; `source` is the expression as written. */
   | { kind: 'unknown'; source: string };
 
-export interface SequenceItem { node?: Node; value: PyValue }
+export interface SequenceItem { node?: SyntaxNode; value: PyValue }
 
 type Binding =
   | { kind: 'import'; qualified: string }
-  | { kind: 'value'; node: Node }
+  | { kind: 'value'; node: SyntaxNode }
   | { kind: 'definition'; name: string }
   /** Bound more than once, or by a loop/with/augmented assignment: only the run knows its value. */
   | { kind: 'rebound' };
@@ -42,13 +42,13 @@ const WILDCARD_EXPORTS: Record<string, string[]> = {
 const MAX_NAME_DEPTH = 8;
 const DOTTED_NAME = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*(\.[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*)*$/u;
 
-export function namedChildrenOf(node: Node | null): Node[] {
+export function namedChildrenOf(node: SyntaxNode | null): SyntaxNode[] {
   if (!node) return [];
   // One wasm call for all children (cached on the node), instead of one per namedChild(i).
-  return node.namedChildren.filter((child): child is Node => child !== null && child.type !== 'comment');
+  return node.namedChildren.filter(child => child.type !== 'comment');
 }
 
-export function unparenthesize(node: Node): Node {
+export function unparenthesize(node: SyntaxNode): SyntaxNode {
   let current = node;
   while (current.type === 'parenthesized_expression') {
     const inner = namedChildrenOf(current)[0];
@@ -62,10 +62,9 @@ export function unparenthesize(node: Node): Node {
 export class ModuleScope {
   private readonly bindings = new Map<string, Binding>();
 
-  bindImport(statement: Node): void {
+  bindImport(statement: SyntaxNode): void {
     if (statement.type === 'import_statement') {
       for (const name of statement.childrenForFieldName('name')) {
-        if (!name) continue;
         if (name.type === 'aliased_import') {
           const alias = name.childForFieldName('alias');
           const dotted = name.childForFieldName('name');
@@ -88,7 +87,6 @@ export class ModuleScope {
       return;
     }
     for (const name of statement.childrenForFieldName('name')) {
-      if (!name) continue;
       if (name.type === 'aliased_import') {
         const alias = name.childForFieldName('alias');
         const dotted = name.childForFieldName('name');
@@ -99,7 +97,7 @@ export class ModuleScope {
     }
   }
 
-  bindAssignment(target: Node, value: Node | null): void {
+  bindAssignment(target: SyntaxNode, value: SyntaxNode | null): void {
     if (target.type === 'identifier') {
       const previous = this.bindings.get(target.text);
       const once = value && (!previous || previous.kind === 'import' || previous.kind === 'definition');
@@ -118,7 +116,7 @@ export class ModuleScope {
   }
 
   /** `pp.mark.parallel` → `pytest_parallel.mark.parallel` when `import pytest_parallel as pp`. */
-  qualify(node: Node): string | undefined {
+  qualify(node: SyntaxNode): string | undefined {
     const type = node.type;
     if (type !== 'identifier' && type !== 'attribute') return undefined;
     // An identifier/attribute chain is names and dots (whitespace and comments aside): one text read
@@ -132,14 +130,14 @@ export class ModuleScope {
     return (binding ? binding.qualified : head) + (dot < 0 ? '' : dotted.slice(dot));
   }
 
-  private qualifyAttribute(node: Node): string | undefined {
+  private qualifyAttribute(node: SyntaxNode): string | undefined {
     const object = node.childForFieldName('object');
     const attribute = node.childForFieldName('attribute');
     const base = object && this.qualify(object);
     return base && attribute ? `${base}.${attribute.text}` : undefined;
   }
 
-  evaluate(node: Node, depth = 0): PyValue {
+  evaluate(node: SyntaxNode, depth = 0): PyValue {
     switch (node.type) {
       case 'integer':
       case 'float': {
@@ -174,7 +172,7 @@ export class ModuleScope {
     }
   }
 
-  private evaluateString(node: Node): PyValue {
+  private evaluateString(node: SyntaxNode): PyValue {
     const parts = node.type === 'concatenated_string' ? namedChildrenOf(node) : [node];
     let kind: 'str' | 'bytes' | undefined;
     let value = '';
@@ -188,7 +186,7 @@ export class ModuleScope {
     return kind ? { kind, value } : unknown(node);
   }
 
-  private evaluateUnary(node: Node, depth: number): PyValue {
+  private evaluateUnary(node: SyntaxNode, depth: number): PyValue {
     const operator = node.childForFieldName('operator')?.text;
     const argument = node.childForFieldName('argument');
     if (!argument || (operator !== '-' && operator !== '+')) return unknown(node);
@@ -200,7 +198,7 @@ export class ModuleScope {
     return unknown(node);
   }
 
-  private evaluateName(node: Node, depth: number): PyValue {
+  private evaluateName(node: SyntaxNode, depth: number): PyValue {
     const binding = this.bindings.get(node.text);
     if (!binding) return BUILTIN_NAMED.has(node.text) ? { kind: 'named', name: node.text } : unknown(node);
     if (binding.kind === 'definition') return { kind: 'named', name: binding.name };
@@ -212,7 +210,7 @@ export class ModuleScope {
     return unknown(node);
   }
 
-  private evaluateCall(node: Node, depth: number): PyValue {
+  private evaluateCall(node: SyntaxNode, depth: number): PyValue {
     const callee = node.childForFieldName('function');
     const name = callee && this.qualify(callee);
     const args = namedChildrenOf(node.childForFieldName('arguments'));
@@ -234,12 +232,12 @@ export class ModuleScope {
   }
 }
 
-function unknown(node: Node): PyValue {
+function unknown(node: SyntaxNode): PyValue {
   return { kind: 'unknown', source: sourceOf(node) };
 }
 
 /** An expression as written, on one line and shortened, for messages. */
-export function sourceOf(node: Node): string {
+export function sourceOf(node: SyntaxNode): string {
   const text = node.text.replace(/\s+/g, ' ');
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
