@@ -225,15 +225,15 @@ class FileCollector {
 
   // ---- tests ----
 
+  // Test specs are built by assignment, not by spreading conditional objects: V8 runs such spreads through
+  // a generic slow path, and discovery builds tens of thousands of specs before its code is optimized.
+
   private collectLauncherTest(method: Definition, chain: ClassInfo[], launcher: LauncherTemplate): void {
-    const ranks = launcher.ranks && launcher.ranks > 0 ? launcher.ranks : null;
-    this.tests.push({
-      ...this.identity(method, chain),
-      framework: 'unittest',
-      ranks,
-      ...(ranks === null ? { dynamic: 'the launcher decides the rank count' } : {}),
-      launcher,
-    });
+    const test = this.identity(method, chain, 'unittest');
+    test.ranks = launcher.ranks && launcher.ranks > 0 ? launcher.ranks : null;
+    if (test.ranks === null) test.dynamic = 'the launcher decides the rank count';
+    test.launcher = launcher;
+    this.tests.push(test);
   }
 
   private collectFunction(fn: Definition, chain: ClassInfo[], enclosingMarks: Mark[]): void {
@@ -242,11 +242,10 @@ class FileCollector {
     const marks = [...ownMarks, ...enclosingMarks];
     const parallels = marks.filter(m => m.kind === 'parallel');
     const mpi = marks.find(m => m.kind === 'mpi');
-    const framework: Framework = parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest';
-    const identity = this.identity(fn, chain);
+    const base = this.identity(fn, chain, parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest');
     // The nearest timeout mark wins, as pytest-timeout's get_closest_marker does.
     const timeout = marks.find(m => m.kind === 'timeout');
-    const base = { ...identity, framework, ...(timeout?.kind === 'timeout' && timeout.seconds ? { timeoutSeconds: timeout.seconds } : {}) };
+    if (timeout?.kind === 'timeout' && timeout.seconds) base.timeoutSeconds = timeout.seconds;
 
     for (const extra of parallels.slice(1)) {
       this.report(extra.node, 'error', 'pytest_parallel.mark.parallel is applied more than once to this test; pytest rejects the duplicate `comm` parameter');
@@ -254,7 +253,8 @@ class FileCollector {
     const rankMark = parallels.length ? parallels[0].axis : mpi?.minSize;
     const invalid = parallels.length > 1 ? 'more than one pytest_parallel.mark.parallel applies' : rankMark && 'invalid' in rankMark ? rankMark.invalid : undefined;
     if (invalid) {
-      this.tests.push({ ...base, ranks: null, invalid });
+      base.invalid = invalid;
+      this.tests.push(base);
       return;
     }
 
@@ -268,35 +268,35 @@ class FileCollector {
     if (!combinations) {
       // pytest still accepts the function's own id and runs every parametrization of it.
       const knownCounts = parallels.length && 'ok' in parallels[0].axis ? parallels[0].axis.ok.ranks : undefined;
-      const ranks = parallels.length ? (knownCounts?.length === 1 ? knownCounts[0] : null) : 'ok' in fixedRanks ? fixedRanks.ok : null;
+      base.ranks = parallels.length ? (knownCounts?.length === 1 ? knownCounts[0] : null) : 'ok' in fixedRanks ? fixedRanks.ok : null;
       if ('dynamic' in fixedRanks) dynamicReasons.push(fixedRanks.dynamic);
-      this.tests.push({ ...base, ranks, dynamic: dynamicReasons.join('; ') || `more than ${MAX_PARAMETER_COMBINATIONS} parameter combinations` });
+      base.dynamic = dynamicReasons.join('; ') || `more than ${MAX_PARAMETER_COMBINATIONS} parameter combinations`;
+      this.tests.push(base);
       return;
     }
-    const groupId = combinations.length > 1 ? identity.id : undefined;
+    const groupId = combinations.length > 1 ? base.id : undefined;
     for (const combination of combinations) {
       const suffix = combination.ids.length ? `[${combination.ids.join('-')}]` : '';
-      const ranks = combination.ranks ?? ('ok' in fixedRanks ? fixedRanks.ok : null);
-      this.tests.push({
-        ...base,
-        id: identity.id + suffix,
-        ...(groupId ? { groupId } : {}),
-        label: identity.label + suffix,
-        ranks,
-        ...('dynamic' in fixedRanks ? { dynamic: fixedRanks.dynamic } : {}),
-      });
+      const test: TestSpec = { ...base, id: base.id + suffix, label: base.label + suffix, ranks: combination.ranks ?? ('ok' in fixedRanks ? fixedRanks.ok : null) };
+      if (groupId) test.groupId = groupId;
+      if ('dynamic' in fixedRanks) test.dynamic = fixedRanks.dynamic;
+      this.tests.push(test);
     }
   }
 
-  private identity(fn: Definition, chain: ClassInfo[]): Pick<TestSpec, 'id' | 'label' | 'file' | 'range' | 'className'> {
+  /** A test as named in its file and class chain; the caller settles its rank count (null until then). */
+  private identity(fn: Definition, chain: ClassInfo[], framework: Framework): TestSpec {
     const className = chain.map(c => c.name).join('::');
-    return {
+    const test: TestSpec = {
       id: `${this.file}::${className ? `${className}::` : ''}${fn.name}`,
       label: fn.name,
       file: this.file,
       range: rangeOf(fn.nameNode),
-      ...(className ? { className } : {}),
+      framework,
+      ranks: null,
     };
+    if (className) test.className = className;
+    return test;
   }
 
   // ---- marks ----
