@@ -216,8 +216,7 @@ async function runCommand(args: string[]): Promise<number> {
     resolved = await resolveAllocation(spec, ctx, {
       signal: controller.signal,
       onProgress: text => process.stderr.write(`distest: ${text}\n`),
-      slurm: { ...(nodes ? { nodes } : {}), ...(tasks ? { tasks } : {}), ...(minutes ? { minutes } : {}), ...(partition ? { partition } : {}), ...(account ? { account } : {}) },
-      pbs: { ...(nodes ? { nodes } : {}), ...(tasks && nodes ? { ncpus: Math.ceil(tasks / nodes) } : {}), ...(minutes ? { walltime: `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}:00` } : {}), ...(partition ? { queue: partition } : {}), ...(account ? { account } : {}) },
+      request: { nodes, tasks, minutes, partition, account },
     });
   } catch (err) {
     pool.dispose();

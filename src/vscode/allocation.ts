@@ -176,13 +176,12 @@ export class AllocationPicker implements vscode.Disposable {
       vscode.window.showInputBox({ title: `New ${spec.kind === 'slurm' ? 'Slurm' : 'PBS'} allocation`, prompt, value, validateInput, ignoreFocusOut: true });
     const nodes = await ask('Nodes', String(spec.kind === 'slurm' ? d.slurm.nodes : d.pbs.nodes), whole(1));
     if (nodes === undefined) return undefined;
-    const tasks = await ask(spec.kind === 'slurm' ? 'Tasks (ranks) in all; 0 for one per node' : 'CPUs (ranks) per node', String(spec.kind === 'slurm' ? d.slurm.tasks : d.pbs.ncpus), whole(spec.kind === 'slurm' ? 0 : 1));
+    const tasks = await ask('Tasks (ranks) in all; 0 for the default', String(spec.kind === 'slurm' ? d.slurm.tasks : d.pbs.ncpus * d.pbs.nodes), whole(0));
     if (tasks === undefined) return undefined;
     const minutes = await ask('Time limit in minutes', String(spec.kind === 'slurm' ? d.slurm.minutes : Math.ceil((slurmTimeSeconds(d.pbs.walltime) ?? 1800) / 60)), whole(1));
     if (minutes === undefined) return undefined;
     const partition = await ask(spec.kind === 'slurm' ? 'Partition (empty: the default one)' : 'Queue (empty: the default one)', spec.kind === 'slurm' ? d.slurm.partition : d.pbs.queue, () => undefined);
     if (partition === undefined) return undefined;
-    const m = Number(minutes);
     try {
       const resolved = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `distest: ${formatAllocationSpec(spec)}`, cancellable: true },
@@ -193,8 +192,7 @@ export class AllocationPicker implements vscode.Disposable {
           return resolveAllocation(spec, ctx, {
             signal: abort.signal,
             onProgress: text => progress.report({ message: text }),
-            slurm: { nodes: Number(nodes), tasks: Number(tasks), minutes: m, partition },
-            pbs: { nodes: Number(nodes), ncpus: Number(tasks), walltime: `${Math.floor(m / 60)}:${String(m % 60).padStart(2, '0')}:00`, queue: partition },
+            request: { nodes: Number(nodes), tasks: Number(tasks) || undefined, minutes: Number(minutes), partition },
           });
         },
       );

@@ -27,10 +27,12 @@ export interface ResolveOptions {
   onProgress?(text: string): void;
   /** Stops waiting for a new allocation (the queued job is withdrawn). No timeout otherwise. */
   signal?: AbortSignal;
-  /** Overrides of the settings' Slurm and PBS defaults for `slurm:new` / `pbs:new`. */
-  slurm?: Partial<SlurmDefaults>;
-  pbs?: Partial<PbsDefaults>;
+  /** What the user asked for a `slurm:new` / `pbs:new` job; the rest comes from `distest.slurm.*` / `distest.pbs.*`. */
+  request?: NewAllocationRequest;
 }
+
+/** One size request for either scheduler: `tasks` counts ranks in all (PBS gets them per node). */
+export interface NewAllocationRequest { nodes?: number; tasks?: number; minutes?: number; partition?: string; account?: string }
 
 export interface ResolvedAllocation {
   allocation: Allocation;
@@ -62,7 +64,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       const slurm = new Slurm(ctx.open(spec.login));
       const mpiPlugin = settings.slurm.mpiPlugin || undefined;
       if (spec.jobId !== 'new') return { spec, allocation: { ...(await slurm.useJob(spec.jobId, python)), mpiPlugin } };
-      const req = { ...settings.slurm, ...opts.slurm };
+      const req = slurmRequest(settings.slurm, opts.request ?? {});
       const allocation = await slurm.allocate(
         { nodes: req.nodes, tasks: req.tasks || undefined, minutes: req.minutes, partition: req.partition || undefined, account: req.account || undefined, python },
         { signal: opts.signal, onProgress: e => opts.onProgress?.(sallocProgress(e)) },
@@ -72,6 +74,21 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
     case 'pbs':
       return resolvePbs(spec, ctx, opts);
   }
+}
+
+function slurmRequest(d: SlurmDefaults, r: NewAllocationRequest): SlurmDefaults {
+  return { ...d, nodes: r.nodes ?? d.nodes, tasks: r.tasks ?? d.tasks, minutes: r.minutes ?? d.minutes, partition: r.partition ?? d.partition, account: r.account ?? d.account };
+}
+
+function pbsRequest(d: PbsDefaults, r: NewAllocationRequest): PbsDefaults {
+  const nodes = r.nodes ?? d.nodes;
+  return {
+    nodes,
+    ncpus: r.tasks ? Math.ceil(r.tasks / nodes) : d.ncpus,
+    walltime: r.minutes ? `${Math.floor(r.minutes / 60)}:${String(r.minutes % 60).padStart(2, '0')}:00` : d.walltime,
+    queue: r.partition ?? d.queue,
+    account: r.account ?? d.account,
+  };
 }
 
 /** Slots from the spec, else from `distest.hosts`, else `nproc` on the host (reached the way mpirun will). */
@@ -118,7 +135,7 @@ async function resolvePbs(spec: Extract<AllocationSpec, { kind: 'pbs' }>, ctx: A
     if (job.state !== 'R' || !job.execHosts.length) throw new SchedulerError('qstat -f', `job ${spec.jobId} is in state ${job.state}, not running`);
     return ready(job, false);
   }
-  const req = { ...ctx.settings.pbs, ...opts.pbs };
+  const req = pbsRequest(ctx.settings.pbs, opts.request ?? {});
   const submitted = await pbs.allocate({ ...req, queue: req.queue || undefined, account: req.account || undefined, python: ctx.python });
   try {
     for (;;) {
