@@ -15,7 +15,8 @@ const WORKER_FLAG = 'distestDiscoveryWorker';
 export interface DiscoverFolderOptions {
   /**
    * A script that calls serveDiscoveryWorker() before anything else (the calling bundle itself,
-   * usually `__filename`). Given, large folders are parsed on helper threads too, one per spare core.
+   * usually `__filename`). Given, large folders are parsed on helper threads too, one per spare core
+   * (started at once, stopped when the folder turns out small).
    */
   workerScript?: string;
 }
@@ -54,25 +55,34 @@ export async function findTestFiles(root: string, config: DiscoveryConfig): Prom
  * faster than fs.promises (each promise read costs four thread-pool round trips).
  */
 export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
+  // Helpers start loading (a bundle and the wasm runtime each) while the folder is walked.
+  const helpers = options.workerScript ? Array.from({ length: Math.min(3, os.availableParallelism() - 1) }, () => new Worker(options.workerScript!, { workerData: { [WORKER_FLAG]: true } })) : [];
   const files = await findTestFiles(root, config);
+  if (files.length < MIN_FILES_FOR_WORKERS) {
+    for (const helper of helpers.splice(0)) void helper.terminate();
+  }
   const chunks: string[][] = [];
   for (let start = 0; start < files.length; start += CHUNK_FILES) chunks.push(files.slice(start, start + CHUNK_FILES));
-  const results: FileDiscovery[][] = new Array(chunks.length);
-  let nextChunk = 0;
-  const helpers = options.workerScript && files.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
-  const workers = Array.from({ length: helpers }, () => helpWith(options.workerScript!, root, config, chunks, results, () => nextChunk++));
+  const results: (FileDiscovery[] | undefined)[] = new Array(chunks.length);
+  // Every thread claims its next chunk from a shared counter: a helper never waits on this thread, which
+  // only reads messages between its own chunks.
+  const claimed = new Int32Array(new SharedArrayBuffer(4));
+  const job: HelperJob = { root, chunks, config, claimed: claimed.buffer as SharedArrayBuffer };
+  const helping = helpers.map(helper => runHelper(helper, job, results));
 
   const python = parser ?? (await PythonTestParser.create());
   try {
-    for (let index = nextChunk++; index < chunks.length; index = nextChunk++) {
+    for (let index = Atomics.add(claimed, 0, 1); index < chunks.length; index = Atomics.add(claimed, 0, 1)) {
       results[index] = discoverFiles(python, root, chunks[index], config);
       await new Promise(resolve => setImmediate(resolve));
     }
+    await Promise.all(helping);
+    // A helper that failed to start or died leaves the chunks it had claimed to this thread.
+    for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, root, chunks[index], config);
   } finally {
     if (!parser) python.dispose();
   }
-  await Promise.all(workers);
-  return results.flat();
+  return (results as FileDiscovery[][]).flat();
 }
 
 function discoverFiles(parser: PythonTestParser, root: string, files: string[], config: DiscoveryConfig): FileDiscovery[] {
@@ -89,59 +99,35 @@ function discoverFiles(parser: PythonTestParser, root: string, files: string[], 
   return results;
 }
 
-interface ChunkRequest { root: string; files: string[]; config: DiscoveryConfig }
+interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; claimed: SharedArrayBuffer }
+interface ChunkResult { index: number; files: FileDiscovery[] }
 
-/** A helper thread that takes chunks from the shared queue until it is empty. Its failure only loses speed. */
-function helpWith(script: string, root: string, config: DiscoveryConfig, chunks: string[][], results: FileDiscovery[][], take: () => number): Promise<void> {
+/** Hands a helper thread the job; resolves when the thread exits, however it ends. */
+function runHelper(helper: Worker, job: HelperJob, results: (FileDiscovery[] | undefined)[]): Promise<void> {
   return new Promise(resolve => {
-    const worker = new Worker(script, { workerData: { [WORKER_FLAG]: true } });
-    let current = -1;
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      worker.terminate().catch(() => undefined);
-      const lost = current;
-      if (lost < 0 || results[lost]) {
-        resolve();
-        return;
-      }
-      // The helper died holding a chunk: do that chunk here rather than lose its files.
-      PythonTestParser.create().then(p => {
-        results[lost] = discoverFiles(p, root, chunks[lost], config);
-        p.dispose();
-      }).catch(() => { results[lost] = []; }).finally(resolve);
-    };
-    const sendNext = () => {
-      current = take();
-      if (current >= chunks.length) {
-        current = -1;
-        finish();
-        return;
-      }
-      worker.postMessage({ root, files: chunks[current], config } satisfies ChunkRequest);
-    };
-    worker.on('message', (message: 'ready' | FileDiscovery[]) => {
-      if (message !== 'ready') results[current] = message;
-      sendNext();
-    });
-    worker.on('error', finish);
-    worker.on('exit', finish);
+    helper.on('message', ({ index, files }: ChunkResult) => { results[index] = files; });
+    helper.on('error', () => undefined); // 'exit' follows; the caller redoes what is missing
+    helper.on('exit', () => resolve());
+    helper.postMessage(job);
   });
 }
 
 /**
  * Call first thing in a bundle that passes itself as `workerScript`: in a discovery helper thread it
- * serves chunk requests and returns true (the bundle must then do nothing else); elsewhere it returns false.
+ * works through its job and returns true (the bundle must then do nothing else); elsewhere it returns false.
  */
 export function serveDiscoveryWorker(): boolean {
   if (isMainThread || !parentPort || !(workerData as Record<string, unknown> | undefined)?.[WORKER_FLAG]) return false;
   const port = parentPort;
-  PythonTestParser.create().then(parser => {
-    port.on('message', (request: ChunkRequest) => port.postMessage(discoverFiles(parser, request.root, request.files, request.config)));
-    port.postMessage('ready');
-  }, err => {
-    throw err;
+  const job = new Promise<HelperJob>(resolve => port.once('message', resolve));
+  // A failure to load ends this thread with an 'error'; the main thread then does the chunks itself.
+  void Promise.all([PythonTestParser.create(), job]).then(([parser, { root, chunks, config, claimed }]) => {
+    const counter = new Int32Array(claimed);
+    for (let index = Atomics.add(counter, 0, 1); index < chunks.length; index = Atomics.add(counter, 0, 1)) {
+      port.postMessage({ index, files: discoverFiles(parser, root, chunks[index], config) } satisfies ChunkResult);
+    }
+    parser.dispose();
+    port.close();
   });
   return true;
 }

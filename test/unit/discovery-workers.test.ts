@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { discoverFolder, serveDiscoveryWorker } from '../../src/core/discovery';
+import { baseConfig, parser } from './discovery-helpers';
+import { makeTree } from './tmpTree';
+
+// This bundle is also the helper threads' script (discoverFolder's workerScript).
+if (!serveDiscoveryWorker()) {
+  const kinds = [
+    'import pytest\n\n@pytest.mark.parametrize("n", [1, 2, 3])\ndef test_p(n):\n    pass\n',
+    'import pytest_parallel\n\n@pytest_parallel.mark.parallel([2, 4])\ndef test_r(comm):\n    pass\n',
+    'class TestC:\n    def test_a(self):\n        pass\n',
+    'def test_broken(:\n',
+  ];
+  // Enough files for helper threads (discoverFolder leaves small folders to the calling thread).
+  const root = makeTree(Object.fromEntries(Array.from({ length: 900 }, (_, i) => [`pkg_${i % 9}/test_m${i}.py`, kinds[i % kinds.length]])));
+
+  test('helper threads find what the calling thread alone finds, in the same order', async () => {
+    const alone = await discoverFolder(root, baseConfig, await parser());
+    assert.equal(alone.length, 900);
+    assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename }), alone);
+  });
+
+  test('chunks a helper claimed and never finished are done by the calling thread', async () => {
+    const dying = path.join(root, 'dying-helper.js');
+    fs.writeFileSync(dying, `const { parentPort } = require('node:worker_threads');
+parentPort.once('message', job => { Atomics.add(new Int32Array(job.claimed), 0, 1); process.exit(1); });\n`);
+    const alone = await discoverFolder(root, baseConfig, await parser());
+    assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: dying }), alone);
+  });
+}
