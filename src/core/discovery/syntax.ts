@@ -3,9 +3,10 @@
 // Emscripten's generic setValue/getValue (a string switch per 32-bit word) and allocates a fresh Node on
 // every visit; over thousands of files that cost more than parsing them. These nodes call the same C
 // functions of web-tree-sitter's binding (lib/tree-sitter.c in its package) with the same transfer-buffer
-// layout, but write and read the buffer directly and cache what they read. That layout is private to
-// web-tree-sitter, so package.json pins its version and discovery-syntax.test.ts compares these nodes
+// layout, but write and read the buffer as 32-bit words and cache what they read. That layout is private
+// to web-tree-sitter, so package.json pins its version and discovery-syntax.test.ts compares these nodes
 // with the public API's, node for node.
+import os from 'node:os';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import TreeSitter = require('web-tree-sitter');
 
@@ -16,7 +17,7 @@ export interface Point { row: number; column: number }
  * with the module's exports, so that object is the module once init resolves.
  */
 export interface WasmModule {
-  HEAP_DATA_VIEW: DataView;
+  HEAPU32: Uint32Array;
   _free(pointer: number): void;
   _ts_init(): number;
   _ts_tree_root_node_wasm(tree: number): void;
@@ -34,20 +35,24 @@ const REQUIRED_EXPORTS = ['_free', '_ts_init', '_ts_tree_root_node_wasm', '_ts_n
   '_ts_node_end_index_wasm', '_ts_node_end_point_wasm', '_ts_node_children_wasm', '_ts_node_named_children_wasm',
   '_ts_node_child_by_field_id_wasm', '_ts_node_children_by_field_id_wasm'] as const;
 
-/** Bytes per node in the transfer buffer: id, start index, start row, start column, alias context. */
-const NODE_BYTES = 20;
+/** Words per node in the transfer buffer: id, start index, start row, start column, alias context. */
+const NODE_WORDS = 5;
 
 /** Reads the trees of one language through web-tree-sitter's wasm module (one per process). */
 export class SyntaxReader {
+  /** The transfer buffer's first word, as an index into HEAPU32. */
   private readonly transfer: number;
   private readonly fieldIds = new Map<string, number>();
 
   constructor(private readonly wasm: WasmModule, private readonly language: TreeSitter.Language) {
     const missing = REQUIRED_EXPORTS.filter(name => typeof wasm[name] !== 'function');
-    if (missing.length || !(wasm.HEAP_DATA_VIEW instanceof DataView)) {
-      throw new Error(`web-tree-sitter's wasm binding lacks ${missing.join(', ') || 'HEAP_DATA_VIEW'}: discovery needs the version package.json pins`);
+    if (missing.length || !(wasm.HEAPU32 instanceof Uint32Array)) {
+      throw new Error(`web-tree-sitter's wasm binding lacks ${missing.join(', ') || 'HEAPU32'}: discovery needs the version package.json pins`);
     }
-    this.transfer = wasm._ts_init();
+    // HEAPU32 reads wasm's little-endian memory in host order. A DataView would not care, but its calls
+    // cost several times more in unoptimized code, which is where most of a cold discovery runs.
+    if (os.endianness() !== 'LE') throw new Error('discovery needs a little-endian host');
+    this.transfer = wasm._ts_init() >>> 2;
     language.fields.forEach((name, id) => { if (name && id > 0) this.fieldIds.set(name, id); });
   }
 
@@ -73,8 +78,8 @@ export class SyntaxReader {
 
   endPosition(node: SyntaxNode): Point {
     this.wasm._ts_node_end_point_wasm(this.store(node));
-    const view = this.wasm.HEAP_DATA_VIEW;
-    return { row: view.getUint32(this.transfer, true), column: view.getUint32(this.transfer + 4, true) };
+    const heap = this.wasm.HEAPU32;
+    return { row: heap[this.transfer], column: heap[this.transfer + 1] };
   }
 
   children(node: SyntaxNode): SyntaxNode[] {
@@ -103,35 +108,32 @@ export class SyntaxReader {
 
   /** Puts a node in the transfer buffer, where the binding's *_wasm functions read it, and returns its tree. */
   private store(node: SyntaxNode): number {
-    // The view is re-read on each use: a memory.grow inside any wasm call replaces it.
-    const view = this.wasm.HEAP_DATA_VIEW;
+    // HEAPU32 is re-read on each use: a memory.grow inside any wasm call replaces it.
+    const heap = this.wasm.HEAPU32;
     const at = this.transfer;
-    view.setUint32(at, node.id, true);
-    view.setUint32(at + 4, node.startIndex, true);
-    view.setUint32(at + 8, node.startPosition.row, true);
-    view.setUint32(at + 12, node.startPosition.column, true);
-    view.setUint32(at + 16, node.context, true);
+    heap[at] = node.id;
+    heap[at + 1] = node.startIndex;
+    heap[at + 2] = node.startPosition.row;
+    heap[at + 3] = node.startPosition.column;
+    heap[at + 4] = node.context;
     return node.tree.pointer;
   }
 
+  /** The node at word `at` of the wasm heap (null for the empty node a missing child reads as). */
   private readNode(tree: TreeContext, at: number): SyntaxNode | null {
-    const view = this.wasm.HEAP_DATA_VIEW;
-    const id = view.getUint32(at, true);
+    const heap = this.wasm.HEAPU32;
+    const id = heap[at];
     if (!id) return null;
-    const start = { row: view.getUint32(at + 8, true), column: view.getUint32(at + 12, true) };
-    return new SyntaxNode(tree, id, view.getUint32(at + 4, true), start, view.getUint32(at + 16, true));
+    return new SyntaxNode(tree, id, heap[at + 1], { row: heap[at + 2], column: heap[at + 3] }, heap[at + 4]);
   }
 
   /** The node list a *_children_wasm call left: a count, then a buffer of nodes that is ours to free. */
   private readNodeList(tree: TreeContext): SyntaxNode[] {
-    const view = this.wasm.HEAP_DATA_VIEW;
-    const count = view.getUint32(this.transfer, true);
-    const buffer = view.getUint32(this.transfer + 4, true);
+    const heap = this.wasm.HEAPU32;
+    const count = heap[this.transfer];
+    const buffer = heap[this.transfer + 1];
     const nodes: SyntaxNode[] = [];
-    for (let i = 0; i < count; i++) {
-      const node = this.readNode(tree, buffer + i * NODE_BYTES);
-      if (node) nodes.push(node);
-    }
+    for (let i = 0; i < count; i++) nodes.push(this.readNode(tree, (buffer >>> 2) + i * NODE_WORDS)!);
     if (buffer) this.wasm._free(buffer);
     return nodes;
   }
