@@ -1,12 +1,25 @@
 // The Rank Logs webview: xterm terminals for one rank, all ranks merged with a rank gutter, or a grid
 // of ranks. Lines arrive in acknowledged batches (src/core/ranks/logFeed.ts); each rank's recent lines
 // are kept here too, so switching rank or view rewrites from memory at once.
+import { FitAddon } from '@xterm/addon-fit';
+import { SearchAddon, type ISearchOptions } from '@xterm/addon-search';
+import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal, type IDisposable, type ILink } from '@xterm/xterm';
 import { fileLinks } from '../src/core/ranks/fileLinks';
 import './logView.css';
 
 declare function acquireVsCodeApi(): { postMessage(message: unknown): void };
 const vscode = acquireVsCodeApi();
+
+// The page's CSP admits style elements only with its nonce; xterm's DOM renderer creates two (theme
+// colours, cell size), so every <style> this document creates gets the nonce the script was loaded with.
+const styleNonce = (document.currentScript as HTMLScriptElement | null)?.nonce ?? '';
+const createElement: typeof document.createElement = document.createElement.bind(document);
+document.createElement = ((tag: string, options?: ElementCreationOptions) => {
+  const element = createElement(tag, options);
+  if (element instanceof HTMLStyleElement) element.nonce = styleNonce;
+  return element;
+}) as typeof document.createElement;
 
 type Wire = [rank: number, stderr: 0 | 1, text: string];
 interface RankInfo { rank: number | null; host?: string; pid?: number; state: string; lines: number; stderrLines: number }
@@ -17,107 +30,141 @@ type HostMessage =
   | { type: 'select'; rank: number };
 type Mode = 'single' | 'merged' | 'grid';
 
-/** Lines kept per rank and merged; older ones stay in the document view (Open as document). */
-const KEEP_PER_RANK = 5000;
-const KEEP_MERGED = 20000;
-const GRID_MAX = 16;
+/** Lines kept here across all ranks; each rank keeps an equal share, within these bounds. */
+const KEEP_TOTAL = 200_000;
+const KEEP_PER_RANK_MAX = 5000;
+const KEEP_PER_RANK_MIN = 500;
+const KEEP_MERGED = 20_000;
+const GRID_SIZES = [2, 4, 6, 9, 12, 16];
 const COLOURS = [36, 33, 35, 32, 34, 91, 96, 93];
-const ERROR_LINE = /Traceback \(most recent call last\)|^E\s|Error\b|FAILED|MPI_ABORT|[Ss]ignal|Segmentation fault|\bAborted\b/;
+/** Marks stderr lines (after the gutter); red, and what "first error" looks for besides error text. */
+const STDERR_MARK = '▌';
+const ERROR_TEXT = /Traceback \(most recent call last\)|^E\s|Error\b|FAILED|MPI_ABORT|[Ss]ignal|Segmentation fault|\bAborted\b/;
+/** The same as a search addon regex over terminal rows: a stderr mark or error text. */
+const ERROR_SEARCH = `${STDERR_MARK}|Traceback \\(most recent call last\\)|^(\\[r\\d+\\] )?E\\s|Error\\b|FAILED|MPI_ABORT|[Ss]ignal|Segmentation fault|\\bAborted\\b`;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
 let ranks: RankInfo[] = [];
 let mode: Mode = 'single';
 let selected = 0;
+let gridSize = 4;
 let follow = true;
 let title = '';
 let running = false;
 const byRank = new Map<number, Wire[]>();
 let merged: Wire[] = [];
-interface Pane { rank: number | 'all'; term: Terminal; element: HTMLElement; titleEl: HTMLElement | null; links: IDisposable }
+
+interface Pane {
+  rank: number | 'all';
+  term: Terminal;
+  element: HTMLElement;
+  titleEl: HTMLElement | null;
+  fit: FitAddon;
+  search: SearchAddon;
+  /** The search addon's result position after the last find in this pane. */
+  results: { index: number; count: number };
+  disposables: IDisposable[];
+}
 let panes: Pane[] = [];
+/** The pane the last find or error jump landed in. */
+let activePane = 0;
 
 const toolbar = document.getElementById('toolbar') as HTMLElement;
 const statusEl = document.getElementById('status') as HTMLElement;
 const host = document.getElementById('terminals') as HTMLElement;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & Record<string, unknown> = {}): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  Object.assign(e, props);
-  return e;
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}): HTMLElementTagNameMap[K] {
+  return Object.assign(createElement(tag), props);
 }
-const button = (text: string, titleText: string, onClick: () => void) => {
+function button(text: string, titleText: string, onClick: () => void): HTMLButtonElement {
   const b = el('button', { textContent: text, title: titleText });
   b.addEventListener('click', onClick);
   toolbar.append(b);
   return b;
-};
+}
+function labelled<T extends HTMLElement>(element: T, label: string): T {
+  element.setAttribute('aria-label', label);
+  element.title = label;
+  toolbar.append(element);
+  return element;
+}
 
 const modeButtons = new Map<Mode, HTMLButtonElement>();
 for (const [m, label] of [['single', 'Rank'], ['merged', 'Merged'], ['grid', 'Grid']] as const) {
   modeButtons.set(m, button(label, `${label} view`, () => setMode(m)));
 }
-const picker = el('select', { title: 'Rank' });
-picker.setAttribute('aria-label', 'Rank');
-picker.addEventListener('change', () => { selected = Number(picker.value); if (mode !== 'single') setMode('single'); else render(); });
-toolbar.append(picker);
-const search = el('input', { type: 'search', placeholder: 'Search all ranks' });
-search.setAttribute('aria-label', 'Search all ranks');
-search.addEventListener('keydown', e => { if (e.key === 'Enter') find(search.value, e.shiftKey); });
-toolbar.append(search);
-button('Next', 'Find next (Enter)', () => find(search.value, false));
-button('First error', 'Jump to the first error line', () => jumpToFirstError());
-button('Copy', 'Copy the selection, or the shown rank\'s log', () => copy());
-button('Clear', 'Clear the view (the log stays on disk)', () => { byRank.clear(); merged = []; render(); });
-const followButton = button('Follow', 'Follow new output / pause scrolling', () => { follow = !follow; followButton.setAttribute('aria-pressed', String(follow)); if (follow) for (const p of panes) p.term.scrollToBottom(); });
-followButton.setAttribute('aria-pressed', 'true');
+const picker = labelled(el('select'), 'Rank');
+picker.addEventListener('change', () => {
+  selected = Number(picker.value);
+  if (mode === 'merged') mode = 'single';
+  void render();
+});
+const gridPicker = labelled(el('select'), 'Grid size');
+gridPicker.append(...GRID_SIZES.map(n => el('option', { value: String(n), textContent: `${n} ranks` })));
+gridPicker.value = String(gridSize);
+gridPicker.addEventListener('change', () => { gridSize = Number(gridPicker.value); void render(); });
+const search = labelled(el('input', { type: 'search', placeholder: 'Search all ranks' }), 'Search all ranks');
+search.addEventListener('keydown', e => {
+  if (e.key === 'Enter') void find(e.shiftKey);
+  if (e.key === 'Escape') clearSearch();
+});
+button('Prev', 'Find previous (Shift+Enter)', () => void find(true));
+button('Next', 'Find next (Enter), then in the next rank', () => void find(false));
+button('First error', 'Jump to the earliest error or stderr line', () => void jumpToFirstError());
+button('Copy', 'Copy the selection, or the shown rank\'s kept lines', () => copy());
+button('Clear', 'Clear the view (the log stays on disk: Open as document)', () => { byRank.clear(); merged = []; void render(); });
+const followButton = button('Follow', 'Follow new output, or pause scrolling', () => setFollow(!follow));
 button('Open as document', 'Open the selected rank\'s whole log as a document', () => vscode.postMessage({ type: 'document', rank: selected }));
+
+window.addEventListener('keydown', e => {
+  if ((e.ctrlKey || e.metaKey) && e.key === 'f') {
+    e.preventDefault();
+    search.focus();
+    search.select();
+  }
+});
+
+function setFollow(on: boolean): void {
+  follow = on;
+  followButton.setAttribute('aria-pressed', String(on));
+  if (on) for (const p of panes) p.term.scrollToBottom();
+}
 
 const rankLabel = (rank: number) => (rank < 0 ? 'mpirun' : `r${rank}`);
 const infoOf = (rank: number) => ranks.find(r => (r.rank ?? -1) === rank);
+const knownRanks = () => [...new Set([...ranks.map(r => r.rank ?? -1), ...byRank.keys()])].sort((a, b) => a - b);
 
 function describe(rank: number): string {
   const info = infoOf(rank);
-  return `${rankLabel(rank)}${info?.host ? ` · ${info.host}` : ''} · ${info?.state ?? 'waiting'}`;
+  if (rank < 0) return 'mpirun (launcher)';
+  return `${rankLabel(rank)} · ${info?.host ?? 'host not known yet'} · ${info?.state ?? 'waiting'}`;
 }
 
 function refreshPicker(): void {
-  const known = new Set<number>([...ranks.map(r => r.rank ?? -1), ...byRank.keys()]);
-  const list = [...known].sort((a, b) => a - b);
-  picker.replaceChildren(...list.map(r => el('option', { value: String(r), textContent: describe(r), selected: r === selected })));
+  const list = knownRanks();
+  if (!list.includes(selected) && list.length) selected = list.find(r => r >= 0) ?? list[0];
+  picker.replaceChildren(...list.map(r => el('option', { value: String(r), textContent: describe(r), className: infoOf(r)?.state ?? '' })));
+  picker.value = String(selected);
+  gridPicker.hidden = mode !== 'grid';
   const bad = ranks.filter(r => ['failed', 'crashed', 'hung'].includes(r.state)).length;
-  statusEl.textContent = `${title}${running ? ' — running' : ''} · ${ranks.filter(r => r.rank !== null).length} ranks${bad ? ` · ${bad} not passed` : ''}`;
-  for (const pane of panes) if (pane.titleEl && pane.rank !== 'all') {
+  statusEl.textContent = `${title}${running ? ' (running)' : ''} · ${ranks.filter(r => r.rank !== null).length} ranks${bad ? ` · ${bad} not passed` : ''}`;
+  for (const pane of panes) {
+    if (!pane.titleEl || pane.rank === 'all') continue;
     pane.titleEl.textContent = describe(pane.rank);
     pane.titleEl.className = `pane-title ${infoOf(pane.rank)?.state ?? ''}`;
   }
 }
 
-/** The line as written to a terminal: stderr red-marked, merged lines with a coloured rank gutter. */
+/** The line as written to a terminal: stderr marked in red, merged lines with a coloured rank gutter. */
 function format(line: Wire, gutter: boolean): string {
   const [rank, stderr, text] = line;
   const label = gutter ? `\x1b[${rank < 0 ? 2 : COLOURS[rank % COLOURS.length]}m[${rankLabel(rank)}]\x1b[0m ` : '';
-  return stderr ? `${label}\x1b[31m▌\x1b[0m${text}\x1b[0m\r\n` : `${label}${text}\r\n`;
+  return stderr ? `${label}\x1b[31m${STDERR_MARK}\x1b[0m${text}\x1b[0m\r\n` : `${label}${text}\x1b[0m\r\n`;
 }
 
-function measureCell(): { width: number; height: number } {
-  const probe = el('span', { textContent: 'W'.repeat(50) });
-  probe.style.cssText = 'position:absolute;visibility:hidden;font-family:monospace;font-size:12px;line-height:normal';
-  document.body.append(probe);
-  const rect = probe.getBoundingClientRect();
-  probe.remove();
-  return { width: rect.width / 50 || 7, height: Math.ceil(rect.height * 1.05) || 15 };
-}
-const cell = measureCell();
-
-/** Sizes a terminal to its element (what the fit addon does). */
-function fit(pane: Pane): void {
-  const box = pane.element.getBoundingClientRect();
-  const cols = Math.max(20, Math.floor((box.width - 14) / cell.width));
-  const rows = Math.max(3, Math.floor(box.height / cell.height));
-  if (cols !== pane.term.cols || rows !== pane.term.rows) pane.term.resize(cols, rows);
-}
-
-/** `File "x.py", line 3` and `x.py:3` open the file at the line in the editor. */
-function linkProvider(term: Terminal): IDisposable {
+/** `File "x.py", line 3` and `x.py:3` open the file at the line in the editor (mapped from a remote root there). */
+function fileLinkProvider(term: Terminal): IDisposable {
   return term.registerLinkProvider({
     provideLinks(y, callback) {
       const text = term.buffer.active.getLine(y - 1)?.translateToString(true) ?? '';
@@ -131,20 +178,34 @@ function linkProvider(term: Terminal): IDisposable {
   });
 }
 
+const keepPerRank = () => Math.min(KEEP_PER_RANK_MAX, Math.max(KEEP_PER_RANK_MIN, Math.floor(KEEP_TOTAL / Math.max(1, byRank.size))));
+
 function newPane(rank: number | 'all', withTitle: boolean): Pane {
   const element = el('div', { className: 'pane' });
-  const titleEl = withTitle ? el('div', { className: 'pane-title' }) : null;
+  const titleEl = withTitle ? el('div', { className: 'pane-title', title: 'Show this rank alone' }) : null;
+  if (titleEl && rank !== 'all') titleEl.addEventListener('click', () => { selected = rank; setMode('single'); });
   const termEl = el('div', { className: 'term' });
   if (titleEl) element.append(titleEl);
   element.append(termEl);
   host.append(element);
   const style = getComputedStyle(document.body);
   const term = new Terminal({
-    scrollback: rank === 'all' ? KEEP_MERGED : KEEP_PER_RANK, convertEol: false, disableStdin: true, fontSize: 12, fontFamily: 'monospace',
+    scrollback: rank === 'all' ? KEEP_MERGED : keepPerRank(), disableStdin: true, fontSize: 12, fontFamily: 'monospace',
+    // The search addon highlights every match through decorations.
+    allowProposedApi: true,
     theme: { background: style.getPropertyValue('--vscode-panel-background') || '#1e1e1e', foreground: style.getPropertyValue('--vscode-foreground') || '#cccccc' },
   });
+  const fit = new FitAddon();
+  const searchAddon = new SearchAddon();
+  term.loadAddon(fit);
+  term.loadAddon(searchAddon);
+  term.loadAddon(new WebLinksAddon((_event, url) => vscode.postMessage({ type: 'openUrl', url })));
   term.open(termEl);
-  const pane: Pane = { rank, term, element: termEl, titleEl, links: linkProvider(term) };
+  const pane: Pane = { rank, term, element: termEl, titleEl, fit, search: searchAddon, results: { index: -1, count: 0 }, disposables: [] };
+  pane.disposables.push(
+    fileLinkProvider(term),
+    searchAddon.onDidChangeResults(r => { pane.results = { index: r.resultIndex, count: r.resultCount }; }),
+  );
   return pane;
 }
 
@@ -152,29 +213,37 @@ function linesOf(rank: number | 'all'): Wire[] {
   return rank === 'all' ? merged : byRank.get(rank) ?? [];
 }
 
-/** Rebuilds the terminals for the mode and writes the kept lines. */
-function render(): void {
-  for (const p of panes) { p.links.dispose(); p.term.dispose(); }
+/** The ranks the grid shows: gridSize consecutive ones, from the selected rank when enough follow it. */
+function gridRanks(): number[] {
+  const list = knownRanks().filter(r => r >= 0);
+  const start = Math.max(0, Math.min(list.indexOf(selected), list.length - gridSize));
+  return list.slice(start, start + gridSize);
+}
+
+/** Rebuilds the terminals for the mode and writes the kept lines; resolves once xterm has parsed them. */
+function render(): Promise<void> {
+  for (const p of panes) {
+    for (const d of p.disposables) d.dispose();
+    p.term.dispose();
+  }
   host.replaceChildren();
   for (const [m, b] of modeButtons) b.setAttribute('aria-pressed', String(m === mode));
-  let wanted: (number | 'all')[];
-  if (mode === 'merged') wanted = ['all'];
-  else if (mode === 'single') wanted = [selected];
-  else wanted = [...new Set([...ranks.map(r => r.rank ?? -1), ...byRank.keys()])].filter(r => r >= 0).sort((a, b) => a - b).slice(0, GRID_MAX);
+  const wanted: (number | 'all')[] = mode === 'merged' ? ['all'] : mode === 'single' ? [selected] : gridRanks();
   const columns = mode === 'grid' ? Math.ceil(Math.sqrt(Math.max(2, wanted.length))) : 1;
   host.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
-  host.style.gridAutoRows = 'minmax(0, 1fr)';
   panes = wanted.map(r => newPane(r, mode !== 'merged'));
-  for (const p of panes) {
-    fit(p);
-    p.term.write(linesOf(p.rank).map(l => format(l, p.rank === 'all')).join(''));
-  }
+  activePane = 0;
+  const written = panes.map(p => {
+    p.fit.fit();
+    return new Promise<void>(resolve => p.term.write(linesOf(p.rank).map(l => format(l, p.rank === 'all')).join(''), resolve));
+  });
   refreshPicker();
+  return Promise.all(written).then(() => undefined);
 }
 
 function setMode(next: Mode): void {
   mode = next;
-  render();
+  void render();
 }
 
 function keep(list: Wire[], line: Wire, max: number): void {
@@ -185,13 +254,13 @@ function keep(list: Wire[], line: Wire, max: number): void {
 function onLines(message: { batch: number; skipped: number; lines: Wire[] }): void {
   const out = new Map<Pane, string[]>();
   if (message.skipped) {
-    const note: Wire = [-1, 0, `\x1b[2m… ${message.skipped} lines skipped while the view caught up (Open as document has them all)\x1b[0m`];
-    message.lines.unshift(note);
+    message.lines.unshift([-1, 0, `\x1b[2m… ${message.skipped} lines skipped while the view caught up (Open as document has them all)\x1b[0m`]);
   }
+  const perRank = keepPerRank();
   for (const line of message.lines) {
     let list = byRank.get(line[0]);
-    if (!list) { byRank.set(line[0], (list = [])); }
-    keep(list, line, KEEP_PER_RANK);
+    if (!list) byRank.set(line[0], (list = []));
+    keep(list, line, perRank);
     keep(merged, line, KEEP_MERGED);
     for (const p of panes) {
       if (p.rank !== 'all' && p.rank !== line[0]) continue;
@@ -200,6 +269,7 @@ function onLines(message: { batch: number; skipped: number; lines: Wire[] }): vo
       chunks.push(format(line, p.rank === 'all'));
     }
   }
+  // Acknowledged once xterm has parsed what it got: the host sends no more than the view keeps up with.
   let waiting = out.size;
   const ack = () => vscode.postMessage({ type: 'ack', batch: message.batch });
   if (!waiting) ack();
@@ -209,90 +279,139 @@ function onLines(message: { batch: number; skipped: number; lines: Wire[] }): vo
       if (--waiting === 0) ack();
     });
   }
-  if (picker.options.length !== new Set([...ranks.map(r => r.rank ?? -1), ...byRank.keys()]).size) refreshPicker();
+  if (picker.options.length !== knownRanks().length) refreshPicker();
+  if (mode === 'grid' && panes.length < Math.min(gridSize, knownRanks().filter(r => r >= 0).length)) void render();
 }
 
-let lastFind: { pane: number; row: number } = { pane: 0, row: -1 };
-
-/** Finds the query in the shown terminals; in the rank view, other ranks are searched too. */
-function find(query: string, backwards: boolean): void {
-  if (!query) return;
+const searchOptions = (): ISearchOptions => ({
+  decorations: { matchBackground: '#515c6a', matchOverviewRuler: '#d186167e', activeMatchBackground: '#a8ac94', activeMatchColorOverviewRuler: '#a0a0a0' },
+});
+/** Ranks whose kept lines hold the query (as the search addon matches: ignoring case). */
+function ranksHolding(query: string): number[] {
   const needle = query.toLowerCase();
-  for (let k = 0; k < panes.length; k++) {
-    const index = (lastFind.pane + k) % panes.length;
-    const buffer = panes[index].term.buffer.active;
-    const from = index === lastFind.pane ? lastFind.row : -1;
-    for (let step = 1; step <= buffer.length; step++) {
-      const row = backwards ? (from - step + buffer.length * 2) % buffer.length : from + step;
-      if (row >= buffer.length || row < 0) break;
-      const column = buffer.getLine(row)?.translateToString(true).toLowerCase().indexOf(needle) ?? -1;
-      if (column !== -1) return reveal(index, row, column, query.length);
-    }
-  }
+  return [...byRank.keys()].sort((a, b) => a - b).filter(r => (byRank.get(r) ?? []).some(l => l[2].replace(ANSI, '').toLowerCase().includes(needle)));
+}
+
+/**
+ * Finds the query with the search addon in the shown terminals; past the last match of one it goes on
+ * in the next pane, and in the rank view in the next rank whose kept lines hold it.
+ */
+async function find(backwards: boolean): Promise<void> {
+  const query = search.value;
+  if (!query || !panes.length) return;
+  const step = backwards ? -1 : 1;
+  const pane = panes[activePane];
+  const atEdge = pane.results.count > 0 && pane.results.index === (backwards ? 0 : pane.results.count - 1);
+  if (!atEdge && findIn(pane, query, backwards)) return;
   if (mode === 'single') {
-    const other = [...byRank.keys()].sort((a, b) => a - b).find(r => r !== selected && (byRank.get(r) ?? []).some(l => l[2].toLowerCase().includes(needle)));
-    if (other !== undefined) {
-      selected = other;
-      lastFind = { pane: 0, row: -1 };
-      render();
-      return find(query, backwards);
+    const holding = ranksHolding(query).filter(r => r !== selected);
+    const after = holding.filter(r => (backwards ? r < selected : r > selected));
+    const next = backwards ? (after.at(-1) ?? holding.at(-1)) : (after[0] ?? holding[0]);
+    if (next !== undefined) {
+      selected = next;
+      await render();
+      findIn(panes[0], query, backwards);
+      return;
+    }
+  } else {
+    for (let k = 1; k <= panes.length; k++) {
+      const index = (activePane + step * k + panes.length * k) % panes.length;
+      panes[index].term.clearSelection();
+      if (findIn(panes[index], query, backwards)) return;
     }
   }
-  statusEl.textContent = `"${query}" not found in the kept lines (Open as document searches the whole log)`;
+  if (atEdge) findIn(pane, query, backwards);
+  else statusEl.textContent = `"${query}" is not in the kept lines (Open as document searches the whole log)`;
 }
 
-function reveal(index: number, row: number, column: number, length: number): void {
-  lastFind = { pane: index, row };
-  follow = false;
-  followButton.setAttribute('aria-pressed', 'false');
-  const term = panes[index].term;
-  term.scrollToLine(Math.max(0, row - Math.floor(term.rows / 2)));
-  term.select(column, row, length);
-  statusEl.textContent = `${panes[index].rank === 'all' ? 'merged' : describe(panes[index].rank as number)}: line ${row + 1}`;
+function findIn(pane: Pane, query: string, backwards: boolean): boolean {
+  const found = backwards ? pane.search.findPrevious(query, searchOptions()) : pane.search.findNext(query, searchOptions());
+  if (!found) return false;
+  activePane = panes.indexOf(pane);
+  setFollow(false);
+  const where = pane.rank === 'all' ? 'merged view' : describe(pane.rank);
+  statusEl.textContent = `${where}: match ${pane.results.index + 1} of ${pane.results.count}`;
+  return true;
 }
 
-function jumpToFirstError(): void {
-  const candidates = mode === 'single' ? [selected] : [...byRank.keys()].sort((a, b) => a - b);
-  for (const rank of candidates) {
-    const line = (byRank.get(rank) ?? []).find(l => l[1] === 1 || ERROR_LINE.test(l[2]));
-    if (!line) continue;
-    if (mode === 'single' && rank !== selected) { selected = rank; render(); }
-    lastFind = { pane: 0, row: -1 };
-    // eslint-disable-next-line no-control-regex
-    return find(line[2].replace(/\x1b\[[0-9;]*m/g, '').trim().slice(0, 60), false);
+function clearSearch(): void {
+  for (const p of panes) p.search.clearDecorations();
+}
+
+/** The earliest error line among the kept ones (an stderr line or error text), shown and selected. */
+async function jumpToFirstError(): Promise<void> {
+  const isError = (l: Wire) => l[1] === 1 || ERROR_TEXT.test(l[2].replace(ANSI, ''));
+  const first = merged.find(isError);
+  if (!first) {
+    statusEl.textContent = 'no error lines in the kept output';
+    return;
   }
-  statusEl.textContent = 'no error lines in the kept output';
+  if (mode !== 'merged' && !panes.some(p => p.rank === first[0])) {
+    // The rank alone, or the grid starting at it.
+    selected = first[0];
+    await render();
+  }
+  const pane = panes.find(p => p.rank === first[0]) ?? panes[0];
+  pane.term.clearSelection();
+  pane.search.clearDecorations();
+  // From the top, so the first match is the earliest.
+  if (!pane.search.findNext(ERROR_SEARCH, { regex: true })) return;
+  activePane = panes.indexOf(pane);
+  setFollow(false);
+  statusEl.textContent = `first error: ${pane.rank === 'all' ? 'merged view' : describe(pane.rank)}`;
 }
 
 function copy(): void {
-  const pane = panes[lastFind.pane] ?? panes[0];
-  const text = pane?.term.hasSelection() ? pane.term.getSelection() : linesOf(pane?.rank ?? selected).map(l => l[2]).join('\n');
-  void navigator.clipboard.writeText(text).then(() => { statusEl.textContent = 'copied'; }, err => { statusEl.textContent = `copy failed: ${String(err)}`; });
+  const pane = panes[activePane] ?? panes[0];
+  if (!pane) return;
+  const text = pane.term.hasSelection()
+    ? pane.term.getSelection()
+    : linesOf(pane.rank).map(l => `${pane.rank === 'all' ? `[${rankLabel(l[0])}] ` : ''}${l[2].replace(ANSI, '')}`).join('\n');
+  navigator.clipboard.writeText(text).then(() => { statusEl.textContent = 'copied'; }, (err: unknown) => { statusEl.textContent = `copy failed: ${String(err)}`; });
 }
 
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   const m = event.data;
   switch (m.type) {
     case 'run':
-      title = m.title; running = m.running; ranks = m.ranks;
-      byRank.clear(); merged = [];
-      if (typeof m.select === 'number') { selected = m.select; mode = 'single'; }
-      render();
+      title = m.title;
+      running = m.running;
+      ranks = m.ranks;
+      byRank.clear();
+      merged = [];
+      if (typeof m.select === 'number') {
+        selected = m.select;
+        mode = 'single';
+      }
+      void render();
       break;
     case 'ranks':
-      running = m.running; ranks = m.ranks;
-      if (mode === 'grid' && panes.length < Math.min(GRID_MAX, ranks.filter(r => r.rank !== null).length)) render();
+      running = m.running;
+      ranks = m.ranks;
+      if (mode === 'grid' && panes.length < Math.min(gridSize, knownRanks().filter(r => r >= 0).length)) void render();
       else refreshPicker();
       break;
     case 'lines':
       onLines(m);
       break;
     case 'select':
-      selected = m.rank; mode = 'single'; render();
+      selected = m.rank;
+      mode = 'single';
+      void render();
       break;
   }
 });
-let resizeTimer: number | undefined;
-window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = window.setTimeout(() => panes.forEach(fit), 100); });
-render();
+
+// Panes follow the view's size (the panel resized, the grid re-laid out).
+let fitScheduled = false;
+new ResizeObserver(() => {
+  if (fitScheduled) return;
+  fitScheduled = true;
+  requestAnimationFrame(() => {
+    fitScheduled = false;
+    for (const p of panes) p.fit.fit();
+  });
+}).observe(host);
+setFollow(true);
+void render();
 vscode.postMessage({ type: 'ready' });

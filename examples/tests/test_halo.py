@@ -33,7 +33,9 @@ def test_halo_exchange(comm):
 def test_global_sum(comm):
     n_local = 100
     first = comm.rank * n_local
-    total = comm.allreduce(sum(range(first, first + n_local)))
+    partial = sum(range(first, first + n_local))
+    print(f"rank {comm.rank} of {comm.size}: partial sum {partial}")
+    total = comm.allreduce(partial)
     n = comm.size * n_local
     assert total == n * (n - 1) // 2
 

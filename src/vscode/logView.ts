@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { fileLinks } from '../core/ranks/fileLinks';
 import { LogFeed } from '../core/ranks/logFeed';
-import { rankKey, type LogStore, type RankInfo, type RunLog } from '../core/ranks/logStore';
+import { rankKey, type LogStore, type RunLog } from '../core/ranks/logStore';
 
 export const LOG_SCHEME = 'distest-log';
 export const LOG_LANGUAGE = 'distest-log';
+/** The Rank Logs view in the panel area (package.json `views`). */
+export const LOG_VIEW_ID = 'distest.rankLogs';
 /** Recent output sent when the view opens on a run: what the feed takes without dropping. */
 const ATTACH_BYTES = 512 * 1024;
 
@@ -15,6 +16,7 @@ type ViewMessage =
   | { type: 'ready' }
   | { type: 'ack'; batch: number }
   | { type: 'open'; file: string; line: number }
+  | { type: 'openUrl'; url: string }
   | { type: 'document'; rank: number };
 
 /** `distest-log:/<run id>/rank-<rank>.distest-log`: the extension gives the document its language. */
@@ -22,53 +24,65 @@ export function logUri(run: RunLog, rank: number | null): vscode.Uri {
   return vscode.Uri.from({ scheme: LOG_SCHEME, path: `/${run.id}/rank-${rankKey(rank)}.distest-log` });
 }
 
+/** The run and rank a `distest-log:` URI names. */
+function parseLogUri(store: LogStore, uri: vscode.Uri): { runId: string; run: RunLog | undefined; rank: number | null } {
+  const [, runId, file] = uri.path.split('/');
+  const key = file.replace(/^rank-/, '').replace(/\.distest-log$/, '');
+  return { runId, run: store.runs().find(r => r.id === runId), rank: key === 'launcher' ? null : Number(key) };
+}
 
-/** The run's per-rank logs as one webview panel following the latest run live. */
-export class LogViewPanel implements vscode.Disposable {
-  private panel: vscode.WebviewPanel | null = null;
+/** The Rank Logs webview view: the latest run's per-rank logs, following it live. */
+export class LogViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | null = null;
   private run: RunLog | null = null;
   private readonly feed: LogFeed;
   private runSubscriptions: vscode.Disposable[] = [];
+  private viewSubscriptions: vscode.Disposable[] = [];
   private readonly disposables: vscode.Disposable[] = [];
+  /** A rank to select once the view is ready. */
   private pendingSelect: number | null = null;
 
-  constructor(private readonly context: vscode.ExtensionContext, private readonly store: LogStore, private readonly root: () => vscode.Uri | undefined) {
-    this.feed = new LogFeed({ post: message => void this.panel?.webview.postMessage(message) });
+  constructor(private readonly context: vscode.ExtensionContext, private readonly store: LogStore) {
+    this.feed = new LogFeed({ post: message => void this.view?.webview.postMessage(message) });
     this.disposables.push(toDisposable(store.onRun(run => {
-      if (this.panel) this.attach(run);
+      if (this.view) this.attach(run);
     })));
   }
 
-  /** Opens (or reveals) the panel on the latest run, with `rank` selected when given. */
-  show(rank?: number): void {
-    if (!this.panel) this.panel = this.createPanel();
-    else this.panel.reveal(undefined, true);
+  /** Opens (or reveals) the view on the latest run, with `rank` selected when given. */
+  async show(rank?: number): Promise<void> {
+    if (rank !== undefined) this.pendingSelect = rank;
+    if (!this.view) {
+      // Resolving the view sends 'ready', which attaches the run and applies the selection.
+      await vscode.commands.executeCommand(`${LOG_VIEW_ID}.focus`);
+      return;
+    }
+    this.view.show(true);
     if (rank !== undefined) {
-      this.pendingSelect = rank;
-      void this.panel.webview.postMessage({ type: 'select', rank });
+      this.pendingSelect = null;
+      void this.view.webview.postMessage({ type: 'select', rank });
     }
   }
 
-  dispose(): void {
-    this.panel?.dispose();
-    this.feed.dispose();
-    for (const d of [...this.runSubscriptions, ...this.disposables]) d.dispose();
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const media = vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'media');
+    view.webview.options = { enableScripts: true, localResourceRoots: [media] };
+    view.webview.html = this.html(view.webview, media);
+    this.viewSubscriptions = [
+      view.webview.onDidReceiveMessage((m: ViewMessage) => this.onMessage(m)),
+      view.onDidDispose(() => {
+        this.view = null;
+        this.feed.reset();
+        for (const d of [...this.runSubscriptions, ...this.viewSubscriptions]) d.dispose();
+        this.runSubscriptions = [];
+      }),
+    ];
   }
 
-  private createPanel(): vscode.WebviewPanel {
-    const media = vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'media');
-    const panel = vscode.window.createWebviewPanel('distest.rankLogs', 'Rank Logs', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
-      enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [media],
-    });
-    panel.webview.html = this.html(panel.webview, media);
-    panel.webview.onDidReceiveMessage((m: ViewMessage) => this.onMessage(m), undefined, this.disposables);
-    panel.onDidDispose(() => {
-      this.panel = null;
-      this.feed.reset();
-      for (const d of this.runSubscriptions) d.dispose();
-      this.runSubscriptions = [];
-    }, undefined, this.disposables);
-    return panel;
+  dispose(): void {
+    this.feed.dispose();
+    for (const d of [...this.runSubscriptions, ...this.viewSubscriptions, ...this.disposables]) d.dispose();
   }
 
   private onMessage(message: ViewMessage): void {
@@ -76,14 +90,17 @@ export class LogViewPanel implements vscode.Disposable {
       case 'ready': {
         const run = this.store.latest();
         if (run) this.attach(run);
-        else void this.panel?.webview.postMessage({ type: 'run', title: 'No run yet: run a test to see its ranks here.', running: false, ranks: [] });
+        else void this.view?.webview.postMessage({ type: 'run', title: 'No run yet: run a test to see its ranks here.', running: false, ranks: [] });
         break;
       }
       case 'ack':
         this.feed.ack(message.batch);
         break;
       case 'open':
-        void this.openSource(message.file, message.line);
+        if (this.run) void openSource(this.run, message.file, message.line);
+        break;
+      case 'openUrl':
+        if (/^https?:\/\//i.test(message.url)) void vscode.env.openExternal(vscode.Uri.parse(message.url));
         break;
       case 'document':
         if (this.run) void openRankDocument(this.run, message.rank < 0 ? null : message.rank);
@@ -96,35 +113,24 @@ export class LogViewPanel implements vscode.Disposable {
     for (const d of this.runSubscriptions) d.dispose();
     this.run = run;
     this.feed.reset();
-    const post = (m: unknown) => void this.panel?.webview.postMessage(m);
-    post({ type: 'run', title: run.title, running: run.running, ranks: this.ranksOf(run), select: this.pendingSelect });
+    const post = (m: unknown) => void this.view?.webview.postMessage(m);
+    post({ type: 'run', title: run.title, running: run.running, ranks: run.rankInfos(), select: this.pendingSelect });
     this.pendingSelect = null;
     for (const line of run.recent('all', ATTACH_BYTES)) this.feed.push(line.rank, line.stream, line.text);
     this.feed.flush();
     let scheduled = false;
     this.runSubscriptions = [
       toDisposable(run.onLine(line => this.feed.push(line.rank, line.stream, line.text))),
-      // Rank states change in bursts (every hello, every result): one update per tick.
+      // Rank states change in bursts (every hello, every result): one update per 100 ms.
       toDisposable(run.onChange(() => {
         if (scheduled) return;
         scheduled = true;
         setTimeout(() => {
           scheduled = false;
-          post({ type: 'ranks', running: run.running, ranks: this.ranksOf(run) });
+          post({ type: 'ranks', running: run.running, ranks: run.rankInfos() });
         }, 100);
       })),
     ];
-  }
-
-  private ranksOf(run: RunLog): RankInfo[] {
-    return run.rankInfos();
-  }
-
-  private async openSource(file: string, line: number): Promise<void> {
-    const uri = resolveSource(file, this.root());
-    if (!uri) return;
-    const position = new vscode.Position(Math.max(0, line - 1), 0);
-    await vscode.window.showTextDocument(uri, { selection: new vscode.Range(position, position), viewColumn: vscode.ViewColumn.One });
   }
 
   private html(webview: vscode.Webview, media: vscode.Uri): string {
@@ -132,9 +138,12 @@ export class LogViewPanel implements vscode.Disposable {
     const script = webview.asWebviewUri(vscode.Uri.joinPath(media, 'logView.js'));
     const css = webview.asWebviewUri(vscode.Uri.joinPath(media, 'xterm.css'));
     const viewCss = webview.asWebviewUri(vscode.Uri.joinPath(media, 'logView.css'));
-    // xterm's DOM renderer sizes its rows through <style> elements it creates at run time, which a
-    // nonce cannot cover: styles allow inline, scripts only the nonce.
-    const csp = `default-src 'none'; style-src ${webview.cspSource} 'unsafe-inline'; font-src ${webview.cspSource}; script-src 'nonce-${nonce}';`;
+    // Style elements need the nonce (the view script gives it to the two xterm creates); style
+    // attributes stay allowed because xterm colours 24-bit colour cells with them (docs/ARCHITECTURE.md).
+    const csp = [
+      "default-src 'none'", `style-src ${webview.cspSource} 'nonce-${nonce}'`, "style-src-attr 'unsafe-inline'",
+      `font-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`,
+    ].join('; ');
     return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
@@ -148,10 +157,11 @@ function toDisposable(d: { dispose(): void }): vscode.Disposable {
   return new vscode.Disposable(() => d.dispose());
 }
 
-/** A path from the log, absolute or relative to the workspace folder; undefined when it names nothing usable. */
-function resolveSource(file: string, root: vscode.Uri | undefined): vscode.Uri | undefined {
-  if (path.isAbsolute(file)) return vscode.Uri.file(file);
-  return root ? vscode.Uri.joinPath(root, file) : undefined;
+async function openSource(run: RunLog, file: string, line: number): Promise<void> {
+  const local = run.localPath(file);
+  if (!local) return;
+  const position = new vscode.Position(Math.max(0, line - 1), 0);
+  await vscode.window.showTextDocument(vscode.Uri.file(local), { selection: new vscode.Range(position, position), viewColumn: vscode.ViewColumn.One });
 }
 
 async function openRankDocument(run: RunLog, rank: number | null): Promise<void> {
@@ -163,32 +173,29 @@ async function openRankDocument(run: RunLog, rank: number | null): Promise<void>
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 
-/** `distest-log:` documents: a rank's whole log read back from the run's spill file. */
+/** `distest-log:` documents: a rank's log read back from the run's spill file. */
 export class RankLogDocuments implements vscode.TextDocumentContentProvider, vscode.DocumentLinkProvider {
   private readonly changes = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changes.event;
 
-  constructor(private readonly store: LogStore, private readonly root: () => vscode.Uri | undefined) {}
+  constructor(private readonly store: LogStore) {}
 
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
-    const [, runId, file] = uri.path.split('/');
-    const run = this.store.runs().find(r => r.id === runId);
+    const { runId, run, rank } = parseLogUri(this.store, uri);
     if (!run) return `distest: the log of run ${runId} is no longer kept (distest.logs.keepRuns).\n`;
-    const key = file.replace(/^rank-/, '').replace(/\.distest-log$/, '');
-    const text = await run.readRank(key === 'launcher' ? null : Number(key));
-    return text.replace(ANSI, '');
+    return (await run.readRank(rank)).replace(ANSI, '');
   }
 
   provideDocumentLinks(document: vscode.TextDocument): vscode.DocumentLink[] {
+    const { run } = parseLogUri(this.store, document.uri);
     const links: vscode.DocumentLink[] = [];
-    const root = this.root();
-    for (let i = 0; i < document.lineCount; i++) {
+    for (let i = 0; run && i < document.lineCount; i++) {
       const text = document.lineAt(i).text;
       for (const link of fileLinks(text)) {
-        const target = resolveSource(link.file, root);
-        if (!target) continue;
+        const local = run.localPath(link.file);
+        if (!local) continue;
         const range = new vscode.Range(i, link.start, i, link.start + link.length);
-        links.push(new vscode.DocumentLink(range, target.with({ fragment: `L${link.line}` })));
+        links.push(new vscode.DocumentLink(range, vscode.Uri.file(local).with({ fragment: `L${link.line}` })));
       }
     }
     return links;
@@ -199,21 +206,24 @@ export class RankLogDocuments implements vscode.TextDocumentContentProvider, vsc
   }
 }
 
-/** The panel, the document scheme, its links and the commands; the store gets runs from the test runner. */
-export function registerLogView(context: vscode.ExtensionContext, store: LogStore): LogViewPanel {
-  const root = () => vscode.workspace.workspaceFolders?.[0]?.uri;
-  const panel = new LogViewPanel(context, store, root);
-  const documents = new RankLogDocuments(store, root);
+/** The view, the document scheme, its links, the command and the keepRuns setting; runs come from the test runner. */
+export function registerLogView(context: vscode.ExtensionContext, store: LogStore): LogViewProvider {
+  const provider = new LogViewProvider(context, store);
+  const documents = new RankLogDocuments(store);
   context.subscriptions.push(
-    panel, documents,
+    provider, documents,
+    vscode.window.registerWebviewViewProvider(LOG_VIEW_ID, provider, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.workspace.registerTextDocumentContentProvider(LOG_SCHEME, documents),
     vscode.languages.registerDocumentLinkProvider({ scheme: LOG_SCHEME }, documents),
     vscode.commands.registerCommand('distest.showRankLogs', (arg?: vscode.TestItem | { test?: vscode.TestItem }) => {
       const item = arg && 'id' in arg ? arg : arg?.test;
-      panel.show(item ? firstBadRank(store, item.id) : undefined);
+      return provider.show(item ? firstBadRank(store, item.id) : undefined);
+    }),
+    vscode.workspace.onDidChangeConfiguration(e => {
+      if (e.affectsConfiguration('distest.logs.keepRuns')) void store.setKeepRuns(vscode.workspace.getConfiguration('distest').get<number>('logs.keepRuns', 10));
     }),
   );
-  return panel;
+  return provider;
 }
 
 /** The rank to show first for a test: its first failed/crashed/hung rank in the latest run that ran it. */

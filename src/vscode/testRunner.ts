@@ -90,7 +90,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
   const settings = deps.workspace.getConfiguration('distest', tree.folder.uri);
   const timeoutSeconds = settings.get<number>('timeoutSeconds', 600);
 
-  const runLog = await deps.logs?.startRun(`${tree.folder.name}: ${specs.length === 1 ? specs[0].id : `${specs.length} tests`}`)
+  const runLog = await deps.logs?.startRun(`${tree.folder.name}: ${specs.length === 1 ? specs[0].id : `${specs.length} tests`}`, { local: tree.folder.uri.fsPath, run: placement.root })
     .catch(err => { deps.log.warn(`rank logs are not kept for this run: ${String(err)}`); return undefined; });
   const fileUri = (file: string) => (path.isAbsolute(file) ? vscode.Uri.file(file) : vscode.Uri.joinPath(tree.folder.uri, file));
   await runTests(specs, {

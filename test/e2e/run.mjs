@@ -11,7 +11,7 @@ import { packageExtension } from '../../scripts/lib/extension.mjs';
 import { startTestCluster } from './cluster.mjs';
 import { clearShots, copyLogs, openSession, requireComponents, shotsDir } from './harness.mjs';
 import {
-  expandAllTests, openFile, openTestingView, peekAnchorLine, runCommand, runFromRow, testRows, waitForOutcome, waitForWorkbench,
+  expandAllTests, openFile, openTestingView, peekAnchorLine, runCommand, runFromRow, testRow, testRows, waitForOutcome, waitForWorkbench,
 } from './workbench.mjs';
 
 /** Items the Testing view must list for examples/, with the rank count it must show. */
@@ -113,40 +113,104 @@ async function eventually(read, ok, timeout = 30_000) {
   }
 }
 
+/** Right-clicks the test row and picks `action` from its context menu. */
+async function contextMenuOnRow(page, name, action) {
+  const row = await testRow(page, name);
+  await row.scrollIntoViewIfNeeded();
+  await row.click({ button: 'right' });
+  await page.locator('.monaco-menu .action-label', { hasText: action }).first().click();
+}
+
+/**
+ * The Rank Logs view (panel area): opened on a running test from its context menu, then following a
+ * 4-rank run: every rank alone with its host and state and only its own lines, search across ranks,
+ * the merged view's rank gutters, the grid, Open as document (language id), the command palette.
+ */
 async function rankLogsShowEachRankAndOpenAsDocument({ page }) {
-  await runFromRow(page, 'test_reports_progress');
-  const outcome = await waitForOutcome(page, 'test_reports_progress');
-  assert(/\(Passed\)/.test(outcome), `test_reports_progress: ${outcome}`);
-  await runCommand(page, 'distest: Show Rank Logs');
   const view = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
   const picker = view.locator('select[aria-label="Rank"]');
+  const status = () => view.locator('#status').innerText().catch(() => '');
+  const terminalText = () => view.locator('.xterm-rows').allInnerTexts().then(t => t.join('\n'), () => '');
+
+  // The view's CSP admits no inline style elements without its nonce: the browser would say so here.
+  const violations = [];
+  const onConsole = message => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+  };
+  page.on('console', onConsole);
+  // From the command palette, on the last run; loading xterm in a fresh webview takes a few seconds.
+  await runCommand(page, 'distest: Show Rank Logs');
   await picker.waitFor({ timeout: 30_000 });
-  const terminalText = () => view.locator('.xterm-rows').first().innerText().catch(() => '');
-  for (const rank of [0, 1]) {
-    await eventually(() => picker.locator(`option[value="${rank}"]`).count(), n => n > 0);
+  // A running test (rank 0 waits for a message never sent until its 5 s timeout), from its context menu.
+  const hang = 'test_rank_0_waits_for_a_message_never_sent';
+  await runFromRow(page, hang);
+  await contextMenuOnRow(page, hang, 'Show Rank Logs');
+  const whileRunning = await eventually(status, t => t.includes('(running)'), 10_000);
+  assert(whileRunning.includes('(running)'), `the view on a running test says "${whileRunning}"`);
+  assert(/(Errored)/.test(await waitForOutcome(page, hang, 60_000)), `${hang} did not error`);
+  await view.getByRole('button', { name: 'First error', exact: true }).click();
+  const firstError = await eventually(status, t => t.startsWith('first error: r'), 10_000);
+  assert(firstError.startsWith('first error: r'), `First error says "${firstError}"`);
+  const marked = await terminalText();
+  assert(marked.includes('▌'), `no stderr line marked in the rank view: ${marked.slice(0, 300)}`);
+
+  // The next run, 4 ranks each printing its own line, from its result (Test Results took the panel).
+  await runFromRow(page, '[4]');
+  assert(/\(Passed\)/.test(await waitForOutcome(page, '[4]')), '[4] did not pass');
+  await contextMenuOnRow(page, '[4]', 'Show Rank Logs');
+  const own = rank => `rank ${rank} of 4: partial sum`;
+  for (const rank of [0, 1, 2, 3]) {
+    const option = picker.locator(`option[value="${rank}"]`);
+    const entry = await eventually(() => option.innerText().catch(() => ''), t => / · .+ · passed$/.test(t));
+    assert(/ · .+ · passed$/.test(entry), `rank picker entry for rank ${rank} is "${entry}", without host and state`);
     await picker.selectOption(String(rank));
-    const text = await eventually(terminalText, t => t.includes(`rank ${rank}: 100 steps done`));
-    assert(text.includes(`rank ${rank}: 100 steps done`), `rank ${rank}'s view lacks its line; shows: ${text.slice(0, 300)}`);
-    assert(!text.includes(`rank ${1 - rank}: 100 steps done`), `rank ${rank}'s view shows rank ${1 - rank}'s line`);
-    const option = await picker.locator(`option[value="${rank}"]`).innerText();
-    assert(/ · .+ · passed$/.test(option), `rank picker entry "${option}" lacks host and state`);
+    const text = await eventually(terminalText, t => t.includes(own(rank)));
+    assert(text.includes(own(rank)), `rank ${rank}'s view lacks its line; shows: ${text.slice(0, 300)}`);
+    const others = [0, 1, 2, 3].filter(r => r !== rank && text.includes(own(r)));
+    assert(!others.length, `rank ${rank}'s view shows the lines of ranks ${others}`);
   }
+
+  // Search across ranks: from rank 0, a line only rank 2 printed selects rank 2.
+  await picker.selectOption('0');
+  const search = view.locator('input[aria-label="Search all ranks"]');
+  await search.fill(own(2));
+  await search.press('Enter');
+  const found = await eventually(status, t => t.startsWith('r2 · '), 10_000);
+  assert(found.startsWith('r2 · ') && (await picker.inputValue()) === '2', `search for rank 2's line: picker ${await picker.inputValue()}, status "${found}"`);
+
   await view.getByRole('button', { name: 'Merged', exact: true }).click();
-  const mergedText = await eventually(terminalText, t => t.includes('[r0]') && t.includes('[r1]'));
-  assert(mergedText.includes('[r0]') && mergedText.includes('[r1]'), `merged view lacks rank gutters: ${mergedText.slice(0, 300)}`);
+  for (const rank of [0, 3]) {
+    await search.fill(own(rank));
+    await search.press('Enter');
+    const merged = await eventually(terminalText, t => t.includes(`[r${rank}] ${own(rank)}`), 10_000);
+    assert(merged.includes(`[r${rank}] ${own(rank)}`), `merged view lacks "[r${rank}] ${own(rank)}": ${merged.slice(0, 300)}`);
+  }
+
   await view.getByRole('button', { name: 'Grid', exact: true }).click();
-  await eventually(() => view.locator('.xterm-rows').count(), n => n >= 2);
+  const titles = await eventually(() => view.locator('.pane-title').allInnerTexts().catch(() => []), t => t.length === 4);
+  assert(titles.length === 4 && titles.every((t, i) => t.startsWith(`r${i} · `) && t.endsWith(' · passed')), `grid panes: ${titles.join(' | ')}`);
   await page.screenshot({ path: path.join(shotsDir, 'ui-rank-logs-grid.png') });
 
+  await picker.selectOption('3');
   await view.getByRole('button', { name: 'Open as document', exact: true }).click();
   const editorText = await eventually(
     // Monaco renders spaces as no-break spaces.
     () => page.locator('.monaco-editor .view-lines').last().innerText().then(t => t.replace(/\u00a0/g, ' '), () => ''),
-    t => t.includes('[r1] rank 1: 100 steps done'));
-  assert(editorText.includes('[r1] rank 1: 100 steps done'), `rank log document shows: ${editorText.slice(0, 300)}`);
+    t => t.includes(`[r3] ${own(3)}`));
+  assert(editorText.includes(`[r3] ${own(3)}`), `rank log document shows: ${editorText.slice(0, 300)}`);
   const language = await eventually(
     () => page.locator('#status\\.editor\\.mode').innerText().catch(() => ''), t => t.includes('distest Rank Log'), 15_000);
   assert(language.includes('distest Rank Log'), `status bar language is "${language}"`);
+
+  // The command palette brings the view back once the panel is closed.
+  await runCommand(page, 'View: Hide Panel');
+  await page.locator('.part.panel').waitFor({ state: 'hidden', timeout: 10_000 });
+  await runCommand(page, 'distest: Show Rank Logs');
+  await page.locator('.part.panel').waitFor({ timeout: 10_000 });
+  const reopened = await eventually(() => picker.inputValue().catch(() => ''), v => v !== '', 10_000);
+  assert(reopened !== '', 'the command palette did not bring the Rank Logs view back');
+  page.off('console', onConsole);
+  assert(!violations.length, `CSP violations in the view: ${violations.join(' | ').slice(0, 600)}`);
 }
 
 async function faultsShowInProblemsAtTheirLines({ session, page }) {

@@ -127,3 +127,35 @@ test('file:line links in log lines: tracebacks, pytest locations, nothing in pla
   ]);
   assert.deepEqual(fileLinks('rank 1: 100 steps done'), []);
 });
+
+test('file links map to local paths: relative from the folder, a remote project root back onto it, others unchanged', async () => {
+  const store = new LogStore({ root: tempRoot() });
+  const remote = await store.startRun('remote', { local: '/home/me/proj', run: '/scratch/me/proj' });
+  assert.equal(remote.localPath('tests/test_x.py'), '/home/me/proj/tests/test_x.py');
+  assert.equal(remote.localPath('/scratch/me/proj/tests/test_x.py'), '/home/me/proj/tests/test_x.py');
+  assert.equal(remote.localPath('/usr/lib/python3/dist-packages/mpi4py/__init__.py'), '/usr/lib/python3/dist-packages/mpi4py/__init__.py');
+  const local = await store.startRun('local', { local: '/home/me/proj', run: '/home/me/proj' });
+  assert.equal(local.localPath('/home/me/proj/a.py'), '/home/me/proj/a.py');
+  assert.equal(local.localPath('a.py'), '/home/me/proj/a.py');
+  const bare = await store.startRun('no folder');
+  assert.equal(bare.localPath('a.py'), undefined);
+  assert.equal(bare.localPath('/abs/a.py'), '/abs/a.py');
+  for (const run of [remote, local, bare]) run.close();
+});
+
+test('a lower keepRuns deletes older run folders at once but never a run still running', async () => {
+  const root = tempRoot();
+  const store = new LogStore({ root, keepRuns: 5 });
+  const running = await store.startRun('still running');
+  running.append(0, 'stdout', 'busy');
+  const finished: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const run = await store.startRun(`run ${i}`);
+    run.close();
+    finished.push(run.id);
+  }
+  await store.setKeepRuns(1);
+  assert.deepEqual(fs.readdirSync(root).sort(), [running.id, finished[2]].sort());
+  assert.deepEqual(store.runs().map(r => r.id), [running.id, finished[2]]);
+  running.close();
+});

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pathMapFor } from '../transport/paths';
 import type { TestResult } from '../types';
 import type { StreamName } from './demux';
 
@@ -9,6 +10,9 @@ export type RankState = 'waiting' | 'running' | 'passed' | 'failed' | 'crashed' 
 export interface StoredLine { seq: number; rank: number | null; stream: StreamName; text: string }
 
 export interface RankInfo { rank: number | null; host?: string; pid?: number; state: RankState; lines: number; stderrLines: number }
+
+/** Where a run's files are: the workspace folder, and the project root the ranks ran in (remote when placed on a host). */
+export interface RunRoots { local: string; run: string }
 
 export interface LogStoreOptions {
   /** Folder that holds one sub-folder per run. */
@@ -195,7 +199,7 @@ export class RunLog {
   /** Rank states per test id, from the test results. */
   readonly testStates = new Map<string, Map<number, RankState>>();
 
-  constructor(readonly id: string, readonly dir: string, readonly title: string, private readonly ringBytes: number) {
+  constructor(readonly id: string, readonly dir: string, readonly title: string, private readonly ringBytes: number, private readonly roots?: RunRoots) {
     this.timer = setInterval(() => this.flush(), SPILL_INTERVAL_MS);
     this.timer.unref();
   }
@@ -253,6 +257,16 @@ export class RunLog {
   /** Frees the in-memory lines (a newer run took over the view); the files stay. */
   release(): void {
     for (const log of this.ranks.values()) log.release();
+  }
+
+  /**
+   * A file the output names, as a local path: relative ones from the workspace folder, those under a
+   * remote project root mapped back onto it. Undefined for a relative path of a run without a folder.
+   */
+  localPath(file: string): string | undefined {
+    if (!this.roots) return path.isAbsolute(file) ? file : undefined;
+    const { local, run } = this.roots;
+    return path.resolve(local, pathMapFor(local, run === local ? undefined : run).toLocal(file));
   }
 
   /** The file that holds every line of the rank (may not exist yet: nothing written). */
@@ -337,31 +351,47 @@ function runFolderName(now: Date, unique: number): string {
 
 /** Runs' logs under one folder, keeping the newest `keepRuns` run folders on disk. */
 export class LogStore {
-  private readonly runList: RunLog[] = [];
+  private runList: RunLog[] = [];
   private readonly listeners = new Set<(run: RunLog) => void>();
   private counter = 0;
 
-  constructor(private readonly opts: LogStoreOptions) {}
+  private keep: number;
+
+  constructor(private readonly opts: LogStoreOptions) {
+    this.keep = Math.max(1, opts.keepRuns ?? DEFAULT_KEEP_RUNS);
+  }
 
   get keepRuns(): number {
-    return Math.max(1, this.opts.keepRuns ?? DEFAULT_KEEP_RUNS);
+    return this.keep;
+  }
+
+  /** A new keepRuns (the setting changed): older run folders go at once, except runs still running. */
+  async setKeepRuns(keepRuns: number): Promise<void> {
+    this.keep = Math.max(1, keepRuns);
+    this.forgetBeyondKept();
+    if (fs.existsSync(this.opts.root)) await this.prune(this.keep);
   }
 
   /** Creates the run's folder after deleting the oldest ones beyond keepRuns - 1. */
-  async startRun(title: string): Promise<RunLog> {
+  async startRun(title: string, roots?: RunRoots): Promise<RunLog> {
     await fs.promises.mkdir(this.opts.root, { recursive: true });
     await this.prune(this.keepRuns - 1);
     const id = runFolderName(new Date(), this.counter++);
     const dir = path.join(this.opts.root, id);
     await fs.promises.mkdir(dir);
-    const run = new RunLog(id, dir, title, this.opts.ringBytes ?? DEFAULT_RING_BYTES);
+    const run = new RunLog(id, dir, title, this.opts.ringBytes ?? DEFAULT_RING_BYTES, roots);
     // The view follows the newest run; older ones are read from their files.
     for (const older of this.runList) older.release();
     this.runList.push(run);
-    // Memory holds the same runs as the disk.
-    while (this.runList.length > this.keepRuns) this.runList.shift();
+    this.forgetBeyondKept();
     for (const listener of this.listeners) listener(run);
     return run;
+  }
+
+  /** Memory holds the same runs as the disk (see prune): the newest keepRuns, and any still running. */
+  private forgetBeyondKept(): void {
+    const newest = new Set(this.runList.slice(-this.keep));
+    this.runList = this.runList.filter(r => r.running || newest.has(r));
   }
 
   /** Runs of this session, oldest first. */
