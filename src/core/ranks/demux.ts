@@ -255,7 +255,10 @@ export class RankStreams {
   private readonly inputs: Record<StreamName, InputState> = {
     stdout: { carry: null, target: null }, stderr: { carry: null, target: null },
   };
-  private readonly targets = new Map<number, Target>();
+  /** Targets by (rank + 1) * 2 + (stderr ? 1 : 0): an array lookup per line, not a hash lookup. */
+  private readonly targetsByKey: Target[] = [];
+  /** The same in creation order. */
+  private readonly targets: Target[] = [];
   /** Next marker position at or after the last search in the current write's buffer (Infinity: none). */
   private markerAt = -1;
   private markerSearchedFrom = 0;
@@ -350,7 +353,7 @@ export class RankStreams {
       input.target = null;
     }
     const empty = Buffer.alloc(0);
-    for (const target of this.targets.values()) {
+    for (const target of this.targets) {
       // A line that ends in a frame gets its leading output back as a new pending line: loop.
       while (target.pending && target.pending.length > 0) this.completeLine(target, empty, 0, 0);
     }
@@ -384,10 +387,11 @@ export class RankStreams {
 
   private targetFor(rank: number | null, stream: StreamName): Target {
     const key = (rank === null ? 0 : rank + 1) * 2 + (stream === 'stderr' ? 1 : 0);
-    let target = this.targets.get(key);
+    let target = this.targetsByKey[key] as Target | undefined;
     if (!target) {
       target = { rank, stream, pending: null };
-      this.targets.set(key, target);
+      this.targetsByKey[key] = target;
+      this.targets.push(target);
     }
     return target;
   }
