@@ -113,6 +113,18 @@ async function eventually(read, ok, timeout = 30_000) {
   }
 }
 
+/**
+ * Runs the test from its row; `outcome` is this run's: a test run before shows its last outcome until
+ * the new run changes the row. A step must not end while its run goes on (closing the session would
+ * leave the ranks behind).
+ */
+async function startRun(page, name, timeout = 90_000) {
+  const label = () => testRows(page).then(rows => rows.find(r => r.name === name)?.label ?? '');
+  const before = await label();
+  await runFromRow(page, name);
+  return { outcome: eventually(label, l => l !== before, 30_000).then(() => waitForOutcome(page, name, timeout)) };
+}
+
 /** Right-clicks the test row and picks `action` from its context menu. */
 async function contextMenuOnRow(page, name, action) {
   const row = await testRow(page, name);
@@ -143,11 +155,12 @@ async function rankLogsShowEachRankAndOpenAsDocument({ page }) {
   await picker.waitFor({ timeout: 30_000 });
   // A running test (rank 0 waits for a message never sent until its 5 s timeout), from its context menu.
   const hang = 'test_rank_0_waits_for_a_message_never_sent';
-  await runFromRow(page, hang);
+  const hangRun = await startRun(page, hang, 60_000);
   await contextMenuOnRow(page, hang, 'Show Rank Logs');
   const whileRunning = await eventually(status, t => t.includes('(running)'), 10_000);
+  const outcome = await hangRun.outcome;
   assert(whileRunning.includes('(running)'), `the view on a running test says "${whileRunning}"`);
-  assert(/(Errored)/.test(await waitForOutcome(page, hang, 60_000)), `${hang} did not error`);
+  assert(/(Errored)/.test(outcome), `${hang}: ${outcome}`);
   await view.getByRole('button', { name: 'First error', exact: true }).click();
   const firstError = await eventually(status, t => t.startsWith('first error: r'), 10_000);
   assert(firstError.startsWith('first error: r'), `First error says "${firstError}"`);
@@ -155,8 +168,7 @@ async function rankLogsShowEachRankAndOpenAsDocument({ page }) {
   assert(marked.includes('▌'), `no stderr line marked in the rank view: ${marked.slice(0, 300)}`);
 
   // The next run, 4 ranks each printing its own line, from its result (Test Results took the panel).
-  await runFromRow(page, '[4]');
-  assert(/\(Passed\)/.test(await waitForOutcome(page, '[4]')), '[4] did not pass');
+  assert(/\(Passed\)/.test(await (await startRun(page, '[4]')).outcome), '[4] did not pass');
   await contextMenuOnRow(page, '[4]', 'Show Rank Logs');
   const own = rank => `rank ${rank} of 4: partial sum`;
   for (const rank of [0, 1, 2, 3]) {
@@ -241,8 +253,8 @@ const steps = [
   passingMultiRankTestRunFromItsRow,
   failureOnOneRankPeeksAtTheFailingLine,
   allocationPickerSendsTheNextRunToASlurmJob,
-  rankLogsShowEachRankAndOpenAsDocument,
   faultsShowInProblemsAtTheirLines,
+  rankLogsShowEachRankAndOpenAsDocument,
 ];
 
 const seconds = since => ((Date.now() - since) / 1000).toFixed(1);
