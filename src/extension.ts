@@ -5,7 +5,7 @@ import { AllocationPicker } from './vscode/allocation';
 import { DiscoveryClient } from './vscode/discoveryClient';
 import { FaultDiagnostics } from './vscode/faultDiagnostics';
 import { registerLogView } from './vscode/logView';
-import { runRequest } from './vscode/testRunner';
+import { ActiveRuns, runRequest } from './vscode/testRunner';
 import { FolderTestTree } from './vscode/testTree';
 
 /** What activate() hands to the extension-host test suite. */
@@ -65,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): DistestApi {
   });
   registerLogView(context, logs);
   const faults = new FaultDiagnostics();
-  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace, logs, faults };
+  const runDeps = { controller, trees: () => [...trees.values()], allocation, log, workspace: vscode.workspace, logs, faults, active: activeRuns };
   controller.createRunProfile('Run on allocation', vscode.TestRunProfileKind.Run, (request, token) => runRequest(runDeps, request, token), true);
   // A one-off destination: asks where, runs there, and leaves the workspace's choice as it was.
   controller.createRunProfile('Run on…', vscode.TestRunProfileKind.Run, async (request, token) => {
@@ -86,6 +86,9 @@ export function activate(context: vscode.ExtensionContext): DistestApi {
   return { controller, discovered, refresh };
 }
 
-export function deactivate(): void {
-  // Everything is disposed through context.subscriptions.
+const activeRuns = new ActiveRuns();
+
+/** Runs still going are cancelled (their process trees killed and swept) before the host goes away. */
+export function deactivate(): Promise<void> {
+  return activeRuns.stopAll(8000);
 }

@@ -27,6 +27,24 @@ export interface RunDeps {
   logs?: LogStore;
   /** Hangs, crashes and cores as Problems (replaced per test by its next run). */
   faults?: FaultDiagnostics;
+  /** Runs in progress, stopped when the extension deactivates (window closed or reloaded). */
+  active?: ActiveRuns;
+}
+
+/** The runs in progress, so deactivation stops them instead of leaving ranks behind. */
+export class ActiveRuns {
+  private readonly runs = new Map<AbortController, Promise<void>>();
+
+  track(abort: AbortController, done: Promise<void>): void {
+    this.runs.set(abort, done);
+    void done.finally(() => this.runs.delete(abort));
+  }
+
+  /** Cancels every run and waits (at most `limitMs`) for their processes to be gone. */
+  async stopAll(limitMs: number): Promise<void> {
+    for (const abort of this.runs.keys()) abort.abort();
+    await Promise.race([Promise.allSettled([...this.runs.values()]), new Promise(resolve => setTimeout(resolve, limitMs))]);
+  }
 }
 
 /** Runs a Test Explorer request through core/run, one workspace folder at a time. */
@@ -35,6 +53,8 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
   const excluded = new Set((request.exclude ?? []).map(i => i.id));
   const abort = new AbortController();
   const cancelSubscription = token.onCancellationRequested(() => abort.abort());
+  let finished!: () => void;
+  deps.active?.track(abort, new Promise<void>(resolve => (finished = resolve)));
   try {
     for (const tree of deps.trees()) {
       const include = request.include?.filter(i => i.id.startsWith(`${tree.folder.uri.toString()}|`));
@@ -50,6 +70,7 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
   } finally {
     cancelSubscription.dispose();
     run.end();
+    finished();
   }
 }
 

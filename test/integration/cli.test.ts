@@ -158,6 +158,23 @@ test('Ctrl-C cancels the run, exits 130 and leaves no process behind', async () 
   assert.deepEqual(processesMentioning(path.join(FIXTURE, 'tests/test_slow.py')), []);
 });
 
+test('a CLI killed outright (SIGKILL) mid-run leaves nothing behind: the orphan reaper stops the launch', async () => {
+  const mark = randomBytes(8).toString('hex');
+  let killed = 0;
+  await cli(['run', '--python', PYTHON, 'tests/test_slow.py'], {
+    env: { DISTEST_FIXTURE_SLOW: '1', DISTEST_TEST_MARK: mark },
+    onStderr: (text, child) => {
+      if (!killed && text.includes('[rank 1] rank 1 sleeping')) {
+        killed = Date.now();
+        child.kill('SIGKILL');
+      }
+    },
+  });
+  assert.ok(killed, 'the slow test never started');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', mark), 15_000), []);
+  assert.deepEqual(processesMentioning(path.join(FIXTURE, 'tests/test_slow.py')), []);
+});
+
 test('--timeout kills a hanging launch and reports it timed out', async () => {
   const mark = randomBytes(8).toString('hex');
   const res = await cli(['run', '--json', '--timeout', '3', '--python', PYTHON, 'tests/test_slow.py'], {

@@ -71,11 +71,13 @@ class LocalProcess implements RunningProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.pid = this.child.pid;
-    this.exited = new Promise(resolve => {
+    const pid = this.pid;
+    if (pid !== undefined) orphanReaper().watch(pid, opts.env?.DISTEST_RUN_ID);
+    this.exited = new Promise<ExitStatus>(resolve => {
       this.child.once('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error: spawnErrorText(argv[0], opts.cwd, err) }));
       // 'close' (not 'exit') so every byte of stdout/stderr has been delivered before the status is.
       this.child.once('close', (code, signal) => resolve({ code, signal }));
-    });
+    }).finally(() => pid !== undefined && orphanReaper().forget(pid));
   }
 
   onStdout(cb: (b: Buffer) => void): void {
@@ -110,6 +112,56 @@ class LocalProcess implements RunningProcess {
     for (const pid of tree) signalPid(pid, 'SIGKILL');
     await this.exited;
   }
+}
+
+/**
+ * Stops what we started if this process dies without stopping it (the extension host killed, the CLI
+ * SIGKILLed): a small shell in its own process group is told each live process group (and its run id)
+ * and, when its stdin reaches EOF because we are gone, TERMs the groups, KILLs them after a grace, and
+ * KILLs whatever still carries the run id (OpenMPI ranks sit in process groups of their own).
+ */
+const REAPER_SCRIPT = `
+live=""
+while read -r op group run; do
+  case $op in
+    +) live="$live $group:$run" ;;
+    -) live=$(printf '%s\\n' $live | grep -v "^$group:" | tr '\\n' ' ') ;;
+  esac
+done
+[ -z "$live" ] && exit 0
+for entry in $live; do kill -s TERM -- "-\${entry%%:*}" 2>/dev/null; done
+sleep ${KILL_GRACE_MS / 1000}
+for entry in $live; do
+  kill -s KILL -- "-\${entry%%:*}" 2>/dev/null
+  run=\${entry#*:}
+  [ -n "$run" ] || continue
+  for env in /proc/[0-9]*/environ; do
+    if tr '\\0' '\\n' < "$env" 2>/dev/null | grep -qxF "DISTEST_RUN_ID=$run"; then
+      pid=\${env#/proc/}; kill -s KILL "\${pid%/environ}" 2>/dev/null
+    fi
+  done
+done
+`;
+
+interface OrphanReaper { watch(pgid: number, runId: string | undefined): void; forget(pgid: number): void }
+
+let reaper: OrphanReaper | undefined;
+
+function orphanReaper(): OrphanReaper {
+  if (reaper) return reaper;
+  const child = spawn('/bin/sh', ['-c', REAPER_SCRIPT], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  // Neither the shell nor the pipe to it may keep this process alive.
+  child.unref();
+  const stdin = child.stdin as (NonNullable<typeof child.stdin> & { unref?(): void }) | null;
+  stdin?.unref?.();
+  stdin?.on('error', () => undefined);
+  const send = (line: string) => void stdin?.write(line);
+  reaper = {
+    // Run ids are hex tokens; anything else is left out rather than put on the shell's command line.
+    watch: (pgid, runId) => send(`+ ${pgid} ${runId && /^[A-Za-z0-9_-]+$/.test(runId) ? runId : ''}\n`),
+    forget: pgid => send(`- ${pgid}\n`),
+  };
+  return reaper;
 }
 
 function spawnErrorText(cmd: string, cwd: string | undefined, err: NodeJS.ErrnoException): string {
