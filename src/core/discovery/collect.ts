@@ -16,12 +16,16 @@ type Resolved<T> = { ok: T } | { dynamic: string } | { invalid: string };
 /** One parametrization as pytest expands it: an id per parameter set, in order (and its rank count, for pytest_parallel). */
 interface Axis { ids: string[]; ranks?: number[] }
 
+interface ParallelMark { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis> }
+interface MpiMark { kind: 'mpi'; node: SyntaxNode; minSize: Resolved<number | undefined> }
+/** `@pytest.mark.timeout(S)`: seconds when a positive literal, else ignored (the setting applies). */
+interface TimeoutMark { kind: 'timeout'; node: SyntaxNode; seconds?: number }
+
 type Mark =
-  | { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis> }
-  | { kind: 'mpi'; node: SyntaxNode; minSize: Resolved<number | undefined> }
+  | ParallelMark
+  | MpiMark
   | { kind: 'parametrize'; node: SyntaxNode; axis: Resolved<Axis> }
-  /** `@pytest.mark.timeout(S)`: seconds when a positive literal, else ignored (the setting applies). */
-  | { kind: 'timeout'; node: SyntaxNode; seconds?: number }
+  | TimeoutMark
   /** Not a mark: `@pytest.fixture` makes a `test_*` function a fixture instead of a test. */
   | { kind: 'fixture'; node: SyntaxNode };
 
@@ -238,17 +242,30 @@ class FileCollector {
 
   private collectFunction(fn: Definition, chain: ClassInfo[], enclosingMarks: Mark[]): void {
     const ownMarks = this.decoratorMarks(fn);
-    if (ownMarks.some(m => m.kind === 'fixture')) return;
-    const marks = [...ownMarks, ...enclosingMarks];
-    const parallels = marks.filter(m => m.kind === 'parallel');
-    const mpi = marks.find(m => m.kind === 'mpi');
-    const base = this.identity(fn, chain, parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest');
+    for (const mark of ownMarks) if (mark.kind === 'fixture') return;
+    const parallels: ParallelMark[] = [];
+    const axes: Resolved<Axis>[] = [];
+    let mpi: MpiMark | undefined;
     // The nearest timeout mark wins, as pytest-timeout's get_closest_marker does.
-    const timeout = marks.find(m => m.kind === 'timeout');
-    if (timeout?.kind === 'timeout' && timeout.seconds) base.timeoutSeconds = timeout.seconds;
+    let timeout: TimeoutMark | undefined;
+    // One pass, not an array method per kind of mark: discovery mostly runs before V8 optimizes it.
+    for (const mark of enclosingMarks.length ? ownMarks.concat(enclosingMarks) : ownMarks) {
+      if (mark.kind === 'parallel') {
+        parallels.push(mark);
+        axes.push(mark.axis);
+      } else if (mark.kind === 'parametrize') {
+        axes.push(mark.axis);
+      } else if (mark.kind === 'mpi') {
+        mpi ??= mark;
+      } else if (mark.kind === 'timeout') {
+        timeout ??= mark;
+      }
+    }
+    const base = this.identity(fn, chain, parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest');
+    if (timeout?.seconds) base.timeoutSeconds = timeout.seconds;
 
-    for (const extra of parallels.slice(1)) {
-      this.report(extra.node, 'error', 'pytest_parallel.mark.parallel is applied more than once to this test; pytest rejects the duplicate `comm` parameter');
+    for (let i = 1; i < parallels.length; i++) {
+      this.report(parallels[i].node, 'error', 'pytest_parallel.mark.parallel is applied more than once to this test; pytest rejects the duplicate `comm` parameter');
     }
     const rankMark = parallels.length ? parallels[0].axis : mpi?.minSize;
     const invalid = parallels.length > 1 ? 'more than one pytest_parallel.mark.parallel applies' : rankMark && 'invalid' in rankMark ? rankMark.invalid : undefined;
@@ -262,9 +279,13 @@ class FileCollector {
     if (mpi) {
       fixedRanks = 'ok' in mpi.minSize ? { ok: mpi.minSize.ok ?? this.config.config.mpiDefaultRanks } : mpi.minSize as Resolved<number>;
     }
-    const axes = marks.filter(m => m.kind === 'parametrize' || m.kind === 'parallel').map(m => m.axis);
-    const dynamicReasons = axes.flatMap(a => ('dynamic' in a ? [a.dynamic] : []));
-    const combinations = dynamicReasons.length ? undefined : expand(axes.map(a => (a as { ok: Axis }).ok));
+    const dynamicReasons: string[] = [];
+    const known: Axis[] = [];
+    for (const axis of axes) {
+      if ('dynamic' in axis) dynamicReasons.push(axis.dynamic);
+      else known.push((axis as { ok: Axis }).ok);
+    }
+    const combinations = dynamicReasons.length ? undefined : expand(known);
     if (!combinations) {
       // pytest still accepts the function's own id and runs every parametrization of it.
       const knownCounts = parallels.length && 'ok' in parallels[0].axis ? parallels[0].axis.ok.ranks : undefined;
@@ -275,9 +296,10 @@ class FileCollector {
       return;
     }
     const groupId = combinations.length > 1 ? base.id : undefined;
+    const ranks = 'ok' in fixedRanks ? fixedRanks.ok : null;
     for (const combination of combinations) {
       const suffix = combination.ids.length ? `[${combination.ids.join('-')}]` : '';
-      const test: TestSpec = { ...base, id: base.id + suffix, label: base.label + suffix, ranks: combination.ranks ?? ('ok' in fixedRanks ? fixedRanks.ok : null) };
+      const test: TestSpec = { ...base, id: base.id + suffix, label: base.label + suffix, ranks: combination.ranks ?? ranks };
       if (groupId) test.groupId = groupId;
       if ('dynamic' in fixedRanks) test.dynamic = fixedRanks.dynamic;
       this.tests.push(test);
@@ -578,7 +600,11 @@ function expand(axes: Axis[]): { ids: string[]; ranks?: number }[] | undefined {
   for (const axis of axes) {
     if (combinations.length * axis.ids.length > MAX_PARAMETER_COMBINATIONS) return undefined;
     // Each new parametrization nests inside the existing ones, as pytest's Metafunc.parametrize does.
-    combinations = combinations.flatMap(c => axis.ids.map((id, i) => ({ ids: [...c.ids, id], ranks: axis.ranks ? axis.ranks[i] : c.ranks })));
+    const nested: { ids: string[]; ranks?: number }[] = [];
+    for (const c of combinations) {
+      for (let i = 0; i < axis.ids.length; i++) nested.push({ ids: c.ids.concat(axis.ids[i]), ranks: axis.ranks ? axis.ranks[i] : c.ranks });
+    }
+    combinations = nested;
   }
   return combinations;
 }
