@@ -242,6 +242,7 @@ async function runCommand(args: string[]): Promise<number> {
     extraPytestArgs: settings.pytestArgs,
     silenceMs: settings.silenceSeconds * 1000,
     cores: settings.cores,
+    nativeStacks: settings.nativeStacks,
     signal: controller.signal,
     listener: {
       cleanup: r => sweeps.push(r),

@@ -26,6 +26,8 @@ export interface DistestSettings {
   cores: { enable: boolean; maxPerRun: number };
   /** Extra pytest arguments on every rank. */
   pytestArgs: string[];
+  /** On a hang, also attach gdb to one rank per group for its native stack. */
+  nativeStacks: boolean;
   /** SSH hosts the allocation picker offers, each with its slots (else `nproc` there). */
   hosts: HostSlotsSpec[];
   /** ssh_config aliases where squeue/salloc/qstat run; this machine is asked too when it has them. */
@@ -48,6 +50,7 @@ export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
   silenceSeconds: 0,
   cores: Object.freeze({ enable: true, maxPerRun: 3 }),
   pytestArgs: [],
+  nativeStacks: false,
   hosts: [],
   loginHosts: [],
   slurm: Object.freeze({ nodes: 2, tasks: 0, minutes: 30, partition: '', account: '', mpiPlugin: 'pmix' }),
@@ -131,6 +134,7 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
   typed('distest.pbs.walltime', (v): v is string => typeof v === 'string' && /^\d+:\d{2}:\d{2}$/.test(v), 'HH:MM:SS', v => (settings.pbs.walltime = v));
   str('distest.pbs.queue', v => (settings.pbs.queue = v));
   str('distest.pbs.account', v => (settings.pbs.account = v));
+  typed('distest.hangs.nativeStacks', boolean, 'true or false', v => (settings.nativeStacks = v));
   typed('distest.syncBeforeRun', boolean, 'true or false', v => (settings.syncBeforeRun = v));
   if ('distest.remoteRoots' in obj) {
     const v = obj['distest.remoteRoots'];

@@ -123,6 +123,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     extraPytestArgs: settings.get<string[]>('pytestArgs', []),
     silenceMs: settings.get<number>('silenceSeconds', 0) * 1000,
     cores: { enable: settings.get<boolean>('cores.enable', true), maxPerRun: settings.get<number>('cores.maxPerRun', 3) },
+    nativeStacks: settings.get<boolean>('hangs.nativeStacks', false),
     signal,
     listener: {
       started: id => { const item = byId.get(id); if (item) run.started(item); },

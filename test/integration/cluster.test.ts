@@ -139,7 +139,7 @@ async function runFault(alloc: HostsAllocation | SlurmAllocation, name: string, 
   const timeoutSeconds = name === 'test_deadlock_both_recv' ? 3 : undefined;
   let startedAt = 0;
   [got.result] = await runTests([{ ...spec(id), ...(timeoutSeconds ? { timeoutSeconds } : {}) }], {
-    root: FAULTS, alloc, token, ranksOverride: ranks, timeoutMs: RUN_TIMEOUT_MS,
+    root: FAULTS, alloc, token, ranksOverride: ranks, timeoutMs: RUN_TIMEOUT_MS, nativeStacks: true,
     listener: {
       started: () => void ((startedAt = Date.now()), onStarted?.()),
       result: () => void (got.ms = Date.now() - startedAt),

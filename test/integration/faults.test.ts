@@ -62,7 +62,7 @@ test('the timeout mark is discovered', async () => {
 });
 
 test('deadlock (both ranks in recv): one group, located at the recv line', async () => {
-  const { result } = await run('test_deadlock_both_recv');
+  const { result } = await run('test_deadlock_both_recv', { nativeStacks: true });
   assert.equal(result.state, 'errored');
   const text = messageAt(result, 19);
   assert.match(text, /^ranks 0, 1 \(\S+\) wait in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19: comm\.recv\(source=other\)/);

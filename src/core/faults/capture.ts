@@ -57,6 +57,11 @@ export interface CaptureInput {
   root: string;
   processes: RankProcess[];
   stderr: RankStderr;
+  /**
+   * Also attach gdb to one rank per group for its native stack (seconds per attach). Ranks whose Python
+   * stack faulthandler could not give are always asked through gdb.
+   */
+  nativeStacks: boolean;
 }
 
 export interface Capture {
@@ -122,7 +127,7 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
   const groups = groupStacks(stacks, root);
   const messages = groupMessages(groups, root, { one: 'waits', many: 'wait' }, hostOf);
   // One gdb attach per group (not per rank): ranks with the same Python stack wait in the same MPI call.
-  const representatives = groups.map(g => reached.find(p => p.rank === (g.ranks.find(r => native.has(r)) ?? g.ranks[0])));
+  const representatives = !input.nativeStacks ? [] : groups.map(g => reached.find(p => p.rank === (g.ranks.find(r => native.has(r)) ?? g.ranks[0])));
   await Promise.all(representatives.map(async p => {
     const gdb = p && !native.has(p.rank) ? await input.nodes.gdb(p.node) : null;
     if (p && gdb) native.set(p.rank, (await gdbStacks(p.node, gdb, p.pid)).native);

@@ -33,6 +33,8 @@ export interface StepFaultOptions {
   /** Shared by the run's launches. */
   coreBudget: { left: number; max: number };
   singleRank: boolean;
+  /** gdb's native stack per group of hung ranks (`distest.hangs.nativeStacks`). */
+  nativeStacks: boolean;
 }
 
 export class StepFaults {
@@ -83,7 +85,9 @@ export class StepFaults {
   private async captureStacks(): Promise<Capture> {
     const { nodes, python, runId, root } = this.opts;
     try {
-      const capture = await captureHang({ nodes, python, runId, root, processes: [...this.watchdog.processes.values()], stderr: this.stderr });
+      const capture = await captureHang({
+        nodes, python, runId, root, processes: [...this.watchdog.processes.values()], stderr: this.stderr, nativeStacks: this.opts.nativeStacks,
+      });
       if (this.expiry?.reason === 'silence') {
         capture.messages.unshift({ rank: null, text: `no output and no result from any rank for ${this.expiry.limitMs / 1000} s (distest.silenceSeconds)` });
       }

@@ -31,6 +31,8 @@ export interface RunOptions {
   silenceMs?: number;
   /** Core files of crashed ranks (`distest.cores.*`). */
   cores?: CoreSettings;
+  /** On a hang, also gdb's native stack of one rank per group (`distest.hangs.nativeStacks`; off by default: seconds per attach). */
+  nativeStacks?: boolean;
   ranksOverride?: number;
   /** Rank count for dynamic counts without an override (`distest.mpiDefaultRanks`). */
   defaultRanks?: number;
@@ -163,7 +165,7 @@ class Run {
     const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
     const faults = new StepFaults({
       nodes: this.nodes, runId: this.token, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
-      defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, singleRank: step.tagStyle === 'none' && step.ranks === 1,
+      defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
       testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
     });
     if (step.note) this.listener.note?.(`launch ${index + 1}: ${step.note}`);
