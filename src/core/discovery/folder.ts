@@ -6,8 +6,11 @@ import type { FileDiscovery } from '../types';
 import { compileConfig, type DiscoveryConfig } from './config';
 import { PythonTestParser } from './parser';
 
-/** Files read and parsed between two yields to the event loop (a language server must stay responsive). */
-const CHUNK_FILES = 200;
+/**
+ * Files read and parsed between two yields to the event loop (a language server must stay responsive);
+ * also the unit threads share work in, so small enough that no thread waits long on the last chunk.
+ */
+const CHUNK_FILES = 50;
 /** Below this many files a helper thread costs more (its own wasm load) than it saves. */
 const MIN_FILES_FOR_WORKERS = 600;
 const WORKER_FLAG = 'distestDiscoveryWorker';
