@@ -25,8 +25,9 @@ if (!serveDiscoveryWorker()) {
 
   test('chunks a helper claimed and never finished are done by the calling thread', async () => {
     const dying = path.join(root, 'dying-helper.js');
-    fs.writeFileSync(dying, `const { parentPort } = require('node:worker_threads');
-parentPort.once('message', job => { Atomics.add(new Int32Array(job.claimed), 0, 1); process.exit(1); });\n`);
+    fs.writeFileSync(dying, `const { workerData } = require('node:worker_threads');
+Atomics.add(new Int32Array(workerData.distestDiscoveryWorker.claimed), 0, 1);
+process.exit(1);\n`);
     const alone = await discoverFolder(root, baseConfig, await parser());
     assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: dying }), alone);
   });

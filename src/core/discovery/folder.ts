@@ -18,8 +18,7 @@ const WORKER_FLAG = 'distestDiscoveryWorker';
 export interface DiscoverFolderOptions {
   /**
    * A script that calls serveDiscoveryWorker() before anything else (the calling bundle itself,
-   * usually `__filename`). Given, large folders are parsed on helper threads too, one per spare core
-   * (started at once, stopped when the folder turns out small).
+   * usually `__filename`). Given, large folders are parsed on helper threads too, one per spare core.
    */
   workerScript?: string;
 }
@@ -58,20 +57,16 @@ export async function findTestFiles(root: string, config: DiscoveryConfig): Prom
  * faster than fs.promises (each promise read costs four thread-pool round trips).
  */
 export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
-  // Helpers start loading (a bundle and the wasm runtime each) while the folder is walked.
-  const helpers = options.workerScript ? Array.from({ length: Math.min(3, os.availableParallelism() - 1) }, () => new Worker(options.workerScript!, { workerData: { [WORKER_FLAG]: true } })) : [];
   const files = await findTestFiles(root, config);
-  if (files.length < MIN_FILES_FOR_WORKERS) {
-    for (const helper of helpers.splice(0)) void helper.terminate();
-  }
   const chunks: string[][] = [];
   for (let start = 0; start < files.length; start += CHUNK_FILES) chunks.push(files.slice(start, start + CHUNK_FILES));
   const results: (FileDiscovery[] | undefined)[] = new Array(chunks.length);
   // Every thread claims its next chunk from a shared counter: a helper never waits on this thread, which
   // only reads messages between its own chunks.
   const claimed = new Int32Array(new SharedArrayBuffer(4));
+  const helpers = options.workerScript && files.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
   const job: HelperJob = { root, chunks, config, claimed: claimed.buffer as SharedArrayBuffer };
-  const helping = helpers.map(helper => runHelper(helper, job, results));
+  const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results));
 
   const python = parser ?? (await PythonTestParser.create());
   try {
@@ -105,13 +100,13 @@ function discoverFiles(parser: PythonTestParser, root: string, files: string[], 
 interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; claimed: SharedArrayBuffer }
 interface ChunkResult { index: number; files: FileDiscovery[] }
 
-/** Hands a helper thread the job; resolves when the thread exits, however it ends. */
-function runHelper(helper: Worker, job: HelperJob, results: (FileDiscovery[] | undefined)[]): Promise<void> {
+/** A helper thread working through the shared chunks; resolves when it exits, however it ends. */
+function runHelper(script: string, job: HelperJob, results: (FileDiscovery[] | undefined)[]): Promise<void> {
   return new Promise(resolve => {
+    const helper = new Worker(script, { workerData: { [WORKER_FLAG]: job } });
     helper.on('message', ({ index, files }: ChunkResult) => { results[index] = files; });
     helper.on('error', () => undefined); // 'exit' follows; the caller redoes what is missing
     helper.on('exit', () => resolve());
-    helper.postMessage(job);
   });
 }
 
@@ -120,14 +115,14 @@ function runHelper(helper: Worker, job: HelperJob, results: (FileDiscovery[] | u
  * works through its job and returns true (the bundle must then do nothing else); elsewhere it returns false.
  */
 export function serveDiscoveryWorker(): boolean {
-  if (isMainThread || !parentPort || !(workerData as Record<string, unknown> | undefined)?.[WORKER_FLAG]) return false;
+  const job = (workerData as Record<string, HelperJob | undefined> | undefined)?.[WORKER_FLAG];
+  if (isMainThread || !parentPort || !job) return false;
   const port = parentPort;
-  const job = new Promise<HelperJob>(resolve => port.once('message', resolve));
   // A failure to load ends this thread with an 'error'; the main thread then does the chunks itself.
-  void Promise.all([PythonTestParser.create(), job]).then(([parser, { root, chunks, config, claimed }]) => {
-    const counter = new Int32Array(claimed);
-    for (let index = Atomics.add(counter, 0, 1); index < chunks.length; index = Atomics.add(counter, 0, 1)) {
-      port.postMessage({ index, files: discoverFiles(parser, root, chunks[index], config) } satisfies ChunkResult);
+  void PythonTestParser.create().then(parser => {
+    const claimed = new Int32Array(job.claimed);
+    for (let index = Atomics.add(claimed, 0, 1); index < job.chunks.length; index = Atomics.add(claimed, 0, 1)) {
+      port.postMessage({ index, files: discoverFiles(parser, job.root, job.chunks[index], job.config) } satisfies ChunkResult);
     }
     parser.dispose();
     port.close();
