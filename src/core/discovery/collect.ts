@@ -13,8 +13,11 @@ export interface CollectedFile { discovery: FileDiscovery; markers: MarkerInfo[]
 
 type Resolved<T> = { ok: T } | { dynamic: string } | { invalid: string };
 
-/** One parametrization as pytest expands it: an id per parameter set, in order (and its rank count, for pytest_parallel). */
-interface Axis { ids: string[]; ranks?: number[] }
+/**
+ * One parametrization as pytest expands it: an id per parameter set, in order, and for pytest_parallel the
+ * rank count of each. Always both fields: code V8 optimized for one object shape deoptimizes on another.
+ */
+interface Axis { ids: string[]; ranks: number[] | undefined }
 
 interface ParallelMark { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis> }
 interface MpiMark { kind: 'mpi'; node: SyntaxNode; minSize: Resolved<number | undefined> }
@@ -78,9 +81,9 @@ class FileCollector {
     for (const member of this.moduleMembers.values()) {
       const cls = this.moduleClasses.get(member.name);
       if (cls?.node === member.node) {
-        if (this.isCollectedClass(cls)) this.collectClass(cls, [], moduleMarks);
+        if (this.isCollectedClass(cls)) this.collectClass(cls, '', moduleMarks);
       } else if (!this.launcher && member.name.startsWith('test')) {
-        this.collectFunction(member, [], moduleMarks);
+        this.collectFunction(member, '', moduleMarks);
       }
     }
     return { discovery: { file: this.file, tests: this.tests, diagnostics: this.diagnostics }, markers: this.markers };
@@ -196,8 +199,9 @@ class FileCollector {
     return [...(bodyMarks ?? []), ...this.decoratorMarks(cls)];
   }
 
-  private collectClass(cls: ClassInfo, outer: ClassInfo[], outerMarks: Mark[]): void {
-    const chain = [...outer, cls];
+  /** `outerName`: the enclosing classes' `A::B` ('' at module level). */
+  private collectClass(cls: ClassInfo, outerName: string, outerMarks: Mark[]): void {
+    const className = outerName ? `${outerName}::${cls.name}` : cls.name;
     const marks = [...this.classMarks(cls), ...outerMarks];
     const members = this.membersOf(cls);
     const testCase = this.isTestCase(cls);
@@ -205,13 +209,13 @@ class FileCollector {
     // unittest's loader (which pytest uses for TestCase classes) runs methods in name order.
     if (testCase) methods.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const method of methods) {
-      if (this.launcher) this.collectLauncherTest(method, chain, this.launcher);
-      else this.collectFunction(method, chain, marks);
+      if (this.launcher) this.collectLauncherTest(method, className, this.launcher);
+      else this.collectFunction(method, className, marks);
     }
     if (testCase) return;
     for (const member of members.values()) {
       const nested = this.nestedClassOf(cls, member);
-      if (nested && this.isCollectedClass(nested)) this.collectClass(nested, chain, marks);
+      if (nested && this.isCollectedClass(nested)) this.collectClass(nested, className, marks);
     }
   }
 
@@ -232,15 +236,15 @@ class FileCollector {
   // Test specs are built by assignment, not by spreading conditional objects: V8 runs such spreads through
   // a generic slow path, and discovery builds tens of thousands of specs before its code is optimized.
 
-  private collectLauncherTest(method: Definition, chain: ClassInfo[], launcher: LauncherTemplate): void {
-    const test = this.identity(method, chain, 'unittest');
+  private collectLauncherTest(method: Definition, className: string, launcher: LauncherTemplate): void {
+    const test = this.identity(method, className, 'unittest');
     test.ranks = launcher.ranks && launcher.ranks > 0 ? launcher.ranks : null;
     if (test.ranks === null) test.dynamic = 'the launcher decides the rank count';
     test.launcher = launcher;
     this.tests.push(test);
   }
 
-  private collectFunction(fn: Definition, chain: ClassInfo[], enclosingMarks: Mark[]): void {
+  private collectFunction(fn: Definition, className: string, enclosingMarks: Mark[]): void {
     const ownMarks = this.decoratorMarks(fn);
     for (const mark of ownMarks) if (mark.kind === 'fixture') return;
     const parallels: ParallelMark[] = [];
@@ -261,7 +265,7 @@ class FileCollector {
         timeout ??= mark;
       }
     }
-    const base = this.identity(fn, chain, parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest');
+    const base = this.identity(fn, className, parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest');
     if (timeout?.seconds) base.timeoutSeconds = timeout.seconds;
 
     for (let i = 1; i < parallels.length; i++) {
@@ -306,9 +310,8 @@ class FileCollector {
     }
   }
 
-  /** A test as named in its file and class chain; the caller settles its rank count (null until then). */
-  private identity(fn: Definition, chain: ClassInfo[], framework: Framework): TestSpec {
-    const className = chain.map(c => c.name).join('::');
+  /** A test as named in its file and classes; the caller settles its rank count (null until then). */
+  private identity(fn: Definition, className: string, framework: Framework): TestSpec {
     const test: TestSpec = {
       id: `${this.file}::${className ? `${className}::` : ''}${fn.name}`,
       label: fn.name,
@@ -450,7 +453,7 @@ class FileCollector {
         return { dynamic: `ids come from \`${sourceOf(idsNode)}\` at run time` };
       }
     }
-    if (!values.items.length) return { ok: { ids: [names.map(n => `${n}0`).join('-')] } };
+    if (!values.items.length) return { ok: { ids: [names.map(n => `${n}0`).join('-')], ranks: undefined } };
 
     const ids: string[] = [];
     for (const [index, item] of values.items.entries()) {
@@ -469,7 +472,7 @@ class FileCollector {
       }
       ids.push(parts.join('-'));
     }
-    return { ok: { ids: uniqueIds(ids) } };
+    return { ok: { ids: uniqueIds(ids), ranks: undefined } };
   }
 
   /** One entry of parametrize's argvalues: its values and, for `pytest.param(..., id=...)`, its id. */
@@ -595,12 +598,15 @@ function argumentsOf(call: SyntaxNode | undefined): CallArguments {
   return args;
 }
 
-function expand(axes: Axis[]): { ids: string[]; ranks?: number }[] | undefined {
-  let combinations: { ids: string[]; ranks?: number }[] = [{ ids: [] }];
+/** One test's parameter ids and rank count; like Axis, one object shape throughout. */
+interface Combination { ids: string[]; ranks: number | undefined }
+
+function expand(axes: Axis[]): Combination[] | undefined {
+  let combinations: Combination[] = [{ ids: [], ranks: undefined }];
   for (const axis of axes) {
     if (combinations.length * axis.ids.length > MAX_PARAMETER_COMBINATIONS) return undefined;
     // Each new parametrization nests inside the existing ones, as pytest's Metafunc.parametrize does.
-    const nested: { ids: string[]; ranks?: number }[] = [];
+    const nested: Combination[] = [];
     for (const c of combinations) {
       for (let i = 0; i < axis.ids.length; i++) nested.push({ ids: c.ids.concat(axis.ids[i]), ranks: axis.ranks ? axis.ranks[i] : c.ranks });
     }
@@ -613,14 +619,20 @@ function expand(axes: Axis[]): { ids: string[]; ranks?: number }[] | undefined {
 function uniqueIds(ids: string[]): string[] {
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  if (counts.size === ids.length) return ids;
   const next = new Map<string, number>();
-  return ids.map(id => {
-    if (counts.get(id)! < 2) return id;
+  // Always a fresh array filled by push, so every axis's ids share one array layout (V8 deoptimizes code
+  // optimized for one layout when it meets another, e.g. the holey arrays Array#map returns).
+  const unique: string[] = [];
+  for (const id of ids) {
+    if (counts.get(id)! < 2) {
+      unique.push(id);
+      continue;
+    }
     const n = next.get(id) ?? 0;
     next.set(id, n + 1);
-    return `${id}${n}`;
-  });
+    unique.push(`${id}${n}`);
+  }
+  return unique;
 }
 
 function runsOn(counts: number[]): string {
