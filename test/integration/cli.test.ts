@@ -151,7 +151,8 @@ test('Ctrl-C cancels the run, exits 130 and leaves no process behind', async () 
   assert.ok(interrupted, `the slow test never started:\n${res.stderr}`);
   assert.ok(seen >= 4, `expected the CLI, mpirun and 2 ranks to be running, saw ${seen}`);
   assert.equal(res.code, 130, res.stderr);
-  assert.ok(Date.now() - interrupted < 5000, `took ${Date.now() - interrupted} ms to stop`);
+  // Not a speed check (bench/ measures): well under the minute the test sleeps, so the cancel ended it.
+  assert.ok(Date.now() - interrupted < 30_000, `took ${Date.now() - interrupted} ms to stop`);
   assert.match(res.stdout, /! tests\/test_slow.py::test_sleeps_a_minute.*errored/);
   assert.match(res.stdout, /cancelled/);
   assert.deepEqual(processesWithEnv('DISTEST_TEST_MARK', mark), []);
@@ -181,7 +182,8 @@ test('--timeout kills a hanging launch and reports it timed out', async () => {
     env: { DISTEST_FIXTURE_SLOW: '1', DISTEST_TEST_MARK: mark },
   });
   assert.equal(res.code, 1, res.stderr);
-  assert.ok(res.ms < 12_000, `took ${res.ms} ms`);
+  // Not a speed check: well under the minute the test sleeps, so the 3 s timeout ended it.
+  assert.ok(res.ms < 45_000, `took ${res.ms} ms`);
   const [slow] = (JSON.parse(res.stdout) as { tests: JsonTest[] }).tests;
   assert.equal(slow.state, 'errored');
   assert.match(slow.messages.map(m => m.text).join('\n'), /timed out after 3 s/);
