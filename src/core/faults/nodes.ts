@@ -56,6 +56,16 @@ export class AllocationNodes {
    * Every machine of the allocation but the launching host, for the end-of-run sweep: the listed
    * hosts or the Slurm job's nodes, and wherever a rank said hello from (PBS lists no nodes here).
    */
+  /**
+   * Starts the lookups the end-of-run sweep and a hang capture need (the launching host's name, a Slurm
+   * job's node list) while the tests run, so they cost nothing when the run ends.
+   */
+  prefetch(): void {
+    if (this.alloc.kind === 'local') return;
+    void this.launcherHostName();
+    if (this.alloc.kind === 'slurm') void this.jobNodes().catch(() => undefined);
+  }
+
   async everyNode(seen: Iterable<string>): Promise<{ nodes: CommandRunner[]; problems: string[] }> {
     const { alloc } = this;
     const problems: string[] = [];
@@ -83,9 +93,14 @@ export class AllocationNodes {
 
   private async isLauncher(host: string): Promise<boolean> {
     if (this.alloc.kind === 'local' || host === 'localhost' || /^127\./.test(host)) return true;
-    this.launcherName ??= this.alloc.host.exec(['uname', '-n'], { timeoutMs: 10_000 }).then(r => (r.code === 0 && r.stdout.trim()) || null);
-    const launcher = await this.launcherName;
+    const launcher = await this.launcherHostName();
     return launcher !== null && sameHost(host, launcher);
+  }
+
+  /** `uname -n` of the launching host, asked once per run; null when it cannot be asked. */
+  private launcherHostName(): Promise<string | null> {
+    this.launcherName ??= this.alloc.host.exec(['uname', '-n'], { timeoutMs: 10_000 }).then(r => (r.code === 0 && r.stdout.trim()) || null, () => null);
+    return this.launcherName;
   }
 
   /** The name the launcher knows the node by (the host list's, the job's), which ssh and srun -w accept. */

@@ -85,6 +85,7 @@ class Run {
     const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
     this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
     this.nodes = new AllocationNodes(opts.alloc);
+    this.nodes.prefetch();
   }
 
   /** Kills whatever of the run outlived its launches (detached daemons, reparented children) on every node. */
