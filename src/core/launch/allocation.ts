@@ -90,22 +90,23 @@ export function allocationLabel(alloc: Allocation): string {
 
 export interface LocalAllocationOptions { python: string; mpiexecPath?: string; slots?: number; oversubscribe?: boolean }
 
-/** Builds the local allocation, detecting MPI once; a missing MPI is recorded, not thrown. */
-export async function localAllocation(host: Host, opts: LocalAllocationOptions): Promise<LocalAllocation> {
-  let mpi: MpiInstall | null = null;
-  let mpiProblem: string | undefined;
+/** The MPI launcher on `host`, or why there is none: a missing MPI is recorded, not thrown. */
+export async function findMpi(host: Host, mpiexecPath?: string): Promise<{ mpi: MpiInstall | null; mpiProblem?: string }> {
   try {
-    mpi = await detectMpi(host, opts.mpiexecPath || undefined);
+    return { mpi: await detectMpi(host, mpiexecPath || undefined) };
   } catch (err) {
-    mpiProblem = (err as Error).message;
+    return { mpi: null, mpiProblem: (err as Error).message };
   }
+}
+
+/** Builds the local allocation, detecting MPI once. */
+export async function localAllocation(host: Host, opts: LocalAllocationOptions): Promise<LocalAllocation> {
   return {
     kind: 'local',
     host,
     slots: opts.slots ?? (await host.cpuCount()),
     oversubscribe: opts.oversubscribe ?? true,
     python: opts.python,
-    mpi,
-    mpiProblem,
+    ...(await findMpi(host, opts.mpiexecPath)),
   };
 }

@@ -1,12 +1,11 @@
 // From what the user picked (an allocation spec) to an Allocation runs can use, and the list the
 // picker and `distest allocations` show: this machine, the configured SSH hosts, and the user's Slurm
 // and PBS jobs on this machine and on each configured login host. The CLI and the editor share it.
-import { localAllocation, type Allocation, type HostSlots } from '../launch/allocation';
+import { findMpi, localAllocation, type Allocation, type HostSlots } from '../launch/allocation';
 import { formatAllocationSpec, type AllocationSpec, type HostSlotsSpec } from '../launch/allocationSpec';
-import { detectMpi } from '../launch/mpi';
 import type { DistestSettings, PbsDefaults, SlurmDefaults } from '../settings';
 import type { Host } from '../transport/host';
-import { query, SchedulerError } from './common';
+import { SchedulerError } from './common';
 import { Pbs, type PbsJob } from './pbs';
 import { Slurm, type SallocEvent } from './slurm';
 
@@ -56,7 +55,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       const launcher = ctx.open(spec.login);
       const [hosts, mpi] = await Promise.all([
         Promise.all(spec.hosts.map(h => hostSlots(h, spec.login, ctx))),
-        detectMpi(launcher, settings.mpiexecPath || undefined).then(m => ({ mpi: m }), (err: Error) => ({ mpi: null, mpiProblem: err.message })),
+        findMpi(launcher, settings.mpiexecPath),
       ]);
       return { spec, allocation: { kind: 'hosts', host: launcher, hosts, python, ...mpi } };
     }
@@ -242,7 +241,7 @@ async function schedulerChoices(login: string | undefined, ctx: AllocationContex
 
 /** Cancels a job distest created (the caller keeps that record, e.g. across editor reloads). */
 export async function cancelCreatedJob(spec: AllocationSpec, open: HostOpener): Promise<void> {
-  if (spec.kind === 'slurm' && spec.jobId !== 'new') await query(open(spec.login), ['scancel', spec.jobId]);
+  if (spec.kind === 'slurm' && spec.jobId !== 'new') await new Slurm(open(spec.login)).cancelJob(spec.jobId, true);
   else if (spec.kind === 'pbs' && spec.jobId !== 'new') await new Pbs(open(spec.login)).cancel(spec.jobId, true);
 }
 

@@ -172,9 +172,14 @@ export class Slurm {
   }
 
   /** Cancels an allocation distest created; one it only used is left alone (the caller is told). */
-  async cancel(alloc: SlurmAllocation): Promise<void> {
-    if (!alloc.created) throw new SchedulerError(`scancel ${alloc.jobId}`, 'refused: distest did not create this job');
-    await query(this.host, ['scancel', alloc.jobId]);
+  cancel(alloc: SlurmAllocation): Promise<void> {
+    return this.cancelJob(alloc.jobId, alloc.created);
+  }
+
+  /** The same by job id, for a job whose allocation object is gone (`created` is the caller's record). */
+  async cancelJob(jobId: string, created: boolean): Promise<void> {
+    if (!created) throw new SchedulerError(`scancel ${jobId}`, 'refused: distest did not create this job');
+    await query(this.host, ['scancel', jobId]);
   }
 
   /** Time left of each of the user's jobs, as Slurm prints it (`4:59`, `UNLIMITED`, `INVALID` while pending). */
