@@ -4,11 +4,12 @@
 // Brings the test cluster up (test/cluster/up.sh) and down again unless it was already up.
 // Last stdout line: {"launchOverhead": {"local", "hosts", "slurm"}} with overhead = distestMs / bareMs - 1.
 import * as esbuild from 'esbuild';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { clusterClientEnv, clusterScript } from '../test/e2e/cluster.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const entryJs = path.join(root, '.bench/launch-entry.js');
@@ -25,12 +26,8 @@ if (!fs.existsSync(path.join(root, 'dist/agent/distest_pytest.py'))) throw new E
 const { localAllocation, detectMpi, planRun, runTests, Slurm, LocalHost, shellQuote } = createRequire(import.meta.url)(entryJs);
 
 const wasUp = spawnSync('ip', ['netns', 'pids', 'dt-node1']).status === 0;
-cluster('up.sh');
-const clientEnv = execFileSync('bash', ['-c', 'source "$1" && env -0', 'env', path.join(root, '.cache/cluster/env.sh')], { encoding: 'utf8' });
-for (const entry of clientEnv.split('\0')) {
-  const eq = entry.indexOf('=');
-  if (/^(SLURM_CONF|OMPI_)/.test(entry.slice(0, eq))) process.env[entry.slice(0, eq)] = entry.slice(eq + 1);
-}
+clusterScript('up.sh');
+Object.assign(process.env, clusterClientEnv());
 
 const host = new LocalHost('login');
 const slurm = new Slurm(host);
@@ -60,12 +57,7 @@ try {
   console.log(JSON.stringify({ launchOverhead: overhead }));
 } finally {
   await slurm.cancel(slurmAlloc);
-  if (!wasUp) cluster('down.sh');
-}
-
-function cluster(script) {
-  const res = spawnSync('bash', [path.join(root, 'test/cluster', script)], { encoding: 'utf8', timeout: 240_000 });
-  if (res.status !== 0) throw new Error(`test/cluster/${script} failed:\n${res.stdout}${res.stderr}`);
+  if (!wasUp) clusterScript('down.sh');
 }
 
 async function timeDistest(alloc) {

@@ -7,7 +7,8 @@ import { repoRoot } from '../../scripts/lib/bootstrap.mjs';
 
 const CLUSTER = path.join(repoRoot, 'test/cluster');
 
-function script(name) {
+/** Runs test/cluster/NAME; a failure shows the script's last lines. */
+export function clusterScript(name) {
   const res = spawnSync('bash', [path.join(CLUSTER, name)], { encoding: 'utf8', timeout: 300_000 });
   if (res.status !== 0) {
     const tail = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
@@ -15,19 +16,25 @@ function script(name) {
   }
 }
 
-export function startTestCluster() {
-  script('up.sh');
+/** The client environment of the cluster's login node (SLURM_CONF, OpenMPI's ssh and interfaces). */
+export function clusterClientEnv() {
   const env = {};
   const dump = execFileSync('bash', ['-c', 'source "$1" && env -0', 'env', path.join(repoRoot, '.cache/cluster/env.sh')], { encoding: 'utf8' });
   for (const entry of dump.split('\0')) {
     const eq = entry.indexOf('=');
     if (/^(SLURM_CONF|OMPI_)/.test(entry.slice(0, eq))) env[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
+  return env;
+}
+
+export function startTestCluster() {
+  clusterScript('up.sh');
+  const env = clusterClientEnv();
   const slurm = (argv) => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const granted = /Granted job allocation (\d+)/.exec(
     spawnSync('salloc', ['--no-shell', '-N', '2', '-n', '4', '-t', '15', '-J', 'e2e-outside'], { encoding: 'utf8', env: { ...process.env, ...env } }).stderr ?? '');
   if (!granted) {
-    script('down.sh');
+    clusterScript('down.sh');
     throw new Error('salloc on the test cluster granted no allocation');
   }
   const jobId = granted[1];
@@ -39,7 +46,7 @@ export function startTestCluster() {
       .split('\n').map(l => l.trim()).filter(l => /^\d+\.\d+$/.test(l)),
     stop() {
       spawnSync('scancel', [jobId], { env: { ...process.env, ...env } });
-      script('down.sh');
+      clusterScript('down.sh');
     },
   };
 }
