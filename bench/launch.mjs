@@ -70,7 +70,7 @@ async function timeDistest(alloc) {
 
 /** distest's own launch for this allocation, minus the agent: the command a user would type. */
 function bareShellCommand(alloc) {
-  const [step] = planRun([spec], alloc, { root: project, assetDir: path.join(root, 'dist'), token: '0'.repeat(32), ranksOverride: 4 }).steps;
+  const [step] = planRun([spec], alloc, { root: project, assetDir: path.join(root, 'dist'), token: '0'.repeat(32), runId: '1'.repeat(32), ranksOverride: 4 }).steps;
   const agentOnly = (a, i, all) => (a === '-p' && all[i + 1] === 'distest_pytest') || a === 'distest_pytest';
   const forwardOnly = (a, i, all) => a === '-x' || all[i - 1] === '-x';
   const argv = step.argv.filter((a, i, all) => !agentOnly(a, i, all) && !forwardOnly(a, i, all));

@@ -115,12 +115,22 @@ function loadSettings(root: string): DistestSettings {
   return settings;
 }
 
-async function discover(root: string, settings: DistestSettings): Promise<TestSpec[]> {
+interface Discovered {
+  specs: TestSpec[];
+  /** Line of the first syntax error, per file that has one: its tests will error at collection. */
+  syntaxErrors: Map<string, number>;
+}
+
+async function discover(root: string, settings: DistestSettings): Promise<Discovered> {
   const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename });
+  const syntaxErrors = new Map<string, number>();
   for (const f of files) {
-    for (const d of f.diagnostics) process.stderr.write(`${d.file}:${d.range.line}: ${d.severity}: ${d.message}\n`);
+    for (const d of f.diagnostics) {
+      process.stderr.write(`${d.file}:${d.range.line}: ${d.severity}: ${d.message}\n`);
+      if (d.code === 'syntax-error') syntaxErrors.set(f.file, d.range.line);
+    }
   }
-  return files.flatMap(f => f.tests);
+  return { specs: files.flatMap(f => f.tests), syntaxErrors };
 }
 
 async function listCommand(args: string[]): Promise<number> {
@@ -128,7 +138,7 @@ async function listCommand(args: string[]): Promise<number> {
   if (p.positionals.length > 1) throw new UsageError('list takes at most one folder');
   const root = path.resolve(p.positionals[0] ?? '.');
   if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
-  const specs = await discover(root, loadSettings(root));
+  const { specs, syntaxErrors } = await discover(root, loadSettings(root));
   if (p.flags.has('--json')) {
     const items = specs.map(s => ({
       id: s.id,
@@ -138,6 +148,7 @@ async function listCommand(args: string[]): Promise<number> {
       ranks: s.ranks,
       dynamic: s.dynamic ?? null,
       ...(s.invalid ? { invalid: s.invalid } : {}),
+      ...(syntaxErrors.has(s.file) ? { syntaxErrorLine: syntaxErrors.get(s.file) } : {}),
     }));
     process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
     return 0;
@@ -145,7 +156,8 @@ async function listCommand(args: string[]): Promise<number> {
   const width = Math.max(0, ...specs.map(s => s.id.length));
   for (const s of specs) {
     const ranks = s.invalid ? 'invalid' : s.ranks === null ? `dynamic (${s.dynamic ?? 'decided at run time'})` : `${s.ranks} rank${s.ranks === 1 ? '' : 's'}`;
-    process.stdout.write(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}\n`);
+    const broken = syntaxErrors.has(s.file) ? `   (syntax error at line ${syntaxErrors.get(s.file)}: errors at collection)` : '';
+    process.stdout.write(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}${broken}\n`);
   }
   process.stdout.write(`${specs.length} test${specs.length === 1 ? '' : 's'}\n`);
   return 0;
@@ -182,7 +194,7 @@ async function runCommand(args: string[]): Promise<number> {
     selectors = selectors.slice(1);
   }
   const settings = loadSettings(root);
-  const specs = await discover(root, settings);
+  const { specs } = await discover(root, settings);
   const { selected, unknown } = selectSpecs(specs, selectors);
   if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
   const json = p.flags.has('--json');
@@ -246,7 +258,8 @@ async function runCommand(args: string[]): Promise<number> {
     signal: controller.signal,
     listener: {
       cleanup: r => sweeps.push(r),
-      output: l => process.stderr.write(l.rank === null ? `${l.text}\n` : `[rank ${l.rank}] ${l.text}\n`),
+      output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
+      launcher: text => process.stderr.write(`${text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
     },
   });

@@ -11,8 +11,12 @@ import pytest
 
 import distest_frames as frames
 
-# `path/to/file.py:42: in test_x` lines of a collection error's formatted traceback.
-_TRACEBACK_LINE = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+):", re.MULTILINE)
+# `path/to/file.py:42: in test_x` lines of a collection error's formatted traceback, and the
+# `File "path/to/file.py", line 4` a SyntaxError names its line with.
+_TRACEBACK_LINE = re.compile(r'^(?:(?P<path>[^\s:][^:]*\.py):(?P<line>\d+):|E?\s*File "(?P<syntax_path>[^"]+\.py)", line (?P<syntax_line>\d+))',
+                             re.MULTILINE)
+# The exception line among pytest's `E   ...` lines (`SyntaxError: '(' was never closed`).
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)(?::|$)")
 
 _base_dir = None
 
@@ -50,8 +54,8 @@ def pytest_collectreport(report):
             frames.result(report.nodeid, "setup", "skipped", 0, location, message)
             return
         file = frames.relative_path(os.path.join(_base_dir, report.nodeid.split("::")[0]), _base_dir)
-        lines = [int(m.group("line")) for m in _TRACEBACK_LINE.finditer(text)
-                 if frames.relative_path(m.group("path"), _base_dir) == file]
+        lines = [int(m.group("line") or m.group("syntax_line")) for m in _TRACEBACK_LINE.finditer(text)
+                 if frames.relative_path(m.group("path") or m.group("syntax_path"), _base_dir) == file]
         location = (file, lines[-1] if lines else 1)
         frames.result(report.nodeid, "setup", "error", 0, location, _collection_message(text), text)
     except Exception as error:  # noqa: BLE001
@@ -130,8 +134,12 @@ def _failure_message(report):
 
 
 def _collection_message(text):
-    """The `E   ...` lines pytest puts under a collection traceback, else its first line."""
+    """The exception among the `E   ...` lines pytest puts under a collection traceback, else all of
+    them, else its first line."""
     error_lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    exceptions = [line for line in error_lines if _EXCEPTION_LINE.match(line)]
+    if exceptions:
+        return exceptions[-1]
     if error_lines:
         return "\n".join(error_lines)
     lines = [line for line in text.splitlines() if line.strip()]

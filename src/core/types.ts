@@ -48,7 +48,14 @@ export interface TestSpec {
 export type Severity = 'error' | 'warning' | 'info';
 
 /** A problem with a marker, at a source range (0-based columns, 1-based lines). */
-export interface MarkerDiagnostic { file: string; range: SourceRange; severity: Severity; message: string }
+export interface MarkerDiagnostic {
+  file: string;
+  range: SourceRange;
+  severity: Severity;
+  message: string;
+  /** `syntax-error`: the file does not parse, so every test in it errors at collection. */
+  code?: 'syntax-error';
+}
 
 export interface FileDiscovery { file: string; tests: TestSpec[]; diagnostics: MarkerDiagnostic[] }
 
@@ -106,7 +113,8 @@ export interface StackFrame { file: string; line: number; function: string }
 
 /** What went wrong on one rank beyond an ordinary test failure. */
 export interface Fault {
-  kind: 'hang' | 'signal' | 'core';
+  /** `collection`: the test's file or class failed to import or collect (syntax error, missing module). */
+  kind: 'hang' | 'signal' | 'core' | 'collection';
   rank: number;
   host: string;
   /** `SIGSEGV`, for signal and core faults. */

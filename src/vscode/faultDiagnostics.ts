@@ -3,7 +3,7 @@ import type { Fault, TestResult } from '../core/types';
 
 interface Entry { uri: vscode.Uri; diagnostic: vscode.Diagnostic }
 
-const KIND_WORDS: Record<Fault['kind'], string> = { hang: 'hang', signal: 'crash', core: 'core file' };
+const KIND_WORDS: Record<Fault['kind'], string> = { hang: 'hang', signal: 'crash', core: 'core file', collection: 'collection error' };
 
 /**
  * Hangs, crashes and core files as Problems at the line each rank waits or died in. Keyed by test: the

@@ -129,10 +129,12 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       started: id => { const item = byId.get(id); if (item) run.started(item); },
       note: text => run.appendOutput(`\x1b[2mdistest: ${text}\x1b[0m\r\n`),
       output: (line: RankLine) => {
+        runLog?.append(line.rank, line.stream, line.text);
+        if (line.rank === null) return;
         const item = line.test ? byId.get(line.test) : undefined;
         run.appendOutput(`${rankPrefix(line.rank)}${line.text}\r\n`, undefined, item);
-        runLog?.append(line.rank, line.stream, line.text);
       },
+      launcher: text => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
       record: r => { if (r.kind === 'hello') runLog?.setHost(r.rank, r.host, r.pid); },
       result: (result: TestResult) => {
         const item = byId.get(result.id);

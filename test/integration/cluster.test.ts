@@ -139,7 +139,7 @@ async function runFault(alloc: HostsAllocation | SlurmAllocation, name: string, 
   const timeoutSeconds = name === 'test_deadlock_both_recv' ? 3 : undefined;
   let startedAt = 0;
   [got.result] = await runTests([{ ...spec(id), ...(timeoutSeconds ? { timeoutSeconds } : {}) }], {
-    root: FAULTS, alloc, token, ranksOverride: ranks, timeoutMs: RUN_TIMEOUT_MS, nativeStacks: true,
+    root: FAULTS, alloc, runId: token, ranksOverride: ranks, timeoutMs: RUN_TIMEOUT_MS, nativeStacks: true,
     listener: {
       started: () => void ((startedAt = Date.now()), onStarted?.()),
       result: () => void (got.ms = Date.now() - startedAt),
@@ -381,7 +381,7 @@ test('the ssh connection to the launching host drops mid-run: the test ends erro
     let hellos = 0;
     const started = Date.now();
     const [result] = await runTests([spec(`${FAULTS_FILE}::test_sleeps`)], {
-      root: FAULTS, alloc, token, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS,
+      root: FAULTS, alloc, runId: token, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS,
       listener: {
         // Once every rank runs, kill the sshd processes serving this connection on dt-node1.
         record: r => void (r.kind === 'hello' && ++hellos === 4 && clusterShell(`for p in $(ip netns pids ${NODES[0]}); do
@@ -400,21 +400,23 @@ test('the ssh connection to the launching host drops mid-run: the test ends erro
   assert.deepEqual(await waitForNoStrays(15_000), []);
 });
 
-test('hosts allocation without MPI: distest_spawn starts each rank over ssh with RANK/WORLD_SIZE; per-rank results as with mpirun', async () => {
+test('hosts allocation without MPI: MPI tests error with the reason; a serial test is started on the first host by distest_spawn', async () => {
   const alloc: HostsAllocation = { kind: 'hosts', host: login, hosts: NODES.map(name => ({ name, slots: 2 })), python: PYTHON, mpi: null, mpiProblem: 'left out on purpose' };
   const token = `spawn${Date.now().toString(16)}`;
   const rankHosts = new Map<number, string>();
-  const specs = ['test_each_rank_knows_its_place', 'test_rank_2_fails'].map(name => ({ ...spec(`tests/test_spawned.py::${name}`), framework: 'pytest_parallel' as const, ranks: 4 }));
-  const [placed, failing] = await runTests(specs, {
-    root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, token, timeoutMs: RUN_TIMEOUT_MS,
+  const mpi = ['test_each_rank_knows_its_place', 'test_rank_2_fails'].map(name => ({ ...spec(`tests/test_spawned.py::${name}`), framework: 'pytest_parallel' as const, ranks: 4 }));
+  const serial = { ...spec('tests/test_spawned.py::test_each_rank_knows_its_place'), framework: 'pytest' as const, ranks: 1 };
+  const needMpi = await runTests(mpi, { root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, runId: token, timeoutMs: RUN_TIMEOUT_MS });
+  for (const result of needMpi) {
+    assert.equal(result.state, 'errored', result.id);
+    assert.match(result.messages[0].text, /^needs an MPI world of 4 ranks, but login has no MPI launcher \(left out on purpose\)/);
+  }
+  const [placed] = await runTests([serial], {
+    root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, runId: token, timeoutMs: RUN_TIMEOUT_MS,
     listener: { record: r => void (r.kind === 'hello' && rankHosts.set(r.rank, r.host)) },
   });
   assert.equal(placed.state, 'passed', JSON.stringify(placed.messages));
-  assert.deepEqual([...rankHosts.keys()].sort(), [0, 1, 2, 3]);
-  assert.deepEqual([...new Set(rankHosts.values())].sort(), NODES);
-  assert.equal(failing.state, 'failed');
-  assert.deepEqual(failing.failedRanks, [2]);
-  assert.match(failing.messages[0].text, /^rank 2 of 4: AssertionError: rank 2 is unlucky/);
+  assert.deepEqual([...rankHosts.entries()], [[0, NODES[0]]]);
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', token), 15_000), []);
   assert.deepEqual(await waitForNoStrays(15_000), []);
 });

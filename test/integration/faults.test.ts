@@ -42,7 +42,7 @@ async function run(name: string, opts: Partial<RunOptions> = {}): Promise<Outcom
   const cleanup: SweepResult[] = [];
   const started = Date.now();
   const [result] = await runTests([await spec(name)], {
-    root: PROJECT, alloc: await alloc(), token, timeoutMs: 60_000, ...opts,
+    root: PROJECT, alloc: await alloc(), runId: token, timeoutMs: 60_000, ...opts,
     listener: { cleanup: r => cleanup.push(r), ...opts.listener },
   });
   const ms = Date.now() - started;
@@ -158,7 +158,7 @@ test('20 cancel cycles in a row leave nothing', async () => {
     const abort = new AbortController();
     const token = `cancel${i}x${Date.now()}`;
     const [result] = await runTests([sleeps], {
-      root: PROJECT, alloc: await alloc(), token, signal: abort.signal,
+      root: PROJECT, alloc: await alloc(), runId: token, signal: abort.signal,
       listener: { started: () => abort.abort() },
     });
     assert.equal(result.state, 'errored');

@@ -13,7 +13,7 @@ function alloc(over: Partial<LocalAllocation> = {}): LocalAllocation {
   return { kind: 'local', host: new LocalHost(), slots: 2, oversubscribe: true, python: '/usr/bin/python3', mpi: OPENMPI, ...over };
 }
 
-const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), asRoot: false };
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false };
 
 function spec(id: string, framework: Framework, ranks: number | null, extra: Partial<TestSpec> = {}): TestSpec {
   const file = id.split('::')[0];
@@ -49,11 +49,11 @@ test('pytest-family tests are batched per rank count; 1 rank runs without mpirun
   assert.equal(plan.steps[0].cwd, '/proj');
 });
 
-test('step env: token, run id, root, agent on PYTHONPATH before the inherited one, unbuffered', () => {
+test('step env: token, an independent run id, root, agent on PYTHONPATH before the inherited one, unbuffered', () => {
   const plan = planRun([spec('t/a.py::t', 'pytest', 1)], alloc(), { ...OPTS, inheritedPythonPath: '/user/lib' });
   assert.deepEqual(plan.steps[0].env, {
     DISTEST_TOKEN: OPTS.token,
-    DISTEST_RUN_ID: OPTS.token,
+    DISTEST_RUN_ID: OPTS.runId,
     DISTEST_ROOT: '/proj',
     PYTHONPATH: '/ext/dist/agent:/user/lib',
     PYTHONUNBUFFERED: '1',

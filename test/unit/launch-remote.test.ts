@@ -8,7 +8,7 @@ import type { Framework, TestSpec } from '../../src/core/types';
 
 const OPENMPI: MpiInstall = { path: '/usr/bin/mpirun', flavour: 'openmpi', version: '4.1.4' };
 const MPICH: MpiInstall = { path: '/opt/mpich/bin/mpiexec', flavour: 'mpich', version: '4.0.2' };
-const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), asRoot: false };
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false };
 const PYTEST = ['/usr/bin/python3', '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
 const host = new LocalHost('login');
 
@@ -41,15 +41,17 @@ test('hosts + MPICH: -hosts (Hydra passes the environment itself)', () => {
 test('hosts: more ranks than slots are skipped, never oversubscribed', () => {
   const plan = planRun([spec('t/a.py::t[8]', 'pytest_parallel', 8)], hosts(OPENMPI), OPTS);
   assert.deepEqual(plan.skipped, [{ id: 't/a.py::t[8]', reason: 'needs 8 ranks, allocation hosts:n1,n2 has 4 slots' }]);
-  const none = planRun([spec('t/a.py::t[8]', 'pytest_parallel', 8)], hosts(null), OPTS);
-  assert.deepEqual(none.skipped, plan.skipped);
 });
 
-test('hosts without MPI: distest_spawn starts each rank on its host with RANK/WORLD_SIZE, tagged like mpirun', () => {
-  const plan = planRun([spec('t/a.py::t[3]', 'pytest_parallel', 3)], { ...hosts(null), mpiProblem: 'no mpirun on login' }, OPTS);
+test('hosts without MPI: tests that need an MPI world of several ranks error (a world of one would skip them); serial ones are spawned', () => {
+  const specs = [spec('t/a.py::t[3]', 'pytest_parallel', 3), spec('t/m.py::t', 'pytest-mpi', 2), spec('t/s.py::t', 'pytest', 1), spec('t/one.py::t[1]', 'pytest_parallel', 1)];
+  const plan = planRun(specs, { ...hosts(null), mpiProblem: 'no mpirun on login' }, OPTS);
+  assert.deepEqual(plan.errored.map(p => p.id).sort(), ['t/a.py::t[3]', 't/m.py::t']);
+  const threeRanks = plan.errored.find(p => p.id === 't/a.py::t[3]');
+  assert.match(threeRanks?.reason ?? '', /^needs an MPI world of 3 ranks, but login has no MPI launcher \(no mpirun on login\)/);
   const forward = Object.keys(plan.steps[0].env).flatMap(name => ['--env', name]);
   assert.deepEqual(plan.steps.map(s => [s.tagStyle, s.argv]), [
-    ['openmpi', ['/usr/bin/python3', '/ext/dist/agent/distest_spawn.py', '--hosts', 'n1:2,n2:2', '--np', '3', ...forward, '--', ...PYTEST, 't/a.py::t[3]']],
+    ['openmpi', ['/usr/bin/python3', '/ext/dist/agent/distest_spawn.py', '--hosts', 'n1:2,n2:2', '--np', '1', ...forward, '--', ...PYTEST, 't/s.py::t', 't/one.py::t[1]']],
   ]);
   assert.match(plan.steps[0].note ?? '', /no MPI launcher on login \(no mpirun on login\): ranks started per host/);
 });

@@ -76,6 +76,7 @@ class FileCollector {
   }
 
   collect(root: SyntaxNode): CollectedFile {
+    this.reportSyntaxError(root);
     this.scanModule(root);
     const moduleMarks = this.marksOf(this.modulePytestmark);
     for (const member of this.moduleMembers.values()) {
@@ -492,6 +493,24 @@ class FileCollector {
     return { dynamic: `parameter set \`${item.node ? sourceOf(item.node) : '?'}\` is unpacked at run time` };
   }
 
+  /**
+   * pytest cannot import a file Python cannot parse: every test in it errors at collection. Said once,
+   * at the first error, in the parser's words; the tests stay listed (the run shows Python's message).
+   */
+  private reportSyntaxError(root: SyntaxNode): void {
+    const error = firstSyntaxError(root);
+    if (!error) return;
+    const what = error.isMissing ? `missing \`${error.type}\`` : error.text.trim() ? `unexpected \`${firstLine(error.text.trim())}\`` : 'invalid syntax';
+    const line = error.startPosition.row + 1;
+    this.diagnostics.push({
+      file: this.file,
+      range: { line, column: error.startPosition.column, endLine: line, endColumn: error.startPosition.column + 1 },
+      severity: 'error',
+      message: `syntax error (${what}): pytest cannot import this file, so its tests error at collection`,
+      code: 'syntax-error',
+    });
+  }
+
   private report(node: SyntaxNode, severity: Severity, message: string): void {
     const key = `${node.id}:${message}`;
     if (this.reported.has(key)) return;
@@ -643,6 +662,23 @@ function runsOn(counts: number[]): string {
 
 function describe(item: SequenceItem): string {
   return item.node ? sourceOf(item.node) : item.value.kind;
+}
+
+/** The innermost first ERROR node or MISSING token, or null when the file parses cleanly. */
+function firstSyntaxError(root: SyntaxNode): SyntaxNode | null {
+  if (!root.hasError) return null;
+  let node = root;
+  for (;;) {
+    if (node.type === 'ERROR' || node.isMissing) return node;
+    const next = node.children.find(child => child.type === 'ERROR' || child.isMissing || child.hasError);
+    if (!next) return node;
+    node = next;
+  }
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0];
+  return line.length > 40 ? `${line.slice(0, 40)}…` : line;
 }
 
 export function rangeOf(node: SyntaxNode): SourceRange {

@@ -29,11 +29,13 @@ export interface WasmModule {
   _ts_node_named_children_wasm(tree: number): void;
   _ts_node_child_by_field_id_wasm(tree: number, field: number): void;
   _ts_node_children_by_field_id_wasm(tree: number, field: number): void;
+  _ts_node_has_error_wasm(tree: number): number;
+  _ts_node_is_missing_wasm(tree: number): number;
 }
 
 const REQUIRED_EXPORTS = ['_free', '_ts_init', '_ts_tree_root_node_wasm', '_ts_node_symbol_wasm', '_ts_node_is_named_wasm',
   '_ts_node_end_index_wasm', '_ts_node_end_point_wasm', '_ts_node_children_wasm', '_ts_node_named_children_wasm',
-  '_ts_node_child_by_field_id_wasm', '_ts_node_children_by_field_id_wasm'] as const;
+  '_ts_node_child_by_field_id_wasm', '_ts_node_children_by_field_id_wasm', '_ts_node_has_error_wasm', '_ts_node_is_missing_wasm'] as const;
 
 /** Words per node in the transfer buffer: id, start index, start row, start column, alias context. */
 const NODE_WORDS = 5;
@@ -74,6 +76,14 @@ export class SyntaxReader {
 
   endIndex(node: SyntaxNode): number {
     return this.wasm._ts_node_end_index_wasm(this.store(node));
+  }
+
+  hasError(node: SyntaxNode): boolean {
+    return this.wasm._ts_node_has_error_wasm(this.store(node)) === 1;
+  }
+
+  isMissing(node: SyntaxNode): boolean {
+    return this.wasm._ts_node_is_missing_wasm(this.store(node)) === 1;
   }
 
   endPosition(node: SyntaxNode): Point {
@@ -161,6 +171,16 @@ export class SyntaxNode {
 
   get endIndex(): number {
     return (this.cachedEnd ??= this.tree.reader.endIndex(this));
+  }
+
+  /** Whether the node or anything below it is a syntax error (an ERROR node or a MISSING token). */
+  get hasError(): boolean {
+    return this.tree.reader.hasError(this);
+  }
+
+  /** A token the parser inserted to recover (an unclosed bracket's `)`). */
+  get isMissing(): boolean {
+    return this.tree.reader.isMissing(this);
   }
 
   get endPosition(): Point {

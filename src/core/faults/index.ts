@@ -78,6 +78,11 @@ export class StepFaults {
     return () => clearInterval(timer);
   }
 
+  /** A rank's stderr lines so far (the last few thousand). */
+  stderrOf(rank: number): string[] {
+    return this.stderr.since(rank);
+  }
+
   get expired(): Expiry | undefined {
     return this.expiry;
   }

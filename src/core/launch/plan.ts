@@ -28,7 +28,10 @@ export interface LaunchPlan {
 export interface PlanOptions {
   root: string;
   assetDir: string;
+  /** Authenticates the ranks' records (DISTEST_TOKEN); the agent hides it from test code. */
   token: string;
+  /** Marks the launch's processes for the sweep (DISTEST_RUN_ID); independent of the token. */
+  runId: string;
   /** Rank count for tests whose count is not fixed by their marker (see `decideRanks`). */
   ranksOverride?: number;
   /** Rank count for dynamic counts when there is no override (`distest.mpiDefaultRanks`). */
@@ -136,7 +139,7 @@ class PlanContext {
     this.baseEnv = {
       DISTEST_TOKEN: opts.token,
       // The agent drops DISTEST_TOKEN from its own environment; this one stays, for the cleanup sweep.
-      DISTEST_RUN_ID: opts.token,
+      DISTEST_RUN_ID: opts.runId,
       DISTEST_ROOT: opts.root,
       PYTHONPATH: opts.inheritedPythonPath ? `${agentDir}${path.delimiter}${opts.inheritedPythonPath}` : agentDir,
       PYTHONUNBUFFERED: '1',
@@ -145,7 +148,9 @@ class PlanContext {
   }
 
   addPytestBatch(batch: Batch): void {
-    const { ranks, specs } = batch;
+    const { ranks } = batch;
+    const specs = this.withoutMpiWhereNone(batch.specs, ranks);
+    if (!specs.length) return;
     const notes = [...batch.notes];
     const pytestArgs = [this.alloc.python, '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
     if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
@@ -261,6 +266,21 @@ class PlanContext {
   }
 
   /**
+   * Tests that need an MPI world of several ranks (pytest-mpi, pytest_parallel) cannot run on a host
+   * list without an MPI launcher: started by distest_spawn each rank would be a world of one, and the
+   * plugins would skip the test. They are filed errored, as they are where MPI is missing locally.
+   */
+  private withoutMpiWhereNone(specs: TestSpec[], ranks: number): TestSpec[] {
+    const alloc = this.alloc;
+    if (alloc.kind !== 'hosts' || alloc.mpi || ranks <= 1) return specs;
+    const reason = `needs an MPI world of ${ranks} ranks, but ${alloc.host.name} has no MPI launcher (${alloc.mpiProblem ?? 'no mpirun or mpiexec found'}); ` +
+      'without MPI, distest starts ranks with RANK/WORLD_SIZE only for tests that do not use MPI';
+    const [needMpi, rest] = partition(specs, s => s.framework === 'pytest-mpi' || s.framework === 'pytest_parallel');
+    for (const s of needMpi) this.plan.errored.push({ id: s.id, reason });
+    return rest;
+  }
+
+  /**
    * Without MPI on the launching host, agent/distest_spawn.py starts each rank on its host (ssh) with
    * RANK / WORLD_SIZE / MASTER_ADDR, Parallel-Python style, and tags output as mpirun --tag-output does.
    */
@@ -342,6 +362,13 @@ interface MpiLaunch { tagFlags: string[]; placement: string[]; countFlag: string
 function unittestName(spec: TestSpec): string {
   const rest = spec.id.startsWith(`${spec.file}::`) ? spec.id.slice(spec.file.length + 2) : spec.id;
   return rest.split('::').join('.');
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
 }
 
 function argBytes(arg: string): number {

@@ -1,4 +1,4 @@
-import type { AgentRecord, RankHello, RankRecord, ResultMessage, TestResult } from '../types';
+import type { AgentRecord, Fault, Location, RankHello, RankRecord, ResultMessage, TestResult } from '../types';
 import { describeLauncherFailure, parseLauncherFailure, type LauncherFailure } from './launcherFailure';
 
 /** A test a launch was asked to run, with the rank count it was launched for (0: the launcher decides). */
@@ -13,6 +13,12 @@ export interface LaunchOutcome {
   timeoutMs?: number;
   /** The launcher's own output (untagged lines), e.g. mpirun's `process rank 1 ... exited on signal 11`. */
   launcherText?: string;
+  /**
+   * What stopped a rank before it reported, in its own words, ready to read (`ModuleNotFoundError: No
+   * module named 'mpi4py' (rank 1 on node2, python /usr/bin/python3)`): named instead of the launcher's
+   * report, which only knows the exit code or the SIGTERM it sent.
+   */
+  rankProblems?: Map<number, string>;
 }
 
 type RankState = 'passed' | 'skipped' | 'failed' | 'error' | 'missing';
@@ -108,6 +114,8 @@ function missingMessage(evidence: Evidence, test: string, rank: number, of: stri
   else if (evidence.byes.has(rank) && !hello.tests.includes(test)) subject = `rank ${rank} ${of} did not collect this test`;
   else if (evidence.byes.has(rank)) subject = `rank ${rank} ${of} finished without running this test`;
   else subject = `rank ${rank} ${of} never reported: it did not get to this test`;
+  const problem = outcome.rankProblems?.get(rank);
+  if (problem) return { rank, text: `${subject}: ${problem}` };
   const failure = failures.get(rank);
   // MPI launchers end the whole job when one rank dies or exits non-zero: name that rank.
   const culprit = failure ? undefined : [...failures.values()].find(f => f.rank !== rank);
@@ -125,12 +133,17 @@ function aggregateOne(test: ExpectedTest, evidence: Evidence, failures: Map<numb
   const of = `of ${size}`;
   const states = new Map<number, RankState>();
   const messages: ResultMessage[] = [];
+  const faults: Fault[] = [];
   let durationMs = 0;
   for (const rank of ranks) {
     const records = evidence.recordsFor(test.id, rank);
     states.set(rank, rankState(records));
     durationMs = Math.max(durationMs, records.filter(r => r.test === test.id).reduce((sum, r) => sum + r.durationMs, 0));
-    for (const record of records) if (record.outcome === 'failed' || record.outcome === 'error') messages.push(failureMessage(record, test.id, of));
+    for (const record of records) {
+      if (record.outcome !== 'failed' && record.outcome !== 'error') continue;
+      messages.push(failureMessage(record, test.id, of));
+      if (record.test !== test.id && record.location) faults.push(collectionFault(record));
+    }
   }
   const having = (...wanted: RankState[]) => ranks.filter(r => wanted.includes(states.get(r) as RankState));
   const missing = having('missing');
@@ -166,7 +179,13 @@ function aggregateOne(test: ExpectedTest, evidence: Evidence, failures: Map<numb
       messages.push({ rank: null, text: `skipped on ${rankList(skipped)} ${of} (${distinct.join('; ')}); passed on the others`, ...where });
     }
   }
-  return { id: test.id, ranks: test.ranks, state, durationMs, failedRanks, messages };
+  return { id: test.id, ranks: test.ranks, state, durationMs, failedRanks, messages, ...(faults.length ? { faults } : {}) };
+}
+
+/** A file or class that failed to collect, as a fault at its line: the editor shows it as a Problem on that file. */
+function collectionFault(record: RankRecord): Fault {
+  const { file, line } = record.location as Location;
+  return { kind: 'collection', rank: record.rank, host: record.host, file, line, stack: [] };
 }
 
 /**

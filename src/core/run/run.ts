@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { assetDir } from '../assets';
 import { AllocationNodes, DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults';
 import type { Allocation } from '../launch/allocation';
 import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
-import { aggregate, RankStreams, type RankLine } from '../ranks';
+import { aggregate, parseLauncherFailure, RankStreams, type ExpectedTest, type RankLine } from '../ranks';
+import { LauncherBanners } from '../ranks/launcherBanners';
+import { rankProblem } from '../ranks/rankProblems';
 import type { AgentRecord, TestResult, TestSpec } from '../types';
 
 export interface RunListener {
@@ -12,6 +16,11 @@ export interface RunListener {
   /** Every agent record as it arrives (hello carries the rank's host and pid). */
   record?(r: AgentRecord & { step: number }): void;
   result?(r: TestResult): void;
+  /**
+   * What to show of the launcher's own output (mpirun's lines, rank null): its multi-line banners
+   * condensed to one line per event. `output` still gets every line, for the rank logs.
+   */
+  launcher?(text: string, step: number): void;
   note?(text: string): void;
   /** What the end-of-run sweep found and killed (processes carrying the run id), once per machine swept. */
   cleanup?(r: SweepResult): void;
@@ -20,8 +29,13 @@ export interface RunListener {
 export interface RunOptions {
   root: string;
   alloc: Allocation;
-  /** Marks this run's records and processes; 32 random hex characters when absent. */
+  /** Authenticates this run's records (the ranks' DISTEST_TOKEN); 32 random hex characters when absent. */
   token?: string;
+  /**
+   * Marks this run's processes (DISTEST_RUN_ID, which the sweep kills by); random when absent. Visible to
+   * test code, so never the token: a test that knew the token could forge results.
+   */
+  runId?: string;
   /**
    * Per test (`@pytest.mark.timeout(S)` overrides it), and for a launch's start-up and collection. On
    * expiry every rank's stack is captured before anything is killed.
@@ -45,6 +59,11 @@ export interface RunOptions {
 
 /** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
 const MAX_LAUNCHER_LINES = 400;
+/**
+ * Fresh launches for the tests a crash or hang kept from starting, per run. Each one must leave fewer
+ * tests unresolved than the launch before it, so this only bounds runs with very many crashing tests.
+ */
+const MAX_RELAUNCHES = 50;
 
 /**
  * Runs the tests, one launch step at a time, and returns exactly one result per distinct spec id (in
@@ -62,14 +81,21 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
   return run.finalResults();
 }
 
-interface StepRun { results: TestResult[]; notStarted: string[]; startedAny: boolean; crash?: string }
+interface StepRun {
+  results: TestResult[];
+  /** Tests the launch ended before: no outcome of their own, nor of their file or class (a collection error). */
+  notStarted: string[];
+  crash?: string;
+}
 
 class Run {
   private readonly results = new Map<string, TestResult>();
   private readonly specsById = new Map<string, TestSpec>();
   private readonly listener: RunListener;
   private readonly token: string;
+  private readonly runId: string;
   private stepCount = 0;
+  private relaunches = 0;
   private readonly coreBudget: { left: number; max: number };
   private readonly nodes: AllocationNodes;
   /** Hosts ranks said hello from, so the sweep reaches them even where the allocation lists no nodes. */
@@ -82,6 +108,7 @@ class Run {
     for (const s of specs) if (!this.specsById.has(s.id)) this.specsById.set(s.id, s);
     this.listener = opts.listener ?? {};
     this.token = opts.token ?? randomBytes(16).toString('hex');
+    this.runId = opts.runId ?? randomBytes(16).toString('hex');
     const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
     this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
     this.nodes = new AllocationNodes(opts.alloc);
@@ -96,8 +123,8 @@ class Run {
     for (const problem of problems) this.listener.note?.(problem);
     // The nodes before the launching host: where it sees their processes too (nodes as containers of
     // one kernel), a stray is still reported on the node it ran on.
-    const results = await Promise.all(nodes.map(node => sweepRun(node, alloc.python, this.token)));
-    results.push(await sweepRun(alloc.host, alloc.python, this.token));
+    const results = await Promise.all(nodes.map(node => sweepRun(node, alloc.python, this.runId)));
+    results.push(await sweepRun(alloc.host, alloc.python, this.runId));
     for (const result of results) {
       const text = describeSweep(result);
       if (text) this.listener.note?.(text);
@@ -112,6 +139,7 @@ class Run {
         root: this.opts.root,
         assetDir: this.opts.assetDir ?? assetDir(),
         token: this.token,
+        runId: this.runId,
         ranksOverride: this.opts.ranksOverride,
         defaultRanks: this.opts.defaultRanks,
         extraPytestArgs: this.opts.extraPytestArgs,
@@ -144,15 +172,20 @@ class Run {
         }
         const outcome = await this.runStep(step);
         // Isolation: a rank that dies or hangs takes the whole launch down, so tests queued behind the
-        // culprit never ran. They get a fresh launch of their own; repeated while it makes progress.
-        const isolate = outcome.crash !== undefined && outcome.startedAny && outcome.notStarted.length > 0;
+        // culprit never ran. They get a fresh launch of their own, but only while launches make progress
+        // (each resolves a test), and at most MAX_RELAUNCHES times per run.
+        const progressed = outcome.notStarted.length < step.tests.length;
+        const isolate = outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed && this.relaunches < MAX_RELAUNCHES;
         for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
         if (isolate) {
+          this.relaunches++;
           this.listener.note?.(
             `launch ${this.stepCount} ended early (${outcome.crash}) before ${outcome.notStarted.length} of its tests started; ` +
               `rerunning ${outcome.notStarted.length === 1 ? 'it' : 'them'} in a fresh launch`,
           );
           retry.push(...outcome.notStarted);
+        } else if (outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed) {
+          this.listener.note?.(`launch ${this.stepCount} ended early (${outcome.crash}); not relaunching its ${outcome.notStarted.length} unstarted tests: this run already relaunched ${MAX_RELAUNCHES} times`);
         }
       }
       pending = retry.map(id => this.specsById.get(id)).filter((s): s is TestSpec => s !== undefined);
@@ -165,7 +198,7 @@ class Run {
     let timeoutMs = this.opts.timeoutMs;
     const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
     const faults = new StepFaults({
-      nodes: this.nodes, runId: this.token, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
+      nodes: this.nodes, runId: this.runId, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
       defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
       testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
     });
@@ -181,6 +214,8 @@ class Run {
     // are stuck or died in, so it counts as not started and is rerun by the isolation above.
     const startedOn = new Map<string, Set<number>>();
     const launcherLines: string[] = [];
+    const banners = new LauncherBanners(path.basename(step.argv[0] ?? 'launcher'));
+    const showLauncher = (texts: string[]) => { for (const text of texts) this.listener.launcher?.(text, index); };
     streams.onRecord(r => {
       faults.record(r);
       if (r.kind === 'hello') this.rankHosts.add(r.host);
@@ -199,6 +234,7 @@ class Run {
       if (line.rank === null) {
         launcherLines.push(line.text);
         if (launcherLines.length > MAX_LAUNCHER_LINES) launcherLines.splice(0, launcherLines.length - MAX_LAUNCHER_LINES);
+        showLauncher(banners.push(line.text));
       }
       this.listener.output?.({ ...line, step: index });
     });
@@ -228,6 +264,9 @@ class Run {
     // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
     if (cancelled || timedOut) await proc.kill();
     streams.end();
+    showLauncher(banners.end());
+    const launcherText = launcherLines.join('\n');
+    const problems = this.rankProblems(step, records, startedOn, launcherText, faults);
     // A launch that never started has nothing for the aggregate to weigh: the reason is the whole story.
     const results = status.error
       ? step.tests.map(t => stateResult(t.id, 'errored', status.error as string, t.ranks))
@@ -237,13 +276,50 @@ class Run {
           cancelled,
           timedOut,
           ...(timeoutMs ? { timeoutMs } : {}),
-          launcherText: launcherLines.join('\n'),
+          launcherText,
+          rankProblems: problems.texts,
         });
-    if (!status.error) await faults.annotate(results, { signal: status.signal, launcherText: launcherLines.join('\n'), cancelled });
-    const notStarted = step.tests.filter(t => (startedOn.get(t.id)?.size ?? 0) < t.ranks).map(t => t.id);
+    if (!status.error) await faults.annotate(results, { signal: status.signal, launcherText, cancelled });
+    const collected = new Set(records.flatMap(r => (r.kind === 'result' ? [r.test] : [])));
+    const resolved = (t: ExpectedTest) =>
+      (startedOn.get(t.id)?.size ?? 0) >= t.ranks || hasEnclosing(t.id, collected) || problems.resolves(this.specsById.get(t.id)?.file);
+    const notStarted = step.tests.filter(t => !resolved(t)).map(t => t.id);
     const abnormal = !cancelled && !status.error && (timedOut || status.signal !== null || status.code !== 0);
     const crash = timedOut ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s` : status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}`;
-    return { results, notStarted, startedAny: startedOn.size > 0, ...(abnormal ? { crash } : {}) };
+    return { results, notStarted, ...(abnormal ? { crash } : {}) };
+  }
+
+  /**
+   * What stopped each rank that never started a test, read from its stderr (an import error, pytest's
+   * usage error, a file missing on its node), with the rank's host and python; and which tests that
+   * settles. A file missing on this machine is that file's outcome (the others get a fresh launch); on
+   * a remote node it means the folder is not there, which no relaunch fixes.
+   */
+  private rankProblems(step: LaunchStep, records: AgentRecord[], startedOn: Map<string, Set<number>>, launcherText: string, faults: StepFaults) {
+    const { alloc } = this.opts;
+    const started = new Set([...startedOn.values()].flatMap(ranks => [...ranks]));
+    const hellos = new Map(records.flatMap(r => (r.kind === 'hello' ? [[r.rank, r] as const] : [])));
+    const failures = new Map(parseLauncherFailure(launcherText).map(f => [f.rank, f]));
+    const texts = new Map<number, string>();
+    const missingFiles = new Set<string>();
+    for (let rank = 0; rank < Math.max(step.ranks, 1); rank++) {
+      if (started.has(rank)) continue;
+      const problem = rankProblem(faults.stderrOf(rank));
+      if (!problem) continue;
+      const host = hellos.get(rank)?.host ?? failures.get(rank)?.host ?? (alloc.kind === 'local' ? os.hostname() : undefined);
+      const where = host ? ` on ${host}` : '';
+      if (problem.kind === 'error') {
+        texts.set(rank, `${problem.line} (rank ${rank}${where}, python ${alloc.python})`);
+        continue;
+      }
+      missingFiles.add(problem.path);
+      texts.set(rank, alloc.kind === 'local'
+        ? `pytest found no ${problem.path} in ${step.cwd}: was it deleted or renamed since the tests were listed? Refresh the test list`
+        : `pytest found no ${problem.path} in ${step.cwd}${where}: the project folder is not visible there. Put it on a file system ` +
+          `the nodes share, set distest.remoteRoots to where it is on ${alloc.host.name}, or turn on distest.syncBeforeRun`);
+    }
+    const resolves = (file: string | undefined) => missingFiles.size > 0 && (alloc.kind !== 'local' || (file !== undefined && missingFiles.has(file)));
+    return { texts, resolves };
   }
 
   private emit(result: TestResult): void {
@@ -260,6 +336,12 @@ class Run {
     this.erroredAll('no result was produced for this test (distest bug: please report)');
     return [...this.specsById.keys()].map(id => this.results.get(id) as TestResult);
   }
+}
+
+/** Whether a record of an enclosing file or class (`tests/x.py`, `tests/x.py::TestY`) settles `id`. */
+function hasEnclosing(id: string, recorded: Set<string>): boolean {
+  for (let at = id.lastIndexOf('::'); at > 0; at = id.lastIndexOf('::', at - 1)) if (recorded.has(id.slice(0, at))) return true;
+  return false;
 }
 
 function stateResult(id: string, state: 'skipped' | 'errored', text: string, ranks = 0): TestResult {

@@ -1,0 +1,177 @@
+// Every run ends, and every error names its cause: collection errors, ranks that cannot start, files
+// that are not there, forged records and mpirun's banners, on real mpirun and pytest.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { discoverFolder } from '../../src/core/discovery';
+import { localAllocation, type LocalAllocation } from '../../src/core/launch/allocation';
+import { runTests, type RunOptions } from '../../src/core/run/run';
+import { LocalHost } from '../../src/core/transport/local';
+import type { TestResult, TestSpec } from '../../src/core/types';
+import { processesWithEnv, waitUntilGone } from './procs';
+
+const PYTHON = '/usr/bin/python3'; // python3 on PATH may be a build without mpi4py
+const CLI = path.resolve(__dirname, '../../../dist/cli.js');
+const projects: string[] = [];
+after(() => {
+  for (const dir of projects) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function project(files: Record<string, string>): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-causes-'));
+  projects.push(root);
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    fs.writeFileSync(path.join(root, name), text);
+  }
+  return root;
+}
+
+let allocation: Promise<LocalAllocation> | undefined;
+const alloc = (python = PYTHON) =>
+  python === PYTHON ? (allocation ??= localAllocation(new LocalHost(), { python, oversubscribe: true })) : localAllocation(new LocalHost(), { python, oversubscribe: true });
+
+async function discovered(root: string): Promise<TestSpec[]> {
+  return (await discoverFolder(root, { launchers: [], mpiDefaultRanks: 2 })).flatMap(f => f.tests);
+}
+
+/** Runs every test of the project; proves nothing of the run is left. */
+async function runAll(root: string, opts: Partial<RunOptions> & { python?: string } = {}): Promise<{ results: Map<string, TestResult>; notes: string[]; launcher: string[] }> {
+  const runId = `causes${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`;
+  const notes: string[] = [];
+  const launcher: string[] = [];
+  const results = await runTests(await discovered(root), {
+    root, alloc: await alloc(opts.python), runId, timeoutMs: 60_000, ...opts,
+    listener: { note: n => notes.push(n), launcher: text => launcher.push(text) },
+  });
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), [], 'nothing of the run is left');
+  return { results: new Map(results.map(r => [r.id, r])), notes, launcher };
+}
+
+const MPI_TEST = (name: string) => `import pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef ${name}():\n    pass\n`;
+
+test('a module that fails to import ends its tests errored at its line, once; the other files still run', async () => {
+  const root = project({
+    'tests/test_import.py': `import no_such_module_for_distest\n${MPI_TEST('test_never_imported')}`,
+    'tests/test_syntax.py': `import pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef test_broken():\n    x = (1,\n\n\ndef test_after():\n    pass\n`,
+    'tests/test_skip.py': `import pytest\n\nnp = pytest.importorskip("no_such_numpy_for_distest")\n${MPI_TEST('test_skipped_module')}`,
+    'tests/test_fine.py': MPI_TEST('test_fine'),
+  });
+  const { results, notes } = await runAll(root);
+  const imported = results.get('tests/test_import.py::test_never_imported');
+  assert.equal(imported?.state, 'errored');
+  assert.match(imported.messages[0].text, /error collecting tests\/test_import.py: ModuleNotFoundError: No module named 'no_such_module_for_distest'/);
+  assert.deepEqual([imported.messages[0].file, imported.messages[0].line], ['tests/test_import.py', 1]);
+  assert.deepEqual(imported.faults?.map(f => [f.kind, f.file, f.line]), [['collection', 'tests/test_import.py', 1], ['collection', 'tests/test_import.py', 1]]);
+  const broken = results.get('tests/test_syntax.py::test_broken');
+  assert.equal(broken?.state, 'errored');
+  assert.match(broken.messages[0].text, /SyntaxError: '\(' was never closed/);
+  assert.deepEqual([broken.messages[0].file, broken.messages[0].line], ['tests/test_syntax.py', 6]);
+  const skipped = results.get('tests/test_skip.py::test_skipped_module');
+  assert.equal(skipped?.state, 'skipped');
+  assert.match(skipped.messages[0].text, /could not import 'no_such_numpy_for_distest'/);
+  assert.equal(results.get('tests/test_fine.py::test_fine')?.state, 'passed');
+  assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 1, notes.join('\n'));
+});
+
+test('discovery marks a file Python cannot parse at the line pytest names', async () => {
+  const root = project({ 'tests/test_syntax.py': `import pytest\n\n\ndef test_broken():\n    x = (1,\n\n\ndef test_after():\n    pass\n` });
+  const [file] = await discoverFolder(root, { launchers: [], mpiDefaultRanks: 2 });
+  const collected = spawnText(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider'], root);
+  const pythonLine = Number(/test_syntax\.py", line (\d+)/.exec(collected)?.[1]);
+  assert.ok(pythonLine > 0, collected);
+  const syntax = file.diagnostics.find(d => d.code === 'syntax-error');
+  assert.equal(syntax?.range.line, pythonLine);
+  assert.equal(syntax.severity, 'error');
+});
+
+function spawnText(cmd: string, args: string[], cwd: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    return `${e.stdout ?? ''}${e.stderr ?? ''}`;
+  }
+}
+
+test('crashing launches are rerun only while they make progress: every test ends, with a bounded number of launches', async () => {
+  const crashes = Array.from({ length: 4 }, (_, i) => `@pytest.mark.mpi(min_size=2)\ndef test_crash_${i}():\n    os.kill(os.getpid(), signal.SIGKILL)\n`).join('\n\n');
+  const root = project({ 'tests/test_crashes.py': `import os\nimport signal\n\nimport pytest\n\n\n${crashes}` });
+  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0 } });
+  assert.equal(results.size, 4);
+  for (const result of results.values()) assert.equal(result.state, 'errored', result.id);
+  assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 3, notes.join('\n'));
+});
+
+/** A python that hides mpi4py (a package of that name that cannot be imported), as a node without it would. */
+function pythonWithoutMpi4py(): string {
+  const dir = project({ 'shadow/mpi4py/__init__.py': 'raise ModuleNotFoundError("No module named \'mpi4py\'", name="mpi4py")\n' });
+  const wrapper = path.join(dir, 'python-without-mpi4py');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nPYTHONPATH="${dir}/shadow\${PYTHONPATH:+:$PYTHONPATH}" exec ${PYTHON} "$@"\n`, { mode: 0o755 });
+  return wrapper;
+}
+
+/** A python without site-packages: no pytest, no plugins. */
+function pythonWithoutPytest(): string {
+  const dir = project({});
+  const wrapper = path.join(dir, 'python-without-pytest');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nexec ${PYTHON} -S "$@"\n`, { mode: 0o755 });
+  return wrapper;
+}
+
+test('a rank that cannot start says why in its own words, with its python and host', async () => {
+  const root = project({ 'tests/test_mpi.py': `from mpi4py import MPI\n${MPI_TEST('test_needs_mpi4py')}` });
+  const noMpi = pythonWithoutMpi4py();
+  const { results } = await runAll(root, { python: noMpi });
+  const result = results.get('tests/test_mpi.py::test_needs_mpi4py');
+  assert.equal(result?.state, 'errored');
+  const text = result.messages.map(m => m.text).join('\n');
+  assert.match(text, /No module named 'mpi4py'/);
+  assert.doesNotMatch(text, /signal 15/);
+
+  const noPytest = pythonWithoutPytest();
+  const bare = (await runAll(root, { python: noPytest })).results.get('tests/test_mpi.py::test_needs_mpi4py');
+  assert.equal(bare?.state, 'errored');
+  assert.match(bare.messages[0].text, new RegExp(`No module named pytest \\(rank \\d on ${os.hostname()}, python ${noPytest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+});
+
+test('a test file gone since discovery: its test errors saying so, the others run in a fresh launch', async () => {
+  const root = project({ 'tests/test_gone.py': MPI_TEST('test_gone'), 'tests/test_here.py': MPI_TEST('test_here') });
+  const specs = await discovered(root);
+  fs.rmSync(path.join(root, 'tests/test_gone.py'));
+  const runId = `gone${Date.now().toString(16)}`;
+  const results = new Map((await runTests(specs, { root, alloc: await alloc(), runId, timeoutMs: 60_000 })).map(r => [r.id, r]));
+  const gone = results.get('tests/test_gone.py::test_gone');
+  assert.equal(gone?.state, 'errored');
+  assert.match(gone.messages.map(m => m.text).join('\n'), /pytest found no tests\/test_gone.py in .*: was it deleted or renamed since the tests were listed\?/);
+  assert.equal(results.get('tests/test_here.py::test_here')?.state, 'passed');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), []);
+});
+
+test('test code cannot forge records: the run id it can read is not the token', async () => {
+  const forger = `import base64, json, os\n\n\ndef test_forger():\n    run_id = os.environ["DISTEST_RUN_ID"]\n    assert "DISTEST_TOKEN" not in os.environ\n` +
+    `    record = {"kind": "result", "rank": 0, "size": 1, "host": "x", "test": "tests/test_forge.py::test_innocent", "phase": "call", "outcome": "failed", "durationMs": 1, "message": "forged"}\n` +
+    `    payload = base64.b64encode(json.dumps(record).encode()).decode()\n    print("@@distest:%s:0:900:0:1:%s" % (run_id, payload), flush=True)\n\n\ndef test_innocent():\n    pass\n`;
+  const root = project({ 'tests/test_forge.py': forger });
+  const { results } = await runAll(root);
+  assert.equal(results.get('tests/test_forge.py::test_forger')?.state, 'passed');
+  assert.equal(results.get('tests/test_forge.py::test_innocent')?.state, 'passed', JSON.stringify(results.get('tests/test_forge.py::test_innocent')));
+});
+
+test('the CLI shows one launcher line per mpirun banner; the whole banner stays in the rank logs', async () => {
+  const root = project({ 'tests/test_exit.py': `import os\n\nimport pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef test_rank_1_exits():\n    if int(os.environ["OMPI_COMM_WORLD_RANK"]) == 1:\n        os._exit(3)\n` });
+  const { launcher } = await runAll(root);
+  assert.ok(launcher.some(l => /^mpirun: rank 1 exited with code 3$/.test(l)), launcher.join('\n'));
+  assert.ok(launcher.every(l => !/^-{20,}$/.test(l) && !l.includes('\n')), launcher.join('\n'));
+  const child = spawn(process.execPath, [CLI, 'run', root, '--python', PYTHON], { env: { ...process.env, DISTEST_DEBUG: '' } });
+  let stderr = '';
+  child.stderr.on('data', b => (stderr += b));
+  child.stdout.resume();
+  await new Promise(resolve => child.on('close', resolve));
+  assert.match(stderr, /^mpirun: rank 1 exited with code 3$/m);
+  assert.doesNotMatch(stderr, /^-{20,}$/m);
+  assert.doesNotMatch(stderr, /^the job to be terminated\. The first process to do so was:$/m);
+});
