@@ -315,8 +315,9 @@ class Run {
       missingFiles.add(problem.path);
       texts.set(rank, alloc.kind === 'local'
         ? `pytest found no ${problem.path} in ${step.cwd}: was it deleted or renamed since the tests were listed? Refresh the test list`
-        : `pytest found no ${problem.path} in ${step.cwd}${where}: the project folder is not visible there. Put it on a file system ` +
-          `the nodes share, set distest.remoteRoots to where it is on ${alloc.host.name}, or turn on distest.syncBeforeRun`);
+        : `pytest found no ${problem.path} in ${step.cwd}${where}: the project folder is not visible there. Put the project on a file ` +
+          `system the nodes share with ${alloc.host.name} (for a login host, distest.remoteRoots names its path there, and ` +
+          'distest.syncBeforeRun copies your changes to it)');
     }
     const resolves = (file: string | undefined) => missingFiles.size > 0 && (alloc.kind !== 'local' || (file !== undefined && missingFiles.has(file)));
     return { texts, resolves };
