@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { HostsAllocation, SlurmAllocation } from '../../src/core/launch/allocation';
@@ -304,6 +305,36 @@ test('cancel mid-run inside the slurm allocation leaves nothing on any node', as
   assert.deepEqual(await waitForNoStrays(15_000), []);
   // The allocation itself survives a cancelled run: the next run can use it.
   assert.equal((await slurm.listJobs()).find(j => j.jobId === createdBySuite?.jobId)?.state, 'RUNNING');
+});
+
+/** A project in this machine's /tmp, which the nodes do not share: its files are not there for the ranks. */
+function invisibleProject(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-invisible-'));
+  fs.mkdirSync(path.join(root, 'tests'));
+  fs.writeFileSync(path.join(root, 'tests/test_here_only.py'), 'import pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef test_here_only():\n    pass\n');
+  return root;
+}
+
+test('a project folder the nodes cannot see: the test errors naming the node, the folder and the fixes', async () => {
+  assert.ok(createdBySuite, 'needs the allocation of an earlier test');
+  const hosts: HostsAllocation = { kind: 'hosts', host: login, hosts: NODES.map(name => ({ name, slots: 2 })), python: PYTHON, mpi: await detectMpi(login) };
+  for (const alloc of [hosts, createdBySuite]) {
+    const root = invisibleProject();
+    try {
+      const runId = `invisible${Date.now().toString(16)}`;
+      const [result] = await runTests([{ ...spec('tests/test_here_only.py::test_here_only'), ranks: 2 }], { root, alloc, runId, timeoutMs: RUN_TIMEOUT_MS });
+      assert.equal(result.state, 'errored', alloc.kind);
+      const text = result.messages.map(m => m.text).join('\n');
+      assert.match(text, new RegExp(`pytest found no tests/test_here_only.py in ${root} on dt-node\\d: the project folder is not visible there`), `${alloc.kind}: ${text}`);
+      assert.match(text, /distest\.remoteRoots/, `${alloc.kind}: ${text}`);
+      assert.match(text, /distest\.syncBeforeRun/, `${alloc.kind}: ${text}`);
+      assert.doesNotMatch(text, /the launcher ended the job/, `${alloc.kind}: ${text}`);
+      assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId), 15_000), []);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }
+  assert.deepEqual(await waitForNoStrays(15_000), []);
 });
 
 test('slurm allocation created outside distest: used, never cancelled by it', async () => {
