@@ -382,7 +382,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit explicitly: a cancelled run must not linger on some handle; stdout/stderr writes to files and
-// pipes are synchronous on POSIX, so nothing printed is lost.
+/**
+ * Exits once stdout and stderr have handed everything to the OS. A pipe whose reader is slower than
+ * the CLI takes writes asynchronously, and exiting before they drain cut `list --json | jq` at 64 KiB.
+ * A reader that went away (`| head`) only ends the waiting.
+ */
+async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map(stream => new Promise<void>(resolve => {
+    stream.on('error', () => resolve());
+    stream.write('', () => resolve());
+  })));
+  process.exit(code);
+}
+
+// Exit explicitly: a cancelled run must not linger on some handle.
 // This bundle also runs as discovery's helper thread for large folders (discoverFolder's workerScript).
-if (!serveDiscoveryWorker()) void main(process.argv.slice(2)).then(code => process.exit(code));
+if (!serveDiscoveryWorker()) void main(process.argv.slice(2)).then(exitWhenFlushed);

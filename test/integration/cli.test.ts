@@ -234,3 +234,29 @@ test('--allocation hosts:localhost:2 runs through mpirun --host; a bad spec is a
   const choices = JSON.parse(listed.stdout) as { spec?: string; kind: string; label: string }[];
   assert.deepEqual(choices[0], { spec: 'local', kind: 'local', label: 'Local machine', description: `mpirun on this machine, ${os.cpus().length} slots` });
 });
+
+test('output arrives whole through a slow pipe: a listing of 4,000 tests parses', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-biglist-'));
+  try {
+    fs.mkdirSync(path.join(root, 'tests'));
+    for (let f = 0; f < 40; f++) {
+      const body = Array.from({ length: 100 }, (_, i) => `def test_${i}_with_a_name_long_enough_to_fill_the_pipe():\n    pass\n`).join('\n');
+      fs.writeFileSync(path.join(root, `tests/test_${f}.py`), body);
+    }
+    const child = spawn(process.execPath, [CLI, 'list', '--json', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    // A reader slower than the CLI, like `| jq` on a busy machine: the pipe fills and writes go async.
+    child.stdout.on('data', (b: Buffer) => {
+      chunks.push(b);
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), 2);
+    });
+    const code = await new Promise(resolve => child.on('close', resolve));
+    assert.equal(code, 0);
+    const text = Buffer.concat(chunks).toString('utf8');
+    assert.ok(text.length > 256 * 1024, `${text.length} bytes`);
+    assert.equal((JSON.parse(text) as unknown[]).length, 4000);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

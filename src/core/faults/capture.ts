@@ -5,7 +5,8 @@
 import type { CommandRunner, ExecResult } from '../transport/host';
 import type { Fault, ResultMessage, StackFrame } from '../types';
 import type { AllocationNodes, NodeRanks } from './nodes';
-import { groupMessages, groupStacks, mainThread, parseFaulthandler, parsePyBt, rankList } from './stacks';
+import { rankList } from '../ranks/aggregate';
+import { groupMessages, groupStacks, mainThread, parseFaulthandler, parsePyBt } from './stacks';
 import { RUN_ID_CHECK } from './sweep';
 import type { RankProcess } from './watchdog';
 

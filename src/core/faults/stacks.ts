@@ -2,6 +2,7 @@
 // identical stack the way STAT does ("ranks 0, 2 wait at x.py:42; rank 1 at x.py:57").
 import fs from 'node:fs';
 import path from 'node:path';
+import { rankList } from '../ranks/aggregate';
 import type { ResultMessage, StackFrame } from '../types';
 
 /** One thread's frames, innermost first. */
@@ -90,10 +91,6 @@ export function groupStacks(stacks: Map<number, StackFrame[]>, root: string): St
     group.ranks.push(rank);
   }
   return [...groups.values()].sort((a, b) => b.ranks.length - a.ranks.length || a.ranks[0] - b.ranks[0]);
-}
-
-export function rankList(ranks: number[]): string {
-  return `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(', ')}`;
 }
 
 /** `comm.recv(source=other)`: the source line a frame stops at, when the file can be read here. */

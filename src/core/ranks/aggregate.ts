@@ -84,8 +84,22 @@ function rankState(records: RankRecord[]): RankState {
   return 'passed';
 }
 
-function rankList(ranks: number[]): string {
-  return `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(', ')}`;
+/** Rank lists longer than this are written as ranges (`ranks 0-63, 65-127`). */
+const RANKS_IN_FULL = 8;
+const MAX_RANGES = 20;
+
+/** `rank 3`, `ranks 0, 2, 3`, or for many ranks `ranks 0-99, 101-4095 (4095 ranks)`, in the order given. */
+export function rankList(ranks: number[]): string {
+  if (ranks.length <= RANKS_IN_FULL) return `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(', ')}`;
+  const ranges: string[] = [];
+  for (let i = 0; i < ranks.length; i++) {
+    let end = i;
+    while (end + 1 < ranks.length && ranks[end + 1] === ranks[end] + 1) end++;
+    ranges.push(end > i ? `${ranks[i]}-${ranks[end]}` : String(ranks[i]));
+    i = end;
+  }
+  const shown = ranges.length > MAX_RANGES ? [...ranges.slice(0, MAX_RANGES), '…'] : ranges;
+  return `ranks ${shown.join(', ')} (${ranks.length} ranks)`;
 }
 
 function formatDuration(ms: number): string {
