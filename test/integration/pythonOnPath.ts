@@ -3,14 +3,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export const DEBIAN_PYTHON = '/usr/bin/python3';
+const DEBIAN_PYTHON = '/usr/bin/python3';
 
 export interface PythonOnPath {
   /** The folder to put first on PATH. */
   bin: string;
   /** The wrapper's path: what `python3` on that PATH resolves to. */
   python: string;
-  /** A project whose tests pass only where they run under the wrapper (serial, and on 2 and 4 ranks). */
+  /** A project whose tests pass only where they run under the wrapper (serial, and on 2 or more ranks); each rank prints `python3 on HOST: WRAPPER`. */
   project: string;
   /** `PATH` with `bin` first. */
   path: string;
@@ -24,7 +24,11 @@ export function pythonOnPath(dir: string): PythonOnPath {
   fs.writeFileSync(python, `#!/bin/sh\nDISTEST_PYTHON_WRAPPER="$0" exec ${DEBIAN_PYTHON} "$@"\n`, { mode: 0o755 });
   const project = path.join(dir, 'project');
   fs.mkdirSync(path.join(project, 'tests'), { recursive: true });
-  const check = '    if os.environ.get("DISTEST_PYTHON_WRAPPER") != WRAPPER:\n        pytest.fail(f"{socket.gethostname()} runs {sys.executable}, not {WRAPPER}")\n';
+  const check = [
+    '    print(f"python3 on {socket.gethostname()}: {os.environ.get(\'DISTEST_PYTHON_WRAPPER\')}")',
+    '    if os.environ.get("DISTEST_PYTHON_WRAPPER") != WRAPPER:',
+    '        pytest.fail(f"{socket.gethostname()} runs {sys.executable}, not {WRAPPER}")\n',
+  ].join('\n');
   fs.writeFileSync(path.join(project, 'tests', 'test_which_python.py'), [
     'import os\nimport socket\nimport sys\n\nimport pytest\n\n',
     `WRAPPER = ${JSON.stringify(python)}\n\n\n`,
