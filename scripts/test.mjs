@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: the one command on a fresh clone. Bootstraps what the suites need (npm dependencies,
 // Debian packages when root, the code-server cache), then runs typecheck, lint, unit, integration and
-// the real-VS-Code suites, and closes with one `N passed, N failed` line.
+// the real-VS-Code suites (the last three a second time with /usr/bin moved on PATH), and closes with one
+// `N passed, N failed` line.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ensureAptPackages, ensureChromium, ensureCodeServer, ensureNpmDeps, TEST_APT_PACKAGES } from './lib/bootstrap.mjs';
@@ -34,13 +35,31 @@ function counts({ code, output }) {
   return { passed, failed: Math.max(failed ?? 0, code === 0 ? 0 : 1) };
 }
 
+/**
+ * The suites that run tests under real pythons run twice: with PATH as given, then with the other order
+ * of Debian's /usr/bin (first, or last when it already comes first), so neither a pyenv `python3`
+ * ahead of Debian's nor the reverse can hide a PATH dependence.
+ */
+function otherPathOrder(pathVar) {
+  const dirs = pathVar.split(path.delimiter).filter(Boolean);
+  const rest = dirs.filter(d => d !== '/usr/bin');
+  return dirs[0] === '/usr/bin'
+    ? { label: '/usr/bin last on PATH', PATH: [...rest, '/usr/bin'].join(path.delimiter) }
+    : { label: '/usr/bin first on PATH', PATH: ['/usr/bin', ...rest].join(path.delimiter) };
+}
+
+const secondOrder = otherPathOrder(process.env.PATH ?? '');
+const pathDependent = [
+  ['integration', 'node', ['--test', '--test-concurrency=1', '--test-reporter=spec', 'out/test/integration/']],
+  ['e2e-ui', 'node', ['test/e2e/run.mjs']],
+  ['e2e-extension-host', 'node', ['test/e2e/ext-host.mjs']],
+];
 const suites = [
   ['typecheck', 'npx', ['tsc', '-p', '.', '--noEmit']],
   ['lint', 'npx', ['eslint', 'src', 'test', 'scripts', 'bench']],
   ['unit', 'node', ['--test', '--test-reporter=spec', 'out/test/unit/']],
-  ['integration', 'node', ['--test', '--test-concurrency=1', '--test-reporter=spec', 'out/test/integration/']],
-  ['e2e-ui', 'node', ['test/e2e/run.mjs']],
-  ['e2e-extension-host', 'node', ['test/e2e/ext-host.mjs']],
+  ...pathDependent,
+  ...pathDependent.map(([label, cmd, args]) => [label, cmd, args, { PATH: secondOrder.PATH }, `${label} (${secondOrder.label})`]),
 ].filter(([label]) => only.length === 0 || only.includes(label));
 
 ensureNpmDeps();
@@ -60,12 +79,12 @@ if (build.code !== 0) {
 let passed = 0;
 let failed = 0;
 const failedSuites = [];
-for (const [label, cmd, args] of suites) {
-  const result = await run(label, cmd, args, ci ? { CI: 'true' } : {});
+for (const [label, cmd, args, env = {}, title = label] of suites) {
+  const result = await run(title, cmd, args, { ...env, ...(ci ? { CI: 'true' } : {}) });
   const c = counts(result);
   passed += c.passed;
   failed += c.failed;
-  if (result.code !== 0) failedSuites.push(label);
+  if (result.code !== 0) failedSuites.push(title);
 }
 console.log(`\nsuites failed: ${failedSuites.length ? failedSuites.join(', ') : 'none'}`);
 console.log(`${passed} passed, ${failed} failed`);

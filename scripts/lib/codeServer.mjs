@@ -27,15 +27,21 @@ export const quietSettings = {
   'terminal.integrated.gpuAcceleration': 'off',
 };
 
-const importsMpi4py = python => spawnSync(python, ['-c', 'import mpi4py'], { stdio: 'ignore' }).status === 0;
+/** The interpreter `python` starts (a pyenv shim or a link resolved) when it imports mpi4py, else null. */
+function pythonWithMpi4py(python) {
+  const res = spawnSync(python, ['-c', 'import mpi4py, sys; print(sys.executable)'], { encoding: 'utf8' });
+  return res.status === 0 && res.stdout.trim().startsWith('/') ? res.stdout.trim() : null;
+}
 
 /**
- * `distest.pythonPath` for machines like Debian with a pyenv `python3` first on PATH: Debian's
- * /usr/bin/python3 has mpi4py, the PATH one may not.
+ * `distest.pythonPath` for a session on the demo: the `python3` this command's PATH finds if it has
+ * mpi4py, else Debian's /usr/bin/python3, always as an absolute path. VS Code's server gives the
+ * extension host the environment of the user's login shell, not the one it was started with, so a bare
+ * `python3` there may be another interpreter (pyenv's without mpi4py, here) whatever this PATH's order.
  */
 export function pythonPathSetting() {
-  if (importsMpi4py('python3')) return {};
-  if (importsMpi4py('/usr/bin/python3')) return { 'distest.pythonPath': '/usr/bin/python3' };
+  const python = pythonWithMpi4py('python3') ?? pythonWithMpi4py('/usr/bin/python3');
+  if (python) return { 'distest.pythonPath': python };
   console.warn('Neither `python3` on PATH nor /usr/bin/python3 imports mpi4py: tests will not run (see examples/README.md).');
   return {};
 }

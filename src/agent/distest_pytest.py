@@ -79,13 +79,16 @@ def pytest_runtest_makereport(item, call):
         _report_problem("pytest_runtest_makereport", error)
 
 
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_logreport(report):
-    if not _active():
-        return
-    try:
-        _emit_phase(report)
-    except Exception as error:  # noqa: BLE001
-        _report_problem("pytest_runtest_logreport", error)
+    # A wrapper runs before every plain implementation: pytest_parallel's gathers the sub-communicator's
+    # reports into its rank 0's (a failure on rank 1 would read as rank 0's too); this rank's own is sent.
+    if _active():
+        try:
+            _emit_phase(report)
+        except Exception as error:  # noqa: BLE001
+            _report_problem("pytest_runtest_logreport", error)
+    yield
 
 
 def pytest_sessionfinish(session):

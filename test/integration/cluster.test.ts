@@ -15,6 +15,7 @@ import { SshHost } from '../../src/core/transport/ssh';
 import type { SweepResult } from '../../src/core/faults';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
+import { pythonOnPath } from './pythonOnPath';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLUSTER = path.join(REPO, 'test/cluster');
@@ -402,6 +403,27 @@ test('CLI: allocations lists a job made outside with its time left; run --alloca
   } finally {
     execFileSync('scancel', [outsideId]);
   }
+});
+
+test('a python given by name is the one the launching host resolves: every rank on both nodes runs it, through mpirun over ssh and through srun', async () => {
+  // On the shared file system (the nodes have their own /tmp), first on the CLI's PATH only.
+  const dir = fs.mkdtempSync('/var/tmp/distest-python-');
+  try {
+    const wrapped = pythonOnPath(dir);
+    for (const allocation of [['--allocation', `hosts:${NODES.map(n => `${n}:2`).join(',')}`], ['--allocation', 'slurm:new', '--nodes', '2', '--tasks', '4', '--time', '5']]) {
+      const res = spawnSync(process.execPath, [path.join(REPO, 'dist/cli.js'), 'run', wrapped.project, '--json', '--python', 'python3', '--ranks', '4', ...allocation], {
+        encoding: 'utf8', timeout: 180_000, env: { ...process.env, PATH: wrapped.path },
+      });
+      const tests = (JSON.parse(res.stdout || '{"tests":[]}') as { tests: { state: string; ranks: number; messages: { text: string }[] }[] }).tests;
+      const why = `${tests.flatMap(t => t.messages.map(m => m.text.split('\n')[0])).join('\n')}\n${res.stderr.slice(-2000)}`;
+      assert.deepEqual(tests.map(t => [t.ranks, t.state]), [[4, 'passed'], [1, 'passed']], `${allocation[1]}: ${why}`);
+      const ranOn = new Set([...res.stderr.matchAll(/^\[rank \d\] python3 on (\S+): (\S+)$/gm)].filter(m => m[2] === wrapped.python).map(m => m[1]));
+      assert.deepEqual([...ranOn].sort(), NODES, `${allocation[1]}: ${res.stderr.slice(-2000)}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(await waitForNoStrays(15_000), []);
 });
 
 test('the ssh connection to the launching host drops mid-run: the test ends errored, nothing is left on any node', async () => {

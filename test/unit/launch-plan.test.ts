@@ -164,3 +164,18 @@ test('duplicate ids are planned once', () => {
   const s = spec('t/a.py::t', 'pytest', 1);
   assert.deepEqual(planRun([s, s], alloc(), OPTS).steps[0].tests, [{ id: 't/a.py::t', ranks: 1 }]);
 });
+
+test("pytest_parallel's self-launching schedulers in distest.pytestArgs are errored with the reason; sequential and static run", () => {
+  const tests = [spec('t/a.py::test_par[2]', 'pytest_parallel', 2), spec('t/a.py::test_serial', 'pytest', 1)];
+  for (const args of [['--scheduler=dynamic'], ['-x', '--scheduler', 'shell'], ['--scheduler=slurm']]) {
+    const plan = planRun(tests, alloc(), { ...OPTS, extraPytestArgs: args });
+    assert.deepEqual(plan.steps, [], args.join(' '));
+    assert.deepEqual(plan.errored.map(e => e.id), ['t/a.py::test_serial', 't/a.py::test_par[2]']);
+    assert.match(plan.errored[0].reason, /^pytest_parallel's --scheduler=(dynamic|shell|slurm) \(in distest.pytestArgs\) .*: remove it, or use --scheduler=sequential \(the default\) or --scheduler=static$/);
+  }
+  for (const args of [['--scheduler=static'], ['--scheduler', 'sequential'], ['--scheduler=constructor']]) {
+    const plan = planRun(tests, alloc(), { ...OPTS, extraPytestArgs: args });
+    assert.deepEqual([plan.errored, plan.steps.length], [[], 2], args.join(' '));
+    assert.deepEqual(plan.steps[1].argv.slice(-1 - args.length), [...args, 't/a.py::test_par[2]']);
+  }
+});

@@ -152,9 +152,15 @@ class PlanContext {
     const specs = this.withoutMpiWhereNone(batch.specs, ranks);
     if (!specs.length) return;
     const notes = [...batch.notes];
+    const extraArgs = this.opts.extraPytestArgs ?? [];
+    const refused = selfLaunchingScheduler(extraArgs);
+    if (refused) {
+      for (const s of specs) this.plan.errored.push({ id: s.id, reason: refused });
+      return;
+    }
     const pytestArgs = [this.alloc.python, '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
     if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
-    pytestArgs.push(...(this.opts.extraPytestArgs ?? []));
+    pytestArgs.push(...extraArgs);
     const launcher = this.launcher(specs, ranks, notes);
     if (!launcher) return;
     const prefix = [...launcher.argv, ...pytestArgs];
@@ -352,6 +358,30 @@ class PlanContext {
         return { tagFlags: [], placement: hosts ? ['-host', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'none', env: this.baseEnv };
     }
   }
+}
+
+/** pytest_parallel's schedulers that start MPI processes themselves, and how. */
+const SELF_LAUNCHING_SCHEDULERS = new Map([
+  ['dynamic', 'spawns a scheduling process with MPI_Comm_spawn, which finds no free slot in the world distest starts and waits for one'],
+  ['shell', 'runs pytest once and starts mpirun for every test itself'],
+  ['slurm', 'runs pytest once and submits every test with sbatch itself'],
+]);
+
+/**
+ * Why the pytest arguments cannot run under distest's launcher, or null. Distest starts a world of each
+ * rank count under mpirun/srun, where pytest_parallel's `sequential` (its default) and `static`
+ * schedulers run; the others refuse to (shell, slurm) or hang (dynamic) there.
+ */
+function selfLaunchingScheduler(args: string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--scheduler=') ? args[i].slice('--scheduler='.length) : args[i] === '--scheduler' ? args[i + 1] : undefined;
+    const why = name === undefined ? undefined : SELF_LAUNCHING_SCHEDULERS.get(name);
+    if (why) {
+      return `pytest_parallel's --scheduler=${name} (in distest.pytestArgs) ${why}; distest starts the ranks of each count itself: ` +
+        'remove it, or use --scheduler=sequential (the default) or --scheduler=static';
+    }
+  }
+  return null;
 }
 
 interface Launcher { argv: string[]; tagStyle: TagStyle; env: Record<string, string> }

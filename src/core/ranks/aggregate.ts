@@ -41,10 +41,16 @@ class Evidence {
     }
   }
 
-  /** A rank's records for the test, else those of an enclosing file or class (collection or fixture errors). */
+  /**
+   * A rank's records for the test, else those of its parametrizations (`test_x` whose rank count only
+   * the run knows runs as pytest's `test_x[4]`), else those of an enclosing file or class (collection
+   * or fixture errors).
+   */
   recordsFor(id: string, rank: number): RankRecord[] {
     const own = this.results.get(id)?.get(rank);
     if (own) return own;
+    const parametrized = [...this.results].filter(([test]) => isParametrizationOf(test, id)).flatMap(([, byRank]) => byRank.get(rank) ?? []);
+    if (parametrized.length) return parametrized;
     const parts = id.split('::');
     for (let depth = parts.length - 1; depth > 0; depth--) {
       const enclosing = this.results.get(parts.slice(0, depth).join('::'))?.get(rank);
@@ -68,6 +74,10 @@ class Evidence {
     for (const rank of ranks) size = Math.max(size, this.hellos.get(rank)?.size ?? 0);
     return size;
   }
+}
+
+function isParametrizationOf(test: string, id: string): boolean {
+  return test.length > id.length && test.startsWith(id) && test[id.length] === '[';
 }
 
 function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
@@ -108,8 +118,9 @@ function formatDuration(ms: number): string {
 
 function failureMessage(record: RankRecord, test: string, of: string): ResultMessage {
   const [first, ...rest] = (record.message ?? `${record.outcome} in ${record.phase}`).split('\n');
-  const where = record.test !== test ? `error collecting ${record.test}: `
-    : record.phase !== 'call' ? `error in ${record.phase}: ` : '';
+  const param = isParametrizationOf(record.test, test) ? `${record.test.slice(test.length)} ` : '';
+  const where = record.test !== test && !param ? `error collecting ${record.test}: `
+    : record.phase !== 'call' ? `${param}error in ${record.phase}: ` : param;
   const at = record.location ? ` at ${record.location.file}:${record.location.line}` : '';
   const lines = [`rank ${record.rank} ${of}: ${where}${first}${at}`, ...rest];
   if (record.text) lines.push('', record.text.replace(/\n+$/, ''));
@@ -152,11 +163,11 @@ function aggregateOne(test: ExpectedTest, evidence: Evidence, failures: Map<numb
   for (const rank of ranks) {
     const records = evidence.recordsFor(test.id, rank);
     states.set(rank, rankState(records));
-    durationMs = Math.max(durationMs, records.filter(r => r.test === test.id).reduce((sum, r) => sum + r.durationMs, 0));
+    durationMs = Math.max(durationMs, records.filter(r => r.test === test.id || isParametrizationOf(r.test, test.id)).reduce((sum, r) => sum + r.durationMs, 0));
     for (const record of records) {
       if (record.outcome !== 'failed' && record.outcome !== 'error') continue;
       messages.push(failureMessage(record, test.id, of));
-      if (record.test !== test.id && record.location) faults.push(collectionFault(record));
+      if (record.test !== test.id && !isParametrizationOf(record.test, test.id) && record.location) faults.push(collectionFault(record));
     }
   }
   const having = (...wanted: RankState[]) => ranks.filter(r => wanted.includes(states.get(r) as RankState));

@@ -281,8 +281,10 @@ class Run {
         });
     if (!status.error) await faults.annotate(results, { signal: status.signal, launcherText, cancelled });
     const collected = new Set(records.flatMap(r => (r.kind === 'result' ? [r.test] : [])));
+    // A count only the run knows runs as pytest's `test_x[4]`: started there, it started `test_x`.
+    const parametrized = new Set([...startedOn.keys()].map(withoutParameters));
     const resolved = (t: ExpectedTest) =>
-      (startedOn.get(t.id)?.size ?? 0) >= t.ranks || hasEnclosing(t.id, collected) || problems.resolves(this.specsById.get(t.id)?.file);
+      (startedOn.get(t.id)?.size ?? 0) >= t.ranks || parametrized.has(t.id) || hasEnclosing(t.id, collected) || problems.resolves(this.specsById.get(t.id)?.file);
     const notStarted = step.tests.filter(t => !resolved(t)).map(t => t.id);
     const abnormal = !cancelled && !status.error && (timedOut || status.signal !== null || status.code !== 0);
     const crash = timedOut ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s` : status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}`;
@@ -343,6 +345,12 @@ class Run {
 function hasEnclosing(id: string, recorded: Set<string>): boolean {
   for (let at = id.lastIndexOf('::'); at > 0; at = id.lastIndexOf('::', at - 1)) if (recorded.has(id.slice(0, at))) return true;
   return false;
+}
+
+/** `tests/x.py::test_y[4]` → `tests/x.py::test_y`. */
+function withoutParameters(id: string): string {
+  const bracket = id.indexOf('[', id.lastIndexOf('::') + 2);
+  return bracket > 0 ? id.slice(0, bracket) : id;
 }
 
 function stateResult(id: string, state: 'skipped' | 'errored', text: string, ranks = 0): TestResult {

@@ -42,25 +42,31 @@ export interface ResolvedAllocation {
 }
 
 export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationContext, opts: ResolveOptions = {}): Promise<ResolvedAllocation> {
-  const { settings, python } = ctx;
+  const { settings } = ctx;
   switch (spec.kind) {
-    case 'local':
+    case 'local': {
+      const host = ctx.open(undefined);
+      const python = await launchingPython(host, ctx.python);
       return {
         spec,
-        allocation: await localAllocation(ctx.open(undefined), {
+        allocation: await localAllocation(host, {
           python, mpiexecPath: settings.mpiexecPath || undefined, slots: ctx.localSlots, oversubscribe: settings.local.oversubscribe,
         }),
       };
+    }
     case 'hosts': {
       const launcher = ctx.open(spec.login);
-      const [hosts, mpi] = await Promise.all([
+      const [hosts, mpi, python] = await Promise.all([
         Promise.all(spec.hosts.map(h => hostSlots(h, spec.login, ctx))),
         findMpi(launcher, settings.mpiexecPath),
+        launchingPython(launcher, ctx.python),
       ]);
       return { spec, allocation: { kind: 'hosts', host: launcher, hosts, python, ...mpi } };
     }
     case 'slurm': {
-      const slurm = new Slurm(ctx.open(spec.login));
+      const login = ctx.open(spec.login);
+      const slurm = new Slurm(login);
+      const python = await launchingPython(login, ctx.python);
       const mpiPlugin = settings.slurm.mpiPlugin || undefined;
       if (spec.jobId !== 'new') return { spec, allocation: { ...(await slurm.useJob(spec.jobId, python)), mpiPlugin } };
       const req = slurmRequest(settings.slurm, opts.request ?? {});
@@ -73,6 +79,18 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
     case 'pbs':
       return resolvePbs(spec, ctx, opts);
   }
+}
+
+/**
+ * The python the ranks run. A name (`python3`, the default) is looked up on the launching host, in the
+ * environment the user's tools see there, and the ranks get that path: left to the launchers, each
+ * searches a PATH of its own (mpirun started by its absolute path puts its own bin folder first; srun
+ * and ssh use each node's), and a node's `python3` may lack what the user's has. A path is kept as
+ * given; a name not found there is too, for the run to report.
+ */
+async function launchingPython(host: Host, python: string): Promise<string> {
+  if (python.includes('/')) return python;
+  return (await host.which(python)) ?? python;
 }
 
 function slurmRequest(d: SlurmDefaults, r: NewAllocationRequest): SlurmDefaults {
@@ -123,11 +141,17 @@ const PBS_POLL_MS = 5000;
  */
 async function resolvePbs(spec: Extract<AllocationSpec, { kind: 'pbs' }>, ctx: AllocationContext, opts: ResolveOptions): Promise<ResolvedAllocation> {
   const pbs = new Pbs(ctx.open(spec.login));
-  const ready = (job: PbsJob, created: boolean): ResolvedAllocation => ({
-    spec: { ...spec, jobId: job.jobId },
-    allocation: { kind: 'pbs', host: ctx.open(job.execHosts[0]), jobId: job.jobId, nodes: job.nodes, ppn: Math.max(1, Math.floor(job.ncpus / Math.max(1, job.nodes))), python: ctx.python },
-    ...(created ? { release: () => pbs.cancel(job.jobId, true) } : {}),
-  });
+  const ready = async (job: PbsJob, created: boolean): Promise<ResolvedAllocation> => {
+    const host = ctx.open(job.execHosts[0]);
+    return {
+      spec: { ...spec, jobId: job.jobId },
+      allocation: {
+        kind: 'pbs', host, jobId: job.jobId, nodes: job.nodes, ppn: Math.max(1, Math.floor(job.ncpus / Math.max(1, job.nodes))),
+        python: await launchingPython(host, ctx.python),
+      },
+      ...(created ? { release: () => pbs.cancel(job.jobId, true) } : {}),
+    };
+  };
   if (spec.jobId !== 'new') {
     const job = (await pbs.listJobs()).find(j => j.jobId === spec.jobId || j.jobId.split('.')[0] === spec.jobId);
     if (!job) throw new SchedulerError('qstat -f', `job ${spec.jobId} is not one of your jobs`);
