@@ -90,7 +90,7 @@ function numberFlag(p: Parsed, name: string, opts: { integer: boolean; min: numb
   const raw = p.flags.get(name);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < opts.min || (opts.integer && !Number.isInteger(n))) {
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < opts.min || (opts.integer && !Number.isSafeInteger(n))) {
     throw new UsageError(`${name} needs ${opts.integer ? 'a whole number' : 'a number'} ≥ ${opts.min}, got ${JSON.stringify(raw)}`);
   }
   return n;
@@ -211,7 +211,7 @@ async function runCommand(args: string[]): Promise<number> {
     const ctx = allocationContext({
       ...settings,
       mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
-      local: { oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
+      local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
     }, pool, stringFlag(p, '--python'));
     resolved = await resolveAllocation(spec, ctx, {
       signal: controller.signal,

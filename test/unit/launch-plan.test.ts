@@ -164,3 +164,22 @@ test('duplicate ids are planned once', () => {
   const s = spec('t/a.py::t', 'pytest', 1);
   assert.deepEqual(planRun([s, s], alloc(), OPTS).steps[0].tests, [{ id: 't/a.py::t', ranks: 1 }]);
 });
+
+test('oversubscription stops at distest.local.maxRanksPerSlot × slots: beyond it tests are errored, naming count, slots, factor and setting', () => {
+  const huge = [spec('t/a.py::t[100000]', 'pytest_parallel', 100000), spec('t/a.py::t[8]', 'pytest_parallel', 8), spec('t/a.py::t[9]', 'pytest_parallel', 9)];
+  const plan = planRun(huge, alloc(), OPTS);
+  const reason = (n: number) =>
+    `needs ${n} ranks, more than 4× the 2 slots of the local machine (8 ranks at most); raise distest.local.maxRanksPerSlot (0: no limit) to run it anyway`;
+  assert.deepEqual(plan.errored, [{ id: 't/a.py::t[9]', reason: reason(9) }, { id: 't/a.py::t[100000]', reason: reason(100000) }]);
+  assert.deepEqual(plan.steps.map(s => s.ranks), [8]);
+  // The limit moves with the setting; 0 lifts it.
+  assert.deepEqual(planRun(huge, alloc({ maxRanksPerSlot: 5 }), OPTS).steps.map(s => s.ranks), [8, 9]);
+  assert.deepEqual(planRun(huge, alloc({ maxRanksPerSlot: 0 }), OPTS).steps.map(s => s.ranks), [8, 9, 100000]);
+  // --ranks goes through the same check, and so do launcher templates, MPI or not.
+  const dynamic = spec('t/b.py::d', 'pytest_parallel', null, { dynamic: 'parallel(N)' });
+  assert.match(planRun([dynamic], alloc(), { ...OPTS, ranksOverride: 1_000_000 }).errored[0]?.reason ?? '', /^needs 1000000 ranks, more than 4× the 2 slots/);
+  for (const launcher of ['mpiexec -n {ranks} {python} {file}', 'dragon -n {ranks} {file}']) {
+    const templated = planRun([unittestSpec('t/u.py::T::t', { glob: '*', launcher, ranks: 500 })], alloc(), OPTS);
+    assert.deepEqual([templated.steps.length, templated.errored[0]?.reason], [0, reason(500)], launcher);
+  }
+});

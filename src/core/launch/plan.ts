@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { ExpectedTest, TagStyle } from '../ranks';
 import type { TestSpec } from '../types';
+import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
 import { allocationLabel, allocationSlots, type Allocation, type HostsAllocation, type LocalAllocation } from './allocation';
 import type { MpiInstall } from './mpi';
 import { expandTemplate, splitCommandLine, TemplateError, usesPlaceholder } from './template';
@@ -198,6 +199,8 @@ class PlanContext {
         if (launch.oversubscribe && !words.includes('--oversubscribe')) inserted.push('--oversubscribe');
         // A bare name means "the MPI distest detected", so flavour and binary agree; a path is the user's.
         words.splice(0, 1, first.includes('/') ? first : mpi.path, ...inserted);
+      } else if (ranks > 0 && !this.withinRankLimit(specs, ranks)) {
+        return;
       } else if (path.basename(first) === 'srun') {
         tagStyle = 'srun';
         if (!words.includes('-l') && !words.includes('--label')) words.splice(1, 0, '-l');
@@ -280,6 +283,7 @@ class PlanContext {
     const slots = allocationSlots(this.alloc);
     if (ranks <= slots) return true;
     if (this.alloc.kind === 'local' && this.alloc.oversubscribe) {
+      if (!this.withinRankLimit(specs, ranks)) return false;
       notes.push(`oversubscribed: ${ranks} ranks on ${slots} slots`);
       return true;
     }
@@ -288,6 +292,19 @@ class PlanContext {
         ? `needs ${ranks} ranks, the allocation has ${slots} slots (enable distest.local.oversubscribe to run anyway)`
         : `needs ${ranks} ranks, allocation ${allocationLabel(this.alloc)} has ${slots} ${this.alloc.kind === 'slurm' ? 'tasks' : 'slots'}`;
     for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
+    return false;
+  }
+
+  /** Whether the local machine may start `ranks` at all (distest.local.maxRanksPerSlot); else files the tests as errored. */
+  private withinRankLimit(specs: TestSpec[], ranks: number): boolean {
+    if (this.alloc.kind !== 'local') return true;
+    const perSlot = this.alloc.maxRanksPerSlot ?? DEFAULT_MAX_RANKS_PER_SLOT;
+    const slots = this.alloc.slots;
+    if (perSlot === 0 || ranks <= slots * perSlot) return true;
+    const reason =
+      `needs ${ranks} ranks, more than ${perSlot}× the ${slots} slots of the local machine (${slots * perSlot} ranks at most); ` +
+      'raise distest.local.maxRanksPerSlot (0: no limit) to run it anyway';
+    for (const s of specs) this.plan.errored.push({ id: s.id, reason });
     return false;
   }
 

@@ -48,7 +48,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       return {
         spec,
         allocation: await localAllocation(ctx.open(undefined), {
-          python, mpiexecPath: settings.mpiexecPath || undefined, slots: ctx.localSlots, oversubscribe: settings.local.oversubscribe,
+          python, mpiexecPath: settings.mpiexecPath || undefined, slots: ctx.localSlots, oversubscribe: settings.local.oversubscribe, maxRanksPerSlot: settings.local.maxRanksPerSlot,
         }),
       };
     case 'hosts': {
