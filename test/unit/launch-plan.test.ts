@@ -183,3 +183,12 @@ test('oversubscription stops at distest.local.maxRanksPerSlot × slots: beyond i
     assert.deepEqual([templated.steps.length, templated.errored[0]?.reason], [0, reason(500)], launcher);
   }
 });
+
+test('a file name that is not UTF-8 reaches pytest percent-encoded (the agent restores it); a launcher template refuses it', () => {
+  const file = `t/d\uDCFF/test_\uDCFE.py`;
+  const plan = planRun([spec(`${file}::test_a`, 'pytest', 1), unittestSpec(`${file}::T::test_b`, { glob: '*', launcher: '{python} {file}', ranks: 1 })], alloc(), OPTS);
+  assert.deepEqual(plan.steps.map(s => [s.argv.at(-1), s.tests]), [['distest-fsname:t/d%FF/test_%FE.py::test_a', [{ id: `${file}::test_a`, ranks: 1 }]]]);
+  assert.deepEqual(plan.errored.map(e => e.reason), [
+    'the name of t/d\\xff/test_\\xfe.py is not valid UTF-8, and a launcher template can only be given UTF-8 arguments (distest passes such names to pytest ranks only): rename the file to run it under a launcher',
+  ]);
+});

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
 import type { ExpectedTest, TagStyle } from '../ranks';
 import type { TestSpec } from '../types';
 import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
@@ -154,11 +155,11 @@ class PlanContext {
     const launcher = this.launcher(specs, ranks, notes);
     if (!launcher) return;
     const prefix = [...launcher.argv, ...pytestArgs];
-    const chunks = chunkByBytes(specs, prefix, s => [s.id], this.maxArgvBytes);
+    const chunks = chunkByBytes(specs, prefix, s => [pythonArgument(s.id)], this.maxArgvBytes);
     chunks.forEach((chunk, i) => {
       const chunkNotes = chunks.length > 1 ? [...notes, `part ${i + 1} of ${chunks.length} (argv limit)`] : notes;
       this.plan.steps.push({
-        argv: [...prefix, ...chunk.map(s => s.id)],
+        argv: [...prefix, ...chunk.map(s => pythonArgument(s.id))],
         env: { ...launcher.env },
         cwd: this.opts.root,
         tests: chunk.map(s => ({ id: s.id, ranks })),
@@ -181,6 +182,12 @@ class PlanContext {
       return;
     }
     try {
+      if (hasEscapedBytes(file)) {
+        throw new TemplateError(
+          `the name of ${printableFsName(file)} is not valid UTF-8, and a launcher template can only be given UTF-8 arguments ` +
+            '(distest passes such names to pytest ranks only): rename the file to run it under a launcher',
+        );
+      }
       const words = splitCommandLine(template);
       if (words.length === 0) throw new TemplateError('launcher template is empty');
       const first = words[0];
