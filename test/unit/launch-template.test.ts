@@ -85,7 +85,7 @@ test('shapes that cannot be made safe are refused, saying how to write them', ()
     [`perl -ne 'print "{file}"'`, /inside the code of perl -e/],
     [`node --eval=run('{file}')`, /inside the code of node --eval/],
     [`tcsh -c 'echo {file}'`, /inside the code of tcsh -c/],
-    ['ssh node1 {python} {file}', /ssh joins its arguments into a command line for a remote shell.*hosts allocation/],
+    ['ssh node1 {python} {file}', /ssh joins its arguments into one command line for a shell, .*: for ranks on other hosts use a hosts allocation/],
     [`watch -n1 'ls {file}'`, /watch joins its arguments/],
     [`sh -c 'echo $(cat {file})'`, /\{file\} stands inside a command substitution/],
     [`sh -c 'echo "\`cat {file}\`"'`, /\{file\} stands inside a command substitution/],

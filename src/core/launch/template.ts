@@ -84,8 +84,12 @@ const CODE_FLAGS: [RegExp, string, string][] = [
   [/^(node|nodejs)$/, 'ep', '... process.argv[1]'],
   [/^(csh|tcsh|fish)$/, 'c', '... (a script file that takes its arguments)'],
 ];
-/** Programs that join the rest of their arguments into one command line a (remote) shell parses. */
-const COMMAND_LINE_JOINERS = new Set(['ssh', 'rsh', 'pdsh', 'clush', 'mrsh', 'watch']);
+/** Programs that join the rest of their arguments into one command line a shell parses, and what to do instead. */
+const REMOTE_ADVICE = 'for ranks on other hosts use a hosts allocation (distest.hosts) instead';
+const COMMAND_LINE_JOINERS = new Map([
+  ['ssh', REMOTE_ADVICE], ['rsh', REMOTE_ADVICE], ['pdsh', REMOTE_ADVICE], ['clush', REMOTE_ADVICE], ['mrsh', REMOTE_ADVICE],
+  ['watch', 'leave placeholders out of its arguments'],
+]);
 
 /**
  * Fills placeholders into split words. A placeholder that is a word of its own becomes that one
@@ -97,18 +101,18 @@ export function expandTemplate(words: string[], values: TemplateValues): string[
   const shape = templateShape(words);
   const argv: string[] = [];
   let script: { at: number; word: string; program: string } | null = null;
-  words.forEach((word, i) => {
+  for (const [i, word] of words.entries()) {
     const names = placeholdersIn(word);
     if (names.length === 0) {
       argv.push(word);
-      return;
+      continue;
     }
     for (const name of names) if (!KNOWN.includes(name as PlaceholderName)) throw unknownPlaceholder(name);
     if (shape.joinerAt !== null && i > shape.joinerAt) {
-      const joiner = words[shape.joinerAt];
+      const joiner = path.basename(words[shape.joinerAt]);
       throw new TemplateError(
-        `${joiner} joins its arguments into a command line for a remote shell, so the placeholder {${names[0]}} in "${word}" would be parsed as code there. ` +
-          'distest cannot quote it for that shell: run the ranks through a hosts allocation (distest.hosts) instead of ssh in the template',
+        `${joiner} joins its arguments into one command line for a shell, so the placeholder {${names[0]}} in "${word}" would be parsed as code there; ` +
+          `distest cannot quote values for that shell: ${COMMAND_LINE_JOINERS.get(joiner)}`,
       );
     }
     const code = shape.code.get(i);
@@ -121,13 +125,13 @@ export function expandTemplate(words: string[], values: TemplateValues): string[
     if (i === shape.scriptAt) {
       script = { at: argv.length, word, program: words[shape.shellAt ?? 0] };
       argv.push(word);
-      return;
+      continue;
     }
     if (word === '{tests}') argv.push(...values.tests);
     else argv.push(word.replace(PLACEHOLDER, (_whole, name: string) => singleValue(name as PlaceholderName, word, values)));
-  });
+  }
   if (script) {
-    const { at, word, program } = script as { at: number; word: string; program: string };
+    const { at, word, program } = script;
     const after = argv.length - at - 1;
     // `sh -c SCRIPT [NAME [ARGS...]]`: NAME is $0; the script's own arguments come first, ours after them.
     const first = Math.max(after, 1);
