@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
+import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/launch/allocation';
 import { AllocationSpecError, parseAllocationSpec } from './core/launch/allocationSpec';
 import { junitXml, messageText } from './core/run/report';
@@ -90,7 +91,7 @@ function numberFlag(p: Parsed, name: string, opts: { integer: boolean; min: numb
   const raw = p.flags.get(name);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < opts.min || (opts.integer && !Number.isInteger(n))) {
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < opts.min || (opts.integer && !Number.isSafeInteger(n))) {
     throw new UsageError(`${name} needs ${opts.integer ? 'a whole number' : 'a number'} ≥ ${opts.min}, got ${JSON.stringify(raw)}`);
   }
   return n;
@@ -157,13 +158,17 @@ async function listCommand(args: string[]): Promise<number> {
   for (const s of specs) {
     const ranks = s.invalid ? 'invalid' : s.ranks === null ? `dynamic (${s.dynamic ?? 'decided at run time'})` : `${s.ranks} rank${s.ranks === 1 ? '' : 's'}`;
     const broken = syntaxErrors.has(s.file) ? `   (syntax error at line ${syntaxErrors.get(s.file)}: errors at collection)` : '';
-    process.stdout.write(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}${broken}\n`);
+    // A file name that is not UTF-8 is printed as its bytes, as pytest prints it.
+    process.stdout.write(encodeFsName(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}${broken}\n`));
   }
   process.stdout.write(`${specs.length} test${specs.length === 1 ? '' : 's'}\n`);
   return 0;
 }
 
-/** pytest-like selection: exact id, a test's group of rank counts, a file, `file::Class`, a folder prefix. */
+/**
+ * pytest-like selection: exact id, a test's group of rank counts, a file, `file::Class`, a folder prefix.
+ * Node decodes argv as UTF-8, so a file name that is not UTF-8 is compared in the same lossy form.
+ */
 function selectSpecs(specs: TestSpec[], selectors: string[]): { selected: TestSpec[]; unknown: string[] } {
   if (selectors.length === 0) return { selected: specs, unknown: [] };
   const chosen = new Set<string>();
@@ -171,12 +176,14 @@ function selectSpecs(specs: TestSpec[], selectors: string[]): { selected: TestSp
   for (const raw of selectors) {
     const sel = raw.replace(/^\.\//, '').replace(/\\/g, '/');
     const prefix = sel.endsWith('::') || sel.endsWith('/') ? sel : null;
-    const matches = specs.filter(
-      s =>
-        s.id === sel ||
-        s.groupId === sel ||
-        (prefix ? s.id.startsWith(prefix) : s.id.startsWith(`${sel}::`) || s.id.startsWith(`${sel}/`) || s.id.startsWith(`${sel}[`)),
-    );
+    const matches = specs.filter(s => {
+      const id = lossyFsName(s.id);
+      return (
+        id === sel ||
+        (s.groupId !== undefined && lossyFsName(s.groupId) === sel) ||
+        (prefix ? id.startsWith(prefix) : id.startsWith(`${sel}::`) || id.startsWith(`${sel}/`) || id.startsWith(`${sel}[`))
+      );
+    });
     if (matches.length === 0) unknown.push(raw);
     for (const m of matches) chosen.add(m.id);
   }
@@ -223,7 +230,7 @@ async function runCommand(args: string[]): Promise<number> {
     const ctx = allocationContext({
       ...settings,
       mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
-      local: { oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
+      local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
     }, pool, stringFlag(p, '--python'));
     resolved = await resolveAllocation(spec, ctx, {
       signal: controller.signal,
@@ -284,7 +291,7 @@ async function runCommand(args: string[]): Promise<number> {
     const cleanup = { killed: sweeps.reduce((n, s) => n + s.killed.length, 0), hosts: sweeps.filter(s => s.killed.length).map(s => s.host) };
     process.stdout.write(`${JSON.stringify({ tests, cleanup }, null, 2)}\n`);
   } else {
-    process.stdout.write(humanSummary(results));
+    process.stdout.write(encodeFsName(humanSummary(results)));
   }
   if (controller.signal.aborted) return exitOnInterrupt;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;

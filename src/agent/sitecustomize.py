@@ -2,7 +2,8 @@
 
 Being first on PYTHONPATH, this module shadows any other sitecustomize (Debian ships one in
 /etc/python3.x), so it runs that one too: nothing the user's Python did at startup may go missing.
-Without DISTEST_TOKEN in the environment it only does that.
+Without DISTEST_TOKEN in the environment it only does that. With it, it also restores arguments distest
+had to percent-encode (file names that are not valid UTF-8: Node cannot put such bytes in argv).
 """
 import importlib.machinery
 import importlib.util
@@ -22,6 +23,19 @@ def _run_shadowed_sitecustomize():
         sys.stderr.write("Error in sitecustomize %s; %s: %s\n" % (spec.origin, type(error).__name__, error))
 
 
+# Must match FS_NAME_ARGUMENT_PREFIX in src/core/fsNames.ts.
+_FS_NAME_PREFIX = "distest-fsname:"
+
+
+def _restore_file_name_arguments():
+    if not any(arg.startswith(_FS_NAME_PREFIX) for arg in getattr(sys, "argv", ())):
+        return
+    from urllib.parse import unquote_to_bytes
+
+    sys.argv[:] = [os.fsdecode(unquote_to_bytes(arg[len(_FS_NAME_PREFIX):])) if arg.startswith(_FS_NAME_PREFIX) else arg
+                   for arg in sys.argv]
+
+
 def _install_distest():
     if not os.environ.get("DISTEST_TOKEN"):
         return
@@ -34,4 +48,6 @@ def _install_distest():
 
 
 _run_shadowed_sitecustomize()
+if os.environ.get("DISTEST_TOKEN"):
+    _restore_file_name_arguments()
 _install_distest()

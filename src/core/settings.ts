@@ -3,6 +3,9 @@ import path from 'node:path';
 import { parseAllocationSpec, type HostSlotsSpec } from './launch/allocationSpec';
 import type { LauncherTemplate } from './types';
 
+/** `distest.local.maxRanksPerSlot` unless set: `parallel(100000)` on a laptop is a typo, not a test. */
+export const DEFAULT_MAX_RANKS_PER_SLOT = 4;
+
 /** What `New Slurm allocation` and `--allocation slurm:new` ask for unless told otherwise. */
 export interface SlurmDefaults { nodes: number; tasks: number; minutes: number; partition: string; account: string; mpiPlugin: string }
 /** What `New PBS allocation` and `--allocation pbs:new` ask for unless told otherwise. */
@@ -17,7 +20,8 @@ export interface DistestSettings {
   launchers: LauncherTemplate[];
   /** Rank count for tests whose count only the run can decide. */
   mpiDefaultRanks: number;
-  local: { oversubscribe: boolean };
+  /** Oversubscribing this machine: allowed at all, and at most `maxRanksPerSlot` ranks per slot (0: no limit). */
+  local: { oversubscribe: boolean; maxRanksPerSlot: number };
   /** Per test unless `@pytest.mark.timeout(S)` says otherwise; 0 means no timeout. */
   timeoutSeconds: number;
   /** No output and no result from any rank for this long is a hang; 0 turns the watchdog off. */
@@ -45,7 +49,7 @@ export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
   mpiexecPath: '',
   launchers: [],
   mpiDefaultRanks: 2,
-  local: Object.freeze({ oversubscribe: true }),
+  local: Object.freeze({ oversubscribe: true, maxRanksPerSlot: DEFAULT_MAX_RANKS_PER_SLOT }),
   timeoutSeconds: 600,
   silenceSeconds: 0,
   cores: Object.freeze({ enable: true, maxPerRun: 3 }),
@@ -114,6 +118,7 @@ export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
   const boolean = (v: unknown): v is boolean => typeof v === 'boolean';
   typed('distest.mpiDefaultRanks', number(1, true), 'a whole number ≥ 1', v => (settings.mpiDefaultRanks = v));
   typed('distest.local.oversubscribe', boolean, 'true or false', v => (settings.local.oversubscribe = v));
+  typed('distest.local.maxRanksPerSlot', number(0, true), 'a whole number ≥ 0 (0: no limit)', v => (settings.local.maxRanksPerSlot = v));
   typed('distest.timeoutSeconds', number(0, false), 'a number ≥ 0 (0: no timeout)', v => (settings.timeoutSeconds = v));
   typed('distest.silenceSeconds', number(0, false), 'a number ≥ 0 (0: off)', v => (settings.silenceSeconds = v));
   typed('distest.cores.enable', boolean, 'true or false', v => (settings.cores.enable = v));

@@ -8,6 +8,7 @@ import {
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { discoverFolder, isTestFile, PythonTestParser, serveDiscoveryWorker, type MarkerInfo } from '../core/discovery';
+import { hasEscapedBytes, printableFsName } from '../core/fsNames';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerSettings } from '../protocol';
 import { FolderMap, type LocatedFile } from './folders';
@@ -111,7 +112,18 @@ class DiscoveryServer {
     const parser = await this.ensureParser();
     const results = new Map<string, FileDiscovery>();
     const scanned = await discoverFolder(folder.path, this.settings.discovery, parser, { workerScript: __filename });
-    for (const result of scanned) results.set(result.file, result);
+    for (const result of scanned) {
+      // The editor addresses files by URI, which holds UTF-8 only: such a file could be neither opened
+      // nor run from the Test Explorer, so it is named instead of shown.
+      if (hasEscapedBytes(result.file)) {
+        this.connection.console.warn(
+          `distest: ${printableFsName(result.file)}: the file name is not valid UTF-8, so the editor can neither open it nor show its tests ` +
+            `(${result.tests.length}); rename it, or run them with the distest command line (npx distest run)`,
+        );
+      } else {
+        results.set(result.file, result);
+      }
+    }
     // Unsaved edits are what the user sees, so open documents count with their live text.
     for (const document of this.documents.all()) {
       const located = this.folders.locate(document.uri);

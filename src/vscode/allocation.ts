@@ -20,7 +20,7 @@ const EXPIRY_WARNING_S = 5 * 60;
 
 /** The `distest.*` settings the allocation code reads, checked the same way as the CLI's settings file. */
 const ALLOCATION_KEYS = [
-  'pythonPath', 'mpiexecPath', 'local.oversubscribe', 'hosts', 'loginHosts',
+  'pythonPath', 'mpiexecPath', 'local.oversubscribe', 'local.maxRanksPerSlot', 'hosts', 'loginHosts',
   'slurm.nodes', 'slurm.tasks', 'slurm.minutes', 'slurm.partition', 'slurm.account', 'slurm.mpiPlugin',
   'pbs.nodes', 'pbs.ncpus', 'pbs.walltime', 'pbs.queue', 'pbs.account', 'remoteRoots', 'syncBeforeRun',
 ];

@@ -47,6 +47,7 @@ class Inbox<T> {
 }
 const testsChanged = new Inbox<TestsChangedParams>();
 const diagnostics = new Inbox<PublishDiagnosticsParams>();
+const logMessages = new Inbox<{ type: number; message: string }>();
 let rescans = 0;
 
 before(async () => {
@@ -59,7 +60,7 @@ before(async () => {
   connection.onNotification(TestsChanged, params => testsChanged.push(params));
   connection.onNotification(PublishDiagnosticsNotification.type, params => diagnostics.push(params));
   connection.onNotification(RescanNeeded, () => { rescans++; });
-  connection.onNotification('window/logMessage', () => undefined);
+  connection.onNotification('window/logMessage', (params: { type: number; message: string }) => logMessages.push(params));
   connection.listen();
   const settings: ServerSettings = { discovery: { launchers: [{ glob: 'tests/multi_node/**', launcher: '{mpiexec} -n {ranks} {python} {file}', ranks: 2 }], mpiDefaultRanks: 2 } };
   const result = await connection.sendRequest(InitializeRequest.type, {
@@ -90,6 +91,18 @@ test('DiscoverAll scans the fixture project', async () => {
     ['tests/multi_node/test_launcher_unittest.py::TestWorld::test_rank_zero_fails', 'unittest', 2],
     ['tests/multi_node/test_launcher_unittest.py::TestWorld::test_size', 'unittest', 2],
   ]);
+});
+
+test('a test file whose name is not valid UTF-8 is named in a warning, not sent to the editor (which cannot address it)', async () => {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-bytes-'));
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${folder}/test_`), Buffer.from([0xff]), Buffer.from('.py')]), 'def test_a():\n    pass\n');
+  fs.writeFileSync(path.join(folder, 'test_ok.py'), 'def test_b():\n    pass\n');
+  const files = await connection.sendRequest(DiscoverAll, { folderUri: pathToFileURL(folder).href });
+  assert.deepEqual(files.map(f => f.file), ['test_ok.py']);
+  const warning = await logMessages.next(m => m.message.includes('not valid UTF-8'), 'the warning about test_\\xff.py');
+  assert.equal(warning.type, 2); // MessageType.Warning
+  assert.match(warning.message, /^distest: test_\\xff\.py: the file name is not valid UTF-8, so the editor can neither open it nor show its tests \(1\); rename it, or run them with the distest command line/);
+  fs.rmSync(folder, { recursive: true, force: true });
 });
 
 test('an open document is discovered live: invalid marker → diagnostic, fix → cleared, hover, close', async () => {

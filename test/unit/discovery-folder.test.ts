@@ -17,6 +17,22 @@ test('isTestFile follows python_files and launcher globs', () => {
   assert.equal(isTestFile('mpi/run/world.py', config), true);
   assert.equal(isTestFile('check_a.py', { ...config, testFilePatterns: ['check_*.py'] }), true);
   assert.equal(isTestFile('test_a.py', { ...config, testFilePatterns: ['check_*.py'] }), false);
+  // A newline is a legal file name character; fnmatch's * matches it, and so does the launcher glob's **.
+  assert.equal(isTestFile('mpi/run/wo\nrld.py', config), true);
+  assert.equal(isTestFile('test_a\nb.py', config), true);
+});
+
+test('names that are not valid UTF-8 are found and read: files and folders, bytes escaped as Python does', async () => {
+  const root = makeTree({ 'test_ok.py': 'def test_ok():\n    pass\n' });
+  const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map(p => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+  fs.mkdirSync(bytes(root, '/d', [0xfe]));
+  fs.writeFileSync(bytes(root, '/d', [0xfe], '/test_', [0xff], '.py'), 'def test_a():\n    pass\n');
+  try {
+    const results = await discoverFolder(root, baseConfig, await parser());
+    assert.deepEqual(results.flatMap(r => r.tests.map(t => t.id)), ['d\uDCFE/test_\uDCFF.py::test_a', 'test_ok.py::test_ok']);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('discoverFolder walks the tree, skips excluded folders, keeps odd names intact', async () => {

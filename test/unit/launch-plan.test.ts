@@ -179,3 +179,31 @@ test("pytest_parallel's self-launching schedulers in distest.pytestArgs are erro
     assert.deepEqual(plan.steps[1].argv.slice(-1 - args.length), [...args, 't/a.py::test_par[2]']);
   }
 });
+
+test('oversubscription stops at distest.local.maxRanksPerSlot × slots: beyond it tests are errored, naming count, slots, factor and setting', () => {
+  const huge = [spec('t/a.py::t[100000]', 'pytest_parallel', 100000), spec('t/a.py::t[8]', 'pytest_parallel', 8), spec('t/a.py::t[9]', 'pytest_parallel', 9)];
+  const plan = planRun(huge, alloc(), OPTS);
+  const reason = (n: number) =>
+    `needs ${n} ranks, more than 4× the 2 slots of the local machine (8 ranks at most); raise distest.local.maxRanksPerSlot (0: no limit) to run it anyway`;
+  assert.deepEqual(plan.errored, [{ id: 't/a.py::t[9]', reason: reason(9) }, { id: 't/a.py::t[100000]', reason: reason(100000) }]);
+  assert.deepEqual(plan.steps.map(s => s.ranks), [8]);
+  // The limit moves with the setting; 0 lifts it.
+  assert.deepEqual(planRun(huge, alloc({ maxRanksPerSlot: 5 }), OPTS).steps.map(s => s.ranks), [8, 9]);
+  assert.deepEqual(planRun(huge, alloc({ maxRanksPerSlot: 0 }), OPTS).steps.map(s => s.ranks), [8, 9, 100000]);
+  // --ranks goes through the same check, and so do launcher templates, MPI or not.
+  const dynamic = spec('t/b.py::d', 'pytest_parallel', null, { dynamic: 'parallel(N)' });
+  assert.match(planRun([dynamic], alloc(), { ...OPTS, ranksOverride: 1_000_000 }).errored[0]?.reason ?? '', /^needs 1000000 ranks, more than 4× the 2 slots/);
+  for (const launcher of ['mpiexec -n {ranks} {python} {file}', 'dragon -n {ranks} {file}']) {
+    const templated = planRun([unittestSpec('t/u.py::T::t', { glob: '*', launcher, ranks: 500 })], alloc(), OPTS);
+    assert.deepEqual([templated.steps.length, templated.errored[0]?.reason], [0, reason(500)], launcher);
+  }
+});
+
+test('a file name that is not UTF-8 reaches pytest percent-encoded (the agent restores it); a launcher template refuses it', () => {
+  const file = `t/d\uDCFF/test_\uDCFE.py`;
+  const plan = planRun([spec(`${file}::test_a`, 'pytest', 1), unittestSpec(`${file}::T::test_b`, { glob: '*', launcher: '{python} {file}', ranks: 1 })], alloc(), OPTS);
+  assert.deepEqual(plan.steps.map(s => [s.argv.at(-1), s.tests]), [['distest-fsname:t/d%FF/test_%FE.py::test_a', [{ id: `${file}::test_a`, ranks: 1 }]]]);
+  assert.deepEqual(plan.errored.map(e => e.reason), [
+    'the name of t/d\\xff/test_\\xfe.py is not valid UTF-8, and a launcher template can only be given UTF-8 arguments (distest passes such names to pytest ranks only): rename the file to run it under a launcher',
+  ]);
+});

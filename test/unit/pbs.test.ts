@@ -53,3 +53,23 @@ test('garbage qstat output is a SchedulerError naming the command', () => {
     assert.throws(() => parseQstatJson(text), (err: unknown) => err instanceof SchedulerError && message.test(err.message));
   }
 });
+
+test('nonsense node and cpu counts in qstat output are SchedulerErrors naming the command and the value', () => {
+  const doc = JSON.parse(DOCUMENTED_QSTAT) as { Jobs: Record<string, { Resource_List: Record<string, unknown> }> };
+  const mutated = (resources: Record<string, unknown>) => {
+    const job = doc.Jobs['1234.pbs01'];
+    return JSON.stringify({ ...doc, Jobs: { ...doc.Jobs, '1234.pbs01': { ...job, Resource_List: { ...job.Resource_List, ...resources } } } });
+  };
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ nodect: -1 }, /^qstat -f -F json: printed job 1234\.pbs01's Resource_List\.nodect as -1, not a count$/],
+    [{ ncpus: 'eight' }, /printed job 1234\.pbs01's Resource_List\.ncpus as "eight", not a count/],
+    [{ nodect: 1.5 }, /Resource_List\.nodect as 1\.5, not a count/],
+    [{ nodect: 0 }, /^qstat -f -F json: printed running job 1234\.pbs01 with nodect 0 and ncpus 8; a running job has at least one node and a CPU on each$/],
+    [{ ncpus: undefined }, /printed running job 1234\.pbs01 with nodect 2 and ncpus 0/],
+  ];
+  for (const [resources, message] of cases) {
+    assert.throws(() => parseQstatJson(mutated(resources)), (err: unknown) => err instanceof SchedulerError && message.test(err.message), JSON.stringify(resources));
+  }
+  // Counts written as digits are read; a queued job may lack them.
+  assert.deepEqual(parseQstatJson(mutated({ nodect: '2', ncpus: '8' }))[0].nodes, 2);
+});

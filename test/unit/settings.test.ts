@@ -27,6 +27,7 @@ test('reads JSON with comments and trailing commas, as VS Code writes it', () =>
     "distest.mpiexecPath": "/opt/mpi/bin/mpiexec // not a comment",
     "distest.mpiDefaultRanks": 4,
     "distest.local.oversubscribe": false,
+    "distest.local.maxRanksPerSlot": 0,
     "distest.launchers": [
       { "glob": "tests/multi_node/**", "launcher": "mpiexec -n {ranks} {python} {file}", "ranks": 2, },
     ],
@@ -38,18 +39,24 @@ test('reads JSON with comments and trailing commas, as VS Code writes it', () =>
   assert.equal(settings.mpiexecPath, '/opt/mpi/bin/mpiexec // not a comment');
   assert.equal(settings.mpiDefaultRanks, 4);
   assert.equal(settings.local.oversubscribe, false);
+  assert.equal(settings.local.maxRanksPerSlot, 0);
   assert.deepEqual(settings.launchers, [{ glob: 'tests/multi_node/**', launcher: 'mpiexec -n {ranks} {python} {file}', ranks: 2 }]);
 });
 
 test('bad values are reported and the defaults kept', () => {
   const { settings, problems } = settingsFromObject(
-    { 'distest.mpiDefaultRanks': 0, 'distest.pythonPath': 3, 'distest.launchers': [{ glob: 'x' }, { glob: 'a/**', launcher: 'dragon {file}' }] },
+    {
+      'distest.mpiDefaultRanks': 0, 'distest.pythonPath': 3, 'distest.launchers': [{ glob: 'x' }, { glob: 'a/**', launcher: 'dragon {file}' }],
+      'distest.local.maxRanksPerSlot': -1,
+    },
     '/p',
   );
   assert.equal(settings.mpiDefaultRanks, DEFAULT_SETTINGS.mpiDefaultRanks);
+  assert.equal(settings.local.maxRanksPerSlot, 4);
+  assert.ok(problems.some(p => /distest.local.maxRanksPerSlot should be a whole number ≥ 0 \(0: no limit\), got -1/.test(p)));
   assert.equal(settings.pythonPath, '');
   assert.deepEqual(settings.launchers, [{ glob: 'a/**', launcher: 'dragon {file}' }]);
-  assert.equal(problems.length, 3);
+  assert.equal(problems.length, 4);
   assert.match(problems[0], /distest.pythonPath should be a string/);
 });
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SchedulerError } from '../../src/core/schedulers/common';
-import { parseSallocLine, parseSlurmVersion, parseSqueueFormat, parseSqueueJson } from '../../src/core/schedulers/slurm';
+import { parseHostnames, parseSallocLine, parseSlurmVersion, parseSqueueFormat, parseSqueueJson } from '../../src/core/schedulers/slurm';
 
 // Recorded from the test cluster (Slurm 22.05.8, test/cluster/up.sh): see test/fixtures/recorded/slurm-22.05-*.
 const RECORDED = path.resolve(__dirname, '../../../test/fixtures/recorded');
@@ -64,4 +64,49 @@ test('squeue --json of Slurm 23.02+ (written from its documented OpenAPI v0.0.39
     { jobId: '7', name: 'big', state: 'RUNNING', nodes: 4, cpus: 16, nodeList: 'n[1-4]', partition: 'batch', account: 'proj' },
     { jobId: '9', name: 'queued', state: 'PENDING', nodes: 0, cpus: 2, nodeList: '', partition: 'batch', account: 'proj' },
   ]);
+});
+
+test('nonsense counts in recorded squeue output are SchedulerErrors naming the command and the value', () => {
+  const doc = JSON.parse(recorded('slurm-22.05-squeue-me.json')) as { jobs: Record<string, unknown>[] };
+  // Mutations of the recording's running job 1 (node_count 2, cpus 4).
+  const mutated = (change: Record<string, unknown>) => JSON.stringify({ ...doc, jobs: doc.jobs.map(j => (j.job_id === 1 ? { ...j, ...change } : j)) });
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ node_count: -2 }, /^squeue --json: printed job 1's node_count as -2, not a count$/],
+    [{ cpus: 'four' }, /^squeue --json: printed job 1's cpus as "four", not a count$/],
+    [{ cpus: 2.5 }, /printed job 1's cpus as 2\.5, not a count/],
+    [{ cpus: -4 }, /printed job 1's cpus as -4, not a count/],
+    [{ node_count: { set: true, infinite: true, number: 0 } }, /printed job 1's node_count as \{"set":true,"infinite":true,"number":0\}, not a count/],
+    [{ cpus: { set: false, number: 0 } }, /^squeue --json: printed RUNNING job 1 with 2 nodes and 0 CPUs; a running job has at least one node and a CPU on each$/],
+    [{ node_count: 0 }, /printed RUNNING job 1 with 0 nodes and 4 CPUs/],
+    [{ node_count: 3, cpus: 2 }, /printed RUNNING job 1 with 3 nodes and 2 CPUs/],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => parseSqueueJson(mutated(change)), (err: unknown) => err instanceof SchedulerError && message.test(err.message), JSON.stringify(change));
+  }
+  // A pending job does not know its counts yet: unset is fine there.
+  const pending = JSON.stringify({ ...doc, jobs: doc.jobs.map(j => (j.job_id === 3 ? { ...j, cpus: { set: false, number: 0 }, node_count: { set: false } } : j)) });
+  assert.deepEqual(parseSqueueJson(pending).map(j => [j.jobId, j.nodes, j.cpus]), [['1', 2, 4], ['3', 0, 0]]);
+
+  const lines = recorded('slurm-22.05-squeue-me-format.txt').split('\n');
+  const formatCases: [string, RegExp][] = [
+    [lines[1].replace('|1|2|', '|1|-2|'), /^squeue -h -o .*: printed a line distest cannot read: 7\|RUNNING\|1\|-2\|/],
+    [lines[1].replace('|1|2|', '|1|x|'), /printed a line distest cannot read: 7\|RUNNING\|1\|x\|/],
+    [lines[1].replace('|1|2|', '|0|2|'), /printed RUNNING job 7 with 0 nodes and 2 CPUs/],
+  ];
+  for (const [line, message] of formatCases) {
+    assert.throws(() => parseSqueueFormat(line), (err: unknown) => err instanceof SchedulerError && message.test(err.message), line);
+  }
+});
+
+test('scontrol show hostnames: node names one a line; what no node can be called is a SchedulerError', () => {
+  // Recorded: `scontrol show hostnames 'dt-node[1-2]'`, and `'dt-node[1-2'`, which exits 0 printing "dt-node]".
+  assert.deepEqual(parseHostnames(recorded('slurm-22.05-scontrol-show-hostnames.txt')), ['dt-node1', 'dt-node2']);
+  const cases: [string, RegExp][] = [
+    [recorded('slurm-22.05-scontrol-show-hostnames-unclosed-bracket.txt'), /^scontrol show hostnames: printed "dt-node\]", which is not a node name$/],
+    [recorded('slurm-22.05-scontrol-show-hostnames.txt').replace('\n', ' '), /printed "dt-node1 dt-node2", which is not a node name/],
+    ['', /printed no node names/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseHostnames(text), (err: unknown) => err instanceof SchedulerError && message.test(err.message), text);
+  }
 });

@@ -36,8 +36,10 @@ const globOptions = { dot: true, nocomment: true } as const;
  * pattern without `/` matches the file name at any depth, as pytest's python_files does.
  */
 function compileGlob(pattern: string): (relPath: string) => boolean {
-  const re = new Minimatch(pattern, globOptions).makeRe();
-  if (!re) return () => false;
+  const made = new Minimatch(pattern, globOptions).makeRe();
+  if (!made) return () => false;
+  // minimatch's `**` is built from `.`, which stops at a newline; a file name may hold one (fnmatch matches it too).
+  const re = new RegExp(made.source, `${made.flags}s`);
   if (pattern.includes('/')) return relPath => re.test(relPath);
   return relPath => re.test(relPath.slice(relPath.lastIndexOf('/') + 1));
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { decodeFsName, fsPath } from '../fsNames';
 import type { FileDiscovery } from '../types';
 import { compileConfig, type DiscoveryConfig } from './config';
 import { PythonTestParser } from './parser';
@@ -23,7 +24,10 @@ export interface DiscoverFolderOptions {
   workerScript?: string;
 }
 
-/** Test files under root, relative with forward slashes, sorted. Excluded folders are never entered. */
+/**
+ * Test files under root, relative with forward slashes, sorted. Excluded folders are never entered.
+ * Names are read as bytes: one that is not valid UTF-8 is kept with its bytes escaped (fsNames.ts).
+ */
 export async function findTestFiles(root: string, config: DiscoveryConfig): Promise<string[]> {
   const compiled = compileConfig(config);
   const found: string[] = [];
@@ -31,16 +35,17 @@ export async function findTestFiles(root: string, config: DiscoveryConfig): Prom
   while (level.length) {
     const next: string[] = [];
     await Promise.all(level.map(async rel => {
-      let entries: fs.Dirent[];
+      let entries: fs.Dirent<Buffer>[];
       try {
-        entries = await fs.promises.readdir(path.join(root, rel), { withFileTypes: true });
+        entries = await fs.promises.readdir(fsPath(path.join(root, rel)), { withFileTypes: true, encoding: 'buffer' });
       } catch {
         return; // vanished or unreadable: nothing to discover there
       }
       for (const entry of entries) {
-        const child = rel ? `${rel}/${entry.name}` : entry.name;
+        const name = decodeFsName(entry.name);
+        const child = rel ? `${rel}/${name}` : name;
         if (entry.isDirectory()) {
-          if (!compiled.isExcludedDir(entry.name)) next.push(child);
+          if (!compiled.isExcludedDir(name)) next.push(child);
         } else if ((entry.isFile() || entry.isSymbolicLink()) && compiled.isTestFile(child)) {
           found.push(child);
         }
@@ -88,7 +93,7 @@ function discoverFiles(parser: PythonTestParser, root: string, files: string[], 
   for (const file of files) {
     let text: string;
     try {
-      text = fs.readFileSync(path.join(root, file), 'utf8');
+      text = fs.readFileSync(fsPath(path.join(root, file)), 'utf8');
     } catch {
       continue;
     }

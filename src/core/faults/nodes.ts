@@ -3,7 +3,6 @@
 // A pid means something only on its own node, so signals, gdb, the /proc probe, the core search and
 // the sweep all go through here.
 import type { Allocation } from '../launch/allocation';
-import { query } from '../schedulers/common';
 import { Slurm } from '../schedulers/slurm';
 import type { CommandRunner } from '../transport/host';
 import { RelayedNode } from '../transport/relay';
@@ -116,10 +115,10 @@ export class AllocationNodes {
     if (alloc.kind !== 'slurm') return Promise.resolve({ names: [] });
     this.slurmNodes ??= (async () => {
       try {
-        const job = (await new Slurm(alloc.host).listJobs()).find(j => j.jobId === alloc.jobId);
+        const slurm = new Slurm(alloc.host);
+        const job = (await slurm.listJobs()).find(j => j.jobId === alloc.jobId);
         if (!job?.nodeList) return { names: [], problem: `job ${alloc.jobId} is not running` };
-        const expanded = await query(alloc.host, ['scontrol', 'show', 'hostnames', job.nodeList]);
-        return { names: expanded.split('\n').map(n => n.trim()).filter(Boolean) };
+        return { names: await slurm.hostnames(job.nodeList) };
       } catch (err) {
         return { names: [], problem: (err as Error).message };
       }

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
 import type { Host } from '../transport/host';
 import { detectMpi, type MpiInstall } from './mpi';
 
@@ -9,6 +10,8 @@ export interface LocalAllocation {
   slots: number;
   /** Whether to pass --oversubscribe when a test needs more ranks than slots. */
   oversubscribe: boolean;
+  /** Oversubscription stops at this many ranks per slot; 0 lifts the limit (DEFAULT_MAX_RANKS_PER_SLOT when absent). */
+  maxRanksPerSlot?: number;
   python: string;
   /** Null when no MPI launcher was found; `mpiProblem` then says why. */
   mpi: MpiInstall | null;
@@ -88,7 +91,7 @@ export function allocationLabel(alloc: Allocation): string {
   }
 }
 
-export interface LocalAllocationOptions { python: string; mpiexecPath?: string; slots?: number; oversubscribe?: boolean }
+export interface LocalAllocationOptions { python: string; mpiexecPath?: string; slots?: number; oversubscribe?: boolean; maxRanksPerSlot?: number }
 
 /** The MPI launcher on `host`, or why there is none: a missing MPI is recorded, not thrown. */
 export async function findMpi(host: Host, mpiexecPath?: string): Promise<{ mpi: MpiInstall | null; mpiProblem?: string }> {
@@ -106,6 +109,7 @@ export async function localAllocation(host: Host, opts: LocalAllocationOptions):
     host,
     slots: opts.slots ?? (await host.cpuCount()),
     oversubscribe: opts.oversubscribe ?? true,
+    maxRanksPerSlot: opts.maxRanksPerSlot ?? DEFAULT_MAX_RANKS_PER_SLOT,
     python: opts.python,
     ...(await findMpi(host, opts.mpiexecPath)),
   };

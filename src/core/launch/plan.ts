@@ -1,6 +1,8 @@
 import path from 'node:path';
+import { hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
 import type { ExpectedTest, TagStyle } from '../ranks';
 import type { TestSpec } from '../types';
+import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
 import { allocationLabel, allocationSlots, type Allocation, type HostsAllocation, type LocalAllocation } from './allocation';
 import type { MpiInstall } from './mpi';
 import { expandTemplate, splitCommandLine, TemplateError, usesPlaceholder } from './template';
@@ -164,11 +166,11 @@ class PlanContext {
     const launcher = this.launcher(specs, ranks, notes);
     if (!launcher) return;
     const prefix = [...launcher.argv, ...pytestArgs];
-    const chunks = chunkByBytes(specs, prefix, s => [s.id], this.maxArgvBytes);
+    const chunks = chunkByBytes(specs, prefix, s => [pythonArgument(s.id)], this.maxArgvBytes);
     chunks.forEach((chunk, i) => {
       const chunkNotes = chunks.length > 1 ? [...notes, `part ${i + 1} of ${chunks.length} (argv limit)`] : notes;
       this.plan.steps.push({
-        argv: [...prefix, ...chunk.map(s => s.id)],
+        argv: [...prefix, ...chunk.map(s => pythonArgument(s.id))],
         env: { ...launcher.env },
         cwd: this.opts.root,
         tests: chunk.map(s => ({ id: s.id, ranks })),
@@ -191,6 +193,12 @@ class PlanContext {
       return;
     }
     try {
+      if (hasEscapedBytes(file)) {
+        throw new TemplateError(
+          `the name of ${printableFsName(file)} is not valid UTF-8, and a launcher template can only be given UTF-8 arguments ` +
+            '(distest passes such names to pytest ranks only): rename the file to run it under a launcher',
+        );
+      }
       const words = splitCommandLine(template);
       if (words.length === 0) throw new TemplateError('launcher template is empty');
       const first = words[0];
@@ -209,6 +217,8 @@ class PlanContext {
         if (launch.oversubscribe && !words.includes('--oversubscribe')) inserted.push('--oversubscribe');
         // A bare name means "the MPI distest detected", so flavour and binary agree; a path is the user's.
         words.splice(0, 1, first.includes('/') ? first : mpi.path, ...inserted);
+      } else if (ranks > 0 && !this.withinRankLimit(specs, ranks)) {
+        return;
       } else if (path.basename(first) === 'srun') {
         tagStyle = 'srun';
         if (!words.includes('-l') && !words.includes('--label')) words.splice(1, 0, '-l');
@@ -306,6 +316,7 @@ class PlanContext {
     const slots = allocationSlots(this.alloc);
     if (ranks <= slots) return true;
     if (this.alloc.kind === 'local' && this.alloc.oversubscribe) {
+      if (!this.withinRankLimit(specs, ranks)) return false;
       notes.push(`oversubscribed: ${ranks} ranks on ${slots} slots`);
       return true;
     }
@@ -314,6 +325,19 @@ class PlanContext {
         ? `needs ${ranks} ranks, the allocation has ${slots} slots (enable distest.local.oversubscribe to run anyway)`
         : `needs ${ranks} ranks, allocation ${allocationLabel(this.alloc)} has ${slots} ${this.alloc.kind === 'slurm' ? 'tasks' : 'slots'}`;
     for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
+    return false;
+  }
+
+  /** Whether the local machine may start `ranks` at all (distest.local.maxRanksPerSlot); else files the tests as errored. */
+  private withinRankLimit(specs: TestSpec[], ranks: number): boolean {
+    if (this.alloc.kind !== 'local') return true;
+    const perSlot = this.alloc.maxRanksPerSlot ?? DEFAULT_MAX_RANKS_PER_SLOT;
+    const slots = this.alloc.slots;
+    if (perSlot === 0 || ranks <= slots * perSlot) return true;
+    const reason =
+      `needs ${ranks} ranks, more than ${perSlot}× the ${slots} slots of the local machine (${slots * perSlot} ranks at most); ` +
+      'raise distest.local.maxRanksPerSlot (0: no limit) to run it anyway';
+    for (const s of specs) this.plan.errored.push({ id: s.id, reason });
     return false;
   }
 

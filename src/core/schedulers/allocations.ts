@@ -50,7 +50,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       return {
         spec,
         allocation: await localAllocation(host, {
-          python, mpiexecPath: settings.mpiexecPath || undefined, slots: ctx.localSlots, oversubscribe: settings.local.oversubscribe,
+          python, mpiexecPath: settings.mpiexecPath || undefined, slots: ctx.localSlots, oversubscribe: settings.local.oversubscribe, maxRanksPerSlot: settings.local.maxRanksPerSlot,
         }),
       };
     }

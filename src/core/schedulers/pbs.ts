@@ -36,19 +36,34 @@ export function parseQstatJson(text: string): PbsJob[] {
     }
     const resources = isRecord(job.Resource_List) ? job.Resource_List : {};
     const used = isRecord(job.resources_used) ? job.resources_used : {};
-    return {
+    const parsed: PbsJob = {
       jobId,
       name: String(job.Job_Name ?? ''),
       state: job.job_state,
       owner: String(job.Job_Owner ?? '').split('@')[0],
       queue: String(job.queue ?? ''),
-      nodes: Number(resources.nodect ?? 0),
-      ncpus: Number(resources.ncpus ?? 0),
+      nodes: pbsCount(resources.nodect, `job ${jobId}'s Resource_List.nodect`),
+      ncpus: pbsCount(resources.ncpus, `job ${jobId}'s Resource_List.ncpus`),
       execHosts: typeof job.exec_host === 'string' ? [...new Set(job.exec_host.split('+').map(h => h.split('/')[0]).filter(Boolean))] : [],
       ...(typeof resources.walltime === 'string' ? { walltime: resources.walltime } : {}),
       ...(typeof used.walltime === 'string' ? { walltimeUsed: used.walltime } : {}),
     };
+    // A running job holds its nodes: runs are planned from these counts, so nonsense must not pass.
+    if (parsed.state === 'R' && (parsed.nodes < 1 || parsed.ncpus < parsed.nodes)) {
+      throw new SchedulerError(QSTAT_JSON, `printed running job ${jobId} with nodect ${parsed.nodes} and ncpus ${parsed.ncpus}; a running job has at least one node and a CPU on each`);
+    }
+    return parsed;
   });
+}
+
+/** A count of Resource_List: a whole number ≥ 0 (JSON number or digits); absent is 0. */
+function pbsCount(value: unknown, what: string): number {
+  if (value === undefined) return 0;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new SchedulerError(QSTAT_JSON, `printed ${what} as ${JSON.stringify(value)}, not a count`);
+  }
+  return n;
 }
 
 /** `HH:MM:SS` (hours may exceed 24) → seconds; null for anything else. */

@@ -19,6 +19,8 @@ export interface SlurmJob {
 
 /** Jobs in these states hold (or will hold) nodes; squeue --json also lists recently finished ones. */
 const ACTIVE_STATES = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'SUSPENDED', 'COMPLETING', 'RESIZING', 'REQUEUED']);
+/** Jobs in these states have their nodes, so their node and CPU counts are known and at least 1. */
+const HOLDING_STATES = new Set(['RUNNING', 'SUSPENDED', 'COMPLETING']);
 
 /** `squeue -o` fields for Slurm versions without --json; `|` cannot occur in any of them but the name. */
 export const SQUEUE_FORMAT = '%i|%T|%D|%C|%N|%P|%a|%j';
@@ -34,21 +36,36 @@ export function parseSqueueJson(text: string, command = 'squeue --json'): SlurmJ
       throw new SchedulerError(command, `printed a job entry distest cannot read: ${JSON.stringify(job).slice(0, 120)}`);
     }
     if (!ACTIVE_STATES.has(state)) return [];
-    return [{
-      jobId: String(job.job_id),
+    const jobId = String(job.job_id);
+    return [checkedCounts({
+      jobId,
       name: String(job.name ?? ''),
       state,
-      nodes: slurmNumber(job.node_count),
-      cpus: slurmNumber(job.cpus),
+      nodes: slurmCount(job.node_count, `job ${jobId}'s node_count`, command),
+      cpus: slurmCount(job.cpus, `job ${jobId}'s cpus`, command),
       nodeList: String(job.nodes ?? ''),
       partition: String(job.partition ?? ''),
       account: String(job.account ?? ''),
-    }];
+    }, command)];
   });
 }
 
-function slurmNumber(value: unknown): number {
-  return Number(isRecord(value) ? (value.set === false ? 0 : value.number) : (value ?? 0)) || 0;
+/** A count as squeue --json writes it: a number, or `{"set", "infinite", "number"}` (23.02+); unset is 0. */
+function slurmCount(value: unknown, what: string, command: string): number {
+  if (value === undefined || (isRecord(value) && value.set === false)) return 0;
+  const n = isRecord(value) && value.infinite !== true ? value.number : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new SchedulerError(command, `printed ${what} as ${JSON.stringify(value)}, not a count`);
+  }
+  return n;
+}
+
+/** A job holding nodes must say how many, and have a CPU for each: else runs would be planned on nothing. */
+function checkedCounts(job: SlurmJob, command: string): SlurmJob {
+  if (HOLDING_STATES.has(job.state) && (job.nodes < 1 || job.cpus < job.nodes)) {
+    throw new SchedulerError(command, `printed ${job.state} job ${job.jobId} with ${job.nodes} nodes and ${job.cpus} CPUs; a running job has at least one node and a CPU on each`);
+  }
+  return job;
 }
 
 /** Reads `squeue -h -o SQUEUE_FORMAT` lines. */
@@ -58,13 +75,13 @@ export function parseSqueueFormat(text: string, command = `squeue -h -o ${SQUEUE
     .filter(line => line.trim())
     .map(line => {
       const f = line.split('|');
-      if (f.length < 8 || !/^\d+(_\d+)?$/.test(f[0]) || !/^\d+$/.test(f[2])) {
+      if (f.length < 8 || !/^\d+(_\d+)?$/.test(f[0]) || !/^\d+$/.test(f[2]) || !/^\d+$/.test(f[3])) {
         throw new SchedulerError(command, `printed a line distest cannot read: ${line.slice(0, 120)}`);
       }
-      return {
+      return checkedCounts({
         jobId: f[0], state: f[1], nodes: Number(f[2]), cpus: Number(f[3]), nodeList: f[4], partition: f[5], account: f[6],
         name: f.slice(7).join('|'),
-      };
+      }, command);
     });
 }
 
@@ -75,6 +92,15 @@ export function parseSallocLine(line: string): SallocEvent {
   const m = /^salloc: (Granted|Pending) job allocation (\d+)/.exec(line);
   if (m) return { kind: m[1] === 'Granted' ? 'granted' : 'pending', jobId: m[2] };
   return { kind: 'message', text: line.replace(/^salloc: /, '') };
+}
+
+/** Reads `scontrol show hostnames LIST`: one node name a line, each one ssh and `srun -w` could be given. */
+export function parseHostnames(text: string, command = 'scontrol show hostnames'): string[] {
+  const names = text.split('\n').map(n => n.trim()).filter(Boolean);
+  const bad = names.find(n => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
+  if (bad !== undefined) throw new SchedulerError(command, `printed ${JSON.stringify(bad.slice(0, 80))}, which is not a node name`);
+  if (!names.length) throw new SchedulerError(command, 'printed no node names');
+  return names;
 }
 
 /** `slurm-wlm 22.05.8` / `slurm 23.02.1` → [22, 5]. */
@@ -169,6 +195,12 @@ export class Slurm {
       throw new SchedulerError(command, `no allocation (exit ${status.code ?? status.signal}): ${messages.slice(-3).join(' / ') || 'no output'}`);
     }
     return { kind: 'slurm', host: this.host, jobId, nodes: req.nodes, tasks: req.tasks ?? req.nodes, python: req.python, created: true };
+  }
+
+  /** The job's nodes by name (`dt-node[1-2]` → dt-node1, dt-node2). */
+  async hostnames(nodeList: string): Promise<string[]> {
+    const argv = ['scontrol', 'show', 'hostnames', nodeList];
+    return parseHostnames(await query(this.host, argv), argv.join(' '));
   }
 
   /** Cancels an allocation distest created; one it only used is left alone (the caller is told). */
