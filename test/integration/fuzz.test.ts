@@ -1,0 +1,197 @@
+// 100+ generated hostile or malformed inputs (file names, parametrize ids, markers, allocation specs,
+// launcher templates, scheduler outputs) through the real CLI's list and run, with real pytest and
+// mpirun: each input ends with a clear state, nothing it carries is executed, nothing is left running.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { SchedulerError } from '../../src/core/schedulers/common';
+import { parseSqueueFormat, parseSqueueJson } from '../../src/core/schedulers/slurm';
+import { processesWithEnv, waitUntilGone } from './procs';
+
+const REPO = path.resolve(__dirname, '../../..');
+const CLI = path.join(REPO, 'dist/cli.js');
+const RECORDED = path.join(REPO, 'test/fixtures/recorded');
+const PYTHON = '/usr/bin/python3';
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-fuzz-'));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/** Deterministic choices, so a failure reproduces. */
+function generator(seed: number): <T>(items: readonly T[]) => T {
+  let state = seed;
+  return items => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return items[state % items.length];
+  };
+}
+const pick = generator(20261204);
+
+/**
+ * A file of this name anywhere under the scratch folder proves an input was run by a shell (file names
+ * cannot hold a `/`, so the commands touch it in their working folder: a project root).
+ */
+const PWNED = 'PWNED';
+const INJECTIONS = [`$(touch ${PWNED})`, `\`touch ${PWNED}\``, `;touch ${PWNED}`, `|touch ${PWNED}`, `&touch ${PWNED}&`, `'$(touch ${PWNED})'`, `"$(touch ${PWNED})"`];
+
+function executed(): string[] {
+  return (fs.readdirSync(scratch, { recursive: true }) as string[]).filter(name => path.basename(name) === PWNED);
+}
+const ODD = [' ', '\t', "'", '"', '\\', '*', '?', '[', ']', '{', '}', '~', '#', '!', '%', '=', '-', 'é', '€', '😀', '\u200b', '(', ')', '<', '>', '$HOME', '${IFS}'];
+
+/** Runs the CLI with a mark every process it starts inherits, and proves none outlives it. */
+async function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const mark = randomBytes(8).toString('hex');
+  const child = spawn('/bin/sh', ['-c', 'ulimit -Sc 0; exec node "$@"', 'sh', CLI, ...args], {
+    cwd, env: { ...process.env, DISTEST_FUZZ_MARK: mark }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', b => (stdout += b));
+  child.stderr.on('data', b => (stderr += b));
+  const code = await new Promise<number | null>(resolve => child.on('close', resolve));
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_FUZZ_MARK', mark)), [], `nothing of \`distest ${args.join(' ')}\` is left`);
+  return { code, stdout, stderr };
+}
+
+interface JsonRun { tests: { id: string; state: string; messages: { text: string }[] }[] }
+
+function project(name: string, files: Record<string, string>, settings?: unknown): string {
+  const root = path.join(scratch, name);
+  for (const [file, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+    fs.writeFileSync(path.join(root, file), text);
+  }
+  if (settings) {
+    fs.mkdirSync(path.join(root, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(root, '.vscode/settings.json'), JSON.stringify(settings));
+  }
+  return root;
+}
+
+function assertEveryTestEnded(run: JsonRun, expected: number, label: string): void {
+  assert.equal(run.tests.length, expected, `${label}: one result per test`);
+  for (const t of run.tests) {
+    assert.ok(['passed', 'failed', 'skipped', 'errored'].includes(t.state), `${label}: ${t.id} ended ${t.state}`);
+    if (t.state !== 'passed') assert.ok(t.messages.some(m => m.text.trim().length > 0), `${label}: ${t.id} says why it ${t.state}`);
+  }
+  assert.deepEqual(executed(), [], `${label}: an input was executed`);
+}
+
+let cases = 0;
+
+test('hostile file names (45, 5 of them not UTF-8): listed and run as written, nothing executed', async () => {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 40; i++) {
+    const hostile = `${pick(INJECTIONS)}${pick(ODD)}${pick(ODD)}`;
+    files[`tests/test_${i}_${hostile}.py`] = `import pytest\n\n\n@pytest.mark.mpi(min_size=${1 + (i % 2)})\ndef test_case():\n    pass\n`;
+  }
+  const root = project('names', files);
+  // Names that are not UTF-8 at all: bytes a JavaScript string cannot hold.
+  for (const bytes of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0x80, 0x24, 0x28], [0xfe, 0x3b]]) {
+    const name = Buffer.concat([Buffer.from(path.join(root, 'tests/test_bytes_')), Buffer.from(bytes), Buffer.from('.py')]);
+    fs.writeFileSync(name, 'def test_case():\n    pass\n');
+  }
+  const listed = await cli(['list', '--json', root], root);
+  assert.equal(listed.code, 0, listed.stderr);
+  const ids = (JSON.parse(listed.stdout) as { id: string }[]).map(t => t.id);
+  assert.equal(ids.length, 45, listed.stderr);
+  const run = await cli(['run', '--json', '--python', PYTHON, root], root);
+  assertEveryTestEnded(JSON.parse(run.stdout) as JsonRun, 45, 'file names');
+  cases += 45;
+});
+
+test('hostile parametrize ids (20) and malformed markers (15): each ends with a clear state', async () => {
+  const values = Array.from({ length: 20 }, (_, i) => `${pick(INJECTIONS)}${pick(ODD)}${i}`);
+  const markers = [
+    'parallel("x")', 'parallel(-1)', 'parallel(0)', 'parallel([])', 'parallel(None)', 'parallel(1.5)', 'parallel([2, "a"])', 'parallel(10**9)',
+    'parallel(100000)', 'parallel(**{"n": 2})', 'parallel(2, 3)', 'parallel', 'parallel(comm=2)', 'parallel([0])', 'parallel(True)',
+  ];
+  const malformed = markers.map((m, i) => `@pytest_parallel.mark.${m}\ndef test_marker_${i}(comm):\n    pass\n`).join('\n\n');
+  const root = project('ids', {
+    'tests/test_ids.py': `import pytest\n\n\n@pytest.mark.parametrize("value", ${JSON.stringify(values)})\ndef test_value(value):\n    assert isinstance(value, str)\n`,
+    'tests/test_markers.py': `import pytest\nimport pytest_parallel\n\n\n${malformed}`,
+    'pytest_parallel/__init__.py': 'from . import mark\n',
+    'pytest_parallel/mark.py': 'import pytest\n\n\ndef parallel(n=None, **kw):\n    return pytest.mark.parallel(n)\n',
+  });
+  const listed = await cli(['list', '--json', root], root);
+  assert.equal(listed.code, 0, listed.stderr);
+  const items = JSON.parse(listed.stdout) as { id: string; ranks: number | null; invalid?: string }[];
+  assert.equal(items.filter(t => t.id.startsWith('tests/test_ids.py::')).length, 20);
+  const run = await cli(['run', '--json', '--python', PYTHON, '--timeout', '60', root], root);
+  const parsed = JSON.parse(run.stdout) as JsonRun;
+  assertEveryTestEnded(parsed, items.length, 'ids and markers');
+  for (const id of ['tests/test_markers.py::test_marker_8', 'tests/test_markers.py::test_marker_7']) {
+    const huge = parsed.tests.find(t => t.id.startsWith(id));
+    if (huge) assert.notEqual(huge.state, 'passed', `${id} must not launch 100000 ranks on this machine`);
+  }
+  cases += 35;
+});
+
+test('malformed allocation specs (10): a usage error naming the problem, nothing executed', async () => {
+  const root = project('specs', { 'tests/test_x.py': 'def test_x():\n    pass\n' });
+  const specs = [
+    `hosts:${INJECTIONS[0]}`, `slurm:${INJECTIONS[2]}`, 'pbs:', 'hosts:', `${INJECTIONS[1]}/local`, 'slurm:-1', 'hosts:n1:-4', 'hosts:n1:0',
+    'local/local/local', 'slurm:new:extra',
+  ];
+  for (const spec of specs) {
+    const res = await cli(['run', '--allocation', spec, root], root);
+    assert.equal(res.code, 2, `${spec}: ${res.stderr}`);
+    assert.match(res.stderr, /--allocation/, spec);
+    assert.deepEqual(executed(), [], `${spec} was executed`);
+    cases++;
+  }
+});
+
+test('hostile launcher templates (10): placeholders stay one argument, or the template is refused', async () => {
+  const templates = [
+    `sh -c 'echo {file}' distest`, `sh -c "exec {python} {file}"`, `{python} {file} ${INJECTIONS[2]}`, `{python} {file}; touch ${PWNED}`,
+    `$(touch ${PWNED}) {file}`, `{python} '{file}'`, `{python} {unknown}`, `{python} '{file}`, `env X={file} {python} {file}`, `bash -lc '{python} {file}'`,
+  ];
+  const files: Record<string, string> = {};
+  const launchers = templates.map((launcher, i) => {
+    const name = `multi/t${i}/test_${pick(INJECTIONS)}.py`;
+    files[name] = 'import unittest\n\n\nclass TestLaunched(unittest.TestCase):\n    def test_ok(self):\n        pass\n';
+    return { glob: `multi/t${i}/*.py`, launcher, ranks: 1 };
+  });
+  const root = project('templates', files, { 'distest.launchers': launchers, 'distest.pythonPath': PYTHON });
+  const run = await cli(['run', '--json', '--timeout', '60', root], root);
+  assertEveryTestEnded(JSON.parse(run.stdout) as JsonRun, templates.length, 'templates');
+  cases += templates.length;
+});
+
+test('garbage scheduler output (10): read or refused with the command named', () => {
+  const json = fs.readFileSync(path.join(RECORDED, 'slurm-22.05-squeue-me.json'), 'utf8');
+  const format = fs.readFileSync(path.join(RECORDED, 'slurm-22.05-squeue-me-format.txt'), 'utf8');
+  const mutations: [string, () => unknown][] = [
+    ['truncated JSON', () => parseSqueueJson(json.slice(0, json.length / 2))],
+    ['binary', () => parseSqueueJson(randomBytes(512).toString('latin1'))],
+    ['negative node count', () => parseSqueueJson(json.replace(/"node_count": \d+/, '"node_count": -3'))],
+    ['node count as text', () => parseSqueueJson(json.replace(/"node_count": \d+/, '"node_count": "many"'))],
+    ['jobs not a list', () => parseSqueueJson(json.replace(/"jobs": \[/, '"jobs": {"x": [').replace(/\]\s*}\s*$/, ']}}'))],
+    ['empty', () => parseSqueueJson('')],
+    ['format: negative cpus', () => parseSqueueFormat(format.replace('|2|4|', '|2|-4|'))],
+    ['format: missing fields', () => parseSqueueFormat('8|PENDING\n')],
+    ['format: text counts', () => parseSqueueFormat(format.replace('|2|4|', '|two|four|'))],
+    ['format: shell in the name', () => parseSqueueFormat(format.replace('distest-waiting', INJECTIONS[0]))],
+  ];
+  for (const [label, parse] of mutations) {
+    try {
+      const jobs = parse() as { jobId: string; nodes: number; cpus: number }[];
+      for (const job of jobs) {
+        assert.ok(Number.isInteger(job.nodes) && job.nodes >= 0 && Number.isInteger(job.cpus) && job.cpus >= 0, `${label}: ${JSON.stringify(job)}`);
+      }
+    } catch (err) {
+      assert.ok(err instanceof SchedulerError, `${label}: ${String(err)}`);
+      assert.match(err.message, /squeue/, label);
+    }
+    cases++;
+  }
+  assert.deepEqual(executed(), []);
+});
+
+test('at least 100 inputs were fed', () => {
+  assert.ok(cases >= 100, `${cases} cases`);
+});
