@@ -49,7 +49,7 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-ssh-it-'));
   const clientKey = path.join(tmp, 'client_ed25519');
   generateKey(clientKey);
-  jump = await startSshd({ address: '127.0.0.2', clientKeyFile: clientKey, tmpRoot: tmp });
+  jump = await startSshd({ address: '127.0.0.2', clientKeyFile: clientKey, tmpRoot: tmp, hostKeyTypes: ['ed25519', 'ecdsa'] });
   target = await startSshd({ address: '127.0.0.3', clientKeyFile: clientKey, tmpRoot: tmp });
   configFile = path.join(tmp, 'ssh_config');
   fs.writeFileSync(configFile, [jump.configBlock('jump'), target.configBlock('target'), target.configBlock('viajump', ['ProxyJump jump'])].join('\n'));
@@ -149,13 +149,36 @@ test('a changed host key is refused loudly, naming the file and line', TIMEOUT, 
   assert.equal(asked, 0);
 });
 
+test('a host key of another type than the ones on record is refused as a change, never asked about', TIMEOUT, async () => {
+  const otherKey = path.join(tmp, 'other_ecdsa_key');
+  generateKey(otherKey, '', 'ecdsa');
+  const [type, key] = fs.readFileSync(`${otherKey}.pub`, 'utf8').split(/\s+/);
+  const file = path.join(tmp, 'known_hosts_other_type');
+  // target has only an ed25519 host key; known_hosts knows an ecdsa one for it.
+  fs.writeFileSync(file, `# first line\n[127.0.0.3]:${target.port} ${type} ${key}\n`);
+  let asked = 0;
+  const h = host('target', { knownHostsFile: file, confirmUnknownHost: async () => ++asked > 0 });
+  await assert.rejects(h.connect(), (err: Error) => {
+    assert.match(err.message, /^WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for \[127\.0\.0\.3\]:\d+!/);
+    assert.ok(err.message.includes(`offered ssh-ed25519 ${fingerprintOf(`${target.dir}/host_ed25519.pub`)}, but known_hosts has only ecdsa-sha2-nistp256 for it (${file}:2)`), err.message);
+    return true;
+  });
+  assert.equal(asked, 0);
+  // A server that has the type on record among others is asked for it first and gets through.
+  const jumpFile = path.join(tmp, 'known_hosts_ecdsa_only');
+  fs.writeFileSync(jumpFile, `${jump.knownHostsLineOf('ecdsa')}\n`);
+  const viaEcdsa = host('jump', { knownHostsFile: jumpFile, confirmUnknownHost: async () => ++asked > 0 });
+  assert.equal((await viaEcdsa.exec(['echo', 'ok'])).stdout, 'ok\n');
+  assert.equal(asked, 0);
+});
+
 test('an unknown host key is asked about: deny refuses, approve stores (hashed) and is not asked again', TIMEOUT, async () => {
   const file = path.join(tmp, 'known_hosts_unknown');
   const hashedConfig = path.join(tmp, 'ssh_config_hashed');
   fs.writeFileSync(hashedConfig, target.configBlock('target', ['HashKnownHosts yes']));
   const questions: UnknownHostInfo[] = [];
   const denied = host('target', { configFile: hashedConfig, knownHostsFile: file, confirmUnknownHost: async info => (questions.push(info), false) });
-  await assert.rejects(denied.connect(), /was not accepted/);
+  await assert.rejects(denied.connect(), /is not trusted: refused by the user/);
   assert.equal(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', '');
   const expectedFingerprint = fingerprintOf(`${target.dir}/host_ed25519.pub`);
   assert.deepEqual(questions, [{ host: '127.0.0.3', port: target.port, keyType: 'ssh-ed25519', fingerprintSha256: expectedFingerprint }]);
