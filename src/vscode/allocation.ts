@@ -84,6 +84,7 @@ export class AllocationPicker implements vscode.Disposable {
     const local = { spec: 'local', kind: 'local', label: 'Local machine', description: 'mpirun on this machine' } satisfies AllocationChoice;
     quickPick.items = [toItem(local)];
     quickPick.show();
+    this.pool.forgetRefusals();
     const listing = vscode.workspace.isTrusted
       ? listAllocations(this.allocationContext()).catch((err: Error) => [local, { kind: 'problem', label: 'listing failed', description: err.message } satisfies AllocationChoice])
       : Promise.resolve([local, { kind: 'problem', label: 'Untrusted folder', description: 'remote hosts and schedulers are offered once the folder is trusted' } satisfies AllocationChoice]);
@@ -149,7 +150,11 @@ export class AllocationPicker implements vscode.Disposable {
       resolved = await resolveAllocation(parsed, ctx);
     } else {
       // Remote allocations are looked up once (an ssh round trip or a squeue) and reused while chosen.
-      if (this.active?.spec !== spec) this.active = { spec, resolved: resolveAllocation(parsed, ctx) };
+      // A host refused in an earlier run (its key not trusted) is asked about again, once for this run.
+      if (this.active?.spec !== spec) {
+        this.pool.forgetRefusals();
+        this.active = { spec, resolved: resolveAllocation(parsed, ctx) };
+      }
       const pending = this.active;
       resolved = await pending.resolved.catch((err: Error) => {
         if (this.active === pending) this.active = undefined;

@@ -8,16 +8,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { localAllocation } from '../../src/core/launch/allocation';
+import { parseAllocationSpec } from '../../src/core/launch/allocationSpec';
 import { placeProject } from '../../src/core/run/placement';
 import { runTests } from '../../src/core/run/run';
+import { resolveAllocation, type AllocationContext } from '../../src/core/schedulers/allocations';
+import { DEFAULT_SETTINGS } from '../../src/core/settings';
+import { HostPool } from '../../src/core/transport/pool';
+import { shellQuote } from '../../src/core/transport/quote';
 import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh';
 import { syncFolder } from '../../src/core/transport/sync';
 import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd';
 
-const skip = sshdAvailable() ? false : 'openssh-server is not installed (/usr/sbin/sshd)';
-const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'tab\there', '*', '; touch /tmp/pwned', '$(touch /tmp/pwned)', ''];
+const missing = sshdAvailable() ? null : 'openssh-server is not installed (/usr/sbin/sshd)';
+// Under CI=true a missing sshd fails the suite (in `before`) instead of skipping it.
+const skip = missing !== null && process.env.CI !== 'true' && process.env.CI !== '1' ? missing : false;
+// A fresh path per run: an argument run as a command would create it, and no earlier run can have.
+const PWNED = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-pwned-')), 'pwned');
+const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'tab\there', '*', `; touch ${PWNED}`, `$(touch ${PWNED})`, ''];
 const TIMEOUT = { timeout: 60000, skip };
 const USER = os.userInfo().username;
+const REPO = path.resolve(__dirname, '../../..');
 
 let tmp: string;
 let jump: LoopbackSshd;
@@ -46,6 +56,7 @@ async function until<T>(what: string, probe: () => T | undefined | false | Promi
 
 before(async () => {
   if (skip) return;
+  if (missing) throw new Error(`CI=true: ${missing}; failing instead of skipping`);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-ssh-it-'));
   const clientKey = path.join(tmp, 'client_ed25519');
   generateKey(clientKey);
@@ -58,6 +69,7 @@ before(async () => {
 });
 
 after(async () => {
+  fs.rmSync(path.dirname(PWNED), { recursive: true, force: true });
   for (const h of hosts) h.dispose();
   await jump?.stop();
   await target?.stop();
@@ -68,15 +80,13 @@ test('exec: argv with shell metacharacters round-trips byte-exact, nothing is in
   const h = host('target');
   const dir = path.join(tmp, `cwd '"$;|&() x`);
   fs.mkdirSync(dir);
-  const pwned = '/tmp/pwned';
-  const existedBefore = fs.existsSync(pwned);
   const r = await h.exec(['sh', '-c', 'printf "%s\\0" "$PWD" "$VALUE" "$@"', 'sh', ...NASTY], { cwd: dir, env: { VALUE: `v'"$;|&()` } });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.split('\0').slice(0, -1), [dir, `v'"$;|&()`, ...NASTY]);
   const echo = await h.exec(['echo', ...NASTY]);
   assert.equal(echo.stdout, `${NASTY.join(' ')}\n`);
   assert.equal(echo.stderr, '');
-  if (!existedBefore) assert.ok(!fs.existsSync(pwned), 'an argument was run as a command');
+  assert.ok(!fs.existsSync(PWNED), 'an argument was run as a command');
   const failed = await h.exec(['sh', '-c', 'echo out; echo err >&2; exit 7']);
   assert.deepEqual(failed, { code: 7, signal: null, stdout: 'out\n', stderr: 'err\n' });
   assert.equal(await h.which('sh'), '/usr/bin/sh');
@@ -190,6 +200,71 @@ test('an unknown host key is asked about: deny refuses, approve stores (hashed) 
   assert.equal(questions.length, 2);
   const noCallback = host('target', { configFile: hashedConfig, knownHostsFile: path.join(tmp, 'known_hosts_none') });
   await assert.rejects(noCallback.connect(), /is not in .*known_hosts_none/);
+});
+
+test('a host key the user refuses ends the allocation with that reason; one question however many lookups and connects', TIMEOUT, async () => {
+  const file = path.join(tmp, 'known_hosts_refused');
+  const questions: UnknownHostInfo[] = [];
+  const pool = new HostPool({
+    configFile, knownHostsFile: file, reconnectDelaysMs: [0, 200, 500],
+    // A user who takes a moment to answer: every connect meanwhile waits for the same answer.
+    confirmUnknownHost: info => new Promise(resolve => setTimeout(() => {
+      questions.push(info);
+      resolve(false);
+    }, 300)),
+  });
+  const refusal = `the host key of [127.0.0.3]:${target.port} (ssh-ed25519 ${fingerprintOf(`${target.dir}/host_ed25519.pub`)}) is not trusted: refused by the user`;
+  const isRefusal = (err: Error): boolean => (assert.ok(err.message.includes(refusal), err.message), true);
+  try {
+    const ctx: AllocationContext = { settings: DEFAULT_SETTINGS, python: '/usr/bin/python3', open: pool.open };
+    const outcomes = await Promise.allSettled(['target/hosts:localhost:2', 'target/slurm:1', 'hosts:target'].map(spec => resolveAllocation(parseAllocationSpec(spec), ctx)));
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected', 'a refused launching host is no allocation');
+      isRefusal(outcome.reason as Error);
+    }
+    assert.equal(questions.length, 1);
+    // Later uses fail at once with the same reason, without asking again.
+    const r = await pool.open('target').exec(['true']);
+    assert.ok(r.code === null && r.stderr.includes(refusal), r.stderr);
+    assert.equal(questions.length, 1);
+    // The editor's next run asks anew (once).
+    pool.forgetRefusals();
+    await assert.rejects(resolveAllocation(parseAllocationSpec('target/hosts:localhost:2'), ctx), isRefusal);
+    assert.equal(questions.length, 2);
+    assert.ok(!fs.existsSync(file), 'nothing was added to known_hosts');
+  } finally {
+    pool.dispose();
+  }
+});
+
+test('CLI: a host key refused at the terminal prompt errors every test with the reason, asked once, exit 1', TIMEOUT, async () => {
+  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
+  fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
+  fs.writeFileSync(path.join(home, '.ssh/config'), target.configBlock('target'));
+  const json = path.join(home, 'out.json');
+  const cli = [process.execPath, path.join(REPO, 'dist/cli.js'), 'run', path.join(REPO, 'test/fixtures/mpi-project'), 'tests/test_mpi_marks.py',
+    '--json', '--python', '/usr/bin/python3', '--allocation', 'target/hosts:localhost:2'];
+  // script(1) gives the CLI a terminal, as a user at a shell has; stdout goes to a file.
+  const child = spawn('script', ['-qec', `${shellQuote(cli)} > ${shellQuote([json])}`, '/dev/null'], { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  let prompts = 0;
+  child.stdout.on('data', (b: Buffer) => {
+    screen += b.toString();
+    const asked = (screen.match(/\(yes\/no\)\? /g) ?? []).length;
+    for (; prompts < asked; prompts++) child.stdin.write('no\n');
+  });
+  const code = await new Promise<number | null>(resolve => child.once('close', resolve));
+  assert.equal(prompts, 1, screen);
+  assert.match(screen, new RegExp(`The authenticity of host '127\\.0\\.0\\.3' \\(port ${target.port}\\) can't be established`));
+  assert.equal(code, 1, screen);
+  const tests = (JSON.parse(fs.readFileSync(json, 'utf8')) as { tests: { state: string; messages: { text: string }[] }[] }).tests;
+  assert.ok(tests.length >= 4, JSON.stringify(tests));
+  for (const t of tests) {
+    assert.equal(t.state, 'errored');
+    assert.ok(t.messages[0].text.startsWith('allocation target/hosts:localhost:2: the host key of [127.0.0.3]:'), t.messages[0].text);
+    assert.match(t.messages[0].text, /is not trusted: refused by the user$/);
+  }
+  assert.ok(!fs.existsSync(path.join(home, '.ssh/known_hosts')));
 });
 
 function fingerprintOf(pubFile: string): string {

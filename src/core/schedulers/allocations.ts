@@ -52,7 +52,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
         }),
       };
     case 'hosts': {
-      const launcher = ctx.open(spec.login);
+      const launcher = await reach(ctx, spec.login);
       const [hosts, mpi] = await Promise.all([
         Promise.all(spec.hosts.map(h => hostSlots(h, spec.login, ctx))),
         findMpi(launcher, settings.mpiexecPath),
@@ -60,7 +60,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       return { spec, allocation: { kind: 'hosts', host: launcher, hosts, python, ...mpi } };
     }
     case 'slurm': {
-      const slurm = new Slurm(ctx.open(spec.login));
+      const slurm = new Slurm(await reach(ctx, spec.login));
       const mpiPlugin = settings.slurm.mpiPlugin || undefined;
       if (spec.jobId !== 'new') return { spec, allocation: { ...(await slurm.useJob(spec.jobId, python)), mpiPlugin } };
       const req = slurmRequest(settings.slurm, opts.request ?? {});
@@ -73,6 +73,17 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
     case 'pbs':
       return resolvePbs(spec, ctx, opts);
   }
+}
+
+/**
+ * The host `alias` names, connected: a host key the user refused (or any other refusal) ends the
+ * resolution with its reason, instead of every later lookup on it finding nothing ("no mpirun",
+ * "python not found") and asking again.
+ */
+async function reach(ctx: AllocationContext, alias: string | undefined): Promise<Host> {
+  const host = ctx.open(alias);
+  await host.connect?.();
+  return host;
 }
 
 function slurmRequest(d: SlurmDefaults, r: NewAllocationRequest): SlurmDefaults {
@@ -94,7 +105,7 @@ function pbsRequest(d: PbsDefaults, r: NewAllocationRequest): PbsDefaults {
 async function hostSlots(h: HostSlotsSpec, login: string | undefined, ctx: AllocationContext): Promise<HostSlots> {
   const slots = h.slots ?? ctx.settings.hosts.find(c => c.name === h.name)?.slots;
   if (slots) return { name: h.name, slots };
-  if (!login) return { name: h.name, slots: await ctx.open(h.name).cpuCount() };
+  if (!login) return { name: h.name, slots: await (await reach(ctx, h.name)).cpuCount() };
   // Behind a login host the node is only reachable from there, with the login host's own ssh.
   const res = await ctx.open(login).exec(['ssh', '-o', 'BatchMode=yes', h.name, 'nproc'], { timeoutMs: 30_000 });
   const n = Number(res.stdout.trim());
@@ -122,10 +133,10 @@ const PBS_POLL_MS = 5000;
  * e.g. through a `ProxyJump login` in ~/.ssh/config), while qstat/qsub/qdel run on the login host.
  */
 async function resolvePbs(spec: Extract<AllocationSpec, { kind: 'pbs' }>, ctx: AllocationContext, opts: ResolveOptions): Promise<ResolvedAllocation> {
-  const pbs = new Pbs(ctx.open(spec.login));
-  const ready = (job: PbsJob, created: boolean): ResolvedAllocation => ({
+  const pbs = new Pbs(await reach(ctx, spec.login));
+  const ready = async (job: PbsJob, created: boolean): Promise<ResolvedAllocation> => ({
     spec: { ...spec, jobId: job.jobId },
-    allocation: { kind: 'pbs', host: ctx.open(job.execHosts[0]), jobId: job.jobId, nodes: job.nodes, ppn: Math.max(1, Math.floor(job.ncpus / Math.max(1, job.nodes))), python: ctx.python },
+    allocation: { kind: 'pbs', host: await reach(ctx, job.execHosts[0]), jobId: job.jobId, nodes: job.nodes, ppn: Math.max(1, Math.floor(job.ncpus / Math.max(1, job.nodes))), python: ctx.python },
     ...(created ? { release: () => pbs.cancel(job.jobId, true) } : {}),
   });
   if (spec.jobId !== 'new') {
@@ -141,7 +152,7 @@ async function resolvePbs(spec: Extract<AllocationSpec, { kind: 'pbs' }>, ctx: A
       if (opts.signal?.aborted) throw new SchedulerError(`qsub (job ${submitted.jobId})`, 'cancelled while waiting in the queue');
       const job = (await pbs.listJobs()).find(j => j.jobId === submitted.jobId);
       if (!job) throw new SchedulerError('qstat -f', `job ${submitted.jobId} left the queue without running`);
-      if (job.state === 'R' && job.execHosts.length) return ready(job, true);
+      if (job.state === 'R' && job.execHosts.length) return await ready(job, true);
       opts.onProgress?.(`PBS job ${job.jobId} is ${job.state === 'Q' ? 'waiting in the queue' : `in state ${job.state}`}`);
       await new Promise(resolve => setTimeout(resolve, PBS_POLL_MS));
     }
@@ -191,7 +202,7 @@ async function schedulerChoices(login: string | undefined, ctx: AllocationContex
   let host: Host;
   let found: [string | null, string | null];
   try {
-    host = ctx.open(login);
+    host = await reach(ctx, login);
     found = await Promise.all([host.which('squeue'), host.which('qstat')]);
   } catch (err) {
     return [{ kind: 'problem', label: `${where}: cannot connect`, description: (err as Error).message }];
