@@ -17,6 +17,8 @@ import { HostPool } from '../../src/core/transport/pool';
 import { shellQuote } from '../../src/core/transport/quote';
 import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh';
 import { syncFolder } from '../../src/core/transport/sync';
+import { holdingProject, killCliMidRun } from './killedCli';
+import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
 import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd';
 
 const missing = sshdAvailable() ? null : 'openssh-server is not installed (/usr/sbin/sshd)';
@@ -237,10 +239,17 @@ test('a host key the user refuses ends the allocation with that reason; one ques
   }
 });
 
-test('CLI: a host key refused at the terminal prompt errors every test with the reason, asked once, exit 1', TIMEOUT, async () => {
+/** A home for the CLI whose ~/.ssh/config reaches `target` (and whose known_hosts trusts it, if asked). */
+function cliHome(trusted: boolean): string {
   const home = fs.mkdtempSync(path.join(tmp, 'home-'));
   fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
   fs.writeFileSync(path.join(home, '.ssh/config'), target.configBlock('target'));
+  if (trusted) fs.writeFileSync(path.join(home, '.ssh/known_hosts'), `${target.knownHostsLine}\n`);
+  return home;
+}
+
+test('CLI: a host key refused at the terminal prompt errors every test with the reason, asked once, exit 1', TIMEOUT, async () => {
+  const home = cliHome(false);
   const json = path.join(home, 'out.json');
   const cli = [process.execPath, path.join(REPO, 'dist/cli.js'), 'run', path.join(REPO, 'test/fixtures/mpi-project'), 'tests/test_mpi_marks.py',
     '--json', '--python', '/usr/bin/python3', '--allocation', 'target/hosts:localhost:2'];
@@ -265,6 +274,16 @@ test('CLI: a host key refused at the terminal prompt errors every test with the 
     assert.match(t.messages[0].text, /is not trusted: refused by the user$/);
   }
   assert.ok(!fs.existsSync(path.join(home, '.ssh/known_hosts')));
+});
+
+test('a CLI killed outright mid-run on a remote launching host: its watchdog there ends the launch, nothing of the run is left', { timeout: 120_000, skip }, async () => {
+  const project = holdingProject(tmp);
+  // mpirun runs on `target` (this machine, through sshd) and starts both ranks there.
+  const killed = await killCliMidRun(project, ['--python', '/usr/bin/python3', '--allocation', 'target/hosts:localhost:2'], {
+    ranks: 2, env: { ...process.env, HOME: cliHome(true) },
+  });
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', killed.runId), 10_000), [], killed.stderr);
+  assert.deepEqual(processesMentioning(path.basename(project.testFile)), []);
 });
 
 function fingerprintOf(pubFile: string): string {
