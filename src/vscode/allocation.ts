@@ -198,6 +198,8 @@ export class AllocationPicker implements vscode.Disposable {
             signal: abort.signal,
             onProgress: text => progress.report({ message: text }),
             request: { nodes: Number(nodes), tasks: Number(tasks) || undefined, minutes: Number(minutes), partition },
+            // Kept across reloads and released on request ("distest: Release Allocation").
+            keepCreatedJobs: true,
           });
         },
       );

@@ -28,6 +28,11 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   /** What the user asked for a `slurm:new` / `pbs:new` job; the rest comes from `distest.slurm.*` / `distest.pbs.*`. */
   request?: NewAllocationRequest;
+  /**
+   * A created Slurm job stays when this process ends (the editor keeps it until released). Otherwise
+   * (the CLI) it lives only as long as this process, however that ends; see SallocOptions.keepAfterExit.
+   */
+  keepCreatedJobs?: boolean;
 }
 
 /** One size request for either scheduler: `tasks` counts ranks in all (PBS gets them per node). */
@@ -66,7 +71,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       const req = slurmRequest(settings.slurm, opts.request ?? {});
       const allocation = await slurm.allocate(
         { nodes: req.nodes, tasks: req.tasks || undefined, minutes: req.minutes, partition: req.partition || undefined, account: req.account || undefined, python },
-        { signal: opts.signal, onProgress: e => opts.onProgress?.(sallocProgress(e)) },
+        { signal: opts.signal, onProgress: e => opts.onProgress?.(sallocProgress(e)), keepAfterExit: opts.keepCreatedJobs },
       );
       return { spec: { ...spec, jobId: allocation.jobId }, allocation: { ...allocation, mpiPlugin }, release: () => slurm.cancel(allocation) };
     }
