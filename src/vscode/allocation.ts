@@ -140,6 +140,14 @@ export class AllocationPicker implements vscode.Disposable {
     if (spec === this.spec) await this.setSpec('local');
   }
 
+  /**
+   * A run begins: a host refused in an earlier run (its key not trusted) is asked about again, once for
+   * the whole run (all its folders), as the picker asks again each time it is opened.
+   */
+  startRun(): void {
+    this.pool.forgetRefusals();
+  }
+
   /** The allocation for a run: `spec` (a "Run on…" choice) or the workspace's. */
   async resolve(folder: vscode.WorkspaceFolder, spec = this.spec): Promise<ResolvedAllocation> {
     const ctx = this.allocationContext(folder);
@@ -150,11 +158,7 @@ export class AllocationPicker implements vscode.Disposable {
       resolved = await resolveAllocation(parsed, ctx);
     } else {
       // Remote allocations are looked up once (an ssh round trip or a squeue) and reused while chosen.
-      // A host refused in an earlier run (its key not trusted) is asked about again, once for this run.
-      if (this.active?.spec !== spec) {
-        this.pool.forgetRefusals();
-        this.active = { spec, resolved: resolveAllocation(parsed, ctx) };
-      }
+      if (this.active?.spec !== spec) this.active = { spec, resolved: resolveAllocation(parsed, ctx) };
       const pending = this.active;
       resolved = await pending.resolved.catch((err: Error) => {
         if (this.active === pending) this.active = undefined;
