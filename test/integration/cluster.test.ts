@@ -454,4 +454,6 @@ test('CLI killed outright mid-run on a slurm:new job: the job it created leaves 
   }
   if (job) execFileSync('scancel', [jobId]);
   assert.equal(job, undefined, `job ${jobId} distest created outlived the CLI`);
+  // Nor anything of the job here on the login host (salloc and what it ran).
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('SLURM_JOB_ID', jobId), 10_000), []);
 });

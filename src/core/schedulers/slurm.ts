@@ -108,8 +108,12 @@ export interface SallocOptions {
   keepAfterExit?: boolean;
 }
 
-/** What a holding salloc runs: nothing, until the job ends or salloc is stopped. */
-const HOLD_COMMAND = ['sleep', '2147483647'];
+/**
+ * What a holding salloc runs: nothing, until the job ends or salloc is gone. salloc starts its command
+ * in a process group of its own, which stopping salloc's group (the orphan reaper) does not reach, so
+ * the command watches salloc itself and ends within a second of it.
+ */
+const HOLD_COMMAND = ['sh', '-c', 'while kill -0 "$PPID" 2>/dev/null; do sleep 1; done'];
 
 export class Slurm {
   private jsonSupport?: boolean;
