@@ -4,7 +4,7 @@ import path from 'node:path';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/launch/allocation';
-import { AllocationSpecError, parseAllocationSpec } from './core/launch/allocationSpec';
+import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/launch/allocationSpec';
 import { junitXml, messageText } from './core/run/report';
 import { placeProject } from './core/run/placement';
 import { runTests } from './core/run/run';
@@ -225,7 +225,10 @@ async function runCommand(args: string[]): Promise<number> {
     controller.abort();
   };
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.on(signal, onStop);
-  let resolved: ResolvedAllocation;
+  // Every test ends with a state: when no allocation can be had (a refused host key, ...) or the project
+  // cannot be placed there, each is errored with the reason.
+  let failure: string | undefined;
+  let resolved: ResolvedAllocation | undefined;
   try {
     const ctx = allocationContext({
       ...settings,
@@ -238,39 +241,48 @@ async function runCommand(args: string[]): Promise<number> {
       request: { nodes, tasks, minutes, partition, account },
     });
   } catch (err) {
-    pool.dispose();
-    if (controller.signal.aborted) return exitOnInterrupt;
-    throw err;
+    if (controller.signal.aborted) {
+      pool.dispose();
+      return exitOnInterrupt;
+    }
+    failure = `allocation ${formatAllocationSpec(spec)}: ${(err as Error).message}`;
   }
-  const alloc = resolved.allocation;
-  if (spec.kind !== 'local') process.stderr.write(`distest: running on ${allocationLabel(alloc)}${resolved.release ? ' (created for this run; cancelled when it ends)' : ''}\n`);
-  const placement = await placeProject(alloc, root, settings).catch(async (err: Error) => {
-    await resolved.release?.().catch(() => undefined);
-    pool.dispose();
-    throw new Error(`cannot place the project on ${alloc.host.name}: ${err.message}`);
-  });
-  if (placement.note) process.stderr.write(`distest: ${placement.note}\n`);
   const sweeps: SweepResult[] = [];
-  const results = await runTests(selected, {
-    root: placement.root,
-    assetDir: placement.assetDir,
-    alloc,
-    ranksOverride,
-    defaultRanks: settings.mpiDefaultRanks,
-    timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : settings.timeoutSeconds > 0 ? settings.timeoutSeconds * 1000 : undefined,
-    extraPytestArgs: settings.pytestArgs,
-    silenceMs: settings.silenceSeconds * 1000,
-    cores: settings.cores,
-    nativeStacks: settings.nativeStacks,
-    signal: controller.signal,
-    listener: {
-      cleanup: r => sweeps.push(r),
-      output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
-      launcher: text => process.stderr.write(`${text}\n`),
-      note: text => process.stderr.write(`distest: ${text}\n`),
-    },
-  });
-  await resolved.release?.().catch(err => process.stderr.write(`distest: could not cancel ${allocationLabel(alloc)}: ${(err as Error).message}\n`));
+  let results: TestResult[] = [];
+  if (resolved) {
+    const alloc = resolved.allocation;
+    if (spec.kind !== 'local') process.stderr.write(`distest: running on ${allocationLabel(alloc)}${resolved.release ? ' (created for this run; cancelled when it ends)' : ''}\n`);
+    const placement = await placeProject(alloc, root, settings).catch((err: Error) => err);
+    if (placement instanceof Error) {
+      failure = `cannot place the project on ${alloc.host.name}: ${placement.message}`;
+    } else {
+      if (placement.note) process.stderr.write(`distest: ${placement.note}\n`);
+      results = await runTests(selected, {
+        root: placement.root,
+        assetDir: placement.assetDir,
+        alloc,
+        ranksOverride,
+        defaultRanks: settings.mpiDefaultRanks,
+        timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : settings.timeoutSeconds > 0 ? settings.timeoutSeconds * 1000 : undefined,
+        extraPytestArgs: settings.pytestArgs,
+        silenceMs: settings.silenceSeconds * 1000,
+        cores: settings.cores,
+        nativeStacks: settings.nativeStacks,
+        signal: controller.signal,
+        listener: {
+          cleanup: r => sweeps.push(r),
+          output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
+          launcher: text => process.stderr.write(`${text}\n`),
+          note: text => process.stderr.write(`distest: ${text}\n`),
+        },
+      });
+    }
+    await resolved.release?.().catch(err => process.stderr.write(`distest: could not cancel ${allocationLabel(alloc)}: ${(err as Error).message}\n`));
+  }
+  if (failure !== undefined) {
+    process.stderr.write(`distest: ${failure}\n`);
+    results = everyTestErrored(selected, failure);
+  }
   pool.dispose();
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.off(signal, onStop);
 
@@ -295,6 +307,10 @@ async function runCommand(args: string[]): Promise<number> {
   }
   if (controller.signal.aborted) return exitOnInterrupt;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
+}
+
+function everyTestErrored(specs: TestSpec[], text: string): TestResult[] {
+  return specs.map(s => ({ id: s.id, ranks: s.ranks ?? 0, state: 'errored', durationMs: 0, failedRanks: [], messages: [{ rank: null, text }] }));
 }
 
 function allocationSpecFlag(p: Parsed) {

@@ -84,6 +84,7 @@ export class AllocationPicker implements vscode.Disposable {
     const local = { spec: 'local', kind: 'local', label: 'Local machine', description: 'mpirun on this machine' } satisfies AllocationChoice;
     quickPick.items = [toItem(local)];
     quickPick.show();
+    this.pool.forgetRefusals();
     const listing = vscode.workspace.isTrusted
       ? listAllocations(this.allocationContext()).catch((err: Error) => [local, { kind: 'problem', label: 'listing failed', description: err.message } satisfies AllocationChoice])
       : Promise.resolve([local, { kind: 'problem', label: 'Untrusted folder', description: 'remote hosts and schedulers are offered once the folder is trusted' } satisfies AllocationChoice]);
@@ -137,6 +138,14 @@ export class AllocationPicker implements vscode.Disposable {
     }
     await this.context.workspaceState.update(CREATED_KEY, created.filter(s => s !== spec));
     if (spec === this.spec) await this.setSpec('local');
+  }
+
+  /**
+   * A run begins: a host refused in an earlier run (its key not trusted) is asked about again, once for
+   * the whole run (all its folders), as the picker asks again each time it is opened.
+   */
+  startRun(): void {
+    this.pool.forgetRefusals();
   }
 
   /** The allocation for a run: `spec` (a "Run on…" choice) or the workspace's. */
@@ -193,6 +202,8 @@ export class AllocationPicker implements vscode.Disposable {
             signal: abort.signal,
             onProgress: text => progress.report({ message: text }),
             request: { nodes: Number(nodes), tasks: Number(tasks) || undefined, minutes: Number(minutes), partition },
+            // Kept across reloads and released on request ("distest: Release Allocation").
+            keepCreatedJobs: true,
           });
         },
       );

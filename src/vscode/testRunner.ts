@@ -55,6 +55,7 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
   const cancelSubscription = token.onCancellationRequested(() => abort.abort());
   let finished!: () => void;
   deps.active?.track(abort, new Promise<void>(resolve => (finished = resolve)));
+  deps.allocation.startRun();
   try {
     for (const tree of deps.trees()) {
       const include = request.include?.filter(i => i.id.startsWith(`${tree.folder.uri.toString()}|`));

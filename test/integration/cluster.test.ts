@@ -14,6 +14,7 @@ import { LocalHost } from '../../src/core/transport/local';
 import { SshHost } from '../../src/core/transport/ssh';
 import type { SweepResult } from '../../src/core/faults';
 import type { TestResult, TestSpec } from '../../src/core/types';
+import { holdingProject, killCliMidRun } from './killedCli';
 import { processesWithEnv, waitUntilGone } from './procs';
 import { pythonOnPath } from './pythonOnPath';
 
@@ -246,7 +247,7 @@ test('hosts allocation: the sweep reaches every node', async () => {
   assertSweptEveryNode(await runFault(await hostsAllocation(2), 'test_leaves_a_daemon', 4));
 });
 
-test('slurm allocation created by distest (salloc --no-shell): 4 ranks through srun, progress reported', async () => {
+test('slurm allocation created by distest (salloc holding it): 4 ranks through srun, progress reported', async () => {
   const events: SallocEvent[] = [];
   createdBySuite = await slurm.allocate({ nodes: 2, tasks: 4, minutes: 10, python: PYTHON }, { onProgress: e => events.push(e) });
   assert.equal(createdBySuite.created, true);
@@ -472,4 +473,42 @@ test('hosts allocation without MPI: MPI tests error with the reason; a serial te
   assert.deepEqual([...rankHosts.entries()], [[0, NODES[0]]]);
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', token), 15_000), []);
   assert.deepEqual(await waitForNoStrays(15_000), []);
+});
+
+/** A CLI SIGKILLed while its 4 ranks hold on both nodes: within 10 s nothing of the run is left on any node. */
+async function killCliAndCheck(allocation: string, extraArgs: string[] = []): Promise<string> {
+  const project = holdingProject(path.join(REPO, 'out'));
+  try {
+    const killed = await killCliMidRun(project, ['--python', PYTHON, '--ranks', '4', '--allocation', allocation, ...extraArgs], { ranks: 4 });
+    assert.match(killed.stderr, /\[rank 3\] holding/);
+    assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', killed.runId), 10_000), [], killed.stderr);
+    assert.deepEqual(await waitForNoStrays(10_000), []);
+    return killed.stderr;
+  } finally {
+    fs.rmSync(project.root, { recursive: true, force: true });
+  }
+}
+
+test('CLI killed outright mid-run, hosts allocation (mpirun here, ranks over ssh): nothing is left on any node', async () => {
+  await killCliAndCheck(`hosts:${NODES.map(n => `${n}:2`).join(',')}`);
+});
+
+test('CLI killed outright mid-run, hosts allocation launched from a login host over ssh: its watchdog leaves nothing on any node', async () => {
+  await killCliAndCheck(`${NODES[0]}/hosts:${NODES.map(n => `${n}:2`).join(',')}`);
+});
+
+test('CLI killed outright mid-run on a slurm:new job: the job it created leaves the queue, nothing is left on any node', async () => {
+  const stderr = await killCliAndCheck('slurm:new', ['--nodes', '2', '--tasks', '4', '--time', '5']);
+  const jobId = /Slurm job (\d+) granted/.exec(stderr)?.[1];
+  assert.ok(jobId, stderr);
+  const deadline = Date.now() + 15_000;
+  let job = (await slurm.listJobs()).find(j => j.jobId === jobId);
+  while (job && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 500));
+    job = (await slurm.listJobs()).find(j => j.jobId === jobId);
+  }
+  if (job) execFileSync('scancel', [jobId]);
+  assert.equal(job, undefined, `job ${jobId} distest created outlived the CLI`);
+  // Nor anything of the job here on the login host (salloc and what it ran).
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('SLURM_JOB_ID', jobId), 10_000), []);
 });

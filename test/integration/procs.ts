@@ -40,6 +40,12 @@ export function processesWithEnv(name: string, value: string): ProcInfo[] {
     .map(info);
 }
 
+/** The value of `name` in a live process's environment; undefined when unset or the process is gone. */
+export function processEnv(pid: number, name: string): string | undefined {
+  const prefix = `${name}=`;
+  return readNulSeparated(`/proc/${pid}/environ`)?.find(entry => entry.startsWith(prefix))?.slice(prefix.length);
+}
+
 /** Live processes whose command line mentions `text` (e.g. a fixture path). */
 export function processesMentioning(text: string): ProcInfo[] {
   return liveProcesses()

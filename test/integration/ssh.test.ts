@@ -8,16 +8,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { localAllocation } from '../../src/core/launch/allocation';
+import { parseAllocationSpec } from '../../src/core/launch/allocationSpec';
 import { placeProject } from '../../src/core/run/placement';
 import { runTests } from '../../src/core/run/run';
+import { resolveAllocation, type AllocationContext } from '../../src/core/schedulers/allocations';
+import { DEFAULT_SETTINGS } from '../../src/core/settings';
+import { HostPool } from '../../src/core/transport/pool';
+import { shellQuote } from '../../src/core/transport/quote';
 import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh';
 import { syncFolder } from '../../src/core/transport/sync';
+import { holdingProject, killCliMidRun } from './killedCli';
+import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
 import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd';
 
-const skip = sshdAvailable() ? false : 'openssh-server is not installed (/usr/sbin/sshd)';
-const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'tab\there', '*', '; touch /tmp/pwned', '$(touch /tmp/pwned)', ''];
+const missing = sshdAvailable() ? null : 'openssh-server is not installed (/usr/sbin/sshd)';
+// Under CI=true a missing sshd fails the suite (in `before`) instead of skipping it.
+const skip = missing !== null && process.env.CI !== 'true' && process.env.CI !== '1' ? missing : false;
+// A fresh path per run: an argument run as a command would create it, and no earlier run can have.
+const PWNED = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-pwned-')), 'pwned');
+const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'tab\there', '*', `; touch ${PWNED}`, `$(touch ${PWNED})`, ''];
 const TIMEOUT = { timeout: 60000, skip };
 const USER = os.userInfo().username;
+const REPO = path.resolve(__dirname, '../../..');
 
 let tmp: string;
 let jump: LoopbackSshd;
@@ -46,10 +58,11 @@ async function until<T>(what: string, probe: () => T | undefined | false | Promi
 
 before(async () => {
   if (skip) return;
+  if (missing) throw new Error(`CI=true: ${missing}; failing instead of skipping`);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-ssh-it-'));
   const clientKey = path.join(tmp, 'client_ed25519');
   generateKey(clientKey);
-  jump = await startSshd({ address: '127.0.0.2', clientKeyFile: clientKey, tmpRoot: tmp });
+  jump = await startSshd({ address: '127.0.0.2', clientKeyFile: clientKey, tmpRoot: tmp, hostKeyTypes: ['ed25519', 'ecdsa'] });
   target = await startSshd({ address: '127.0.0.3', clientKeyFile: clientKey, tmpRoot: tmp });
   configFile = path.join(tmp, 'ssh_config');
   fs.writeFileSync(configFile, [jump.configBlock('jump'), target.configBlock('target'), target.configBlock('viajump', ['ProxyJump jump'])].join('\n'));
@@ -58,6 +71,7 @@ before(async () => {
 });
 
 after(async () => {
+  fs.rmSync(path.dirname(PWNED), { recursive: true, force: true });
   for (const h of hosts) h.dispose();
   await jump?.stop();
   await target?.stop();
@@ -68,15 +82,13 @@ test('exec: argv with shell metacharacters round-trips byte-exact, nothing is in
   const h = host('target');
   const dir = path.join(tmp, `cwd '"$;|&() x`);
   fs.mkdirSync(dir);
-  const pwned = '/tmp/pwned';
-  const existedBefore = fs.existsSync(pwned);
   const r = await h.exec(['sh', '-c', 'printf "%s\\0" "$PWD" "$VALUE" "$@"', 'sh', ...NASTY], { cwd: dir, env: { VALUE: `v'"$;|&()` } });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.split('\0').slice(0, -1), [dir, `v'"$;|&()`, ...NASTY]);
   const echo = await h.exec(['echo', ...NASTY]);
   assert.equal(echo.stdout, `${NASTY.join(' ')}\n`);
   assert.equal(echo.stderr, '');
-  if (!existedBefore) assert.ok(!fs.existsSync(pwned), 'an argument was run as a command');
+  assert.ok(!fs.existsSync(PWNED), 'an argument was run as a command');
   const failed = await h.exec(['sh', '-c', 'echo out; echo err >&2; exit 7']);
   assert.deepEqual(failed, { code: 7, signal: null, stdout: 'out\n', stderr: 'err\n' });
   assert.equal(await h.which('sh'), '/usr/bin/sh');
@@ -149,13 +161,36 @@ test('a changed host key is refused loudly, naming the file and line', TIMEOUT, 
   assert.equal(asked, 0);
 });
 
+test('a host key of another type than the ones on record is refused as a change, never asked about', TIMEOUT, async () => {
+  const otherKey = path.join(tmp, 'other_ecdsa_key');
+  generateKey(otherKey, '', 'ecdsa');
+  const [type, key] = fs.readFileSync(`${otherKey}.pub`, 'utf8').split(/\s+/);
+  const file = path.join(tmp, 'known_hosts_other_type');
+  // target has only an ed25519 host key; known_hosts knows an ecdsa one for it.
+  fs.writeFileSync(file, `# first line\n[127.0.0.3]:${target.port} ${type} ${key}\n`);
+  let asked = 0;
+  const h = host('target', { knownHostsFile: file, confirmUnknownHost: async () => ++asked > 0 });
+  await assert.rejects(h.connect(), (err: Error) => {
+    assert.match(err.message, /^WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for \[127\.0\.0\.3\]:\d+!/);
+    assert.ok(err.message.includes(`offered ssh-ed25519 ${fingerprintOf(`${target.dir}/host_ed25519.pub`)}, but known_hosts has only ecdsa-sha2-nistp256 for it (${file}:2)`), err.message);
+    return true;
+  });
+  assert.equal(asked, 0);
+  // A server that has the type on record among others is asked for it first and gets through.
+  const jumpFile = path.join(tmp, 'known_hosts_ecdsa_only');
+  fs.writeFileSync(jumpFile, `${jump.knownHostsLineOf('ecdsa')}\n`);
+  const viaEcdsa = host('jump', { knownHostsFile: jumpFile, confirmUnknownHost: async () => ++asked > 0 });
+  assert.equal((await viaEcdsa.exec(['echo', 'ok'])).stdout, 'ok\n');
+  assert.equal(asked, 0);
+});
+
 test('an unknown host key is asked about: deny refuses, approve stores (hashed) and is not asked again', TIMEOUT, async () => {
   const file = path.join(tmp, 'known_hosts_unknown');
   const hashedConfig = path.join(tmp, 'ssh_config_hashed');
   fs.writeFileSync(hashedConfig, target.configBlock('target', ['HashKnownHosts yes']));
   const questions: UnknownHostInfo[] = [];
   const denied = host('target', { configFile: hashedConfig, knownHostsFile: file, confirmUnknownHost: async info => (questions.push(info), false) });
-  await assert.rejects(denied.connect(), /was not accepted/);
+  await assert.rejects(denied.connect(), /is not trusted: refused by the user/);
   assert.equal(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', '');
   const expectedFingerprint = fingerprintOf(`${target.dir}/host_ed25519.pub`);
   assert.deepEqual(questions, [{ host: '127.0.0.3', port: target.port, keyType: 'ssh-ed25519', fingerprintSha256: expectedFingerprint }]);
@@ -167,6 +202,88 @@ test('an unknown host key is asked about: deny refuses, approve stores (hashed) 
   assert.equal(questions.length, 2);
   const noCallback = host('target', { configFile: hashedConfig, knownHostsFile: path.join(tmp, 'known_hosts_none') });
   await assert.rejects(noCallback.connect(), /is not in .*known_hosts_none/);
+});
+
+test('a host key the user refuses ends the allocation with that reason; one question however many lookups and connects', TIMEOUT, async () => {
+  const file = path.join(tmp, 'known_hosts_refused');
+  const questions: UnknownHostInfo[] = [];
+  const pool = new HostPool({
+    configFile, knownHostsFile: file, reconnectDelaysMs: [0, 200, 500],
+    // A user who takes a moment to answer: every connect meanwhile waits for the same answer.
+    confirmUnknownHost: info => new Promise(resolve => setTimeout(() => {
+      questions.push(info);
+      resolve(false);
+    }, 300)),
+  });
+  const refusal = `the host key of [127.0.0.3]:${target.port} (ssh-ed25519 ${fingerprintOf(`${target.dir}/host_ed25519.pub`)}) is not trusted: refused by the user`;
+  const isRefusal = (err: Error): boolean => (assert.ok(err.message.includes(refusal), err.message), true);
+  try {
+    const ctx: AllocationContext = { settings: DEFAULT_SETTINGS, python: '/usr/bin/python3', open: pool.open };
+    const outcomes = await Promise.allSettled(['target/hosts:localhost:2', 'target/slurm:1', 'hosts:target'].map(spec => resolveAllocation(parseAllocationSpec(spec), ctx)));
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected', 'a refused launching host is no allocation');
+      isRefusal(outcome.reason as Error);
+    }
+    assert.equal(questions.length, 1);
+    // Later uses fail at once with the same reason, without asking again.
+    const r = await pool.open('target').exec(['true']);
+    assert.ok(r.code === null && r.stderr.includes(refusal), r.stderr);
+    assert.equal(questions.length, 1);
+    // The editor's next run asks anew (once).
+    pool.forgetRefusals();
+    await assert.rejects(resolveAllocation(parseAllocationSpec('target/hosts:localhost:2'), ctx), isRefusal);
+    assert.equal(questions.length, 2);
+    assert.ok(!fs.existsSync(file), 'nothing was added to known_hosts');
+  } finally {
+    pool.dispose();
+  }
+});
+
+/** A home for the CLI whose ~/.ssh/config reaches `target` (and whose known_hosts trusts it, if asked). */
+function cliHome(trusted: boolean): string {
+  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
+  fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
+  fs.writeFileSync(path.join(home, '.ssh/config'), target.configBlock('target'));
+  if (trusted) fs.writeFileSync(path.join(home, '.ssh/known_hosts'), `${target.knownHostsLine}\n`);
+  return home;
+}
+
+test('CLI: a host key refused at the terminal prompt errors every test with the reason, asked once, exit 1', TIMEOUT, async () => {
+  const home = cliHome(false);
+  const json = path.join(home, 'out.json');
+  const cli = [process.execPath, path.join(REPO, 'dist/cli.js'), 'run', path.join(REPO, 'test/fixtures/mpi-project'), 'tests/test_mpi_marks.py',
+    '--json', '--python', '/usr/bin/python3', '--allocation', 'target/hosts:localhost:2'];
+  // script(1) gives the CLI a terminal, as a user at a shell has; stdout goes to a file.
+  const child = spawn('script', ['-qec', `${shellQuote(cli)} > ${shellQuote([json])}`, '/dev/null'], { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  let prompts = 0;
+  child.stdout.on('data', (b: Buffer) => {
+    screen += b.toString();
+    const asked = (screen.match(/\(yes\/no\)\? /g) ?? []).length;
+    for (; prompts < asked; prompts++) child.stdin.write('no\n');
+  });
+  const code = await new Promise<number | null>(resolve => child.once('close', resolve));
+  assert.equal(prompts, 1, screen);
+  assert.match(screen, new RegExp(`The authenticity of host '127\\.0\\.0\\.3' \\(port ${target.port}\\) can't be established`));
+  assert.equal(code, 1, screen);
+  const tests = (JSON.parse(fs.readFileSync(json, 'utf8')) as { tests: { state: string; messages: { text: string }[] }[] }).tests;
+  assert.ok(tests.length >= 4, JSON.stringify(tests));
+  for (const t of tests) {
+    assert.equal(t.state, 'errored');
+    assert.ok(t.messages[0].text.startsWith('allocation target/hosts:localhost:2: the host key of [127.0.0.3]:'), t.messages[0].text);
+    assert.match(t.messages[0].text, /is not trusted: refused by the user$/);
+  }
+  assert.ok(!fs.existsSync(path.join(home, '.ssh/known_hosts')));
+});
+
+test('a CLI killed outright mid-run on a remote launching host: its watchdog there ends the launch, nothing of the run is left', { timeout: 120_000, skip }, async () => {
+  const project = holdingProject(tmp);
+  // mpirun runs on `target` (this machine, through sshd) and starts both ranks there.
+  const killed = await killCliMidRun(project, ['--python', '/usr/bin/python3', '--allocation', 'target/hosts:localhost:2'], {
+    ranks: 2, env: { ...process.env, HOME: cliHome(true) },
+  });
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', killed.runId), 10_000), [], killed.stderr);
+  assert.deepEqual(processesMentioning(path.basename(project.testFile)), []);
 });
 
 function fingerprintOf(pubFile: string): string {

@@ -20,6 +20,8 @@ export interface SshdOptions {
   logLevel?: 'INFO' | 'VERBOSE' | 'DEBUG1';
   /** Parent of the sshd's own temp dir. */
   tmpRoot?: string;
+  /** Host key types (ssh-keygen -t), offered in this order; default ed25519 only. */
+  hostKeyTypes?: string[];
 }
 
 export interface LoopbackSshd {
@@ -29,8 +31,10 @@ export interface LoopbackSshd {
   pid: number;
   clientKeyFile: string;
   logFile: string;
-  /** `[address]:port <type> <base64>`: the line a known_hosts file needs to trust this sshd. */
+  /** `[address]:port <type> <base64>`: the line a known_hosts file needs to trust this sshd (its first host key). */
   knownHostsLine: string;
+  /** The same line for its host key of another type (`ecdsa`). */
+  knownHostsLineOf(keyType: string): string;
   /** An ssh_config Host block for `alias` pointing here (this user, the client key, IdentitiesOnly). */
   configBlock(alias: string, extra?: string[]): string;
   log(): string;
@@ -43,8 +47,8 @@ export function sshdAvailable(): boolean {
   return fs.existsSync(SSHD) && spawnSync('ssh-keygen', ['-?'], { stdio: 'ignore' }).error === undefined;
 }
 
-export function generateKey(file: string, passphrase = ''): void {
-  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', 'distest-test', '-f', file], { encoding: 'utf8' });
+export function generateKey(file: string, passphrase = '', type = 'ed25519'): void {
+  const r = spawnSync('ssh-keygen', ['-q', '-t', type, '-N', passphrase, '-C', 'distest-test', '-f', file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
 }
 
@@ -75,8 +79,11 @@ function bannerSeen(address: string, port: number): Promise<boolean> {
 export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
   const address = opts.address ?? '127.0.0.2';
   const dir = fs.mkdtempSync(path.join(opts.tmpRoot ?? os.tmpdir(), 'distest-sshd-'));
-  const hostKey = path.join(dir, 'host_ed25519');
-  generateKey(hostKey);
+  const hostKeys = (opts.hostKeyTypes ?? ['ed25519']).map(type => {
+    const file = path.join(dir, `host_${type}`);
+    generateKey(file, '', type);
+    return file;
+  });
   const clientKeyFile = opts.clientKeyFile ?? path.join(dir, 'client_ed25519');
   if (!opts.clientKeyFile) generateKey(clientKeyFile);
   fs.copyFileSync(`${clientKeyFile}.pub`, path.join(dir, 'authorized_keys'));
@@ -85,7 +92,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
   const configFile = path.join(dir, 'sshd_config');
   fs.writeFileSync(configFile, [
     `ListenAddress ${address}:${port}`,
-    `HostKey ${hostKey}`,
+    ...hostKeys.map(file => `HostKey ${file}`),
     `PidFile ${path.join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
     'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
@@ -120,7 +127,10 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
     }
     await new Promise(resolve => setTimeout(resolve, 100));
   }
-  const [type, key] = fs.readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/);
+  const knownHostsLineOf = (keyType: string): string => {
+    const [type, key] = fs.readFileSync(path.join(dir, `host_${keyType}.pub`), 'utf8').trim().split(/\s+/);
+    return `[${address}]:${port} ${type} ${key}`;
+  };
   const killSessions = (): number => {
     const sessions = descendants(pid);
     for (const p of sessions) {
@@ -145,7 +155,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LoopbackSshd> {
     pid,
     clientKeyFile,
     logFile,
-    knownHostsLine: `[${address}]:${port} ${type} ${key}`,
+    knownHostsLine: knownHostsLineOf(opts.hostKeyTypes?.[0] ?? 'ed25519'),
+    knownHostsLineOf,
     configBlock: (alias, extra = []) => [
       `Host ${alias}`, `  HostName ${address}`, `  Port ${port}`, `  User ${os.userInfo().username}`, `  IdentityFile ${clientKeyFile}`,
       '  IdentitiesOnly yes', ...extra.map(l => `  ${l}`), '',

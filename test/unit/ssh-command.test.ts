@@ -8,13 +8,61 @@ import { killSessionArgv, PidLineSplitter, remoteCommand } from '../../src/core/
 
 const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'new\nline', '*', '; touch /tmp/pwned', ''];
 
-test('the remote command line gives the program its exact argv, env and cwd', () => {
+/** Runs a remote command line the way sshd does: its shell a session leader, stdin the channel (open until `closeStdin`). */
+function runAsSshd(command: string) {
+  const child = spawn('setsid', ['sh', '-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(resolve => child.once('close', (code, signal) => resolve({ code, signal })));
+  return { child, exited, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err).toString(), closeStdin: () => child.stdin.end() };
+}
+
+const sessionMembers = (sid: number): string[] => spawnSync('ps', ['-o', 'stat=', '-s', String(sid)]).stdout.toString().split('\n').filter(s => s && !s.startsWith('Z'));
+
+async function until(what: string, probe: () => boolean, timeoutMs = 10000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !probe(); await new Promise(resolve => setTimeout(resolve, 50))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+test('the remote command line gives the program its exact argv, env and cwd', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `distest cmd '"$;|&() `));
   const command = remoteCommand(['sh', '-c', 'printf "%s\\0" "$PWD" "$WEIRD" "$@"', 'sh', ...NASTY], { cwd: dir, env: { WEIRD: `v'"$;|&()` } });
-  const r = spawnSync('/bin/sh', ['-c', command]);
-  assert.equal(r.status, 0, r.stderr.toString());
-  assert.deepEqual(r.stdout.toString('utf8').split('\0').slice(0, -1), [fs.realpathSync(dir), `v'"$;|&()`, ...NASTY]);
-  assert.match(r.stderr.toString(), /^distest-pgid:\d+\n$/);
+  const r = runAsSshd(command);
+  const status = await r.exited;
+  r.closeStdin();
+  assert.deepEqual(status, { code: 0, signal: null }, r.stderr());
+  assert.deepEqual(r.stdout().toString('utf8').split('\0').slice(0, -1), [fs.realpathSync(dir), `v'"$;|&()`, ...NASTY]);
+  assert.match(r.stderr(), /^distest-pgid:\d+\n$/);
+});
+
+test('watchdog: a command whose channel closes under it ends with its whole session; one that ended by itself is left alone', { timeout: 20_000 }, async () => {
+  // A launch like mpirun's: children in the session, one in a process group of its own.
+  const running = runAsSshd(remoteCommand(['sh', '-c', 'sleep 300 & perl -e "setpgrp; exec q(sleep), 301" & echo ready; wait']));
+  await until('the command to start', () => running.stdout().toString().includes('ready'));
+  const sid = Number(/distest-pgid:(\d+)/.exec(running.stderr())?.[1]);
+  try {
+    // The watchdog is not among them: it has a session of its own.
+    assert.equal(sessionMembers(sid).length, 3);
+    running.closeStdin(); // what sshd does when distest is killed outright or the connection drops
+    assert.deepEqual(await running.exited, { code: null, signal: 'SIGTERM' });
+    await until('the session to be empty', () => sessionMembers(sid).length === 0);
+  } finally {
+    spawnSync('pkill', ['-KILL', '-s', String(sid)]);
+  }
+
+  const finished = runAsSshd(remoteCommand(['sh', '-c', 'sleep 302 >/dev/null 2>&1 & echo $!']));
+  assert.deepEqual(await finished.exited, { code: 0, signal: null });
+  finished.closeStdin();
+  const leftover = Number(finished.stdout().toString().trim());
+  await new Promise(resolve => setTimeout(resolve, 500));
+  try {
+    assert.doesNotThrow(() => process.kill(leftover, 0), 'what a finished command left is the end-of-run sweep\'s to report, not the watchdog\'s');
+  } finally {
+    process.kill(leftover, 'SIGKILL');
+  }
 });
 
 test('bad env names and empty commands are refused', () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { makeTree } from './tmpTree';
-import { appendKnownHost, changedHostKeyMessage, checkHostKey, fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypes } from '../../src/core/transport/knownHosts';
+import { appendKnownHost, checkHostKey, fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypes, refusedHostKeyMessage } from '../../src/core/transport/knownHosts';
 
 function keyBlob(type: string, body: string): Buffer {
   const t = Buffer.from(type);
@@ -47,9 +47,8 @@ test('plain, wildcard, negated and [host]:port entries', () => {
   assert.deepEqual(checkHostKey([file], 'n1.cluster', 22, keyB), { status: 'known' });
   assert.deepEqual(checkHostKey([file], 'bad.cluster', 22, keyB), { status: 'unknown' });
   assert.deepEqual(checkHostKey([file], 'alpha', 22, keyB), { status: 'changed', file, line: 3 });
-  // Another key type on record is not a change: the host may simply have several keys.
-  assert.deepEqual(checkHostKey([file], 'alpha', 22, rsa), { status: 'unknown' });
   assert.deepEqual(knownKeyTypes([file], 'alpha', 22), ['ssh-ed25519']);
+
 });
 
 test('hashed entries, and appending hashed or plain lines', () => {
@@ -72,9 +71,23 @@ test('@revoked wins over a plain entry; @cert-authority lines are not host keys'
   assert.deepEqual(checkHostKey([file], 'host2', 22, keyB), { status: 'unknown' });
 });
 
+test('a key of another type than those on record is not taken for a new host', () => {
+  const ecdsa = keyBlob('ecdsa-sha2-nistp256', 'E'.repeat(40));
+  const file = tmpFile([line('alpha', keyA), line('beta', keyB), line('alpha', ecdsa)].join('\n'));
+  const verdict = checkHostKey([file], 'alpha', 22, rsa);
+  assert.deepEqual(verdict, { status: 'otherType', file, line: 1, knownTypes: ['ssh-ed25519', 'ecdsa-sha2-nistp256'] });
+  assert.equal(verdict.status, 'otherType');
+  const message = refusedHostKeyMessage('alpha', 22, rsa, verdict);
+  assert.match(message, /^WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for alpha!/);
+  assert.ok(message.includes(`offered ssh-rsa ${fingerprintSha256(rsa)}, but known_hosts has only ssh-ed25519, ecdsa-sha2-nistp256 for it (${file}:1)`), message);
+  assert.match(message, /Refusing to connect\.$/);
+  // A host with no line at all is unknown, whatever types other hosts have.
+  assert.deepEqual(checkHostKey([file], 'gamma', 22, rsa), { status: 'unknown' });
+});
+
 test('a missing file is empty; the changed-key message names the file and line', () => {
   assert.deepEqual(checkHostKey([path.join(os.tmpdir(), 'no-such-known-hosts')], 'x', 22, keyA), { status: 'unknown' });
-  const message = changedHostKeyMessage('h', 2222, keyB, '/k/known_hosts', 7, false);
+  const message = refusedHostKeyMessage('h', 2222, keyB, { status: 'changed', file: '/k/known_hosts', line: 7 });
   assert.match(message, /REMOTE HOST IDENTIFICATION HAS CHANGED/);
   assert.match(message, /\/k\/known_hosts:7/);
   assert.match(message, /\[h\]:2222/);

@@ -28,6 +28,11 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   /** What the user asked for a `slurm:new` / `pbs:new` job; the rest comes from `distest.slurm.*` / `distest.pbs.*`. */
   request?: NewAllocationRequest;
+  /**
+   * A created Slurm job stays when this process ends (the editor keeps it until released). Otherwise
+   * (the CLI) it lives only as long as this process, however that ends; see SallocOptions.keepAfterExit.
+   */
+  keepCreatedJobs?: boolean;
 }
 
 /** One size request for either scheduler: `tasks` counts ranks in all (PBS gets them per node). */
@@ -55,7 +60,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       };
     }
     case 'hosts': {
-      const launcher = ctx.open(spec.login);
+      const launcher = await reach(ctx, spec.login);
       const [hosts, mpi, python] = await Promise.all([
         Promise.all(spec.hosts.map(h => hostSlots(h, spec.login, ctx))),
         findMpi(launcher, settings.mpiexecPath),
@@ -64,7 +69,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       return { spec, allocation: { kind: 'hosts', host: launcher, hosts, python, ...mpi } };
     }
     case 'slurm': {
-      const login = ctx.open(spec.login);
+      const login = await reach(ctx, spec.login);
       const slurm = new Slurm(login);
       const python = await launchingPython(login, ctx.python);
       const mpiPlugin = settings.slurm.mpiPlugin || undefined;
@@ -72,7 +77,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       const req = slurmRequest(settings.slurm, opts.request ?? {});
       const allocation = await slurm.allocate(
         { nodes: req.nodes, tasks: req.tasks || undefined, minutes: req.minutes, partition: req.partition || undefined, account: req.account || undefined, python },
-        { signal: opts.signal, onProgress: e => opts.onProgress?.(sallocProgress(e)) },
+        { signal: opts.signal, onProgress: e => opts.onProgress?.(sallocProgress(e)), keepAfterExit: opts.keepCreatedJobs },
       );
       return { spec: { ...spec, jobId: allocation.jobId }, allocation: { ...allocation, mpiPlugin }, release: () => slurm.cancel(allocation) };
     }
@@ -91,6 +96,17 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
 async function launchingPython(host: Host, python: string): Promise<string> {
   if (python.includes('/')) return python;
   return (await host.which(python)) ?? python;
+}
+
+/**
+ * The host `alias` names, connected: a host key the user refused (or any other refusal) ends the
+ * resolution with its reason, instead of every later lookup on it finding nothing ("no mpirun",
+ * "python not found") and asking again.
+ */
+async function reach(ctx: AllocationContext, alias: string | undefined): Promise<Host> {
+  const host = ctx.open(alias);
+  await host.connect?.();
+  return host;
 }
 
 function slurmRequest(d: SlurmDefaults, r: NewAllocationRequest): SlurmDefaults {
@@ -112,7 +128,7 @@ function pbsRequest(d: PbsDefaults, r: NewAllocationRequest): PbsDefaults {
 async function hostSlots(h: HostSlotsSpec, login: string | undefined, ctx: AllocationContext): Promise<HostSlots> {
   const slots = h.slots ?? ctx.settings.hosts.find(c => c.name === h.name)?.slots;
   if (slots) return { name: h.name, slots };
-  if (!login) return { name: h.name, slots: await ctx.open(h.name).cpuCount() };
+  if (!login) return { name: h.name, slots: await (await reach(ctx, h.name)).cpuCount() };
   // Behind a login host the node is only reachable from there, with the login host's own ssh.
   const res = await ctx.open(login).exec(['ssh', '-o', 'BatchMode=yes', h.name, 'nproc'], { timeoutMs: 30_000 });
   const n = Number(res.stdout.trim());
@@ -140,9 +156,9 @@ const PBS_POLL_MS = 5000;
  * e.g. through a `ProxyJump login` in ~/.ssh/config), while qstat/qsub/qdel run on the login host.
  */
 async function resolvePbs(spec: Extract<AllocationSpec, { kind: 'pbs' }>, ctx: AllocationContext, opts: ResolveOptions): Promise<ResolvedAllocation> {
-  const pbs = new Pbs(ctx.open(spec.login));
+  const pbs = new Pbs(await reach(ctx, spec.login));
   const ready = async (job: PbsJob, created: boolean): Promise<ResolvedAllocation> => {
-    const host = ctx.open(job.execHosts[0]);
+    const host = await reach(ctx, job.execHosts[0]);
     return {
       spec: { ...spec, jobId: job.jobId },
       allocation: {
@@ -165,7 +181,7 @@ async function resolvePbs(spec: Extract<AllocationSpec, { kind: 'pbs' }>, ctx: A
       if (opts.signal?.aborted) throw new SchedulerError(`qsub (job ${submitted.jobId})`, 'cancelled while waiting in the queue');
       const job = (await pbs.listJobs()).find(j => j.jobId === submitted.jobId);
       if (!job) throw new SchedulerError('qstat -f', `job ${submitted.jobId} left the queue without running`);
-      if (job.state === 'R' && job.execHosts.length) return ready(job, true);
+      if (job.state === 'R' && job.execHosts.length) return await ready(job, true);
       opts.onProgress?.(`PBS job ${job.jobId} is ${job.state === 'Q' ? 'waiting in the queue' : `in state ${job.state}`}`);
       await new Promise(resolve => setTimeout(resolve, PBS_POLL_MS));
     }
@@ -215,7 +231,7 @@ async function schedulerChoices(login: string | undefined, ctx: AllocationContex
   let host: Host;
   let found: [string | null, string | null];
   try {
-    host = ctx.open(login);
+    host = await reach(ctx, login);
     found = await Promise.all([host.which('squeue'), host.which('qstat')]);
   } catch (err) {
     return [{ kind: 'problem', label: `${where}: cannot connect`, description: (err as Error).message }];

@@ -1,7 +1,7 @@
 // Slurm through its command-line clients on the login node (any Host): list the user's jobs, reuse a
-// running allocation, create one with `salloc --no-shell`, cancel only what distest created.
+// running allocation, create one with salloc, cancel only what distest created.
 import type { SlurmAllocation } from '../launch/allocation';
-import type { Host } from '../transport/host';
+import type { Host, RunningProcess } from '../transport/host';
 import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './common';
 
 export interface SlurmJob {
@@ -121,14 +121,30 @@ export interface SallocRequest {
 }
 
 export interface SallocOptions {
-  /** Each salloc line as it arrives: pending, queued, granted. */
+  /** Each salloc line as it arrives, until the job is granted: pending, queued, granted. */
   onProgress?: (event: SallocEvent) => void;
   /** Gives up waiting: salloc is stopped and a pending job cancelled. No timeout unless the caller sets one. */
   signal?: AbortSignal;
+  /**
+   * The job outlives distest (`salloc --no-shell`): the editor keeps it across reloads until the user
+   * releases it. Otherwise salloc stays running on the login host and holds the job until it is
+   * cancelled, so the job ends with distest however distest ends: killed outright, the orphan reaper
+   * (local login host) or the remote watchdog (ssh) stops salloc, and salloc relinquishes the job.
+   */
+  keepAfterExit?: boolean;
 }
+
+/**
+ * What a holding salloc runs: nothing, until the job ends or salloc is gone. salloc starts its command
+ * in a process group of its own, which stopping salloc's group (the orphan reaper) does not reach, so
+ * the command watches salloc itself and ends within a second of it.
+ */
+const HOLD_COMMAND = ['sh', '-c', 'while kill -0 "$PPID" 2>/dev/null; do sleep 1; done'];
 
 export class Slurm {
   private jsonSupport?: boolean;
+  /** The salloc holding each job this instance created (unless kept after exit), stopped on cancel. */
+  private readonly holders = new Map<string, RunningProcess>();
 
   constructor(readonly host: Host) {}
 
@@ -150,21 +166,24 @@ export class Slurm {
     return { kind: 'slurm', host: this.host, jobId, nodes: job.nodes, tasks: job.cpus, python, created: false };
   }
 
-  /** Creates an allocation with `salloc --no-shell`; waits as long as the queue takes unless `signal` aborts. */
+  /** Creates an allocation with salloc (see SallocOptions.keepAfterExit); waits as long as the queue takes unless `signal` aborts. */
   async allocate(req: SallocRequest, opts: SallocOptions = {}): Promise<SlurmAllocation> {
-    const argv = ['salloc', '--no-shell', '-N', String(req.nodes)];
+    const argv = ['salloc', ...(opts.keepAfterExit ? ['--no-shell'] : []), '-N', String(req.nodes)];
     if (req.tasks !== undefined) argv.push('-n', String(req.tasks));
     if (req.minutes !== undefined) argv.push('-t', String(req.minutes));
     if (req.partition) argv.push('-p', req.partition);
     if (req.account) argv.push('-A', req.account);
     argv.push('-J', distestJobName());
     const command = argv.join(' ');
-    const proc = this.host.stream(argv);
+    const proc = this.host.stream(opts.keepAfterExit ? argv : [...argv, ...HOLD_COMMAND]);
     let jobId: string | undefined;
     let granted = false;
+    let onGranted = (): void => undefined;
+    const grant = new Promise<void>(resolve => (onGranted = resolve));
     const messages: string[] = [];
     let pending = '';
     const onText = (b: Buffer) => {
+      if (granted && !opts.keepAfterExit) return; // the holder's later lines are no progress of this call
       pending += b.toString('utf8');
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
@@ -176,6 +195,7 @@ export class Slurm {
           granted ||= event.kind === 'granted';
         }
         opts.onProgress?.(event);
+        if (granted) onGranted();
       }
     };
     proc.onStdout(onText);
@@ -183,17 +203,20 @@ export class Slurm {
     const onAbort = () => void proc.kill();
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const status = await proc.exited;
+    // --no-shell: salloc exits once granted. Holding: salloc runs on; the grant is the answer.
+    const status = await Promise.race([proc.exited, ...(opts.keepAfterExit ? [] : [grant.then(() => undefined)])]);
     opts.signal?.removeEventListener('abort', onAbort);
     if (opts.signal?.aborted) {
       // salloc revokes its pending job when stopped; scancel makes sure of it (and of a just-granted one).
       if (jobId) await this.host.exec(['scancel', jobId], { timeoutMs: 30_000 });
       throw new SchedulerError(command, `cancelled while ${granted ? 'starting' : 'waiting in the queue'}`);
     }
-    if (status.error) throw new SchedulerError(command, status.error);
-    if (!granted || !jobId || status.code !== 0) {
-      throw new SchedulerError(command, `no allocation (exit ${status.code ?? status.signal}): ${messages.slice(-3).join(' / ') || 'no output'}`);
+    if (status?.error) throw new SchedulerError(command, status.error);
+    if (!granted || !jobId || (status && status.code !== 0)) {
+      throw new SchedulerError(command, `no allocation (exit ${status?.code ?? status?.signal}): ${messages.slice(-3).join(' / ') || 'no output'}`);
     }
+    // Holding: salloc runs on until cancelJob stops it.
+    if (!status) this.holders.set(jobId, proc);
     return { kind: 'slurm', host: this.host, jobId, nodes: req.nodes, tasks: req.tasks ?? req.nodes, python: req.python, created: true };
   }
 
@@ -211,7 +234,13 @@ export class Slurm {
   /** The same by job id, for a job whose allocation object is gone (`created` is the caller's record). */
   async cancelJob(jobId: string, created: boolean): Promise<void> {
     if (!created) throw new SchedulerError(`scancel ${jobId}`, 'refused: distest did not create this job');
-    await query(this.host, ['scancel', jobId]);
+    const holder = this.holders.get(jobId);
+    this.holders.delete(jobId);
+    try {
+      await query(this.host, ['scancel', jobId]);
+    } finally {
+      await holder?.kill();
+    }
   }
 
   /** Time left of each of the user's jobs, as Slurm prints it (`4:59`, `UNLIMITED`, `INVALID` while pending). */

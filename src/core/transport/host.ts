@@ -46,6 +46,11 @@ export interface Host {
   writeFile(path: string, data: Buffer | string): Promise<void>;
   /** Hosts whose ports are not already reachable from here (ssh) forward one to a local port. */
   forwardPort?(remotePort: number): Promise<PortForward>;
+  /**
+   * Hosts reached over a connection open it now and reject with its refusal or failure (a host key the
+   * user did not trust), which commands would only report as output of a command that never ran.
+   */
+  connect?(): Promise<void>;
 }
 
 /**

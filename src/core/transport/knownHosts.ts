@@ -10,6 +10,11 @@ export type HostKeyVerdict =
   | { status: 'unknown' }
   /** The host is listed with another key of the same type: someone may be in the middle. */
   | { status: 'changed'; file: string; line: number }
+  /**
+   * The host is listed only with keys of other types, although the handshake asked for those types
+   * first: a server that no longer has them is as suspect as a changed key (`knownTypes`, first line).
+   */
+  | { status: 'otherType'; file: string; line: number; knownTypes: string[] }
   | { status: 'revoked'; file: string; line: number };
 
 interface KnownHostEntry { file: string; line: number; marker?: string; patterns: string; keyType: string; keyBase64: string }
@@ -93,6 +98,7 @@ export function checkHostKey(files: string[], host: string, port: number, keyBlo
   if (plain.some(e => e.keyType === keyType && e.keyBase64 === keyBase64)) return { status: 'known' };
   const other = plain.find(e => e.keyType === keyType);
   if (other) return { status: 'changed', file: other.file, line: other.line };
+  if (plain.length) return { status: 'otherType', file: plain[0].file, line: plain[0].line, knownTypes: [...new Set(plain.map(e => e.keyType))] };
   return { status: 'unknown' };
 }
 
@@ -119,10 +125,20 @@ export function appendKnownHost(file: string, host: string, port: number, keyBlo
   fs.appendFileSync(file, `${prefix}${patterns} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}\n`, { mode: 0o600 });
 }
 
-export function changedHostKeyMessage(host: string, port: number, keyBlob: Buffer, file: string, line: number, revoked: boolean): string {
-  const what = revoked
-    ? `The host key of ${knownHostName(host, port)} is marked @revoked in ${file}:${line}.`
-    : `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for ${knownHostName(host, port)}! Someone could be eavesdropping on you right now (man-in-the-middle), or the host key has just been changed.`;
-  return `${what} The server offered ${keyTypeOf(keyBlob)} ${fingerprintSha256(keyBlob)}. ` +
-    (revoked ? 'Refusing to connect.' : `Offending key in ${file}:${line}. Remove that line if the change is expected. Refusing to connect.`);
+/** Why a host key is refused, in OpenSSH's words where it has them, naming the known_hosts line. */
+export function refusedHostKeyMessage(host: string, port: number, keyBlob: Buffer, verdict: Extract<HostKeyVerdict, { file: string }>): string {
+  const name = knownHostName(host, port);
+  const offered = `The server offered ${keyTypeOf(keyBlob)} ${fingerprintSha256(keyBlob)}`;
+  const where = `${verdict.file}:${verdict.line}`;
+  const changed = `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for ${name}! Someone could be eavesdropping on you right now (man-in-the-middle), or the host key has just been changed.`;
+  switch (verdict.status) {
+    case 'revoked':
+      return `The host key of ${name} is marked @revoked in ${where}. ${offered}. Refusing to connect.`;
+    case 'changed':
+      return `${changed} ${offered}. Offending key in ${where}. Remove that line if the change is expected. Refusing to connect.`;
+    case 'otherType':
+      return `${changed} ${offered}, but known_hosts has only ${verdict.knownTypes.join(', ')} for it (${where}), and the server did not offer ` +
+        `${verdict.knownTypes.length === 1 ? 'that type' : 'those types'} when asked for ${verdict.knownTypes.length === 1 ? 'it' : 'them'} first. ` +
+        'Remove those lines if the host\'s keys were replaced. Refusing to connect.';
+  }
 }

@@ -19,6 +19,11 @@ export class HostPool {
     return host;
   };
 
+  /** Lets hosts refused earlier (host key, login) be tried again: the editor's next run asks anew. */
+  forgetRefusals(): void {
+    for (const host of this.remote.values()) host.forgetRefusal();
+  }
+
   dispose(): void {
     for (const host of this.remote.values()) host.dispose();
     this.remote.clear();

@@ -31,6 +31,11 @@ export class SshHost implements Host {
   /** One channel kept back for kills, so a host busy with long streams can still stop them (and one for SFTP). */
   private readonly control = new Semaphore(1);
   private disposed = false;
+  /**
+   * A refusal (host key not trusted, login refused) ends every later use at once with the same reason:
+   * retrying cannot fix it, and it would ask the user the same question again.
+   */
+  private refusal?: SshRefusedError;
 
   constructor(readonly alias: string, private readonly opts: SshHostOptions = {}) {
     this.name = alias;
@@ -118,9 +123,15 @@ export class SshHost implements Host {
     await this.connection();
   }
 
+  /** After a refusal, the next use tries (and asks) again: a new run in a long-lived editor session. */
+  forgetRefusal(): void {
+    this.refusal = undefined;
+  }
+
   /** The live connection, opened (or reopened after a drop) on first use. */
   private connection(): Promise<Connection> {
     if (this.disposed) return Promise.reject(new Error(`ssh ${this.name}: host was disposed`));
+    if (this.refusal) return Promise.reject(this.refusal);
     if (!this.live) {
       const opening = this.openWithBackoff();
       this.live = opening;
@@ -174,7 +185,7 @@ export class SshHost implements Host {
         return { link, lost };
       } catch (err) {
         lastError = err as Error;
-        if (lastError instanceof SshRefusedError) throw lastError;
+        if (lastError instanceof SshRefusedError) throw (this.refusal = lastError);
         this.opts.log?.(`ssh ${this.name}: connect failed: ${lastError.message}`);
       }
     }

@@ -1,5 +1,6 @@
 // The one place where a remote command line is assembled for ssh `exec`: every part goes through
 // shellQuote, so paths and test names with `'"$;|&()` reach the remote program as the same bytes.
+import { KILL_GRACE_MS } from './local';
 import { shellQuote } from './quote';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -10,10 +11,11 @@ export interface RemoteCommandOptions {
 }
 
 /**
- * `printf distest-pgid:<pid> >&2; cd -- <cwd> && exec env NAME=value... argv...` for the remote login shell. sshd
- * makes every session's shell a session and process-group leader, so the printed `$$` names the group
- * (and session) a kill must reach; `exec` keeps that pid for the command itself. The pid line is the
- * taken out of stderr by PidLineSplitter.
+ * `printf distest-pgid:<pid> >&2; <watchdog> & cd -- <cwd> && exec env NAME=value... argv... </dev/null`
+ * for the remote login shell. sshd makes every session's shell a session and process-group leader, so
+ * the printed `$$` names the group (and session) a kill must reach; `exec` keeps that pid for the
+ * command itself. The pid line is taken out of stderr by PidLineSplitter. The watchdog (below) gets the
+ * channel's stdin; the command reads /dev/null (nothing is ever written to a command's stdin).
  */
 export function remoteCommand(argv: string[], opts: RemoteCommandOptions = {}): string {
   if (argv.length === 0) throw new Error('cannot run an empty command');
@@ -23,7 +25,9 @@ export function remoteCommand(argv: string[], opts: RemoteCommandOptions = {}): 
   });
   const program = envWords.length ? ['env', ...envWords, ...argv] : argv;
   const cd = opts.cwd === undefined ? '' : `cd -- ${shellQuote([opts.cwd])} && `;
-  return `printf '${PID_MARKER}%s\\n' "$$" >&2; ${cd}exec ${shellQuote(program)}`;
+  // fd 3 carries the channel past the /dev/null an asynchronous command gets as its stdin.
+  const watchdog = `exec 3<&0; setsid sh -c ${shellQuote([WATCHDOG_SCRIPT])} sh "$$" ${graceTenths(KILL_GRACE_MS)} <&3 >/dev/null 2>&1 & `;
+  return `printf '${PID_MARKER}%s\\n' "$$" >&2; ${watchdog}${cd}exec ${shellQuote(program)} </dev/null 3<&-`;
 }
 
 /**
@@ -47,8 +51,28 @@ export const KILL_SESSION_SCRIPT = [
 export function killSessionArgv(pgid: number, signal: string, graceMs: number): string[] {
   const name = signal.replace(/^SIG/, '');
   if (!/^[A-Z0-9]+$/.test(name)) throw new Error(`not a signal name: ${signal}`);
-  return ['sh', '-c', KILL_SESSION_SCRIPT, 'sh', String(pgid), name, String(Math.ceil(graceMs / 100))];
+  return ['sh', '-c', KILL_SESSION_SCRIPT, 'sh', String(pgid), name, graceTenths(graceMs)];
 }
+
+function graceTenths(ms: number): string {
+  return String(Math.ceil(ms / 100));
+}
+
+/**
+ * Ends a remote command whose ssh channel closed under it: distest killed outright (SIGKILL, a crashed
+ * editor) or its connection lost. sshd sends no signal then (there is no terminal); the only trace is
+ * EOF on the channel's stdin, which this script holds. It runs in a session of its own (setsid), so the
+ * kill it does (KILL_SESSION_SCRIPT: TERM, then KILL after the grace) and the one distest does spare it.
+ * A command that ended by itself was already reaped by sshd when the channel closed (sshd waits for it
+ * before closing), so `kill -0` tells the two apart. Arguments: session id, grace in tenths of a second.
+ */
+const WATCHDOG_SCRIPT = [
+  's=$1; n=$2',
+  'while read -r _; do :; done',
+  'kill -0 "$s" 2>/dev/null || exit 0',
+  'set -- "$s" TERM "$n"',
+  KILL_SESSION_SCRIPT,
+].join('\n');
 
 const PID_MARKER = 'distest-pgid:';
 

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Client, utils, type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
-import { appendKnownHost, changedHostKeyMessage, checkHostKey, fingerprintSha256, knownHostName, keyTypeOf, knownKeyTypes } from './knownHosts';
+import { appendKnownHost, checkHostKey, fingerprintSha256, knownHostName, keyTypeOf, knownKeyTypes, refusedHostKeyMessage } from './knownHosts';
 import { resolveSshHost, type SshConfigSource, type SshHostConfig } from './sshConfig';
 
 export interface UnknownHostInfo { host: string; port: number; keyType: string; fingerprintSha256: string }
@@ -96,7 +96,7 @@ function connectHop(hop: SshHostConfig, sock: Readable | undefined, opts: SshCon
     keepaliveCountMax: hop.serverAliveCountMax,
     algorithms: { serverHostKey: [...preferred, ...HOST_KEY_ALGORITHMS.filter(a => !preferred.includes(a))] },
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-      verifyHostKey(hop, knownHostsFiles, key, opts).then(
+      verifyHostKey(hop, knownHostsFiles, key, preferred.length > 0, opts).then(
         () => verify(true),
         (err: Error) => {
           hostKeyRefusal.error = err;
@@ -134,11 +134,14 @@ function connectHop(hop: SshHostConfig, sock: Readable | undefined, opts: SshCon
   });
 }
 
-async function verifyHostKey(hop: SshHostConfig, files: string[], key: Buffer, opts: SshConnectOptions): Promise<void> {
+/** `askedForKnownTypes`: the handshake put the key types on record first, so another type is a change. */
+async function verifyHostKey(hop: SshHostConfig, files: string[], key: Buffer, askedForKnownTypes: boolean, opts: SshConnectOptions): Promise<void> {
   const verdict = checkHostKey(files, hop.hostName, hop.port, key);
   if (verdict.status === 'known') return;
-  if (verdict.status === 'changed' || verdict.status === 'revoked') {
-    const message = changedHostKeyMessage(hop.hostName, hop.port, key, verdict.file, verdict.line, verdict.status === 'revoked');
+  // Keys of other types on record are a change only if the server was asked for those types (ssh2 can
+  // negotiate them); else the key is merely new, as for a host not on record.
+  if (verdict.status === 'changed' || verdict.status === 'revoked' || (verdict.status === 'otherType' && askedForKnownTypes)) {
+    const message = refusedHostKeyMessage(hop.hostName, hop.port, key, verdict);
     opts.log?.(message);
     throw new SshRefusedError(message);
   }
@@ -148,7 +151,7 @@ async function verifyHostKey(hop: SshHostConfig, files: string[], key: Buffer, o
     throw new SshRefusedError(`the host key of ${name} (${info.keyType} ${info.fingerprintSha256}) is not in ${files.join(', ')}; connect once with ssh(1) to accept it`);
   }
   if (!(await opts.confirmUnknownHost(info))) {
-    throw new SshRefusedError(`the host key of ${name} (${info.keyType} ${info.fingerprintSha256}) was not accepted`);
+    throw new SshRefusedError(`the host key of ${name} (${info.keyType} ${info.fingerprintSha256}) is not trusted: refused by the user`);
   }
   appendKnownHost(files[0], hop.hostName, hop.port, key, hop.hashKnownHosts);
   opts.log?.(`ssh: added ${name} (${info.keyType} ${info.fingerprintSha256}) to ${files[0]}`);
