@@ -1,7 +1,9 @@
 // Bundled by bench/discovery.mjs into .bench/discovery-entry.js. Run as a program, it is the "cold"
 // measurement: `node .bench/discovery-entry.js <folder>` prints one JSON line with the counts and timings.
 import path from 'node:path';
-import { discoverFolder, PythonTestParser, serveDiscoveryWorker, type DiscoveryConfig } from '../src/core/discovery';
+import type { DiscoveryConfig } from '../src/core/discovery/config';
+import { discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
+import { PythonTestParser } from '../src/core/discovery/parser';
 import type { FileDiscovery } from '../src/core/types';
 
 export { discoverFolder, PythonTestParser };

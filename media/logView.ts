@@ -5,7 +5,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import { SearchAddon, type ISearchOptions } from '@xterm/addon-search';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal, type IDisposable, type ILink } from '@xterm/xterm';
-import { fileLinks } from '../src/core/ranks/fileLinks';
+import { fileLinks } from '../src/core/logs/fileLinks';
 import './logView.css';
 
 declare function acquireVsCodeApi(): { postMessage(message: unknown): void };

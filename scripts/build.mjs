@@ -48,6 +48,8 @@ if (webviews.length) {
 }
 
 if (withTests) {
+  // Compiled tests of renamed or deleted files would still run: start from an empty folder.
+  fs.rmSync(path.join(root, 'out/test'), { recursive: true, force: true });
   const tests = globSync('test/{unit,integration,e2e/suite}/**/*.ts', { cwd: root });
   if (tests.length) {
     builds.push(esbuild.build({

@@ -1,18 +1,18 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
-import { discoverFolder, serveDiscoveryWorker } from './core/discovery';
+import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/launch/allocation';
 import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/launch/allocationSpec';
 import { junitXml, messageText } from './core/run/report';
 import { placeProject } from './core/run/placement';
 import { runTests } from './core/run/run';
-import type { SweepResult } from './core/faults';
+import type { SweepResult } from './core/faults/stepFaults';
 import { listAllocations, resolveAllocation, type AllocationContext, type ResolvedAllocation } from './core/schedulers/allocations';
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
-import { terminalPrompts } from './core/transport/sshPrompt';
+import { terminalPrompts } from './core/transport/ssh/prompt';
 import type { TestResult, TestSpec } from './core/types';
 
 const USAGE = `usage:

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { TestsChangedParams } from './protocol';
-import { LogStore } from './core/ranks/logStore';
+import { LogStore } from './core/logs/logStore';
 import { AllocationPicker } from './vscode/allocation';
 import { DiscoveryClient } from './vscode/discoveryClient';
 import { FaultDiagnostics } from './vscode/faultDiagnostics';

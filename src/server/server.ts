@@ -7,7 +7,10 @@ import {
   type Connection, type Diagnostic, type InitializeParams, type InitializeResult, type WorkspaceFolder,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { discoverFolder, isTestFile, PythonTestParser, serveDiscoveryWorker, type MarkerInfo } from '../core/discovery';
+import type { MarkerInfo } from '../core/discovery/collect';
+import { isTestFile } from '../core/discovery/config';
+import { discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
+import { PythonTestParser } from '../core/discovery/parser';
 import { hasEscapedBytes, printableFsName } from '../core/fsNames';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerSettings } from '../protocol';

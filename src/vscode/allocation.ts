@@ -8,7 +8,7 @@ import { Pbs } from '../core/schedulers/pbs';
 import { Slurm } from '../core/schedulers/slurm';
 import { settingsFromObject, type DistestSettings } from '../core/settings';
 import { HostPool } from '../core/transport/pool';
-import type { SecretStore } from '../core/transport/ssh';
+import type { SecretStore } from '../core/transport/ssh/sshHost';
 import { pythonFromPythonExtension } from './pythonExtension';
 
 export interface ResolvedAllocation { allocation: Allocation; summary: string; settings: DistestSettings }

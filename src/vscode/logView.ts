@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { fileLinks } from '../core/ranks/fileLinks';
-import { LogFeed } from '../core/ranks/logFeed';
-import { rankKey, type LogStore, type RunLog } from '../core/ranks/logStore';
+import { fileLinks } from '../core/logs/fileLinks';
+import { LogFeed } from '../core/logs/logFeed';
+import { rankKey, type LogStore, type RunLog } from '../core/logs/logStore';
 
 export const LOG_SCHEME = 'distest-log';
-export const LOG_LANGUAGE = 'distest-log';
 /** The Rank Logs view in the panel area (package.json `views`). */
 export const LOG_VIEW_ID = 'distest.rankLogs';
 /** Recent output sent when the view opens on a run: what the feed takes without dropping. */

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { rankStatesOf, type LogStore } from '../core/ranks/logStore';
+import { rankStatesOf, type LogStore } from '../core/logs/logStore';
 import { placeProject, type Placement } from '../core/run/placement';
 import { runTests } from '../core/run/run';
 import type { RankLine } from '../core/ranks/demux';

@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { assetDir } from '../../src/core/assets';
-import { aggregate, newFrameToken, RankStreams, type ExpectedTest, type RankLine } from '../../src/core/ranks';
+import { aggregate, type ExpectedTest } from '../../src/core/ranks/aggregate';
+import { RankStreams, type RankLine } from '../../src/core/ranks/demux';
+import { newFrameToken } from '../../src/core/ranks/frames';
 import type { AgentRecord, TestResult } from '../../src/core/types';
 
 // Real mpirun (OpenMPI 4.1.4), real pytest / unittest under Debian's python3 (it has mpi4py and

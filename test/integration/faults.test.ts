@@ -4,11 +4,11 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { discoverFolder } from '../../src/core/discovery';
+import { discoverFolder } from '../../src/core/discovery/folder';
 import { localAllocation, type LocalAllocation } from '../../src/core/launch/allocation';
 import { runTests, type RunOptions } from '../../src/core/run/run';
 import { LocalHost } from '../../src/core/transport/local';
-import type { SweepResult } from '../../src/core/faults';
+import type { SweepResult } from '../../src/core/faults/stepFaults';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
 

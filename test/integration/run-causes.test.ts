@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { discoverFolder } from '../../src/core/discovery';
+import { discoverFolder } from '../../src/core/discovery/folder';
 import { localAllocation, type LocalAllocation } from '../../src/core/launch/allocation';
 import { runTests, type RunOptions } from '../../src/core/run/run';
 import { LocalHost } from '../../src/core/transport/local';

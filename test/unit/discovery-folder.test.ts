@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverFolder, findTestFiles, isTestFile, type DiscoveryConfig } from '../../src/core/discovery';
+import { isTestFile, type DiscoveryConfig } from '../../src/core/discovery/config';
+import { discoverFolder, findTestFiles } from '../../src/core/discovery/folder';
 import { baseConfig, parser } from './discovery-helpers';
 import { makeTree } from './tmpTree';
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { PythonTestParser, type DiscoveryConfig } from '../../src/core/discovery';
+import type { DiscoveryConfig } from '../../src/core/discovery/config';
+import { PythonTestParser } from '../../src/core/discovery/parser';
 
 export const repoRoot = path.resolve(__dirname, '../../..');
 export const mpiProject = path.join(repoRoot, 'test/fixtures/mpi-project');

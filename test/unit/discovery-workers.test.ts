@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { discoverFolder, serveDiscoveryWorker } from '../../src/core/discovery';
+import { discoverFolder, serveDiscoveryWorker } from '../../src/core/discovery/folder';
 import { baseConfig, parser } from './discovery-helpers';
 import { makeTree } from './tmpTree';
 

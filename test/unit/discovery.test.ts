@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { discoverFolder, type DiscoveryConfig } from '../../src/core/discovery';
+import type { DiscoveryConfig } from '../../src/core/discovery/config';
+import { discoverFolder } from '../../src/core/discovery/folder';
 import type { TestSpec } from '../../src/core/types';
 import { baseConfig, discover, mpiProject, parser, py, repoRoot } from './discovery-helpers';
 

@@ -7,11 +7,11 @@ import { RankStderr } from '../../src/core/faults/capture';
 import { parseGdbCore } from '../../src/core/faults/cores';
 import { findCrashes } from '../../src/core/faults/crash';
 import { groupMessages, groupStacks, mainThread, parseFaulthandler, workspaceFile } from '../../src/core/faults/stacks';
-import { RankStreams, type RankLine } from '../../src/core/ranks';
+import { RankStreams, type RankLine } from '../../src/core/ranks/demux';
 import { parseLauncherFailure } from '../../src/core/ranks/launcherFailure';
 import type { StackFrame } from '../../src/core/types';
+import { RECORDED } from './recorded';
 
-const RECORDED = path.resolve(__dirname, '../../../test/fixtures/recorded');
 const ROOT = '/work/main/test/fixtures/faults-project';
 
 /** The recorded mpirun stderr, demuxed per rank as a run sees it. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LogFeed, type LinesMessage } from '../../src/core/ranks/logFeed';
+import { LogFeed, type LinesMessage } from '../../src/core/logs/logFeed';
 
 function feedWith(opts: Partial<ConstructorParameters<typeof LogFeed>[0]> = {}): { feed: LogFeed; sent: LinesMessage[] } {
   const sent: LinesMessage[] = [];

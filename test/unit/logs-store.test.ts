@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileLinks } from '../../src/core/ranks/fileLinks';
-import { LogStore, rankStatesOf } from '../../src/core/ranks/logStore';
+import { fileLinks } from '../../src/core/logs/fileLinks';
+import { LogStore, rankStatesOf } from '../../src/core/logs/logStore';
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distest-logs-'));
 

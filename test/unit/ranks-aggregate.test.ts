@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { aggregate, parseLauncherFailure, RankStreams, type LaunchOutcome } from '../../src/core/ranks';
+import { aggregate, type LaunchOutcome } from '../../src/core/ranks/aggregate';
+import { RankStreams } from '../../src/core/ranks/demux';
+import { parseLauncherFailure } from '../../src/core/ranks/launcherFailure';
 import type { AgentRecord, Outcome, Phase, RankRecord } from '../../src/core/types';
+import { RECORDED, RECORDED_TOKEN as TOKEN } from './recorded';
 
-const RECORDED = path.resolve(__dirname, '../../../test/fixtures/recorded');
-const TOKEN = '0123456789abcdef0123456789abcdef';
 const OK: LaunchOutcome = { exitCode: 0, signal: null };
 
 /** Records and launcher text of a recorded real mpirun run (see record-openmpi.sh). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeRecord, FrameDecoder, newFrameToken, parseRecord } from '../../src/core/ranks';
+import { encodeRecord, FrameDecoder, newFrameToken, parseRecord } from '../../src/core/ranks/frames';
 import type { AgentRecord, RankRecord } from '../../src/core/types';
 
 const TOKEN = '0123456789abcdef0123456789abcdef';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { killSessionArgv, PidLineSplitter, remoteCommand } from '../../src/core/transport/sshCommand';
+import { killSessionArgv, PidLineSplitter, remoteCommand } from '../../src/core/transport/ssh/command';
 
 const NASTY = ['a b', `it's "q"`, '$HOME', '`id`', 'x;y|z&(w)', 'new\nline', '*', '; touch /tmp/pwned', ''];
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { parseProxyJump, resolveSshHost } from '../../src/core/transport/sshConfig';
+import { parseProxyJump, resolveSshHost } from '../../src/core/transport/ssh/config';
 import { makeTree } from './tmpTree';
 
 const home = (files: Record<string, string>): string => makeTree(files, 'distest-sshcfg-');

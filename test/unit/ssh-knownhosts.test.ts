@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { makeTree } from './tmpTree';
-import { appendKnownHost, checkHostKey, fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypes, refusedHostKeyMessage } from '../../src/core/transport/knownHosts';
+import { appendKnownHost, checkHostKey, fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypes, refusedHostKeyMessage } from '../../src/core/transport/ssh/knownHosts';
 
 function keyBlob(type: string, body: string): Buffer {
   const t = Buffer.from(type);

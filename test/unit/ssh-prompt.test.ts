@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { terminalPrompts } from '../../src/core/transport/sshPrompt';
+import { terminalPrompts } from '../../src/core/transport/ssh/prompt';
 
 function io(): { input: PassThrough; output: PassThrough; written: () => string } {
   const input = new PassThrough();

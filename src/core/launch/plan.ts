@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
-import type { ExpectedTest, TagStyle } from '../ranks';
+import type { ExpectedTest } from '../ranks/aggregate';
+import type { TagStyle } from '../ranks/demux';
 import type { TestSpec } from '../types';
 import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
 import { allocationLabel, allocationSlots, type Allocation, type HostsAllocation, type LocalAllocation } from './allocation';

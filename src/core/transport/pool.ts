@@ -1,6 +1,6 @@
 import type { Host } from './host';
 import { LocalHost } from './local';
-import { SshHost, type SshHostOptions } from './ssh';
+import { SshHost, type SshHostOptions } from './ssh/sshHost';
 
 /**
  * One Host per ssh_config alias, opened on first use and kept (one multiplexed connection each), with

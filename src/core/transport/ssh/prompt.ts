@@ -1,6 +1,6 @@
 // Terminal answers for SshHost's questions, for the CLI (the editor asks through its own UI). Secrets
 // are read without echo and never remembered: the CLI has no secret store.
-import type { SecretAnswer, SecretRequest, UnknownHostInfo } from './sshConnect';
+import type { SecretAnswer, SecretRequest, UnknownHostInfo } from './connect';
 
 export interface TerminalPrompts {
   askSecret(request: SecretRequest): Promise<SecretAnswer | undefined>;

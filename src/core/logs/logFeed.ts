@@ -1,4 +1,4 @@
-import type { StreamName } from './demux';
+import type { StreamName } from '../ranks/demux';
 
 /** A line on the wire to the log view: rank (-1: the launcher), 1 for stderr, text. */
 export type WireLine = [rank: number, stderr: 0 | 1, text: string];

@@ -1,7 +1,7 @@
 // The one place where a remote command line is assembled for ssh `exec`: every part goes through
 // shellQuote, so paths and test names with `'"$;|&()` reach the remote program as the same bytes.
-import { KILL_GRACE_MS } from './local';
-import { shellQuote } from './quote';
+import { KILL_GRACE_MS } from '../local';
+import { shellQuote } from '../quote';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

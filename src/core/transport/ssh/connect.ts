@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Client, utils, type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { appendKnownHost, checkHostKey, fingerprintSha256, knownHostName, keyTypeOf, knownKeyTypes, refusedHostKeyMessage } from './knownHosts';
-import { resolveSshHost, type SshConfigSource, type SshHostConfig } from './sshConfig';
+import { resolveSshHost, type SshConfigSource, type SshHostConfig } from './config';
 
 export interface UnknownHostInfo { host: string; port: number; keyType: string; fingerprintSha256: string }
 

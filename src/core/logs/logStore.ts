@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathMapFor } from '../transport/paths';
 import type { TestResult } from '../types';
-import type { StreamName } from './demux';
+import type { StreamName } from '../ranks/demux';
 
 /** What the log view shows next to each rank. */
 export type RankState = 'waiting' | 'running' | 'passed' | 'failed' | 'crashed' | 'hung';

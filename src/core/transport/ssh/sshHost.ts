@@ -3,13 +3,13 @@
 // is reopened (with backoff) by the next use.
 import net from 'node:net';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
-import { collectOutput, lookUpCommand, type ExecResult, type ExitStatus, type Host, type PortForward, type RunningProcess, type StreamOptions } from './host';
-import { KILL_GRACE_MS } from './local';
-import { openSshLink, SshRefusedError, type SshConnectOptions, type SshLink } from './sshConnect';
-import { killSessionArgv, PidLineSplitter, remoteCommand } from './sshCommand';
+import { collectOutput, lookUpCommand, type ExecResult, type ExitStatus, type Host, type PortForward, type RunningProcess, type StreamOptions } from '../host';
+import { KILL_GRACE_MS } from '../local';
+import { openSshLink, SshRefusedError, type SshConnectOptions, type SshLink } from './connect';
+import { killSessionArgv, PidLineSplitter, remoteCommand } from './command';
 
-export type { SecretAnswer, SecretRequest, SecretStore, UnknownHostInfo } from './sshConnect';
-export { SshRefusedError } from './sshConnect';
+export type { SecretAnswer, SecretRequest, SecretStore, UnknownHostInfo } from './connect';
+export { SshRefusedError } from './connect';
 
 export interface SshHostOptions extends SshConnectOptions {
   /** The server's MaxSessions (OpenSSH default 10); two are kept back for kills and SFTP. */
