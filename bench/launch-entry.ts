@@ -1,8 +1,8 @@
 // Bundled by bench/launch.mjs into .bench/launch-entry.js: the distest pieces the launch benchmark drives.
-export { localAllocation } from '../src/core/launch/allocation';
-export { detectMpi } from '../src/core/launch/mpi';
+export { localAllocation } from '../src/core/allocation/allocation';
+export { detectMpi } from '../src/core/allocation/mpi';
 export { planRun } from '../src/core/launch/plan';
 export { runTests } from '../src/core/run/run';
-export { Slurm } from '../src/core/schedulers/slurm';
+export { Slurm } from '../src/core/allocation/slurm';
 export { LocalHost } from '../src/core/transport/local';
 export { shellQuote } from '../src/core/transport/quote';

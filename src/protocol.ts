@@ -3,8 +3,7 @@
 // files), workspace/didChangeWatchedFiles (files changed on disk), workspace/didChangeConfiguration
 // (settings), textDocument/publishDiagnostics (marker problems) and textDocument/hover (rank counts).
 import { NotificationType, NotificationType0, RequestType } from 'vscode-languageserver-protocol';
-import { DEFAULT_DISCOVERY_CONFIG, type DiscoveryConfig } from './core/discovery/config';
-import { readLauncherTemplate } from './core/settings';
+import { discoverySettings, readSettings, type DiscoverySettings } from './core/settings';
 import type { FileDiscovery, TestSpec } from './core/types';
 
 /**
@@ -40,43 +39,22 @@ export const RescanNeeded = new NotificationType0('distest/rescanNeeded');
 export const SETTINGS_SECTION = 'distest';
 
 /**
- * What the server needs to know. Sent as `initializationOptions`, and on change as
- * `workspace/didChangeConfiguration` with `{ settings: { distest: <ServerSettings> } }`.
- * For convenience the server also accepts the raw `distest` settings section there (keys `launchers`,
- * `mpiDefaultRanks`, `testFilePatterns`, `exclude` at its top level) — see readServerSettings.
+ * What the server needs to know: the discovery slice of the settings (core/settings `discoverySettings`).
+ * Sent as `initializationOptions`, and on change as `workspace/didChangeConfiguration` with
+ * `{ settings: { distest: <ServerSettings> } }`.
  */
-export interface ServerSettings { discovery: DiscoveryConfig }
+export interface ServerSettings { discovery: DiscoverySettings }
 
 /**
- * Reads ServerSettings from an untrusted JSON value (initializationOptions or a settings section).
- * Malformed entries are dropped one by one, never the whole configuration; returns the problems found.
+ * Reads ServerSettings from an untrusted JSON value (initializationOptions or a settings section)
+ * through the one settings reader: malformed entries are dropped one by one, never the whole
+ * configuration; returns the problems found.
  */
 export function readServerSettings(raw: unknown): { settings: ServerSettings; problems: string[] } {
-  const problems: string[] = [];
   const section = isObject(raw) ? raw : {};
   const source = isObject(section.discovery) ? section.discovery : section;
-  const discovery: DiscoveryConfig = { ...DEFAULT_DISCOVERY_CONFIG, launchers: [] };
-
-  if (Array.isArray(source.launchers)) {
-    source.launchers.forEach((entry, index) => {
-      const template = readLauncherTemplate(entry);
-      if (template) discovery.launchers.push(template);
-      else problems.push(`launchers[${index}] needs a string "glob" and "launcher" and an optional non-negative integer "ranks"; ignored`);
-    });
-  } else if (source.launchers !== undefined) {
-    problems.push('launchers must be a list; ignored');
-  }
-  if (source.mpiDefaultRanks !== undefined) {
-    if (Number.isInteger(source.mpiDefaultRanks) && (source.mpiDefaultRanks as number) >= 1) discovery.mpiDefaultRanks = source.mpiDefaultRanks as number;
-    else problems.push(`mpiDefaultRanks must be a positive integer, got ${JSON.stringify(source.mpiDefaultRanks)}; using ${discovery.mpiDefaultRanks}`);
-  }
-  for (const key of ['testFilePatterns', 'exclude'] as const) {
-    const value = source[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value) && value.every(v => typeof v === 'string')) discovery[key] = value;
-    else problems.push(`${key} must be a list of glob strings; using the default`);
-  }
-  return { settings: { discovery }, problems };
+  const { settings, problems } = readSettings(key => source[key], '');
+  return { settings: { discovery: discoverySettings(settings, true) }, problems };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

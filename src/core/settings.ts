@@ -1,27 +1,21 @@
+// The one reader of the `distest.*` settings. Every setting is a row of SETTINGS (key, type, default,
+// check); the editor reads VS Code's configuration through it, the CLI `<folder>/.vscode/settings.json`,
+// the language server its discovery slice. package.json contributes the same keys with the same
+// defaults and types (test/unit/settings.test.ts holds the two together).
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseAllocationSpec, type HostSlotsSpec } from './launch/allocationSpec';
+import { DEFAULT_MAX_RANKS_PER_SLOT } from './allocation/allocation';
+import type { AllocationSettings } from './allocation/resolve';
+import { parseAllocationSpec, type HostSlotsSpec } from './allocation/spec';
 import type { LauncherTemplate } from './types';
 
-/** `distest.local.maxRanksPerSlot` unless set: `parallel(100000)` on a laptop is a typo, not a test. */
-export const DEFAULT_MAX_RANKS_PER_SLOT = 4;
-
-/** What `New Slurm allocation` and `--allocation slurm:new` ask for unless told otherwise. */
-export interface SlurmDefaults { nodes: number; tasks: number; minutes: number; partition: string; account: string; mpiPlugin: string }
-/** What `New PBS allocation` and `--allocation pbs:new` ask for unless told otherwise. */
-export interface PbsDefaults { nodes: number; ncpus: number; walltime: string; queue: string; account: string }
-
-/** The `distest.*` settings the CLI and the editor share, with their defaults filled in. */
-export interface DistestSettings {
-  /** Python for the ranks; empty means `python3` on PATH. */
+/** The `distest.*` settings, with their defaults filled in. */
+export interface DistestSettings extends AllocationSettings {
+  /** Python for the ranks; empty means `python3` as the launching host resolves it. */
   pythonPath: string;
-  /** mpirun/mpiexec to use; empty means `mpirun`, then `mpiexec` on PATH. */
-  mpiexecPath: string;
   launchers: LauncherTemplate[];
   /** Rank count for tests whose count only the run can decide. */
   mpiDefaultRanks: number;
-  /** Oversubscribing this machine: allowed at all, and at most `maxRanksPerSlot` ranks per slot (0: no limit). */
-  local: { oversubscribe: boolean; maxRanksPerSlot: number };
   /** Per test unless `@pytest.mark.timeout(S)` says otherwise; 0 means no timeout. */
   timeoutSeconds: number;
   /** No output and no result from any rank for this long is a hang; 0 turns the watchdog off. */
@@ -32,38 +26,182 @@ export interface DistestSettings {
   pytestArgs: string[];
   /** On a hang, also attach gdb to one rank per group for its native stack. */
   nativeStacks: boolean;
-  /** SSH hosts the allocation picker offers, each with its slots (else `nproc` there). */
-  hosts: HostSlotsSpec[];
-  /** ssh_config aliases where squeue/salloc/qstat run; this machine is asked too when it has them. */
-  loginHosts: string[];
-  slurm: SlurmDefaults;
-  pbs: PbsDefaults;
   /** ssh alias of a launching host → the project's absolute path there (else the local path is used). */
   remoteRoots: Record<string, string>;
   /** Copy changed workspace files to the remote root before each run. */
   syncBeforeRun: boolean;
+  /** Runs whose per-rank logs are kept on disk. */
+  logs: { keepRuns: number };
 }
 
-export const DEFAULT_SETTINGS: DistestSettings = Object.freeze({
-  pythonPath: '',
-  mpiexecPath: '',
-  launchers: [],
-  mpiDefaultRanks: 2,
-  local: Object.freeze({ oversubscribe: true, maxRanksPerSlot: DEFAULT_MAX_RANKS_PER_SLOT }),
-  timeoutSeconds: 600,
-  silenceSeconds: 0,
-  cores: Object.freeze({ enable: true, maxPerRun: 3 }),
-  pytestArgs: [],
-  nativeStacks: false,
-  hosts: [],
-  loginHosts: [],
-  slurm: Object.freeze({ nodes: 2, tasks: 0, minutes: 30, partition: '', account: '', mpiPlugin: 'pmix' }),
-  pbs: Object.freeze({ nodes: 2, ncpus: 4, walltime: '00:30:00', queue: '', account: '' }),
-  remoteRoots: Object.freeze({}),
-  syncBeforeRun: false,
-}) as DistestSettings;
+/** A JSON schema type as package.json's `contributes.configuration` writes it. */
+export type SettingType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object' | ['integer', 'null'];
+
+/** How a value is read: the value to keep, or what was wanted (the default is kept). */
+type Read<T> = { value: T } | { want: string };
+
+interface Setting<T> {
+  /** Without the `distest.` prefix, as `getConfiguration('distest').get(key)` takes it. */
+  key: string;
+  type: SettingType;
+  default: T;
+  read(raw: unknown, context: ReadContext): Read<T>;
+  set(settings: DistestSettings, value: T): void;
+}
+
+/** A setting with its type hidden behind what the readers do with it. */
+export interface SettingRow {
+  key: string;
+  type: SettingType;
+  default: unknown;
+  /** Reads `raw` into `settings`; returns what was wanted when it is not a valid value. */
+  apply(settings: DistestSettings, raw: unknown, context: ReadContext): string | undefined;
+}
+
+function row<T>(setting: Setting<T>): SettingRow {
+  return {
+    key: setting.key,
+    type: setting.type,
+    default: setting.default,
+    apply(settings, raw, context) {
+      const read = setting.read(raw, context);
+      if (!('value' in read)) return read.want;
+      setting.set(settings, read.value);
+      return undefined;
+    },
+  };
+}
+
+interface ReadContext {
+  /** `${workspaceFolder}` in strings. */
+  folder: string;
+  /** Problems with single entries of a list or object (the rest is kept). */
+  problems: string[];
+}
+
+// ---- the kinds of setting ----
+
+const text = (key: string, fallback: string, set: (s: DistestSettings, v: string) => void, opts: { pattern?: RegExp; want?: string } = {}): SettingRow => row<string>({
+  key, type: 'string', default: fallback, set,
+  read: (raw, { folder }) => typeof raw === 'string' && (!opts.pattern || opts.pattern.test(raw))
+    ? { value: raw.replace(/\$\{workspaceFolder\}/g, folder) }
+    : { want: opts.want ?? 'a string' },
+});
+
+const whole = (key: string, fallback: number, min: number, set: (s: DistestSettings, v: number) => void, note = ''): SettingRow => row<number>({
+  key, type: 'integer', default: fallback, set,
+  read: raw => (typeof raw === 'number' && Number.isInteger(raw) && raw >= min ? { value: raw } : { want: `a whole number ≥ ${min}${note}` }),
+});
+
+const decimal = (key: string, fallback: number, set: (s: DistestSettings, v: number) => void, note: string): SettingRow => row<number>({
+  key, type: 'number', default: fallback, set,
+  read: raw => (typeof raw === 'number' && Number.isFinite(raw) && raw >= 0 ? { value: raw } : { want: `a number ≥ 0${note}` }),
+});
+
+const flag = (key: string, fallback: boolean, set: (s: DistestSettings, v: boolean) => void): SettingRow => row<boolean>({
+  key, type: 'boolean', default: fallback, set,
+  read: raw => (typeof raw === 'boolean' ? { value: raw } : { want: 'true or false' }),
+});
+
+/** A list whose entries are read one by one: a bad entry is named and dropped, the others kept. */
+const list = <T>(key: string, want: string, entry: (raw: unknown) => T | null, entryWant: string, set: (s: DistestSettings, v: T[]) => void): SettingRow => row<T[]>({
+  key, type: 'array', default: [], set,
+  read: (raw, { problems }) => {
+    if (!Array.isArray(raw)) return { want };
+    const kept: T[] = [];
+    raw.forEach((item, i) => {
+      const value = entry(item);
+      if (value !== null) kept.push(value);
+      else problems.push(`distest.${key}[${i}] should be ${entryWant}, got ${JSON.stringify(item)}; ignored`);
+    });
+    return { value: kept };
+  },
+});
+
+/** Every `distest.*` setting, in package.json's order. */
+export const SETTINGS: readonly SettingRow[] = [
+  text('pythonPath', '', (s, v) => (s.pythonPath = v)),
+  text('mpiexecPath', '', (s, v) => (s.mpiexecPath = v)),
+  whole('mpiDefaultRanks', 2, 1, (s, v) => (s.mpiDefaultRanks = v)),
+  list('launchers', 'an array of {glob, launcher, ranks?}', readLauncherTemplate, '{"glob": string, "launcher": string, "ranks"?: whole number ≥ 0}', (s, v) => (s.launchers = v)),
+  flag('local.oversubscribe', true, (s, v) => (s.local.oversubscribe = v)),
+  whole('local.maxRanksPerSlot', DEFAULT_MAX_RANKS_PER_SLOT, 0, (s, v) => (s.local.maxRanksPerSlot = v), ' (0: no limit)'),
+  row<number | null>({
+    key: 'local.slots', type: ['integer', 'null'], default: null, set: (s, v) => (s.local.slots = v),
+    read: raw => (raw === null || (typeof raw === 'number' && Number.isInteger(raw) && raw >= 1) ? { value: raw } : { want: 'a whole number ≥ 1, or null for the CPU count' }),
+  }),
+  list('hosts', 'a list of host names or {"name", "slots"}', readHostEntry, 'a host name or {"name": string, "slots"?: whole number ≥ 1}', (s, v) => (s.hosts = v)),
+  list('loginHosts', 'a list of ssh host aliases', e => (typeof e === 'string' && readHostEntry(e) ? e : null), 'an ssh host alias', (s, v) => (s.loginHosts = v)),
+  row<Record<string, string>>({
+    key: 'remoteRoots', type: 'object', default: {}, set: (s, v) => (s.remoteRoots = v),
+    read: (raw, { problems }) => {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { want: 'an object of ssh host alias → absolute path' };
+      const roots: Record<string, string> = {};
+      for (const [alias, root] of Object.entries(raw)) {
+        if (typeof root === 'string' && root.startsWith('/')) roots[alias] = root;
+        else problems.push(`distest.remoteRoots["${alias}"] should be an absolute path, got ${JSON.stringify(root)}; ignored`);
+      }
+      return { value: roots };
+    },
+  }),
+  flag('syncBeforeRun', false, (s, v) => (s.syncBeforeRun = v)),
+  whole('slurm.nodes', 2, 1, (s, v) => (s.slurm.nodes = v)),
+  whole('slurm.tasks', 0, 0, (s, v) => (s.slurm.tasks = v), ' (0: one per node)'),
+  whole('slurm.minutes', 30, 1, (s, v) => (s.slurm.minutes = v)),
+  text('slurm.partition', '', (s, v) => (s.slurm.partition = v)),
+  text('slurm.account', '', (s, v) => (s.slurm.account = v)),
+  text('slurm.mpiPlugin', 'pmix', (s, v) => (s.slurm.mpiPlugin = v)),
+  whole('pbs.nodes', 2, 1, (s, v) => (s.pbs.nodes = v)),
+  whole('pbs.ncpus', 4, 1, (s, v) => (s.pbs.ncpus = v)),
+  text('pbs.walltime', '00:30:00', (s, v) => (s.pbs.walltime = v), { pattern: /^\d+:\d{2}:\d{2}$/, want: 'HH:MM:SS' }),
+  text('pbs.queue', '', (s, v) => (s.pbs.queue = v)),
+  text('pbs.account', '', (s, v) => (s.pbs.account = v)),
+  decimal('timeoutSeconds', 600, (s, v) => (s.timeoutSeconds = v), ' (0: no timeout)'),
+  decimal('silenceSeconds', 0, (s, v) => (s.silenceSeconds = v), ' (0: off)'),
+  flag('hangs.nativeStacks', false, (s, v) => (s.nativeStacks = v)),
+  flag('cores.enable', true, (s, v) => (s.cores.enable = v)),
+  whole('cores.maxPerRun', 3, 0, (s, v) => (s.cores.maxPerRun = v)),
+  list('pytestArgs', 'a list of strings', e => (typeof e === 'string' ? e : null), 'a string', (s, v) => (s.pytestArgs = v)),
+  whole('logs.keepRuns', 10, 1, (s, v) => (s.logs.keepRuns = v)),
+];
+
+/** Fresh settings holding every default (nothing shared with another caller's copy). */
+export function defaultSettings(): DistestSettings {
+  const settings = {
+    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {},
+  } as DistestSettings;
+  for (const setting of SETTINGS) setting.apply(settings, structuredClone(setting.default), { folder: '', problems: [] });
+  return settings;
+}
+
+export const DEFAULT_SETTINGS: Readonly<DistestSettings> = Object.freeze(defaultSettings());
 
 export interface SettingsRead { settings: DistestSettings; problems: string[] }
+
+/**
+ * Reads `distest.*` values from any source: `get(key)` answers a key without the prefix, undefined when
+ * unset. A bad value is reported and its default kept; `${workspaceFolder}` in strings becomes `folder`.
+ */
+export function readSettings(get: (key: string) => unknown, folder: string): SettingsRead {
+  const settings = defaultSettings();
+  const context: ReadContext = { folder, problems: [] };
+  for (const setting of SETTINGS) {
+    const raw = get(setting.key);
+    if (raw === undefined) continue;
+    const want = setting.apply(settings, raw, context);
+    if (want !== undefined) context.problems.push(`distest.${setting.key} should be ${want}, got ${JSON.stringify(raw)}; using the default`);
+  }
+  return { settings, problems: context.problems };
+}
+
+/** Picks the `distest.*` keys out of a settings object (flat dotted keys, as in settings.json). */
+export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { settings: defaultSettings(), problems: ['settings must be a JSON object; using defaults'] };
+  }
+  const obj = raw as Record<string, unknown>;
+  return readSettings(key => obj[`distest.${key}`], folder);
+}
 
 /**
  * Reads `<folder>/.vscode/settings.json` (JSON with comments and trailing commas, as VS Code writes
@@ -75,103 +213,29 @@ export function readFolderSettings(folder: string): SettingsRead {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    return { settings: cloneDefaults(), problems: [] };
+    return { settings: defaultSettings(), problems: [] };
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(stripJsonc(text));
   } catch (err) {
-    return { settings: cloneDefaults(), problems: [`${file}: not valid JSON (${(err as Error).message}); using default settings`] };
+    return { settings: defaultSettings(), problems: [`${file}: not valid JSON (${(err as Error).message}); using default settings`] };
   }
   const read = settingsFromObject(parsed, folder);
   read.problems = read.problems.map(p => `${file}: ${p}`);
   return read;
 }
 
-/** Picks the `distest.*` keys out of a settings object (flat dotted keys, as in settings.json). */
-export function settingsFromObject(raw: unknown, folder: string): SettingsRead {
-  const settings = cloneDefaults();
-  const problems: string[] = [];
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { settings, problems: ['settings must be a JSON object; using defaults'] };
-  }
-  const obj = raw as Record<string, unknown>;
-  const bad = (key: string, want: string) => problems.push(`${key} should be ${want}, got ${JSON.stringify(obj[key])}; using the default`);
-  const expand = (p: string) => p.replace(/\$\{workspaceFolder\}/g, folder);
+/** What the discovery language server needs of the settings. */
+export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number }
 
-  const str = (key: string, set: (v: string) => void) => {
-    if (!(key in obj)) return;
-    if (typeof obj[key] === 'string') set(expand(obj[key] as string));
-    else bad(key, 'a string');
-  };
-  str('distest.pythonPath', v => (settings.pythonPath = v));
-  str('distest.mpiexecPath', v => (settings.mpiexecPath = v));
-
-  /** A value of the wanted kind passes `ok` and is set; anything else is reported and the default kept. */
-  const typed = <T>(key: string, is: (v: unknown) => v is T, want: string, set: (v: T) => void) => {
-    if (!(key in obj)) return;
-    if (is(obj[key])) set(obj[key] as T);
-    else bad(key, want);
-  };
-  const number = (min: number, whole: boolean) => (v: unknown): v is number =>
-    typeof v === 'number' && v >= min && (!whole || Number.isInteger(v));
-  const boolean = (v: unknown): v is boolean => typeof v === 'boolean';
-  typed('distest.mpiDefaultRanks', number(1, true), 'a whole number ≥ 1', v => (settings.mpiDefaultRanks = v));
-  typed('distest.local.oversubscribe', boolean, 'true or false', v => (settings.local.oversubscribe = v));
-  typed('distest.local.maxRanksPerSlot', number(0, true), 'a whole number ≥ 0 (0: no limit)', v => (settings.local.maxRanksPerSlot = v));
-  typed('distest.timeoutSeconds', number(0, false), 'a number ≥ 0 (0: no timeout)', v => (settings.timeoutSeconds = v));
-  typed('distest.silenceSeconds', number(0, false), 'a number ≥ 0 (0: off)', v => (settings.silenceSeconds = v));
-  typed('distest.cores.enable', boolean, 'true or false', v => (settings.cores.enable = v));
-  typed('distest.cores.maxPerRun', number(0, true), 'a whole number ≥ 0', v => (settings.cores.maxPerRun = v));
-  if ('distest.pytestArgs' in obj) {
-    const v = obj['distest.pytestArgs'];
-    if (Array.isArray(v) && v.every(a => typeof a === 'string')) settings.pytestArgs = v;
-    else bad('distest.pytestArgs', 'a list of strings');
-  }
-  typed('distest.slurm.nodes', number(1, true), 'a whole number ≥ 1', v => (settings.slurm.nodes = v));
-  typed('distest.slurm.tasks', number(0, true), 'a whole number ≥ 0 (0: one per node)', v => (settings.slurm.tasks = v));
-  typed('distest.slurm.minutes', number(1, true), 'a whole number ≥ 1', v => (settings.slurm.minutes = v));
-  str('distest.slurm.partition', v => (settings.slurm.partition = v));
-  str('distest.slurm.account', v => (settings.slurm.account = v));
-  str('distest.slurm.mpiPlugin', v => (settings.slurm.mpiPlugin = v));
-  typed('distest.pbs.nodes', number(1, true), 'a whole number ≥ 1', v => (settings.pbs.nodes = v));
-  typed('distest.pbs.ncpus', number(1, true), 'a whole number ≥ 1', v => (settings.pbs.ncpus = v));
-  typed('distest.pbs.walltime', (v): v is string => typeof v === 'string' && /^\d+:\d{2}:\d{2}$/.test(v), 'HH:MM:SS', v => (settings.pbs.walltime = v));
-  str('distest.pbs.queue', v => (settings.pbs.queue = v));
-  str('distest.pbs.account', v => (settings.pbs.account = v));
-  typed('distest.hangs.nativeStacks', boolean, 'true or false', v => (settings.nativeStacks = v));
-  typed('distest.syncBeforeRun', boolean, 'true or false', v => (settings.syncBeforeRun = v));
-  if ('distest.remoteRoots' in obj) {
-    const v = obj['distest.remoteRoots'];
-    const entries = typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.entries(v) : null;
-    if (!entries) bad('distest.remoteRoots', 'an object of ssh host alias → absolute path');
-    for (const [alias, root] of entries ?? []) {
-      if (typeof root === 'string' && root.startsWith('/')) settings.remoteRoots[alias] = root;
-      else problems.push(`distest.remoteRoots["${alias}"] should be an absolute path, got ${JSON.stringify(root)}; ignored`);
-    }
-  }
-  /** A list whose entries are read one by one: bad entries are named and dropped, the rest kept. */
-  const list = <T>(key: string, want: string, read: (entry: unknown) => T | null, entryWant: string, add: (v: T) => void) => {
-    if (!(key in obj)) return;
-    const v = obj[key];
-    if (!Array.isArray(v)) {
-      bad(key, want);
-      return;
-    }
-    v.forEach((entry, i) => {
-      const value = read(entry);
-      if (value !== null) add(value);
-      else problems.push(`${key}[${i}] should be ${entryWant}, got ${JSON.stringify(entry)}; ignored`);
-    });
-  };
-  list('distest.hosts', 'a list of host names or {"name", "slots"}', readHostEntry, 'a host name or {"name": string, "slots"?: whole number ≥ 1}', h => settings.hosts.push(h));
-  list('distest.loginHosts', 'a list of ssh host aliases', e => (typeof e === 'string' && readHostEntry(e) ? e : null), 'an ssh host alias', h => settings.loginHosts.push(h));
-  list('distest.launchers', 'an array of {glob, launcher, ranks?}', readLauncherTemplate, '{"glob": string, "launcher": string, "ranks"?: whole number ≥ 0}', l => settings.launchers.push(l));
-  return { settings, problems };
+/** The language server's slice: in an untrusted folder no launcher templates (they name programs to run). */
+export function discoverySettings(settings: DistestSettings, trusted: boolean): DiscoverySettings {
+  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks };
 }
 
 /** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */
-export function readLauncherTemplate(entry: unknown): LauncherTemplate | null {
+function readLauncherTemplate(entry: unknown): LauncherTemplate | null {
   if (typeof entry !== 'object' || entry === null) return null;
   const { glob, launcher, ranks } = entry as Record<string, unknown>;
   if (typeof glob !== 'string' || !glob || typeof launcher !== 'string' || !launcher.trim()) return null;
@@ -190,13 +254,6 @@ function readHostEntry(entry: unknown): HostSlotsSpec | null {
   } catch {
     return null;
   }
-}
-
-function cloneDefaults(): DistestSettings {
-  return {
-    ...DEFAULT_SETTINGS, launchers: [], pytestArgs: [], hosts: [], loginHosts: [], remoteRoots: {},
-    local: { ...DEFAULT_SETTINGS.local }, cores: { ...DEFAULT_SETTINGS.cores }, slurm: { ...DEFAULT_SETTINGS.slurm }, pbs: { ...DEFAULT_SETTINGS.pbs },
-  };
 }
 
 /** Removes // and /* *\/ comments and trailing commas outside strings, keeping line numbers. */

@@ -1,15 +1,16 @@
 import * as vscode from 'vscode';
-import { allocationLabel, type Allocation } from '../core/launch/allocation';
-import { formatAllocationSpec, parseAllocationSpec, type AllocationSpec } from '../core/launch/allocationSpec';
+import { describeAllocation, type Allocation } from '../core/allocation/allocation';
+import { formatAllocationSpec, parseAllocationSpec, sameAllocationSpec, type AllocationSpec } from '../core/allocation/spec';
 import {
   cancelCreatedJob, listAllocations, resolveAllocation, slurmTimeSeconds, type AllocationChoice, type AllocationContext, type ResolvedAllocation as CoreResolved,
-} from '../core/schedulers/allocations';
-import { Pbs } from '../core/schedulers/pbs';
-import { Slurm } from '../core/schedulers/slurm';
-import { settingsFromObject, type DistestSettings } from '../core/settings';
+} from '../core/allocation/resolve';
+import { Pbs } from '../core/allocation/pbs';
+import { Slurm } from '../core/allocation/slurm';
+import type { DistestSettings } from '../core/settings';
 import { HostPool } from '../core/transport/pool';
 import type { SecretStore } from '../core/transport/ssh/sshHost';
 import { pythonFromPythonExtension } from './pythonExtension';
+import { editorSettings } from './settings';
 
 export interface ResolvedAllocation { allocation: Allocation; summary: string; settings: DistestSettings }
 
@@ -17,13 +18,6 @@ const SPEC_KEY = 'distest.allocation';
 const CREATED_KEY = 'distest.createdAllocations';
 const TIME_POLL_MS = 60_000;
 const EXPIRY_WARNING_S = 5 * 60;
-
-/** The `distest.*` settings the allocation code reads, checked the same way as the CLI's settings file. */
-const ALLOCATION_KEYS = [
-  'pythonPath', 'mpiexecPath', 'local.oversubscribe', 'local.maxRanksPerSlot', 'hosts', 'loginHosts',
-  'slurm.nodes', 'slurm.tasks', 'slurm.minutes', 'slurm.partition', 'slurm.account', 'slurm.mpiPlugin',
-  'pbs.nodes', 'pbs.ncpus', 'pbs.walltime', 'pbs.queue', 'pbs.account', 'remoteRoots', 'syncBeforeRun',
-];
 
 /**
  * Where runs go: the status bar item and picker (this machine, configured SSH hosts, the user's Slurm
@@ -33,7 +27,9 @@ export class AllocationPicker implements vscode.Disposable {
   private readonly statusItem: vscode.StatusBarItem;
   private readonly pool: HostPool;
   /** The remote allocation in use, resolved once and reused by every run until the choice changes. */
-  private active?: { spec: string; resolved: Promise<CoreResolved> };
+  private active?: { spec: AllocationSpec; resolved: Promise<CoreResolved> };
+  /** The workspace's choice, parsed once (kept in workspaceState as its text). */
+  private current: AllocationSpec;
   private timeLeft?: { text: string; warned: boolean };
   private readonly timer: NodeJS.Timeout;
 
@@ -45,6 +41,7 @@ export class AllocationPicker implements vscode.Disposable {
     this.statusItem.name = 'distest allocation';
     this.statusItem.command = 'distest.selectAllocation';
     this.pool = new HostPool(sshPrompts(context.secrets, log));
+    this.current = storedSpec(context.workspaceState.get<string>(SPEC_KEY, 'local'), log);
     this.timer = setInterval(() => void this.pollTimeLeft(), TIME_POLL_MS);
     void this.refreshStatus();
     this.statusItem.show();
@@ -56,9 +53,9 @@ export class AllocationPicker implements vscode.Disposable {
     this.pool.dispose();
   }
 
-  /** The persisted choice (`local` unless the user picked something else). */
-  get spec(): string {
-    return this.context.workspaceState.get<string>(SPEC_KEY, 'local');
+  /** The workspace's choice (`local` unless the user picked something else). */
+  get spec(): AllocationSpec {
+    return this.current;
   }
 
   /** The picker command: the choice becomes the workspace's allocation. */
@@ -68,13 +65,13 @@ export class AllocationPicker implements vscode.Disposable {
   }
 
   /** Shows the picker; a "New … allocation" entry creates the job first. Undefined when dismissed. */
-  async choose(title: string): Promise<string | undefined> {
+  async choose(title: string): Promise<AllocationSpec | undefined> {
     const quickPick = vscode.window.createQuickPick<vscode.QuickPickItem & { choice?: AllocationChoice }>();
     quickPick.title = title;
     quickPick.placeholder = 'Select an allocation (or type local, hosts:NODE,..., slurm:JOBID, pbs:JOBID, login/slurm:new)';
     quickPick.busy = true;
     quickPick.matchOnDescription = true;
-    const current = this.spec;
+    const current = formatAllocationSpec(this.current);
     const toItem = (choice: AllocationChoice): vscode.QuickPickItem & { choice?: AllocationChoice } => ({
       label: `${ICONS[choice.creates ? 'new' : choice.kind]} ${choice.label}`,
       description: choice.description,
@@ -105,15 +102,16 @@ export class AllocationPicker implements vscode.Disposable {
     try {
       const spec = parseAllocationSpec(picked);
       if ((spec.kind === 'slurm' || spec.kind === 'pbs') && spec.jobId === 'new') return await this.create(spec);
-      return formatAllocationSpec(spec);
+      return spec;
     } catch (err) {
       void vscode.window.showErrorMessage(`distest: ${(err as Error).message}`);
       return undefined;
     }
   }
 
-  async setSpec(spec: string): Promise<void> {
-    await this.context.workspaceState.update(SPEC_KEY, spec);
+  async setSpec(spec: AllocationSpec): Promise<void> {
+    this.current = spec;
+    await this.context.workspaceState.update(SPEC_KEY, formatAllocationSpec(spec));
     this.active = undefined;
     this.timeLeft = undefined;
     await this.refreshStatus();
@@ -127,7 +125,8 @@ export class AllocationPicker implements vscode.Disposable {
       void vscode.window.showInformationMessage('distest: there is no allocation distest created to release (jobs created outside distest are never cancelled by it).');
       return;
     }
-    const spec = created.length === 1 && created[0] === this.spec ? created[0] : await vscode.window.showQuickPick(created, { title: 'distest: release which allocation?' });
+    const inUse = formatAllocationSpec(this.current);
+    const spec = created.length === 1 && created[0] === inUse ? created[0] : await vscode.window.showQuickPick(created, { title: 'distest: release which allocation?' });
     if (!spec) return;
     try {
       await cancelCreatedJob(parseAllocationSpec(spec), this.pool.open);
@@ -137,7 +136,7 @@ export class AllocationPicker implements vscode.Disposable {
       return;
     }
     await this.context.workspaceState.update(CREATED_KEY, created.filter(s => s !== spec));
-    if (spec === this.spec) await this.setSpec('local');
+    if (spec === inUse) await this.setSpec({ kind: 'local' });
   }
 
   /**
@@ -149,35 +148,33 @@ export class AllocationPicker implements vscode.Disposable {
   }
 
   /** The allocation for a run: `spec` (a "Run on…" choice) or the workspace's. */
-  async resolve(folder: vscode.WorkspaceFolder, spec = this.spec): Promise<ResolvedAllocation> {
-    const ctx = this.allocationContext(folder);
-    ctx.python = ctx.settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3';
-    const parsed = parseAllocationSpec(spec);
+  async resolve(folder: vscode.WorkspaceFolder, spec = this.current): Promise<ResolvedAllocation> {
+    const { settings } = this.allocationContext(folder);
+    const ctx = { settings, open: this.pool.open, python: settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3' };
     let resolved: CoreResolved;
-    if (parsed.kind === 'local') {
-      resolved = await resolveAllocation(parsed, ctx);
+    if (spec.kind === 'local') {
+      resolved = await resolveAllocation(spec, ctx);
     } else {
       // Remote allocations are looked up once (an ssh round trip or a squeue) and reused while chosen.
-      if (this.active?.spec !== spec) this.active = { spec, resolved: resolveAllocation(parsed, ctx) };
+      if (!this.active || !sameAllocationSpec(this.active.spec, spec)) this.active = { spec, resolved: resolveAllocation(spec, ctx) };
       const pending = this.active;
       resolved = await pending.resolved.catch((err: Error) => {
         if (this.active === pending) this.active = undefined;
-        throw new Error(`allocation ${spec}: ${err.message}`);
+        throw new Error(`allocation ${formatAllocationSpec(spec)}: ${err.message}`);
       });
     }
-    const summary = describe(resolved.allocation);
+    const summary = describeAllocation(resolved.allocation);
     this.log.info(`allocation: ${summary}`);
-    return { allocation: resolved.allocation, summary, settings: ctx.settings };
+    return { allocation: resolved.allocation, summary, settings };
   }
 
-  private allocationContext(folder?: vscode.WorkspaceFolder): AllocationContext {
-    const settings = readSettings(folder, this.log);
-    const slots = vscode.workspace.getConfiguration('distest', folder?.uri).get<number | null>('local.slots');
-    return { settings, python: settings.pythonPath || 'python3', open: this.pool.open, ...(slots && slots > 0 ? { localSlots: slots } : {}) };
+  private allocationContext(folder?: vscode.WorkspaceFolder): AllocationContext & { settings: DistestSettings } {
+    const settings = editorSettings(folder?.uri, this.log);
+    return { settings, python: settings.pythonPath || 'python3', open: this.pool.open };
   }
 
   /** Asks for the new job's size, then waits as long as the queue takes (cancellable, no timeout). */
-  private async create(spec: Extract<AllocationSpec, { kind: 'slurm' | 'pbs' }>): Promise<string | undefined> {
+  private async create(spec: Extract<AllocationSpec, { kind: 'slurm' | 'pbs' }>): Promise<AllocationSpec | undefined> {
     const ctx = this.allocationContext();
     const d = ctx.settings;
     const whole = (min: number) => (v: string) => (/^\d+$/.test(v.trim()) && Number(v) >= min ? undefined : `a whole number ≥ ${min}`);
@@ -209,9 +206,9 @@ export class AllocationPicker implements vscode.Disposable {
       );
       const created = formatAllocationSpec(resolved.spec);
       await this.context.workspaceState.update(CREATED_KEY, [...this.context.workspaceState.get<string[]>(CREATED_KEY, []), created]);
-      this.active = { spec: created, resolved: Promise.resolve(resolved) };
-      void vscode.window.showInformationMessage(`distest: ${created} is ready (${describe(resolved.allocation)}). Release it with "distest: Release Allocation" when done.`);
-      return created;
+      this.active = { spec: resolved.spec, resolved: Promise.resolve(resolved) };
+      void vscode.window.showInformationMessage(`distest: ${created} is ready (${describeAllocation(resolved.allocation)}). Release it with "distest: Release Allocation" when done.`);
+      return resolved.spec;
     } catch (err) {
       void vscode.window.showErrorMessage(`distest: no allocation: ${(err as Error).message}`);
       return undefined;
@@ -219,7 +216,7 @@ export class AllocationPicker implements vscode.Disposable {
   }
 
   private async pollTimeLeft(): Promise<void> {
-    const spec = parseAllocationSpec(this.spec);
+    const spec = this.current;
     if (spec.kind !== 'slurm' && spec.kind !== 'pbs') return;
     try {
       const host = this.pool.open(spec.login);
@@ -229,31 +226,31 @@ export class AllocationPicker implements vscode.Disposable {
       if (seconds === -1) {
         if (this.timeLeft?.text === 'ended') return;
         this.timeLeft = { text: 'ended', warned: true };
-        void vscode.window.showWarningMessage(`distest: allocation ${this.spec} has ended; runs go nowhere until you pick another.`, 'Pick Allocation')
+        void vscode.window.showWarningMessage(`distest: allocation ${formatAllocationSpec(spec)} has ended; runs go nowhere until you pick another.`, 'Pick Allocation')
           .then(choice => choice && this.pick());
       } else if (seconds !== null) {
         const warned = this.timeLeft?.warned ?? false;
         this.timeLeft = { text: `${formatDuration(seconds)} left`, warned: warned || seconds < EXPIRY_WARNING_S };
-        if (!warned && seconds < EXPIRY_WARNING_S) void vscode.window.showWarningMessage(`distest: allocation ${this.spec} ends in ${formatDuration(seconds)}.`);
+        if (!warned && seconds < EXPIRY_WARNING_S) void vscode.window.showWarningMessage(`distest: allocation ${formatAllocationSpec(spec)} ends in ${formatDuration(seconds)}.`);
       }
     } catch (err) {
-      this.log.warn(`time left of ${this.spec}: ${(err as Error).message}`);
+      this.log.warn(`time left of ${formatAllocationSpec(spec)}: ${(err as Error).message}`);
     }
     await this.refreshStatus();
   }
 
   private async refreshStatus(): Promise<void> {
-    const spec = parseAllocationSpec(this.spec);
+    const spec = this.current;
     if (spec.kind === 'local') {
-      const ctx = this.allocationContext();
-      const slots = ctx.localSlots ?? (await this.pool.open(undefined).cpuCount());
+      const slots = this.allocationContext().settings.local.slots ?? (await this.pool.open(undefined).cpuCount());
       this.statusItem.text = `$(server-environment) local · ${slots} slots`;
       this.statusItem.tooltip = 'distest: tests run on this machine with mpirun. Click to choose where tests run.';
       return;
     }
     const left = this.timeLeft ? ` · ${this.timeLeft.text}` : '';
-    this.statusItem.text = `${ICONS[spec.kind]} ${this.spec}${left}`;
-    this.statusItem.tooltip = `distest: tests run on ${this.spec}${left}. Click to choose where tests run.`;
+    const label = formatAllocationSpec(spec);
+    this.statusItem.text = `${ICONS[spec.kind]} ${label}${left}`;
+    this.statusItem.tooltip = `distest: tests run on ${label}${left}. Click to choose where tests run.`;
   }
 }
 
@@ -266,37 +263,20 @@ function typedSpec(value: string): string | undefined {
   return value.trim() ? value.trim() : undefined;
 }
 
-function describe(alloc: Allocation): string {
-  switch (alloc.kind) {
-    case 'local': {
-      const launcher = alloc.mpi ? `${alloc.mpi.path} (${alloc.mpi.flavour} ${alloc.mpi.version})` : `no MPI launcher (${alloc.mpiProblem})`;
-      return `local machine, ${alloc.slots} slots${alloc.oversubscribe ? ', oversubscription allowed' : ''}; python ${alloc.python}; ${launcher}`;
-    }
-    case 'hosts':
-      return `${allocationLabel(alloc)} (${alloc.hosts.map(h => `${h.name}: ${h.slots} slots`).join(', ')}), mpirun on ${alloc.host.name}; python ${alloc.python}`;
-    case 'slurm':
-      return `${allocationLabel(alloc)}: ${alloc.nodes} nodes, ${alloc.tasks ?? alloc.nodes} tasks, srun from ${alloc.host.name}; python ${alloc.python}`;
-    case 'pbs':
-      return `${allocationLabel(alloc)}: ${alloc.nodes} nodes × ${alloc.ppn}, mpiexec on ${alloc.host.name}; python ${alloc.python}`;
-  }
-}
-
 function formatDuration(seconds: number): string {
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
   return h ? `${h}h ${String(m).padStart(2, '0')}m` : `${m}m ${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
 }
 
-function readSettings(folder: vscode.WorkspaceFolder | undefined, log: vscode.LogOutputChannel): DistestSettings {
-  const config = vscode.workspace.getConfiguration('distest', folder?.uri);
-  const flat: Record<string, unknown> = {};
-  for (const key of ALLOCATION_KEYS) {
-    const value = config.get(key);
-    if (value !== undefined && value !== null) flat[`distest.${key}`] = value;
+/** The stored choice; one that no longer parses (an older distest wrote it) falls back to this machine. */
+function storedSpec(text: string, log: vscode.LogOutputChannel): AllocationSpec {
+  try {
+    return parseAllocationSpec(text);
+  } catch (err) {
+    log.warn(`stored allocation ${JSON.stringify(text)}: ${(err as Error).message}; using local`);
+    return { kind: 'local' };
   }
-  const { settings, problems } = settingsFromObject(flat, folder?.uri.fsPath ?? '');
-  for (const p of problems) log.warn(`settings: ${p}`);
-  return settings;
 }
 
 /** SshHost's questions in the editor's UI: host keys are confirmed by the user, secrets go only to SecretStorage. */

@@ -5,6 +5,7 @@ import { placeProject, type Placement } from '../core/run/placement';
 import { runTests } from '../core/run/run';
 import type { RankLine } from '../core/ranks/demux';
 import type { ResultMessage, TestResult, TestSpec } from '../core/types';
+import type { AllocationSpec } from '../core/allocation/spec';
 import type { AllocationPicker } from './allocation';
 import type { FaultDiagnostics } from './faultDiagnostics';
 import type { FolderTestTree } from './testTree';
@@ -48,7 +49,7 @@ export class ActiveRuns {
 }
 
 /** Runs a Test Explorer request through core/run, one workspace folder at a time. */
-export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken, allocationSpec?: string): Promise<void> {
+export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken, allocationSpec?: AllocationSpec): Promise<void> {
   const run = deps.controller.createTestRun(request);
   const excluded = new Set((request.exclude ?? []).map(i => i.id));
   const abort = new AbortController();
@@ -75,7 +76,7 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
   }
 }
 
-async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, signal: AbortSignal, allocationSpec?: string): Promise<void> {
+async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, signal: AbortSignal, allocationSpec?: AllocationSpec): Promise<void> {
   const byId = new Map<string, vscode.TestItem>();
   const specs: TestSpec[] = [];
   for (const item of items) {

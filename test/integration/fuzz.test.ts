@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { SchedulerError } from '../../src/core/schedulers/common';
-import { parseSqueueFormat, parseSqueueJson } from '../../src/core/schedulers/slurm';
+import { SchedulerError } from '../../src/core/allocation/scheduler';
+import { parseSqueueFormat, parseSqueueJson } from '../../src/core/allocation/slurm';
 import { processesWithEnv, waitUntilGone } from './procs';
 
 const REPO = path.resolve(__dirname, '../../..');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { discoverFolder } from '../../src/core/discovery/folder';
-import { localAllocation, type LocalAllocation } from '../../src/core/launch/allocation';
+import { localAllocation, type LocalAllocation } from '../../src/core/allocation/allocation';
 import { runTests, type RunOptions } from '../../src/core/run/run';
 import { LocalHost } from '../../src/core/transport/local';
 import type { TestResult, TestSpec } from '../../src/core/types';

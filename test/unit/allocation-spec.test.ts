@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatAllocationSpec, parseAllocationSpec } from '../../src/core/launch/allocationSpec';
-import { slurmTimeSeconds } from '../../src/core/schedulers/allocations';
+import { formatAllocationSpec, parseAllocationSpec } from '../../src/core/allocation/spec';
+import { slurmTimeSeconds } from '../../src/core/allocation/resolve';
 
 test('every kind round-trips through format', () => {
   for (const text of ['local', 'hosts:node1,node2', 'hosts:node1:4,node2:2', 'login1/hosts:n1', 'slurm:1234', 'slurm:new',

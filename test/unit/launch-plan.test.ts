@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LocalAllocation } from '../../src/core/launch/allocation';
-import type { MpiInstall } from '../../src/core/launch/mpi';
+import type { LocalAllocation } from '../../src/core/allocation/allocation';
+import type { MpiInstall } from '../../src/core/allocation/mpi';
 import { planRun, type PlanOptions } from '../../src/core/launch/plan';
 import { LocalHost } from '../../src/core/transport/local';
 import type { Framework, LauncherTemplate, TestSpec } from '../../src/core/types';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_SETTINGS, readFolderSettings, settingsFromObject, stripJsonc } from '../../src/core/settings';
+import { DEFAULT_SETTINGS, readFolderSettings, readSettings, SETTINGS, settingsFromObject, stripJsonc } from '../../src/core/settings';
 
 function folderWith(settingsText: string | null): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-settings-'));
@@ -102,4 +102,27 @@ test('allocation settings: hosts as names or {name, slots}, login hosts, remote 
   assert.ok(problems.some(p => p.startsWith('distest.loginHosts[1]')) && problems.some(p => p.startsWith('distest.remoteRoots["login2"]')));
   assert.ok(problems.some(p => p.startsWith('distest.pbs.walltime should be HH:MM:SS')));
   assert.deepEqual(DEFAULT_SETTINGS.hosts, [], 'defaults untouched');
+});
+
+test('every setting package.json contributes is read here, with the same default and type, and nothing else', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as {
+    contributes: { configuration: { properties: Record<string, { type: unknown; default: unknown }> } };
+  };
+  const contributed = pkg.contributes.configuration.properties;
+  const read = new Map(SETTINGS.map(s => [`distest.${s.key}`, s]));
+  assert.deepEqual([...read.keys()].sort(), Object.keys(contributed).sort());
+  for (const [key, schema] of Object.entries(contributed)) {
+    const setting = read.get(key);
+    assert.deepEqual(setting?.default, schema.default, `${key}: default`);
+    assert.deepEqual(setting?.type, schema.type, `${key}: type`);
+  }
+});
+
+test('the reader takes any source: the editor hands it VS Code configuration lookups by key', () => {
+  const values: Record<string, unknown> = { 'logs.keepRuns': 3, 'local.slots': 6, timeoutSeconds: -1 };
+  const { settings, problems } = readSettings(key => values[key], '/ws');
+  assert.equal(settings.logs.keepRuns, 3);
+  assert.equal(settings.local.slots, 6);
+  assert.equal(settings.timeoutSeconds, DEFAULT_SETTINGS.timeoutSeconds);
+  assert.deepEqual(problems, ['distest.timeoutSeconds should be a number ≥ 0 (0: no timeout), got -1; using the default']);
 });

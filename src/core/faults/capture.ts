@@ -4,7 +4,7 @@
 // rank is blocked waiting on.
 import type { CommandRunner, ExecResult } from '../transport/host';
 import type { Fault, ResultMessage, StackFrame } from '../types';
-import type { AllocationNodes, NodeRanks } from './nodes';
+import type { AllocationNodes, NodeRanks } from '../allocation/nodes';
 import { rankList } from '../ranks/aggregate';
 import { groupMessages, groupStacks, mainThread, parseFaulthandler, parsePyBt } from './stacks';
 import { RUN_ID_CHECK } from './sweep';

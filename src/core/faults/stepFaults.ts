@@ -7,11 +7,11 @@ import type { AgentRecord, Fault, ResultMessage, TestResult } from '../types';
 import { captureHang, RankStderr, type Capture } from './capture';
 import { collectCores, CORE_SIGNALS, type CoreSettings } from './cores';
 import { findCrashes } from './crash';
-import type { AllocationNodes } from './nodes';
+import type { AllocationNodes } from '../allocation/nodes';
 import { HangWatchdog, type Expiry } from './watchdog';
 
 export { DEFAULT_CORE_SETTINGS, withCoreLimit, type CoreSettings } from './cores';
-export { AllocationNodes } from './nodes';
+export { AllocationNodes } from '../allocation/nodes';
 export { describeSweep, RUN_ID_VARIABLE, sweepRun, type SweepResult } from './sweep';
 export type { Expiry } from './watchdog';
 

@@ -3,9 +3,8 @@ import { hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
 import type { ExpectedTest } from '../ranks/aggregate';
 import type { TagStyle } from '../ranks/demux';
 import type { TestSpec } from '../types';
-import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
-import { allocationLabel, allocationSlots, type Allocation, type HostsAllocation, type LocalAllocation } from './allocation';
-import type { MpiInstall } from './mpi';
+import { allocationLabel, allocationSlots, DEFAULT_MAX_RANKS_PER_SLOT, type Allocation, type HostsAllocation, type LocalAllocation } from '../allocation/allocation';
+import type { MpiInstall } from '../allocation/mpi';
 import { expandTemplate, splitCommandLine, TemplateError, usesPlaceholder } from './template';
 
 export interface LaunchStep {

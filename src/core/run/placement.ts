@@ -5,7 +5,7 @@
 // the root, so they map back onto the local folder unchanged.
 import path from 'node:path';
 import { assetDir } from '../assets';
-import type { Allocation } from '../launch/allocation';
+import type { Allocation } from '../allocation/allocation';
 import { syncFolder, type SftpCapable } from '../transport/sync';
 
 export interface Placement {

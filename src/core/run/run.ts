@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { assetDir } from '../assets';
 import { AllocationNodes, DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults/stepFaults';
-import type { Allocation } from '../launch/allocation';
+import type { Allocation } from '../allocation/allocation';
 import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
 import { aggregate, type ExpectedTest } from '../ranks/aggregate';
 import { RankStreams, type RankLine } from '../ranks/demux';

@@ -1,8 +1,8 @@
 // Slurm through its command-line clients on the login node (any Host): list the user's jobs, reuse a
 // running allocation, create one with salloc, cancel only what distest created.
-import type { SlurmAllocation } from '../launch/allocation';
+import type { SlurmAllocation } from './allocation';
 import type { Host, RunningProcess } from '../transport/host';
-import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './common';
+import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './scheduler';
 
 export interface SlurmJob {
   jobId: string;

@@ -1,6 +1,8 @@
-import { DEFAULT_MAX_RANKS_PER_SLOT } from '../settings';
 import type { Host } from '../transport/host';
 import { detectMpi, type MpiInstall } from './mpi';
+
+/** `distest.local.maxRanksPerSlot` unless set: `parallel(100000)` on a laptop is a typo, not a test. */
+export const DEFAULT_MAX_RANKS_PER_SLOT = 4;
 
 /** The machine the tests run on, with what a launch plan needs to know about it. */
 export interface LocalAllocation {
@@ -88,6 +90,22 @@ export function allocationLabel(alloc: Allocation): string {
     case 'slurm':
     case 'pbs':
       return `${alloc.kind}:${alloc.jobId}`;
+  }
+}
+
+/** One line for a run's output and the editor's log: where the ranks go, with which python and launcher. */
+export function describeAllocation(alloc: Allocation): string {
+  switch (alloc.kind) {
+    case 'local': {
+      const launcher = alloc.mpi ? `${alloc.mpi.path} (${alloc.mpi.flavour} ${alloc.mpi.version})` : `no MPI launcher (${alloc.mpiProblem})`;
+      return `local machine, ${alloc.slots} slots${alloc.oversubscribe ? ', oversubscription allowed' : ''}; python ${alloc.python}; ${launcher}`;
+    }
+    case 'hosts':
+      return `${allocationLabel(alloc)} (${alloc.hosts.map(h => `${h.name}: ${h.slots} slots`).join(', ')}), mpirun on ${alloc.host.name}; python ${alloc.python}`;
+    case 'slurm':
+      return `${allocationLabel(alloc)}: ${alloc.nodes} nodes, ${alloc.tasks ?? alloc.nodes} tasks, srun from ${alloc.host.name}; python ${alloc.python}`;
+    case 'pbs':
+      return `${allocationLabel(alloc)}: ${alloc.nodes} nodes × ${alloc.ppn}, mpiexec on ${alloc.host.name}; python ${alloc.python}`;
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SchedulerError } from '../../src/core/schedulers/common';
-import { parseQstatJson, walltimeSeconds } from '../../src/core/schedulers/pbs';
+import { SchedulerError } from '../../src/core/allocation/scheduler';
+import { parseQstatJson, walltimeSeconds } from '../../src/core/allocation/pbs';
 
 // PBS is not installable here: this output is WRITTEN FROM THE DOCUMENTED FORMAT of `qstat -f -F json`
 // (PBS Professional reference guide, qstat), not recorded from a real server.

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SchedulerError } from '../../src/core/schedulers/common';
-import { parseHostnames, parseSallocLine, parseSlurmVersion, parseSqueueFormat, parseSqueueJson } from '../../src/core/schedulers/slurm';
+import { SchedulerError } from '../../src/core/allocation/scheduler';
+import { parseHostnames, parseSallocLine, parseSlurmVersion, parseSqueueFormat, parseSqueueJson } from '../../src/core/allocation/slurm';
 
 // Recorded from the test cluster (Slurm 22.05.8, test/cluster/up.sh): see test/fixtures/recorded/slurm-22.05-*.
 const RECORDED = path.resolve(__dirname, '../../../test/fixtures/recorded');

@@ -2,8 +2,8 @@
 // the allocation reached through it (relay.ts: ssh for host lists and PBS, srun inside a Slurm job).
 // A pid means something only on its own node, so signals, gdb, the /proc probe, the core search and
 // the sweep all go through here.
-import type { Allocation } from '../launch/allocation';
-import { Slurm } from '../schedulers/slurm';
+import type { Allocation } from './allocation';
+import { Slurm } from './slurm';
 import type { CommandRunner } from '../transport/host';
 import { RelayedNode } from '../transport/relay';
 

@@ -1,24 +1,45 @@
 // From what the user picked (an allocation spec) to an Allocation runs can use, and the list the
 // picker and `distest allocations` show: this machine, the configured SSH hosts, and the user's Slurm
 // and PBS jobs on this machine and on each configured login host. The CLI and the editor share it.
-import { findMpi, localAllocation, type Allocation, type HostSlots } from '../launch/allocation';
-import { formatAllocationSpec, type AllocationSpec, type HostSlotsSpec } from '../launch/allocationSpec';
-import type { DistestSettings, PbsDefaults, SlurmDefaults } from '../settings';
+import { findMpi, localAllocation, type Allocation, type HostSlots } from './allocation';
+import { formatAllocationSpec, type AllocationSpec, type HostSlotsSpec } from './spec';
 import type { Host } from '../transport/host';
-import { SchedulerError } from './common';
+import { SchedulerError } from './scheduler';
 import { Pbs, type PbsJob } from './pbs';
 import { Slurm, type SallocEvent } from './slurm';
 
 /** Hosts by ssh_config alias; `undefined` is this machine. The opener owns them (one connection each). */
 export type HostOpener = (alias: string | undefined) => Host;
 
+/** What `New Slurm allocation` and `--allocation slurm:new` ask for unless told otherwise. */
+export interface SlurmDefaults { nodes: number; tasks: number; minutes: number; partition: string; account: string; mpiPlugin: string }
+/** What `New PBS allocation` and `--allocation pbs:new` ask for unless told otherwise. */
+export interface PbsDefaults { nodes: number; ncpus: number; walltime: string; queue: string; account: string }
+
+/** The settings (`distest.*`) an allocation is resolved with. */
+export interface AllocationSettings {
+  /** mpirun/mpiexec to use; empty means `mpirun`, then `mpiexec` on PATH. */
+  mpiexecPath: string;
+  local: {
+    oversubscribe: boolean;
+    /** Local rank counts stop at this many ranks per slot (0: no limit). */
+    maxRanksPerSlot: number;
+    /** This machine's slots; null: its CPU count. */
+    slots: number | null;
+  };
+  /** SSH hosts the allocation picker offers, each with its slots (else `nproc` there). */
+  hosts: HostSlotsSpec[];
+  /** ssh_config aliases where squeue/salloc/qstat run; this machine is asked too when it has them. */
+  loginHosts: string[];
+  slurm: SlurmDefaults;
+  pbs: PbsDefaults;
+}
+
 export interface AllocationContext {
-  settings: DistestSettings;
+  settings: AllocationSettings;
   /** Python for the ranks (the CLI's --python, the editor's interpreter, else the setting). */
   python: string;
   open: HostOpener;
-  /** This machine's slots when the user set them (else its CPU count). */
-  localSlots?: number;
 }
 
 export interface ResolveOptions {
@@ -55,7 +76,7 @@ export async function resolveAllocation(spec: AllocationSpec, ctx: AllocationCon
       return {
         spec,
         allocation: await localAllocation(host, {
-          python, mpiexecPath: settings.mpiexecPath || undefined, slots: ctx.localSlots, oversubscribe: settings.local.oversubscribe, maxRanksPerSlot: settings.local.maxRanksPerSlot,
+          python, mpiexecPath: settings.mpiexecPath || undefined, slots: settings.local.slots ?? undefined, oversubscribe: settings.local.oversubscribe, maxRanksPerSlot: settings.local.maxRanksPerSlot,
         }),
       };
     }
@@ -211,7 +232,7 @@ export async function listAllocations(ctx: AllocationContext): Promise<Allocatio
   const local = ctx.open(undefined);
   const choices: AllocationChoice[] = [{
     spec: 'local', kind: 'local', label: 'Local machine',
-    description: `mpirun on this machine, ${ctx.localSlots ?? (await local.cpuCount())} slots`,
+    description: `mpirun on this machine, ${ctx.settings.local.slots ?? (await local.cpuCount())} slots`,
   }];
   const hosts = ctx.settings.hosts;
   for (const h of hosts) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { detectMpi, parseMpiVersion } from '../../src/core/launch/mpi';
+import { detectMpi, parseMpiVersion } from '../../src/core/allocation/mpi';
 import { LocalHost } from '../../src/core/transport/local';
 
 const recorded = (name: string) => fs.readFileSync(path.join(__dirname, '../../../test/fixtures/recorded', name), 'utf8');

@@ -72,3 +72,8 @@ export function formatAllocationSpec(spec: AllocationSpec): string {
   if (spec.kind === 'hosts') return `${prefix}hosts:${spec.hosts.map(h => (h.slots ? `${h.name}:${h.slots}` : h.name)).join(',')}`;
   return `${prefix}${spec.kind}:${spec.jobId}`;
 }
+
+/** Whether two specs name the same allocation. */
+export function sameAllocationSpec(a: AllocationSpec, b: AllocationSpec): boolean {
+  return formatAllocationSpec(a) === formatAllocationSpec(b);
+}

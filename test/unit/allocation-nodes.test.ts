@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
-import { AllocationNodes } from '../../src/core/faults/nodes';
-import type { HostsAllocation, LocalAllocation } from '../../src/core/launch/allocation';
+import { AllocationNodes } from '../../src/core/allocation/nodes';
+import type { HostsAllocation, LocalAllocation } from '../../src/core/allocation/allocation';
 import { LocalHost } from '../../src/core/transport/local';
 
 const login = new LocalHost('login');

@@ -1,8 +1,8 @@
 // PBS Pro (and PBS + HPE PALS) through qstat / qsub / qdel. PBS is not installable here: the parsers
 // follow the documented formats (qstat -f -F json of PBS Pro 19+), not recorded output.
-import type { PbsAllocation } from '../launch/allocation';
+import type { PbsAllocation } from './allocation';
 import type { Host } from '../transport/host';
-import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './common';
+import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './scheduler';
 
 export interface PbsJob {
   jobId: string;
