@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { RankStderr } from '../../src/core/faults/capture';
 import { parseGdbCore } from '../../src/core/faults/cores';
 import { findCrashes } from '../../src/core/faults/crash';
-import { groupMessages, groupStacks, mainThread, parseFaulthandler, workspaceFile } from '../../src/core/faults/stacks';
+import { groupMessages, groupStacks, mainThread, parseFaulthandler } from '../../src/core/faults/stacks';
+import { ProjectPaths } from '../../src/core/projectPaths';
 import { RankStreams, type RankLine } from '../../src/core/ranks/demux';
 import { parseLauncherFailure } from '../../src/core/ranks/launcherFailure';
 import type { StackFrame } from '../../src/core/types';
@@ -37,15 +38,15 @@ test('faulthandler SIGUSR1 dumps through mpirun: one dump per rank, innermost fr
     const dumps = parseFaulthandler(stderr.since(rank));
     assert.equal(dumps.length, 1);
     assert.equal(dumps[0].fatal, undefined);
-    const thread = mainThread(dumps[0], ROOT);
+    const thread = mainThread(dumps[0], new ProjectPaths(ROOT));
     assert.ok(thread?.current);
     assert.deepEqual(thread.frames[0], { file: `${ROOT}/tests/test_faults.py`, line: 19, function: 'test_deadlock_both_recv' });
     assert.equal(thread.frames.at(-1)?.function, '_run_module_as_main');
     stacks.set(rank, thread.frames);
   }
-  const groups = groupStacks(stacks, ROOT);
+  const groups = groupStacks(stacks, new ProjectPaths(ROOT));
   assert.deepEqual(groups.map(g => [g.ranks, g.where?.file, g.where?.line]), [[[0, 1], 'tests/test_faults.py', 19]]);
-  const [message] = groupMessages(groups, '/nonexistent', { one: 'waits', many: 'wait' }, () => 'vm');
+  const [message] = groupMessages(groups, new ProjectPaths('/nonexistent'), { one: 'waits', many: 'wait' }, () => 'vm');
   assert.equal(message.rank, null);
   assert.equal(message.file, 'tests/test_faults.py');
   assert.match(message.text, /^ranks 0, 1 \(vm\) wait in test_deadlock_both_recv\(\) at tests\/test_faults\.py:19\n/);
@@ -53,22 +54,22 @@ test('faulthandler SIGUSR1 dumps through mpirun: one dump per rank, innermost fr
 
 test('different stacks make different groups, largest first', () => {
   const at = (line: number): StackFrame[] => [{ file: `${ROOT}/t.py`, line, function: 'f' }, { file: '/usr/lib/python3/x.py', line: 1, function: 'g' }];
-  const groups = groupStacks(new Map([[0, at(42)], [1, at(57)], [2, at(42)], [3, at(42)]]), ROOT);
+  const groups = groupStacks(new Map([[0, at(42)], [1, at(57)], [2, at(42)], [3, at(42)]]), new ProjectPaths(ROOT));
   assert.deepEqual(groups.map(g => [g.ranks, g.where?.line]), [[[0, 2, 3], 42], [[1], 57]]);
 });
 
 test('workspace files: inside the root and not an installed package', () => {
-  assert.equal(workspaceFile('/p/tests/a.py', '/p'), 'tests/a.py');
-  assert.equal(workspaceFile('/p/.venv/lib/python3.11/site-packages/m.py', '/p'), null);
-  assert.equal(workspaceFile('/usr/lib/python3/dist-packages/_pytest/python.py', '/p'), null);
-  assert.equal(workspaceFile('<frozen runpy>', '/p'), null);
+  assert.equal(new ProjectPaths('/p').workspaceFile('/p/tests/a.py'), 'tests/a.py');
+  assert.equal(new ProjectPaths('/p').workspaceFile('/p/.venv/lib/python3.11/site-packages/m.py'), null);
+  assert.equal(new ProjectPaths('/p').workspaceFile('/usr/lib/python3/dist-packages/_pytest/python.py'), null);
+  assert.equal(new ProjectPaths('/p').workspaceFile('<frozen runpy>'), null);
 });
 
 test('a segfault through mpirun: SIGSEGV on rank 1 at the test line, host from the launcher', () => {
   const lines = rankLines('openmpi-crash.stderr.txt');
   const launcher = lines.filter(l => l.rank === null).map(l => l.text).join('\n');
   const crashes = findCrashes({
-    root: '/work/main/test/fixtures/mpi-project', processes: new Map(), failures: parseLauncherFailure(launcher),
+    paths: new ProjectPaths('/work/main/test/fixtures/mpi-project'), processes: new Map(), failures: parseLauncherFailure(launcher),
     stderr: stderrOf(lines), singleRank: false,
   });
   assert.equal(crashes.length, 1);

@@ -9,6 +9,7 @@ import { rankList } from '../ranks/aggregate';
 import { groupMessages, groupStacks, mainThread, parseFaulthandler, parsePyBt } from './stacks';
 import { RUN_ID_CHECK } from './sweep';
 import type { RankProcess } from './watchdog';
+import type { ProjectPaths } from '../projectPaths';
 
 const MAX_LINES_PER_RANK = 5000;
 /** How long the ranks get to print their stacks after SIGUSR1. */
@@ -55,7 +56,8 @@ export interface CaptureInput {
   python: string;
   /** Only processes carrying this run id are signalled or attached to: a stale pid may be anyone's. */
   runId: string;
-  root: string;
+  /** Where the stacks' files are, there and here. */
+  paths: ProjectPaths;
   processes: RankProcess[];
   stderr: RankStderr;
   /**
@@ -79,7 +81,7 @@ export interface Capture {
 interface Signalled { node: CommandRunner; ranks: RankProcess[] }
 
 export async function captureHang(input: CaptureInput): Promise<Capture> {
-  const { stderr, root } = input;
+  const { stderr, paths } = input;
   const processes = [...input.processes].sort((a, b) => a.rank - b.rank);
   const mark = stderr.mark();
   const methods: string[] = [];
@@ -98,7 +100,7 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
     await waitForDumps(stderr, reached, mark);
     for (const p of reached) {
       const dump = parseFaulthandler(stderr.since(p.rank, mark)).at(-1);
-      const thread = dump && mainThread(dump, root);
+      const thread = dump && mainThread(dump, paths);
       if (thread?.frames.length) stacks.set(p.rank, thread.frames);
     }
     if (stacks.size) methods.push(`Python stacks of ${rankList([...stacks.keys()])} from faulthandler (SIGUSR1)`);
@@ -125,8 +127,8 @@ export async function captureHang(input: CaptureInput): Promise<Capture> {
   if (!processes.length) missing.push('no rank said hello, so there were no pids to signal');
 
   const hostOf = (rank: number) => processes.find(p => p.rank === rank)?.host;
-  const groups = groupStacks(stacks, root);
-  const messages = groupMessages(groups, root, { one: 'waits', many: 'wait' }, hostOf);
+  const groups = groupStacks(stacks, paths);
+  const messages = groupMessages(groups, paths, { one: 'waits', many: 'wait' }, hostOf);
   // One gdb attach per group (not per rank): ranks with the same Python stack wait in the same MPI call.
   const representatives = !input.nativeStacks ? [] : groups.map(g => reached.find(p => p.rank === (g.ranks.find(r => native.has(r)) ?? g.ranks[0])));
   await Promise.all(representatives.map(async p => {

@@ -6,6 +6,7 @@ import type { CommandRunner } from '../transport/host';
 import type { Fault, StackFrame } from '../types';
 import { describeFrame, formatStack, innermostUserFrame, parsePyBt } from './stacks';
 import type { RankProcess } from './watchdog';
+import type { ProjectPaths } from '../projectPaths';
 
 export interface CoreSettings {
   /** Raise the ranks' soft core limit so a crash leaves a core. */
@@ -79,7 +80,8 @@ export interface CoreInput {
   /** Python on the host (lists files), and the interpreter the ranks ran (gdb needs its binary). */
   python: string;
   gdb: string | null;
-  root: string;
+  /** Where the backtraces' files are, there and here. */
+  paths: ProjectPaths;
   /** The ranks' working folder, where a relative pattern puts cores. */
   cwd: string;
   crashed: RankProcess[];
@@ -149,13 +151,13 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
       report.notes.push(`core ${core} is from pid ${analysed.threads[0]}, not rank ${rank.rank}'s ${rank.pid} (another crash overwrote it?)`);
       continue;
     }
-    const where = innermostUserFrame(analysed.python, input.root);
+    const where = innermostUserFrame(analysed.python, input.paths);
     const signal = analysed.signal ?? input.signalOf(rank.rank);
     const fault: Fault = {
       kind: 'core', rank: rank.rank, host: rank.host, core, stack: analysed.python, ...(signal ? { signal } : {}),
       ...(where ? { file: where.file, line: where.line } : {}),
     };
-    const at = where ? `in ${describeFrame(input.root, where)}` : 'outside the workspace';
+    const at = where ? `in ${describeFrame(input.paths, where)}` : 'outside the workspace';
     report.cores.push({
       fault,
       text: [`${signal ?? 'crash'} on rank ${rank.rank} (${rank.host}), core ${core}: ${at}`,

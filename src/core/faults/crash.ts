@@ -6,6 +6,7 @@ import type { Fault, ResultMessage } from '../types';
 import type { RankStderr } from './capture';
 import { describeFrame, formatStack, innermostUserFrame, mainThread, parseFaulthandler } from './stacks';
 import type { RankProcess } from './watchdog';
+import type { ProjectPaths } from '../projectPaths';
 
 /** faulthandler's words for the signals it handles (`Fatal Python error: Segmentation fault`). */
 const FATAL_SIGNALS: Record<string, string> = {
@@ -20,7 +21,8 @@ export function signalName(signal: number | string | undefined): string | undefi
 }
 
 export interface CrashInput {
-  root: string;
+  /** Where the dumps' files are, there and here. */
+  paths: ProjectPaths;
   /** Every rank that said hello, by rank. */
   processes: Map<number, RankProcess>;
   failures: LauncherFailure[];
@@ -43,10 +45,10 @@ export function findCrashes(input: CrashInput): Crash[] {
     const signal = fromLauncher ?? (dump?.fatal ? FATAL_SIGNALS[dump.fatal] : undefined);
     if (!signal) continue;
     const host = failure?.host ?? input.processes.get(rank)?.host ?? 'unknown host';
-    const frames = dump ? mainThread(dump, input.root)?.frames ?? [] : [];
-    const where = innermostUserFrame(frames, input.root);
+    const frames = dump ? mainThread(dump, input.paths)?.frames ?? [] : [];
+    const where = innermostUserFrame(frames, input.paths);
     const fault: Fault = { kind: 'signal', rank, host, signal, stack: frames, ...(where ? { file: where.file, line: where.line } : {}) };
-    const at = where ? ` in ${describeFrame(input.root, where)}` : frames.length ? ' outside the workspace' : '';
+    const at = where ? ` in ${describeFrame(input.paths, where)}` : frames.length ? ' outside the workspace' : '';
     const fatal = dump?.fatal ? ` (Fatal Python error: ${dump.fatal})` : '';
     const stack = frames.length ? `\n${formatStack(frames)}` : '\nno Python traceback: the rank printed none before it died';
     crashes.push({

@@ -1,7 +1,7 @@
 // Python stacks as faulthandler and gdb's py-bt print them, mapped to the user's files, and grouped by
 // identical stack the way STAT does ("ranks 0, 2 wait at x.py:42; rank 1 at x.py:57").
 import fs from 'node:fs';
-import path from 'node:path';
+import type { ProjectPaths } from '../projectPaths';
 import { rankList } from '../ranks/aggregate';
 import type { ResultMessage, StackFrame } from '../types';
 
@@ -51,30 +51,18 @@ export function parsePyBt(text: string): StackFrame[] {
   });
 }
 
-/**
- * `file` relative to the workspace root when it is the user's code: inside the root and not an
- * installed package (site-packages, dist-packages, a virtualenv under the root). Else null.
- */
-export function workspaceFile(file: string, root: string): string | null {
-  if (!path.isAbsolute(file)) return file.startsWith('<') || file.startsWith('..') ? null : file.replace(/\\/g, '/');
-  const relative = path.relative(root, file);
-  if (!relative || relative.startsWith('..') || path.isAbsolute(relative)) return null;
-  if (/(^|[\\/])(site-packages|dist-packages|\.venv|venv)[\\/]/.test(relative)) return null;
-  return relative.split(path.sep).join('/');
-}
-
 /** The innermost frame in the user's code, as a workspace-relative location. */
-export function innermostUserFrame(frames: StackFrame[], root: string): StackFrame | undefined {
+export function innermostUserFrame(frames: StackFrame[], paths: ProjectPaths): StackFrame | undefined {
   for (const frame of frames) {
-    const file = workspaceFile(frame.file, root);
+    const file = paths.workspaceFile(frame.file);
     if (file) return { ...frame, file };
   }
   return undefined;
 }
 
 /** The thread that tells where a rank is: the one in user code, preferring the thread that was interrupted. */
-export function mainThread(dump: PythonDump, root: string): ThreadStack | undefined {
-  const inUserCode = dump.threads.filter(t => innermostUserFrame(t.frames, root));
+export function mainThread(dump: PythonDump, paths: ProjectPaths): ThreadStack | undefined {
+  const inUserCode = dump.threads.filter(t => innermostUserFrame(t.frames, paths));
   return inUserCode.find(t => t.current) ?? inUserCode[0] ?? dump.threads.find(t => t.current) ?? dump.threads[0];
 }
 
@@ -82,21 +70,21 @@ export function mainThread(dump: PythonDump, root: string): ThreadStack | undefi
 export interface StackGroup { ranks: number[]; frames: StackFrame[]; where?: StackFrame }
 
 /** Groups ranks by identical frames (file, line, function), largest group first. */
-export function groupStacks(stacks: Map<number, StackFrame[]>, root: string): StackGroup[] {
+export function groupStacks(stacks: Map<number, StackFrame[]>, paths: ProjectPaths): StackGroup[] {
   const groups = new Map<string, StackGroup>();
   for (const [rank, frames] of [...stacks].sort((a, b) => a[0] - b[0])) {
     const key = JSON.stringify(frames.map(f => [f.file, f.line, f.function]));
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { ranks: [], frames, where: innermostUserFrame(frames, root) }));
+    if (!group) groups.set(key, (group = { ranks: [], frames, where: innermostUserFrame(frames, paths) }));
     group.ranks.push(rank);
   }
   return [...groups.values()].sort((a, b) => b.ranks.length - a.ranks.length || a.ranks[0] - b.ranks[0]);
 }
 
-/** `comm.recv(source=other)`: the source line a frame stops at, when the file can be read here. */
-export function sourceLine(root: string, frame: StackFrame): string | undefined {
+/** `comm.recv(source=other)`: the source line a frame stops at, read from the local copy of its file. */
+export function sourceLine(paths: ProjectPaths, frame: StackFrame): string | undefined {
   try {
-    const text = fs.readFileSync(path.resolve(root, frame.file), 'utf8');
+    const text = fs.readFileSync(paths.localPath(frame.file), 'utf8');
     return text.split('\n')[frame.line - 1]?.trim() || undefined;
   } catch {
     return undefined;
@@ -104,8 +92,8 @@ export function sourceLine(root: string, frame: StackFrame): string | undefined 
 }
 
 /** `test_x() at tests/test_a.py:42: comm.recv(source=other)` */
-export function describeFrame(root: string, frame: StackFrame): string {
-  const code = sourceLine(root, frame);
+export function describeFrame(paths: ProjectPaths, frame: StackFrame): string {
+  const code = sourceLine(paths, frame);
   return `${frame.function}() at ${frame.file}:${frame.line}${code ? `: ${code}` : ''}`;
 }
 
@@ -118,12 +106,12 @@ export function formatStack(frames: StackFrame[], max = 12): string {
 }
 
 /** One message per group of ranks with the same stack, located at its innermost user frame. */
-export function groupMessages(groups: StackGroup[], root: string, verb: { one: string; many: string }, hostOf: (rank: number) => string | undefined): ResultMessage[] {
+export function groupMessages(groups: StackGroup[], paths: ProjectPaths, verb: { one: string; many: string }, hostOf: (rank: number) => string | undefined): ResultMessage[] {
   return groups.map(group => {
     const hosts = [...new Set(group.ranks.map(hostOf).filter((h): h is string => !!h))];
     const on = hosts.length ? ` (${hosts.join(', ')})` : '';
     const inner = group.frames[0];
-    const where = group.where ? `in ${describeFrame(root, group.where)}`
+    const where = group.where ? `in ${describeFrame(paths, group.where)}`
       : inner ? `outside the workspace, in ${inner.function}() at ${inner.file}:${inner.line}` : 'with no Python frame';
     const text = `${rankList(group.ranks)}${on} ${group.ranks.length === 1 ? verb.one : verb.many} ${where}\n${formatStack(group.frames)}`;
     return {

@@ -9,6 +9,7 @@ import { collectCores, CORE_SIGNALS, type CoreSettings } from './cores';
 import { findCrashes } from './crash';
 import type { AllocationNodes } from '../allocation/nodes';
 import { HangWatchdog, type Expiry } from './watchdog';
+import type { ProjectPaths } from '../projectPaths';
 
 export { DEFAULT_CORE_SETTINGS, withCoreLimit, type CoreSettings } from './cores';
 export { AllocationNodes } from '../allocation/nodes';
@@ -23,7 +24,8 @@ export interface StepFaultOptions {
   python: string;
   /** The run's DISTEST_RUN_ID: only processes carrying it are signalled. */
   runId: string;
-  root: string;
+  /** The project's files where the ranks run and here. */
+  paths: ProjectPaths;
   /** The ranks' working folder (where relative core files land). */
   cwd: string;
   defaultMs?: number;
@@ -88,10 +90,10 @@ export class StepFaults {
   }
 
   private async captureStacks(): Promise<Capture> {
-    const { nodes, python, runId, root } = this.opts;
+    const { nodes, python, runId, paths } = this.opts;
     try {
       const capture = await captureHang({
-        nodes, python, runId, root, processes: [...this.watchdog.processes.values()], stderr: this.stderr, nativeStacks: this.opts.nativeStacks,
+        nodes, python, runId, paths, processes: [...this.watchdog.processes.values()], stderr: this.stderr, nativeStacks: this.opts.nativeStacks,
       });
       if (this.expiry?.reason === 'silence') {
         capture.messages.unshift({ rank: null, text: `no output and no result from any rank for ${this.expiry.limitMs / 1000} s (distest.silenceSeconds)` });
@@ -122,7 +124,7 @@ export class StepFaults {
     if (outcome.cancelled || this.capture) return;
     const failures = parseLauncherFailure(outcome.launcherText);
     const crashes = findCrashes({
-      root: this.opts.root, processes: this.watchdog.processes, failures, stderr: this.stderr,
+      paths: this.opts.paths, processes: this.watchdog.processes, failures, stderr: this.stderr,
       launchSignal: outcome.signal, singleRank: this.opts.singleRank,
     });
     for (const crash of crashes) add(crash.fault.rank, crash.fault, [crash.message]);
@@ -131,11 +133,11 @@ export class StepFaults {
       const p = this.watchdog.processes.get(c.fault.rank);
       return p && c.fault.signal && CORE_SIGNALS.has(c.fault.signal) ? [p] : [];
     });
-    const { nodes, python, root, cwd, coreBudget } = this.opts;
+    const { nodes, python, paths, cwd, coreBudget } = this.opts;
     // Each core is on the node its rank crashed on; one node after the other, so the shared budget goes in rank order.
     for (const { node, ranks } of await nodes.byNode(crashed)) {
       const report = await collectCores({
-        host: node, python, root, cwd, crashed: ranks, since: this.startedAt, budget: coreBudget, gdb: await nodes.gdb(node),
+        host: node, python, paths, cwd, crashed: ranks, since: this.startedAt, budget: coreBudget, gdb: await nodes.gdb(node),
         signalOf: rank => crashes.find(c => c.fault.rank === rank)?.fault.signal,
       });
       for (const { fault, text } of report.cores) {

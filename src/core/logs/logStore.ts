@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pathMapFor } from '../transport/paths';
+import { ProjectPaths } from '../projectPaths';
 import type { TestResult } from '../types';
 import type { StreamName } from '../ranks/demux';
 
@@ -266,7 +266,7 @@ export class RunLog {
   localPath(file: string): string | undefined {
     if (!this.roots) return path.isAbsolute(file) ? file : undefined;
     const { local, run } = this.roots;
-    return path.resolve(local, pathMapFor(local, run === local ? undefined : run).toLocal(file));
+    return new ProjectPaths(local, run).localPath(file);
   }
 
   /** The file that holds every line of the rank (may not exist yet: nothing written). */

@@ -10,6 +10,7 @@ import { RankStreams, type RankLine } from '../ranks/demux';
 import { parseLauncherFailure } from '../ranks/launcherFailure';
 import { LauncherBanners } from '../ranks/launcherBanners';
 import { rankProblem } from '../ranks/rankProblems';
+import { ProjectPaths } from '../projectPaths';
 import type { AgentRecord, TestResult, TestSpec } from '../types';
 
 export interface RunListener {
@@ -29,7 +30,10 @@ export interface RunListener {
 }
 
 export interface RunOptions {
+  /** The project's folder where the ranks run (their cwd, DISTEST_ROOT). */
   root: string;
+  /** Maps files the ranks name to the local folder (source lines of stacks); the root alone when absent. */
+  paths?: ProjectPaths;
   alloc: Allocation;
   /** Authenticates this run's records (the ranks' DISTEST_TOKEN); 32 random hex characters when absent. */
   token?: string;
@@ -200,7 +204,7 @@ class Run {
     let timeoutMs = this.opts.timeoutMs;
     const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
     const faults = new StepFaults({
-      nodes: this.nodes, runId: this.runId, python: alloc.python, root: this.opts.root, cwd: step.cwd, cores, coreBudget: this.coreBudget,
+      nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget,
       defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
       testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
     });
