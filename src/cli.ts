@@ -6,10 +6,8 @@ import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
 import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/allocation/spec';
 import { junitXml, messageText } from './core/run/report';
-import { placeProject } from './core/run/placement';
-import { runTests } from './core/run/run';
-import type { SweepResult } from './core/faults/stepFaults';
-import { listAllocations, resolveAllocation, type AllocationContext, type ResolvedAllocation } from './core/allocation/resolve';
+import { runSession } from './core/run/session';
+import { listAllocations, resolveAllocation, type AllocationContext } from './core/allocation/resolve';
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
 import { terminalPrompts } from './core/transport/ssh/prompt';
@@ -225,64 +223,35 @@ async function runCommand(args: string[]): Promise<number> {
     controller.abort();
   };
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.on(signal, onStop);
-  // Every test ends with a state: when no allocation can be had (a refused host key, ...) or the project
-  // cannot be placed there, each is errored with the reason.
-  let failure: string | undefined;
-  let resolved: ResolvedAllocation | undefined;
-  try {
-    const ctx = allocationContext({
-      ...settings,
-      mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
-      local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
-    }, pool, stringFlag(p, '--python'));
-    resolved = await resolveAllocation(spec, ctx, {
-      signal: controller.signal,
-      onProgress: text => process.stderr.write(`distest: ${text}\n`),
-      request: { nodes, tasks, minutes, partition, account },
-    });
-  } catch (err) {
-    if (controller.signal.aborted) {
-      pool.dispose();
-      return exitOnInterrupt;
-    }
-    failure = `allocation ${formatAllocationSpec(spec)}: ${(err as Error).message}`;
-  }
-  const sweeps: SweepResult[] = [];
-  let results: TestResult[] = [];
-  if (resolved) {
-    const alloc = resolved.allocation;
-    if (spec.kind !== 'local') process.stderr.write(`distest: running on ${allocationLabel(alloc)}${resolved.release ? ' (created for this run; cancelled when it ends)' : ''}\n`);
-    const placement = await placeProject(alloc, root, settings).catch((err: Error) => err);
-    if (placement instanceof Error) {
-      failure = `cannot place the project on ${alloc.host.name}: ${placement.message}`;
-    } else {
-      if (placement.note) process.stderr.write(`distest: ${placement.note}\n`);
-      results = await runTests(selected, {
-        root: placement.root,
-        assetDir: placement.assetDir,
-        alloc,
-        ranksOverride,
-        defaultRanks: settings.mpiDefaultRanks,
-        timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : settings.timeoutSeconds > 0 ? settings.timeoutSeconds * 1000 : undefined,
-        extraPytestArgs: settings.pytestArgs,
-        silenceMs: settings.silenceSeconds * 1000,
-        cores: settings.cores,
-        nativeStacks: settings.nativeStacks,
-        signal: controller.signal,
-        listener: {
-          cleanup: r => sweeps.push(r),
-          output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
-          launcher: text => process.stderr.write(`${text}\n`),
-          note: text => process.stderr.write(`distest: ${text}\n`),
-        },
-      });
-    }
-    await resolved.release?.().catch(err => process.stderr.write(`distest: could not cancel ${allocationLabel(alloc)}: ${(err as Error).message}\n`));
-  }
-  if (failure !== undefined) {
-    process.stderr.write(`distest: ${failure}\n`);
-    results = everyTestErrored(selected, failure);
-  }
+  const runSettings: DistestSettings = {
+    ...settings,
+    mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
+    local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
+  };
+  const session = await runSession(selected, {
+    root,
+    settings: runSettings,
+    allocation: {
+      label: formatAllocationSpec(spec),
+      resolve: signal => resolveAllocation(spec, allocationContext(runSettings, pool, stringFlag(p, '--python')), {
+        signal,
+        onProgress: text => process.stderr.write(`distest: ${text}\n`),
+        request: { nodes, tasks, minutes, partition, account },
+      }),
+    },
+    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS },
+    signal: controller.signal,
+    events: {
+      progress: text => process.stderr.write(`distest: ${text}\n`),
+      allocated: (alloc, created) => {
+        if (alloc.kind !== 'local') process.stderr.write(`distest: running on ${allocationLabel(alloc)}${created ? ' (created for this run; cancelled when it ends)' : ''}\n`);
+      },
+      output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
+      launcher: text => process.stderr.write(`${text}\n`),
+      note: text => process.stderr.write(`distest: ${text}\n`),
+    },
+  });
+  const { results, cleanup: sweeps } = session;
   pool.dispose();
   for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.off(signal, onStop);
 
@@ -307,10 +276,6 @@ async function runCommand(args: string[]): Promise<number> {
   }
   if (controller.signal.aborted) return exitOnInterrupt;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
-}
-
-function everyTestErrored(specs: TestSpec[], text: string): TestResult[] {
-  return specs.map(s => ({ id: s.id, ranks: s.ranks ?? 0, state: 'errored', durationMs: 0, failedRanks: [], messages: [{ rank: null, text }] }));
 }
 
 function allocationSpecFlag(p: Parsed) {

@@ -6,6 +6,7 @@ import { DiscoveryClient } from './vscode/discoveryClient';
 import { FaultDiagnostics } from './vscode/faultDiagnostics';
 import { registerLogView } from './vscode/logView';
 import { ActiveRuns, runRequest } from './vscode/testRunner';
+import { editorSettings } from './vscode/settings';
 import { FolderTestTree } from './vscode/testTree';
 
 /** What activate() hands to the extension-host test suite. */
@@ -61,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): DistestApi {
   controller.refreshHandler = () => refresh();
   const logs = new LogStore({
     root: vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'rank-logs').fsPath,
-    keepRuns: vscode.workspace.getConfiguration('distest').get<number>('logs.keepRuns', 10),
+    keepRuns: editorSettings().logs.keepRuns,
   });
   registerLogView(context, logs);
   const faults = new FaultDiagnostics();

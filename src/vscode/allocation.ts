@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { describeAllocation, type Allocation } from '../core/allocation/allocation';
+import { describeAllocation } from '../core/allocation/allocation';
+import type { SessionOptions } from '../core/run/session';
 import { formatAllocationSpec, parseAllocationSpec, sameAllocationSpec, type AllocationSpec } from '../core/allocation/spec';
 import {
   cancelCreatedJob, listAllocations, resolveAllocation, slurmTimeSeconds, type AllocationChoice, type AllocationContext, type ResolvedAllocation as CoreResolved,
@@ -11,8 +12,6 @@ import { HostPool } from '../core/transport/pool';
 import type { SecretStore } from '../core/transport/ssh/sshHost';
 import { pythonFromPythonExtension } from './pythonExtension';
 import { editorSettings } from './settings';
-
-export interface ResolvedAllocation { allocation: Allocation; summary: string; settings: DistestSettings }
 
 const SPEC_KEY = 'distest.allocation';
 const CREATED_KEY = 'distest.createdAllocations';
@@ -147,25 +146,28 @@ export class AllocationPicker implements vscode.Disposable {
     this.pool.forgetRefusals();
   }
 
-  /** The allocation for a run: `spec` (a "Run on…" choice) or the workspace's. */
-  async resolve(folder: vscode.WorkspaceFolder, spec = this.current): Promise<ResolvedAllocation> {
-    const { settings } = this.allocationContext(folder);
-    const ctx = { settings, open: this.pool.open, python: settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3' };
-    let resolved: CoreResolved;
-    if (spec.kind === 'local') {
-      resolved = await resolveAllocation(spec, ctx);
-    } else {
-      // Remote allocations are looked up once (an ssh round trip or a squeue) and reused while chosen.
-      if (!this.active || !sameAllocationSpec(this.active.spec, spec)) this.active = { spec, resolved: resolveAllocation(spec, ctx) };
-      const pending = this.active;
-      resolved = await pending.resolved.catch((err: Error) => {
-        if (this.active === pending) this.active = undefined;
-        throw new Error(`allocation ${formatAllocationSpec(spec)}: ${err.message}`);
-      });
-    }
-    const summary = describeAllocation(resolved.allocation);
-    this.log.info(`allocation: ${summary}`);
-    return { allocation: resolved.allocation, summary, settings };
+  /**
+   * Where a run of `folder` goes: `spec` (a "Run on…" choice) or the workspace's. A remote allocation
+   * is looked up once (an ssh round trip or a squeue) and reused while it stays chosen; the picker keeps
+   * it, so the run gets no `release`.
+   */
+  allocationFor(folder: vscode.WorkspaceFolder, settings: DistestSettings, spec = this.current): SessionOptions['allocation'] {
+    return {
+      label: formatAllocationSpec(spec),
+      resolve: async () => {
+        const python = settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3';
+        const ctx: AllocationContext = { settings, open: this.pool.open, python };
+        if (spec.kind === 'local') return { ...(await resolveAllocation(spec, ctx)), release: undefined };
+        if (!this.active || !sameAllocationSpec(this.active.spec, spec)) this.active = { spec, resolved: resolveAllocation(spec, ctx) };
+        const pending = this.active;
+        const resolved = await pending.resolved.catch((err: Error) => {
+          if (this.active === pending) this.active = undefined;
+          throw err;
+        });
+        this.log.info(`allocation: ${describeAllocation(resolved.allocation)}`);
+        return { ...resolved, release: undefined };
+      },
+    };
   }
 
   private allocationContext(folder?: vscode.WorkspaceFolder): AllocationContext & { settings: DistestSettings } {

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { fileLinks } from '../core/logs/fileLinks';
 import { LogFeed } from '../core/logs/logFeed';
 import { rankKey, type LogStore, type RunLog } from '../core/logs/logStore';
+import { editorSettings } from './settings';
 
 export const LOG_SCHEME = 'distest-log';
 /** The Rank Logs view in the panel area (package.json `views`). */
@@ -219,7 +220,7 @@ export function registerLogView(context: vscode.ExtensionContext, store: LogStor
       return provider.show(item ? firstBadRank(store, item.id) : undefined);
     }),
     vscode.workspace.onDidChangeConfiguration(e => {
-      if (e.affectsConfiguration('distest.logs.keepRuns')) void store.setKeepRuns(vscode.workspace.getConfiguration('distest').get<number>('logs.keepRuns', 10));
+      if (e.affectsConfiguration('distest.logs.keepRuns')) void store.setKeepRuns(editorSettings().logs.keepRuns);
     }),
   );
   return provider;

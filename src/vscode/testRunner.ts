@@ -1,13 +1,14 @@
-import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { rankStatesOf, type LogStore } from '../core/logs/logStore';
-import { placeProject, type Placement } from '../core/run/placement';
-import { runTests } from '../core/run/run';
+import { describeAllocation } from '../core/allocation/allocation';
+import { rankStatesOf, type LogStore, type RunLog } from '../core/logs/logStore';
+import { ProjectPaths } from '../core/projectPaths';
+import { runSession } from '../core/run/session';
 import type { RankLine } from '../core/ranks/demux';
 import type { ResultMessage, TestResult, TestSpec } from '../core/types';
 import type { AllocationSpec } from '../core/allocation/spec';
 import type { AllocationPicker } from './allocation';
 import type { FaultDiagnostics } from './faultDiagnostics';
+import { editorSettings } from './settings';
 import type { FolderTestTree } from './testTree';
 
 const rankColours = [36, 33, 35, 32, 34, 31];
@@ -91,43 +92,23 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
     for (const item of byId.values()) run.errored(item, message);
     return;
   }
-  let alloc: Awaited<ReturnType<AllocationPicker['resolve']>>;
-  try {
-    alloc = await deps.allocation.resolve(tree.folder, allocationSpec);
-  } catch (err) {
-    // Every test ends with a state, even when the allocation cannot be reached.
-    const message = new vscode.TestMessage(`distest: ${(err as Error).message}`);
-    for (const item of byId.values()) run.errored(item, message);
-    return;
-  }
-  run.appendOutput(`distest: ${alloc.summary}\r\n`);
-  let placement: Placement;
-  try {
-    placement = await placeProject(alloc.allocation, tree.folder.uri.fsPath, alloc.settings);
-  } catch (err) {
-    const message = new vscode.TestMessage(`distest: cannot place the project on ${alloc.allocation.host.name}: ${(err as Error).message}`);
-    for (const item of byId.values()) run.errored(item, message);
-    return;
-  }
-  if (placement.note) run.appendOutput(`distest: ${placement.note}\r\n`);
-  const settings = deps.workspace.getConfiguration('distest', tree.folder.uri);
-  const timeoutSeconds = settings.get<number>('timeoutSeconds', 600);
-
-  const runLog = await deps.logs?.startRun(`${tree.folder.name}: ${specs.length === 1 ? specs[0].id : `${specs.length} tests`}`, { local: tree.folder.uri.fsPath, run: placement.root })
-    .catch(err => { deps.log.warn(`rank logs are not kept for this run: ${String(err)}`); return undefined; });
-  const fileUri = (file: string) => (path.isAbsolute(file) ? vscode.Uri.file(file) : vscode.Uri.joinPath(tree.folder.uri, file));
-  await runTests(specs, {
-    root: placement.root,
-    assetDir: placement.assetDir,
-    alloc: alloc.allocation,
-    timeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
-    defaultRanks: settings.get<number>('mpiDefaultRanks', 2),
-    extraPytestArgs: settings.get<string[]>('pytestArgs', []),
-    silenceMs: settings.get<number>('silenceSeconds', 0) * 1000,
-    cores: { enable: settings.get<boolean>('cores.enable', true), maxPerRun: settings.get<number>('cores.maxPerRun', 3) },
-    nativeStacks: settings.get<boolean>('hangs.nativeStacks', false),
+  const settings = editorSettings(tree.folder.uri, deps.log, deps.workspace);
+  let runLog: RunLog | undefined;
+  let paths = new ProjectPaths(tree.folder.uri.fsPath);
+  const fileUri = (file: string) => vscode.Uri.file(paths.localPath(file));
+  await runSession(specs, {
+    root: tree.folder.uri.fsPath,
+    settings,
+    allocation: deps.allocation.allocationFor(tree.folder, settings, allocationSpec),
     signal,
-    listener: {
+    events: {
+      progress: text => run.appendOutput(`distest: ${text}\r\n`),
+      allocated: alloc => run.appendOutput(`distest: ${describeAllocation(alloc)}\r\n`),
+      placed: async (placement, placed) => {
+        paths = placed;
+        runLog = await deps.logs?.startRun(`${tree.folder.name}: ${specs.length === 1 ? specs[0].id : `${specs.length} tests`}`, { local: tree.folder.uri.fsPath, run: placement.root })
+          .catch(err => { deps.log.warn(`rank logs are not kept for this run: ${String(err)}`); return undefined; });
+      },
       started: id => { const item = byId.get(id); if (item) run.started(item); },
       note: text => run.appendOutput(`\x1b[2mdistest: ${text}\x1b[0m\r\n`),
       output: (line: RankLine) => {
@@ -149,7 +130,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       },
     },
   });
-  // runTests never throws: the files are complete once it returns.
+  // A session never throws: the files are complete once it returns.
   runLog?.close();
 }
 
