@@ -22,8 +22,8 @@ function rankPrefix(rank: number | null): string {
 export interface RunDeps {
   controller: vscode.TestController;
   trees: () => FolderTestTree[];
-  allocation: AllocationPicker;
-  log: vscode.LogOutputChannel;
+  allocation: Pick<AllocationPicker, 'allocationFor' | 'startRun'>;
+  log: Pick<vscode.LogOutputChannel, 'warn' | 'error'>;
   workspace: Pick<typeof vscode.workspace, 'isTrusted' | 'getConfiguration'>;
   /** Keeps every run's per-rank output for the Rank Logs view. */
   logs?: LogStore;
@@ -56,11 +56,12 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
   const abort = new AbortController();
   const cancelSubscription = token.onCancellationRequested(() => abort.abort());
   let finished!: () => void;
-  deps.active?.track(abort, new Promise<void>(resolve => (finished = resolve)));
+  const done = new Promise<void>(resolve => (finished = resolve));
+  deps.active?.track(abort, done);
   deps.allocation.startRun();
   try {
     for (const tree of deps.trees()) {
-      const include = request.include?.filter(i => i.id.startsWith(`${tree.folder.uri.toString()}|`));
+      const include = request.include?.filter(i => tree.owns(i));
       if (request.include && !include?.length) continue;
       const items = tree.leaves(include, excluded);
       if (!items.length) continue;
@@ -122,7 +123,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       result: (result: TestResult) => {
         const item = byId.get(result.id);
         runLog?.setTestStates(item?.id ?? result.id, rankStatesOf(result));
-        deps.faults?.update(`${tree.folder.uri.toString()}|${result.id}`, result, fileUri);
+        deps.faults?.update(tree.itemId(result.id), result, fileUri);
         for (const fault of result.faults ?? []) {
           runLog?.append(fault.rank, 'stderr', `distest: ${fault.kind} on rank ${fault.rank} (${fault.host})${fault.signal ? ` ${fault.signal}` : ''}${fault.file ? ` at ${fault.file}:${fault.line}` : ''}`);
         }

@@ -21,9 +21,23 @@ export function toVscodeRange(spec: TestSpec): vscode.Range {
 }
 
 /**
+ * A TestItem's id: `<folder uri>|<pytest node id>`, so several workspace folders never collide; the
+ * folder's own item (a multi-root workspace) is `<folder uri>|`.
+ */
+export function itemId(folderUri: vscode.Uri | string, nodeId: string): string {
+  return `${folderUri.toString()}|${nodeId}`;
+}
+
+/** The folder URI and node id an item id holds; undefined for an id that is not one of ours. */
+export function parseItemId(id: string): { folderUri: string; nodeId: string } | undefined {
+  const bar = id.indexOf('|');
+  return bar < 0 ? undefined : { folderUri: id.slice(0, bar), nodeId: id.slice(bar + 1) };
+}
+
+/**
  * The tests of one workspace folder as TestItems: folders → files → classes → tests, and, when one
  * test expands into several ids (a rank list or parametrize), a group item with one child per id.
- * Items are keyed by `<folder uri>|<node id>` so several workspace folders never collide.
+ * Items are keyed by itemId.
  */
 export class FolderTestTree {
   private readonly specsByItemId = new Map<string, TestSpec>();
@@ -36,7 +50,12 @@ export class FolderTestTree {
   ) {}
 
   itemId(nodeId: string): string {
-    return `${this.folder.uri.toString()}|${nodeId}`;
+    return itemId(this.folder.uri, nodeId);
+  }
+
+  /** Whether the item belongs to this folder's tree. */
+  owns(item: vscode.TestItem): boolean {
+    return parseItemId(item.id)?.folderUri === this.folder.uri.toString();
   }
 
   specOf(item: vscode.TestItem): TestSpec | undefined {

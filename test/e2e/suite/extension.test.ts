@@ -3,6 +3,9 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { DistestApi } from '../../../src/extension';
+import type { TestSpec } from '../../../src/core/types';
+import { runRequest, type RunDeps } from '../../../src/vscode/testRunner';
+import { FolderTestTree, parseItemId } from '../../../src/vscode/testTree';
 
 const workspaceUri = () => {
   const folder = vscode.workspace.workspaceFolders?.[0];
@@ -10,12 +13,11 @@ const workspaceUri = () => {
   return folder.uri;
 };
 
-/** Every TestItem under the controller, keyed by its pytest node id (item ids are `<folder uri>|<node id>`). */
+/** Every TestItem under the controller, keyed by its pytest node id. */
 function itemsByNodeId(controller: vscode.TestController): Map<string, vscode.TestItem> {
-  const prefix = `${workspaceUri().toString()}|`;
   const out = new Map<string, vscode.TestItem>();
   const visit = (item: vscode.TestItem) => {
-    out.set(item.id.startsWith(prefix) ? item.id.slice(prefix.length) : item.id, item);
+    out.set(parseItemId(item.id)?.nodeId ?? item.id, item);
     item.children.forEach(visit);
   };
   controller.items.forEach(visit);
@@ -126,5 +128,50 @@ suite('distest in a real extension host', () => {
     const failure = stateOf('tests/test_halo.py::test_decomposition_is_balanced[3]');
     assert.equal(failure?.state, 'failed');
     assert.match(failure.messages.join('\n'), /rank 1 owns 5 of 11 cells/);
+  });
+
+  /** runRequest over its seams: a controller and tree of the test's own, the allocation and trust given. */
+  async function runThroughSeams(workspace: RunDeps['workspace'], resolve: () => Promise<never>): Promise<{ outcomes: Map<string, Outcome>; resolved: number }> {
+    const controller = vscode.tests.createTestController(`distest-seams-${Date.now()}`, 'distest seams');
+    try {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      assert.ok(folder);
+      const tree = new FolderTestTree(controller, folder, controller.items);
+      const spec = (name: string): TestSpec => ({
+        id: `tests/test_seams.py::${name}`, label: name, file: 'tests/test_seams.py', range: { line: 1, column: 0, endLine: 1, endColumn: 1 }, framework: 'pytest-mpi', ranks: 2,
+      });
+      tree.replaceFile('tests/test_seams.py', [spec('test_a'), spec('test_b')]);
+      let resolved = 0;
+      const recorder = recordRuns(controller);
+      const deps: RunDeps = {
+        controller, trees: () => [tree], workspace, log: { warn: () => undefined, error: () => undefined },
+        allocation: { startRun: () => undefined, allocationFor: () => ({ label: 'nowhere:1', resolve: () => { resolved++; return resolve(); } }) },
+      };
+      await runRequest(deps, new vscode.TestRunRequest(), new vscode.CancellationTokenSource().token);
+      recorder.restore();
+      return { outcomes: recorder.outcomes, resolved };
+    } finally {
+      controller.dispose();
+    }
+  }
+
+  test('runRequest in an untrusted folder: every test errored with the reason, no allocation asked for', async () => {
+    const { outcomes, resolved } = await runThroughSeams({ isTrusted: false, getConfiguration: vscode.workspace.getConfiguration }, () => Promise.reject(new Error('must not be asked')));
+    assert.equal(resolved, 0);
+    assert.equal(outcomes.size, 2);
+    for (const outcome of outcomes.values()) {
+      assert.equal(outcome.state, 'errored');
+      assert.match(outcome.messages.join('\n'), /does not run tests in an untrusted folder/);
+    }
+  });
+
+  test('runRequest when no allocation can be had: every test errored with its reason', async () => {
+    const { outcomes, resolved } = await runThroughSeams(vscode.workspace, () => Promise.reject(new Error('the host key of node1 is not trusted: refused by the user')));
+    assert.equal(resolved, 1);
+    assert.equal(outcomes.size, 2);
+    for (const outcome of outcomes.values()) {
+      assert.equal(outcome.state, 'errored');
+      assert.deepEqual(outcome.messages, ['allocation nowhere:1: the host key of node1 is not trusted: refused by the user']);
+    }
   });
 });
