@@ -11,6 +11,7 @@ import { listAllocations, resolveAllocation, type AllocationContext } from './co
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
 import { terminalPrompts } from './core/transport/ssh/prompt';
+import type { SweepResult } from './core/faults/sweep';
 import type { TestResult, TestSpec } from './core/types';
 
 const USAGE = `usage:
@@ -211,18 +212,7 @@ async function runCommand(args: string[]): Promise<number> {
   const partition = stringFlag(p, '--partition');
   const account = stringFlag(p, '--account');
   const pool = cliHostPool();
-  const controller = new AbortController();
-  let interrupts = 0;
-  let exitOnInterrupt = 130;
-  // SIGTERM and SIGHUP (a `timeout`, a closed terminal) stop the run as cleanly as Ctrl-C does.
-  const stopSignals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-  const onStop = (signal: keyof typeof stopSignals) => {
-    exitOnInterrupt = stopSignals[signal];
-    if (++interrupts > 1) process.exit(exitOnInterrupt);
-    process.stderr.write(`\ndistest: ${signal === 'SIGINT' ? 'interrupted' : `got ${signal}`}, stopping the run (Ctrl-C again to quit at once)\n`);
-    controller.abort();
-  };
-  for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.on(signal, onStop);
+  const stop = stopOnSignals();
   const runSettings: DistestSettings = {
     ...settings,
     mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
@@ -240,7 +230,7 @@ async function runCommand(args: string[]): Promise<number> {
       }),
     },
     overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS },
-    signal: controller.signal,
+    signal: stop.signal,
     events: {
       progress: text => process.stderr.write(`distest: ${text}\n`),
       allocated: (alloc, created) => {
@@ -253,29 +243,54 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const { results, cleanup: sweeps } = session;
   pool.dispose();
-  for (const signal of Object.keys(stopSignals) as (keyof typeof stopSignals)[]) process.off(signal, onStop);
+  stop.dispose();
 
   const junitPath = stringFlag(p, '--junit');
   if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
-  if (json) {
-    const tests = results.map(r => ({
-      id: r.id,
-      ranks: r.ranks,
-      state: r.state,
-      durationMs: r.durationMs,
-      failedRanks: r.failedRanks,
-      messages: r.messages.map(m => ({ rank: m.rank, text: m.text, file: m.file ?? null, line: m.line ?? null })),
-      faults: (r.faults ?? []).map(f => ({
-        kind: f.kind, rank: f.rank, host: f.host, signal: f.signal ?? null, core: f.core ?? null, file: f.file ?? null, line: f.line ?? null, stack: f.stack,
-      })),
-    }));
-    const cleanup = { killed: sweeps.reduce((n, s) => n + s.killed.length, 0), hosts: sweeps.filter(s => s.killed.length).map(s => s.host) };
-    process.stdout.write(`${JSON.stringify({ tests, cleanup }, null, 2)}\n`);
-  } else {
-    process.stdout.write(encodeFsName(humanSummary(results)));
-  }
-  if (controller.signal.aborted) return exitOnInterrupt;
+  process.stdout.write(json ? `${JSON.stringify(jsonReport(results, sweeps), null, 2)}\n` : encodeFsName(humanSummary(results)));
+  if (stop.signal.aborted) return stop.exitCode;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
+}
+
+/**
+ * Ctrl-C, SIGTERM and SIGHUP (a `timeout`, a closed terminal) stop the run cleanly; a second one quits
+ * at once. `exitCode` is the shell's convention for the signal that came.
+ */
+function stopOnSignals(): { signal: AbortSignal; readonly exitCode: number; dispose(): void } {
+  const controller = new AbortController();
+  const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+  const names = Object.keys(codes) as (keyof typeof codes)[];
+  let exitCode = 130;
+  let interrupts = 0;
+  const onStop = (signal: keyof typeof codes) => {
+    exitCode = codes[signal];
+    if (++interrupts > 1) process.exit(exitCode);
+    process.stderr.write(`\ndistest: ${signal === 'SIGINT' ? 'interrupted' : `got ${signal}`}, stopping the run (Ctrl-C again to quit at once)\n`);
+    controller.abort();
+  };
+  for (const name of names) process.on(name, onStop);
+  return {
+    signal: controller.signal,
+    get exitCode() { return exitCode; },
+    dispose: () => { for (const name of names) process.off(name, onStop); },
+  };
+}
+
+/** `run --json`: every test with its messages and faults, and what the cleanup sweep killed. */
+function jsonReport(results: TestResult[], sweeps: SweepResult[]) {
+  const tests = results.map(r => ({
+    id: r.id,
+    ranks: r.ranks,
+    state: r.state,
+    durationMs: r.durationMs,
+    failedRanks: r.failedRanks,
+    messages: r.messages.map(m => ({ rank: m.rank, text: m.text, file: m.file ?? null, line: m.line ?? null })),
+    faults: (r.faults ?? []).map(f => ({
+      kind: f.kind, rank: f.rank, host: f.host, signal: f.signal ?? null, core: f.core ?? null, file: f.file ?? null, line: f.line ?? null, stack: f.stack,
+    })),
+  }));
+  const cleanup = { killed: sweeps.reduce((n, s) => n + s.killed.length, 0), hosts: sweeps.filter(s => s.killed.length).map(s => s.host) };
+  return { tests, cleanup };
 }
 
 function allocationSpecFlag(p: Parsed) {
