@@ -5,7 +5,7 @@ import { asciiEscapedBytes, asciiEscapedStr, decodeStringLiteral, imaginaryRepr,
 export type PyValue =
   | { kind: 'int'; value: bigint }
   | { kind: 'float'; value: number }
-  /** A value whose id text is known but whose type matters no further (complex numbers). */
+  /** A value whose id text is known but whose type matters no further (complex numbers, enum members, patterns). */
   | { kind: 'formatted'; text: string }
   | { kind: 'str' | 'bytes'; value: string }
   | { kind: 'bool'; value: boolean }
@@ -13,7 +13,7 @@ export type PyValue =
   /** Classes, functions and lambdas: pytest ids them by `__name__`. */
   | { kind: 'named'; name: string }
   | { kind: 'sequence'; items: SequenceItem[] }
-  /** A value pytest ids as `argname + index` (dicts, sets, plain objects). */
+  /** A value pytest ids as `argname + index` (dicts, sets, arrays, slices, instances). */
   | { kind: 'opaque' }
   /** Only known at run time; `source` is the expression as written. */
   | { kind: 'unknown'; source: string };
@@ -23,15 +23,59 @@ export interface SequenceItem { node?: SyntaxNode; value: PyValue }
 type Binding =
   | { kind: 'import'; qualified: string }
   | { kind: 'value'; node: SyntaxNode }
-  | { kind: 'definition'; name: string }
+  | { kind: 'definition'; name: string; isClass: boolean }
   /** Bound more than once, or by a loop/with/augmented assignment: only the run knows its value. */
   | { kind: 'rebound' };
 
+/**
+ * What a module's scope cannot know alone: names it imports from the project's other modules, and
+ * what its own classes are (enums, classes whose instances pytest names by value).
+ */
+export interface ScopeContext {
+  /** The value of an imported dotted name (`.consts.SIZES`, `pkg.mod.X`), or undefined when unknown. */
+  importedValue(qualified: string, depth: number): PyValue | undefined;
+  /** `Cls.NAME` for a class defined in this module: an enum member's text, or undefined. */
+  classAttribute(className: string, attribute: string, depth: number): PyValue | undefined;
+  /** Calling a class defined in this module: opaque for plain classes, undefined when only the run knows. */
+  instanceOf(className: string): PyValue | undefined;
+  /** Calling a class imported from the project (`qualified` as imported): as instanceOf, or undefined. */
+  importedInstance(qualified: string): PyValue | undefined;
+}
+
 /** Names pytest's `__name__` rule applies to when the module does not rebind them. */
 const BUILTIN_NAMED = new Set(['int', 'float', 'str', 'bytes', 'bool', 'complex', 'list', 'dict', 'set', 'tuple',
-  'frozenset', 'object', 'type', 'bytearray', 'range', 'len', 'print', 'sum', 'min', 'max', 'abs', 'repr', 'sorted']);
-/** Builtin constructors whose results have no `__name__` and are not id-able primitives. */
-const BUILTIN_OPAQUE_CALLS = new Set(['object', 'dict', 'list', 'set', 'tuple', 'frozenset', 'bytearray']);
+  'frozenset', 'object', 'type', 'bytearray', 'range', 'len', 'print', 'sum', 'min', 'max', 'abs', 'repr', 'sorted',
+  'Exception', 'ValueError', 'TypeError', 'KeyError', 'IndexError', 'RuntimeError', 'ZeroDivisionError', 'AssertionError',
+  'NotImplementedError', 'AttributeError', 'OSError', 'ArithmeticError', 'OverflowError', 'Warning', 'UserWarning',
+  'DeprecationWarning', 'RuntimeWarning', 'FutureWarning']);
+/**
+ * Calls whose results pytest ids as `argname + index`: containers, slices and objects without a
+ * `__name__`, among them the array constructors of numerical code.
+ */
+const OPAQUE_CALLS = new Set(['object', 'dict', 'list', 'set', 'tuple', 'frozenset', 'bytearray', 'slice', 'memoryview',
+  'functools.partial', 'collections.OrderedDict', 'collections.defaultdict', 'collections.Counter', 'collections.deque',
+  'datetime.datetime', 'datetime.date', 'datetime.time', 'datetime.timedelta', 'decimal.Decimal', 'fractions.Fraction',
+  'pathlib.Path', 'pathlib.PurePath', 'pathlib.PosixPath', 'types.SimpleNamespace', 'uuid.UUID',
+  ...['array', 'asarray', 'ascontiguousarray', 'asfortranarray', 'arange', 'zeros', 'ones', 'empty', 'full', 'linspace',
+    'logspace', 'geomspace', 'eye', 'identity', 'zeros_like', 'ones_like', 'empty_like', 'full_like', 'diag', 'meshgrid',
+    'int8', 'int16', 'int32', 'int64', 'intc', 'int_', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32',
+    'bool_', 'dtype', 'matrix', 'ndarray', 'random.default_rng', 'random.RandomState'].map(name => `numpy.${name}`)]);
+/** Subscripted helpers of numpy that build slices, index tuples or arrays. */
+const OPAQUE_SUBSCRIPTS = new Set(['numpy.s_', 'numpy.index_exp', 'numpy.r_', 'numpy.c_', 'numpy.mgrid', 'numpy.ogrid']);
+/** numpy's scalar types that subclass Python's float: pytest prints them by value. */
+const FLOAT_CALLS = new Set(['float', 'numpy.float64', 'numpy.double', 'numpy.float_']);
+/** Module constants with a fixed value. */
+const KNOWN_CONSTANTS = new Map<string, PyValue>([
+  ['math.pi', { kind: 'float', value: Math.PI }], ['numpy.pi', { kind: 'float', value: Math.PI }],
+  ['math.e', { kind: 'float', value: Math.E }], ['numpy.e', { kind: 'float', value: Math.E }],
+  ['math.tau', { kind: 'float', value: 2 * Math.PI }],
+  ['math.inf', { kind: 'float', value: Infinity }], ['numpy.inf', { kind: 'float', value: Infinity }],
+  ['math.nan', { kind: 'float', value: NaN }], ['numpy.nan', { kind: 'float', value: NaN }],
+  ['numpy.newaxis', { kind: 'none' }],
+]);
+/** numpy's type objects by attribute: pytest names a class by its `__name__`. */
+const NUMPY_CLASSES = new Set(['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16',
+  'uint32', 'uint64', 'complex64', 'complex128', 'ndarray', 'intc', 'double']);
 /** What `from X import *` binds for the modules discovery cares about. */
 const WILDCARD_EXPORTS: Record<string, string[]> = {
   pytest: ['mark', 'param', 'fixture'],
@@ -40,6 +84,7 @@ const WILDCARD_EXPORTS: Record<string, string[]> = {
   unittest: ['TestCase', 'IsolatedAsyncioTestCase'],
 };
 const MAX_NAME_DEPTH = 8;
+const MAX_SEQUENCE = 10_000;
 const DOTTED_NAME = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*(\.[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*)*$/u;
 
 export function namedChildrenOf(node: SyntaxNode | null): SyntaxNode[] {
@@ -58,43 +103,55 @@ export function unparenthesize(node: SyntaxNode): SyntaxNode {
   return current;
 }
 
-/** The module's top-level names: imports (for resolving `pp.mark.parallel`) and literal constants. */
+/**
+ * The module's top-level names: imports (for resolving `pp.mark.parallel`) and literal constants.
+ * Relative imports are spelled with their leading dots (`.base.Helper`), which no framework name has.
+ */
 export class ModuleScope {
   private readonly bindings = new Map<string, Binding>();
+  /** Modules of the project this one star-imports (`from .base import *`), last import last. */
+  readonly wildcardModules: string[] = [];
+  context?: ScopeContext;
 
-  bindImport(statement: SyntaxNode): void {
+  /** Binds what an import statement imports; returns the local names with the dotted names they stand for. */
+  bindImport(statement: SyntaxNode): [string, string][] {
+    const bound: [string, string][] = [];
+    const bind = (local: string, qualified: string) => {
+      this.bindings.set(local, { kind: 'import', qualified });
+      bound.push([local, qualified]);
+    };
     if (statement.type === 'import_statement') {
       for (const name of statement.childrenForFieldName('name')) {
         if (name.type === 'aliased_import') {
           const alias = name.childForFieldName('alias');
           const dotted = name.childForFieldName('name');
-          if (alias && dotted) this.bindings.set(alias.text, { kind: 'import', qualified: dotted.text });
+          if (alias && dotted) bind(alias.text, dotted.text);
         } else {
           const root = name.text.split('.')[0];
-          this.bindings.set(root, { kind: 'import', qualified: root });
+          bind(root, root);
         }
       }
-      return;
+      return bound;
     }
     const moduleNode = statement.childForFieldName('module_name');
-    if (!moduleNode) return;
-    // Relative imports name the project's own modules, never the test frameworks.
-    const module = moduleNode.type === 'relative_import' ? undefined : moduleNode.text.replace(/\s+/g, '');
-    const bind = (local: string, imported: string) =>
-      this.bindings.set(local, module ? { kind: 'import', qualified: `${module}.${imported}` } : { kind: 'rebound' });
+    if (!moduleNode) return bound;
+    const module = moduleNode.text.replace(/\s+/g, '');
     if (namedChildrenOf(statement).some(c => c.type === 'wildcard_import')) {
-      for (const exported of (module && WILDCARD_EXPORTS[module]) || []) bind(exported, exported);
-      return;
+      const exported = WILDCARD_EXPORTS[module];
+      if (exported) for (const name of exported) bind(name, joinModule(module, name));
+      else this.wildcardModules.push(module);
+      return bound;
     }
     for (const name of statement.childrenForFieldName('name')) {
       if (name.type === 'aliased_import') {
         const alias = name.childForFieldName('alias');
         const dotted = name.childForFieldName('name');
-        if (alias && dotted) bind(alias.text, dotted.text);
+        if (alias && dotted) bind(alias.text, joinModule(module, dotted.text));
       } else {
-        bind(name.text, name.text);
+        bind(name.text, joinModule(module, name.text));
       }
     }
+    return bound;
   }
 
   bindAssignment(target: SyntaxNode, value: SyntaxNode | null): void {
@@ -107,12 +164,17 @@ export class ModuleScope {
     for (const inner of namedChildrenOf(target)) this.bindAssignment(inner, null);
   }
 
-  bindDefinition(name: string): void {
-    this.bindings.set(name, { kind: 'definition', name });
+  bindDefinition(name: string, isClass: boolean): void {
+    this.bindings.set(name, { kind: 'definition', name, isClass });
   }
 
   markRebound(name: string): void {
     this.bindings.set(name, { kind: 'rebound' });
+  }
+
+  /** What the module binds `name` to: an import's dotted name, a value's expression, a definition. */
+  binding(name: string): Binding | undefined {
+    return this.bindings.get(name);
   }
 
   /** `pp.mark.parallel` → `pytest_parallel.mark.parallel` when `import pytest_parallel as pp`. */
@@ -123,6 +185,11 @@ export class ModuleScope {
     // instead of a wasm round trip per link.
     const dotted = node.text.replace(/\s+/g, '');
     if (!DOTTED_NAME.test(dotted)) return type === 'attribute' ? this.qualifyAttribute(node) : undefined;
+    return this.qualifyDotted(dotted);
+  }
+
+  /** As qualify, for a dotted name as text. */
+  qualifyDotted(dotted: string): string | undefined {
     const dot = dotted.indexOf('.');
     const head = dot < 0 ? dotted : dotted.slice(0, dot);
     const binding = this.bindings.get(head);
@@ -154,6 +221,7 @@ export class ModuleScope {
       case 'none': return { kind: 'none' };
       case 'parenthesized_expression': return this.evaluate(unparenthesize(node), depth);
       case 'unary_operator': return this.evaluateUnary(node, depth);
+      case 'binary_operator': return this.evaluateBinary(node, depth);
       case 'list':
       case 'tuple': {
         const elements = namedChildrenOf(node);
@@ -164,9 +232,12 @@ export class ModuleScope {
       case 'set':
       case 'list_comprehension':
       case 'set_comprehension':
-      case 'dictionary_comprehension': return { kind: 'opaque' };
+      case 'dictionary_comprehension':
+      case 'generator_expression': return { kind: 'opaque' };
       case 'lambda': return { kind: 'named', name: '<lambda>' };
       case 'identifier': return this.evaluateName(node, depth);
+      case 'attribute': return this.evaluateAttribute(node, depth);
+      case 'subscript': return this.evaluateSubscript(node, depth);
       case 'call': return this.evaluateCall(node, depth);
       default: return unknown(node);
     }
@@ -198,41 +269,183 @@ export class ModuleScope {
     return unknown(node);
   }
 
+  /** Arithmetic on known numbers and strings, and sequence concatenation; anything else is only known at run time. */
+  private evaluateBinary(node: SyntaxNode, depth: number): PyValue {
+    const leftNode = node.childForFieldName('left');
+    const rightNode = node.childForFieldName('right');
+    const operator = node.childForFieldName('operator')?.text;
+    if (!leftNode || !rightNode || !operator) return unknown(node);
+    const left = this.evaluate(leftNode, depth);
+    const right = this.evaluate(rightNode, depth);
+    if (left.kind === 'unknown' || right.kind === 'unknown') return unknown(node);
+    if (left.kind === 'sequence' && right.kind === 'sequence' && operator === '+') return { kind: 'sequence', items: [...left.items, ...right.items] };
+    if (left.kind === 'sequence' && right.kind === 'int' && operator === '*') {
+      if (right.value * BigInt(left.items.length) > BigInt(MAX_SEQUENCE)) return unknown(node);
+      return { kind: 'sequence', items: Array.from({ length: Math.max(0, Number(right.value)) }, () => left.items).flat() };
+    }
+    if ((left.kind === 'str' || left.kind === 'bytes') && left.kind === right.kind && operator === '+') return { kind: left.kind, value: left.value + right.value };
+    const a = numberOf(left);
+    const b = numberOf(right);
+    if (a === undefined || b === undefined) return unknown(node);
+    if (typeof a === 'bigint' && typeof b === 'bigint') {
+      switch (operator) {
+        case '+': return { kind: 'int', value: a + b };
+        case '-': return { kind: 'int', value: a - b };
+        case '*': return { kind: 'int', value: a * b };
+        case '**': return b >= 0n && b < 4096n ? { kind: 'int', value: a ** b } : unknown(node);
+        case '//': return b !== 0n ? { kind: 'int', value: floorDiv(a, b) } : unknown(node);
+        case '%': return b !== 0n ? { kind: 'int', value: a - floorDiv(a, b) * b } : unknown(node);
+        // Exact below 2**53, where both operands convert to doubles without rounding.
+        case '/': return b !== 0n && abs(a) < 2n ** 53n && abs(b) < 2n ** 53n ? { kind: 'float', value: Number(a) / Number(b) } : unknown(node);
+        default: return unknown(node);
+      }
+    }
+    const x = Number(a);
+    const y = Number(b);
+    // Only the operations IEEE 754 rounds exactly as CPython does.
+    switch (operator) {
+      case '+': return { kind: 'float', value: x + y };
+      case '-': return { kind: 'float', value: x - y };
+      case '*': return { kind: 'float', value: x * y };
+      case '/': return y !== 0 ? { kind: 'float', value: x / y } : unknown(node);
+      default: return unknown(node);
+    }
+  }
+
   private evaluateName(node: SyntaxNode, depth: number): PyValue {
     const binding = this.bindings.get(node.text);
-    if (!binding) return BUILTIN_NAMED.has(node.text) ? { kind: 'named', name: node.text } : unknown(node);
+    if (!binding) {
+      for (let i = this.wildcardModules.length - 1; i >= 0; i--) {
+        const value = this.context?.importedValue(joinModule(this.wildcardModules[i], node.text), depth + 1);
+        if (value) return value;
+      }
+      if (this.wildcardModules.length) return unknown(node);
+      return BUILTIN_NAMED.has(node.text) ? { kind: 'named', name: node.text } : unknown(node);
+    }
     if (binding.kind === 'definition') return { kind: 'named', name: binding.name };
-    if (binding.kind === 'value' && depth < MAX_NAME_DEPTH) {
+    if (depth >= MAX_NAME_DEPTH) return unknown(node);
+    if (binding.kind === 'value') {
       const value = this.evaluate(binding.node, depth + 1);
       // A name's unknown value is reported under the name the reader sees at the use site.
       return value.kind === 'unknown' ? unknown(node) : value;
+    }
+    if (binding.kind === 'import') return this.importedValue(binding.qualified, depth) ?? unknown(node);
+    return unknown(node);
+  }
+
+  private importedValue(qualified: string, depth: number): PyValue | undefined {
+    const constant = KNOWN_CONSTANTS.get(qualified);
+    if (constant) return constant;
+    if (qualified.startsWith('numpy.') && NUMPY_CLASSES.has(qualified.slice(6))) return { kind: 'named', name: qualified.slice(6) };
+    return this.context?.importedValue(qualified, depth + 1);
+  }
+
+  private evaluateAttribute(node: SyntaxNode, depth: number): PyValue {
+    const object = node.childForFieldName('object');
+    const attribute = node.childForFieldName('attribute');
+    if (!object || !attribute) return unknown(node);
+    if (object.type === 'identifier') {
+      const binding = this.bindings.get(object.text);
+      if (binding?.kind === 'definition' && binding.isClass) return this.context?.classAttribute(binding.name, attribute.text, depth + 1) ?? unknown(node);
+    }
+    const qualified = this.qualify(node);
+    return (qualified && depth < MAX_NAME_DEPTH && this.importedValue(qualified, depth)) || unknown(node);
+  }
+
+  private evaluateSubscript(node: SyntaxNode, depth: number): PyValue {
+    const object = node.childForFieldName('value');
+    if (!object) return unknown(node);
+    const qualified = this.qualify(object);
+    if (qualified && OPAQUE_SUBSCRIPTS.has(qualified)) return { kind: 'opaque' };
+    const indexNodes = node.childrenForFieldName('subscript');
+    const container = this.evaluate(object, depth);
+    if (container.kind === 'sequence' && indexNodes.length === 1) {
+      const index = this.evaluate(indexNodes[0], depth);
+      if (index.kind === 'int') {
+        const at = Number(index.value < 0n ? index.value + BigInt(container.items.length) : index.value);
+        const item = container.items[at];
+        if (item) return item.value;
+      }
     }
     return unknown(node);
   }
 
   private evaluateCall(node: SyntaxNode, depth: number): PyValue {
     const callee = node.childForFieldName('function');
-    const name = callee && this.qualify(callee);
+    if (!callee) return unknown(node);
+    const name = this.qualify(callee);
     const args = namedChildrenOf(node.childForFieldName('arguments'));
-    if (name && BUILTIN_OPAQUE_CALLS.has(name)) return { kind: 'opaque' };
-    if (name === 'range' && args.length >= 1 && args.length <= 3) {
-      const bounds = args.map(a => this.evaluate(a, depth)).map(b => (b.kind === 'int' ? b.value : undefined));
-      if (bounds.every(b => b !== undefined)) {
-        const [start, stop, step] = bounds.length === 1 ? [0n, bounds[0], 1n] : [bounds[0], bounds[1], bounds[2] ?? 1n];
-        if (step === 0n) return unknown(node);
-        const items: SequenceItem[] = [];
-        for (let i = start; step > 0n ? i < stop : i > stop; i += step) {
-          items.push({ value: { kind: 'int', value: i } });
-          if (items.length > 10_000) return unknown(node);
-        }
-        return { kind: 'sequence', items };
+    if (name && OPAQUE_CALLS.has(name)) return { kind: 'opaque' };
+    if (name === 'range' && args.length >= 1 && args.length <= 3) return this.evaluateRange(node, args, depth);
+    if (name && FLOAT_CALLS.has(name) && args.length === 1) {
+      const value = this.evaluate(args[0], depth);
+      if (value.kind === 'float') return value;
+      if (value.kind === 'int') return { kind: 'float', value: Number(value.value) };
+      if (value.kind === 'str') {
+        const text = value.value.trim().toLowerCase().replace(/_/g, '');
+        if (/^[+-]?(inf|infinity|nan)$/.test(text)) return { kind: 'float', value: text.includes('nan') ? NaN : text.startsWith('-') ? -Infinity : Infinity };
+        if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(text)) return { kind: 'float', value: Number(text) };
       }
+      return unknown(node);
+    }
+    if (name === 're.compile' && args.length >= 1) {
+      const pattern = this.evaluate(args[0], depth);
+      if (pattern.kind === 'str') return { kind: 'formatted', text: asciiEscapedStr(pattern.value) };
+      if (pattern.kind === 'bytes') return { kind: 'formatted', text: asciiEscapedBytes(pattern.value) };
+      return unknown(node);
+    }
+    if (callee.type === 'identifier') {
+      const binding = this.bindings.get(callee.text);
+      if (binding?.kind === 'definition' && binding.isClass) return this.context?.instanceOf(binding.name) ?? unknown(node);
+    }
+    const head = callee.text.split('.')[0].trim();
+    if (name && this.bindings.get(head)?.kind === 'import') {
+      const fromProject = this.context?.importedInstance(name);
+      if (fromProject) return fromProject;
+      // A class from outside the project (capitalised by convention, e.g. `UnitSquareMesh(2, 2)`):
+      // pytest ids its instances by argname + index.
+      const last = name.slice(name.lastIndexOf('.') + 1);
+      if (/^[A-Z]/.test(last) && /[a-z]/.test(last)) return { kind: 'opaque' };
     }
     return unknown(node);
   }
+
+  private evaluateRange(node: SyntaxNode, args: SyntaxNode[], depth: number): PyValue {
+    const bounds = args.map(a => this.evaluate(a, depth)).map(b => (b.kind === 'int' ? b.value : undefined));
+    if (!bounds.every(b => b !== undefined)) return unknown(node);
+    const [start, stop, step] = bounds.length === 1 ? [0n, bounds[0], 1n] : [bounds[0], bounds[1], bounds[2] ?? 1n];
+    if (step === 0n) return unknown(node);
+    const items: SequenceItem[] = [];
+    for (let i = start; step > 0n ? i < stop : i > stop; i += step) {
+      items.push({ value: { kind: 'int', value: i } });
+      if (items.length > MAX_SEQUENCE) return unknown(node);
+    }
+    return { kind: 'sequence', items };
+  }
 }
 
-function unknown(node: SyntaxNode): PyValue {
+/** `pkg.mod` + `name`, or `..` + `name` for a relative module that is only dots. */
+export function joinModule(module: string, name: string): string {
+  return module.endsWith('.') ? `${module}${name}` : `${module}.${name}`;
+}
+
+function numberOf(value: PyValue): bigint | number | undefined {
+  if (value.kind === 'int') return value.value;
+  if (value.kind === 'float') return value.value;
+  if (value.kind === 'bool') return value.value ? 1n : 0n;
+  return undefined;
+}
+
+function abs(n: bigint): bigint {
+  return n < 0n ? -n : n;
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q;
+}
+
+export function unknown(node: SyntaxNode): PyValue {
   return { kind: 'unknown', source: sourceOf(node) };
 }
 
@@ -244,14 +457,15 @@ export function sourceOf(node: SyntaxNode): string {
 
 /**
  * The text pytest puts in a parametrize id for this value: a string, `null` when pytest falls back to
- * `argname + index`, or undefined when only the run can tell.
+ * `argname + index`, or undefined when only the run can tell. `keepNonAscii`: the ini option that
+ * turns pytest's escaping of str values off.
  */
-export function idOf(value: PyValue): string | null | undefined {
+export function idOf(value: PyValue, keepNonAscii = false): string | null | undefined {
   switch (value.kind) {
     case 'int': return value.value.toString();
     case 'float': return pyFloatRepr(value.value);
     case 'formatted': return value.text;
-    case 'str': return asciiEscapedStr(value.value);
+    case 'str': return keepNonAscii ? value.value : asciiEscapedStr(value.value);
     case 'bytes': return asciiEscapedBytes(value.value);
     case 'bool': return value.value ? 'True' : 'False';
     case 'none': return 'None';

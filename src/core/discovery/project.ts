@@ -1,0 +1,241 @@
+// The project's modules as seen from its test files: conftest.py files up the tree, the modules test
+// files import (base classes, fixtures, constants), found the way Python's import system would find them
+// under pytest (the file's own folder and its parents on sys.path, relative imports by package).
+// One instance per thread: parsed modules keep their trees until dispose().
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CompiledConfig } from './config';
+import { MAX_BASE_DEPTH, ModuleAnalysis, type FixtureDecl, type ModuleResolver, type PySymbol } from './modules';
+import type { SyntaxNode } from './syntax';
+import type { PythonTestParser } from './parser';
+import type { PytestRules } from './rules';
+
+/** Fixtures visible from one folder: pytest_plugins modules, then conftest.py files from the top down. */
+export interface FolderFixtures {
+  /** conftest.py analyses from the confcutdir down to the folder. */
+  conftests: ModuleAnalysis[];
+  /** Every fixture definition by name, in pytest's registration order (the closest last). */
+  byName: Map<string, FixtureDecl[]>;
+  /** Autouse fixture names in pytest's order (the ini option `usefixtures` first). */
+  autouse: string[];
+  /** Whether any of them has params (else no test here gets parametrized by fixtures). */
+  parametrized: boolean;
+}
+
+export class ProjectModules implements ModuleResolver {
+  private readonly analyses = new Map<string, ModuleAnalysis | null>();
+  private readonly trees: { delete(): void }[] = [];
+  private readonly listings = new Map<string, Set<string> | null>();
+  private readonly moduleFiles = new Map<string, string | null>();
+  private readonly files = new Map<string, boolean>();
+  /** Symbols by the folder of the importing module and the dotted name (what they resolve to depends on no more). */
+  private readonly symbols = new Map<string, PySymbol | null>();
+  private readonly folderFixtures = new Map<string, FolderFixtures>();
+
+  constructor(private readonly parser: PythonTestParser, readonly rules: PytestRules, readonly config: CompiledConfig) {}
+
+  /** The analysis of a module file, parsed once and kept; undefined when it cannot be read. */
+  analysisAt(absPath: string): ModuleAnalysis | undefined {
+    const cached = this.analyses.get(absPath);
+    if (cached !== undefined) return cached ?? undefined;
+    this.analyses.set(absPath, null); // an import cycle resolves to nothing
+    let text: string;
+    try {
+      text = fs.readFileSync(absPath, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const parsed = this.parser.parseKept(text);
+    if (!parsed) return undefined;
+    this.trees.push(parsed);
+    const analysis = this.analyze(parsed.root, absPath);
+    this.analyses.set(absPath, analysis);
+    return analysis;
+  }
+
+  /** A fresh analysis of a parsed module (the caller owns the tree). */
+  analyze(root: SyntaxNode, absPath: string, file = this.relative(absPath)): ModuleAnalysis {
+    return new ModuleAnalysis(root, file, absPath, { config: this.config, resolver: this, keepNonAsciiIds: this.rules.keepNonAsciiIds });
+  }
+
+  relative(absPath: string): string {
+    return path.relative(this.rules.root, absPath).split(path.sep).join('/');
+  }
+
+  resolveSymbol(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
+    if (depth > MAX_BASE_DEPTH) return undefined;
+    const key = `${path.dirname(from.absPath)}\0${qualified}`;
+    const cached = this.symbols.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const found = this.findSymbol(from, qualified, depth);
+    // A name found in the importing module itself belongs to that module, not to its folder.
+    if (!found || !symbolIn(found, from)) this.symbols.set(key, found ?? null);
+    return found;
+  }
+
+  private findSymbol(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
+    const dots = /^\.*/.exec(qualified)![0];
+    const parts = qualified.slice(dots.length).split('.').filter(Boolean);
+    if (!parts.length && !dots) return undefined;
+    // `from a.b import C`: C in module a.b first, then a submodule a/b/C.py, then shorter module paths.
+    const splits = [parts.length - 1, parts.length];
+    for (let k = parts.length - 2; k >= (dots ? 0 : 1); k--) splits.push(k);
+    for (const k of splits) {
+      if (k < 0 || (k === 0 && !dots)) continue;
+      const file = this.moduleFile(from.absPath, dots, parts.slice(0, k));
+      if (!file) continue;
+      const analysis = file === from.absPath ? from : this.analysisAt(file);
+      if (!analysis) continue;
+      let symbol: PySymbol | undefined = { kind: 'module', analysis };
+      for (const attribute of parts.slice(k)) {
+        if (symbol?.kind === 'module') symbol = symbol.analysis.symbol(attribute, depth + 1);
+        else if (symbol?.kind === 'class') {
+          const nested = symbol.ref.cls.nestedClasses.get(attribute);
+          symbol = nested ? { kind: 'class', ref: { analysis: symbol.ref.analysis, cls: nested } } : undefined;
+        } else symbol = undefined;
+      }
+      if (symbol) return symbol;
+    }
+    return undefined;
+  }
+
+  /** The file of a module (`.py` or a package's `__init__.py`), relative to `fromFile` when `dots` lead. */
+  private moduleFile(fromFile: string, dots: string, parts: string[]): string | undefined {
+    const fromDir = path.dirname(fromFile);
+    const key = `${fromDir}\0${dots}${parts.join('.')}`;
+    const cached = this.moduleFiles.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    let found: string | undefined;
+    if (dots) {
+      let base = fromDir;
+      for (let i = 1; i < dots.length; i++) base = path.dirname(base);
+      found = this.fileOfModule(base, parts);
+    } else {
+      for (const dir of this.searchPath(fromDir)) {
+        const listing = this.listing(dir);
+        if (!listing || (!listing.has(parts[0]) && !listing.has(`${parts[0]}.py`))) continue;
+        found = this.fileOfModule(dir, parts);
+        if (found) break;
+      }
+    }
+    this.moduleFiles.set(key, found ?? null);
+    return found;
+  }
+
+  private fileOfModule(base: string, parts: string[]): string | undefined {
+    const target = path.join(base, ...parts);
+    if (parts.length && this.isFile(`${target}.py`)) return `${target}.py`;
+    const init = path.join(target, '__init__.py');
+    return this.isFile(init) ? init : undefined;
+  }
+
+  private isFile(file: string): boolean {
+    let known = this.files.get(file);
+    if (known === undefined) this.files.set(file, (known = isFile(file)));
+    return known;
+  }
+
+  /**
+   * Where an absolute import is looked for: the importing file's folder and every folder above it up to
+   * the workspace folder (pytest puts test and conftest folders, and `python -m` the working folder, on
+   * sys.path), then `src/` of the workspace folder.
+   */
+  private searchPath(fromDir: string): string[] {
+    const dirs: string[] = [];
+    const root = this.rules.root;
+    const inside = fromDir === root || fromDir.startsWith(`${root}${path.sep}`);
+    for (let dir = fromDir; ; dir = path.dirname(dir)) {
+      dirs.push(dir);
+      if (dir === root || (!inside && dir === this.rules.rootdir) || path.dirname(dir) === dir) break;
+    }
+    if (inside) dirs.push(path.join(root, 'src'));
+    return dirs;
+  }
+
+  /** A folder's names the caller already read (the walk), so that they are not read again. */
+  primeListing(dir: string, names: string[]): void {
+    if (!this.listings.has(dir)) this.listings.set(dir, new Set(names));
+  }
+
+  private listing(dir: string): Set<string> | null {
+    let names = this.listings.get(dir);
+    if (names === undefined) {
+      try {
+        names = new Set(fs.readdirSync(dir));
+      } catch {
+        names = null;
+      }
+      this.listings.set(dir, names);
+    }
+    return names;
+  }
+
+  /** conftest.py files pytest reads for tests in `dir`: from the confcutdir (or the file system root) down. */
+  conftests(dir: string): ModuleAnalysis[] {
+    return this.fixturesOf(dir).conftests;
+  }
+
+  /** The fixtures and autouse names visible in a folder (before the test module's own). */
+  fixturesOf(dir: string): FolderFixtures {
+    const cached = this.folderFixtures.get(dir);
+    if (cached) return cached;
+    const parentDir = path.dirname(dir);
+    let result: FolderFixtures;
+    if (parentDir === dir) {
+      result = { conftests: [], byName: new Map(), autouse: [...this.rules.usefixtures], parametrized: false };
+    } else {
+      const parent = this.fixturesOf(parentDir);
+      const conftest = this.conftestIn(dir);
+      if (!conftest) {
+        result = parent;
+      } else {
+        result = { conftests: [...parent.conftests, conftest], byName: new Map(parent.byName), autouse: [...parent.autouse], parametrized: parent.parametrized };
+        // pytest_plugins modules register after the conftest, but their fixtures go before every conftest's.
+        for (const plugin of conftest.pytestPlugins()) {
+          const found = this.resolveSymbol(conftest, plugin, 1);
+          if (found?.kind === 'module') addFixtures(result, found.analysis.moduleFixtures(), true);
+        }
+        addFixtures(result, conftest.moduleFixtures(), false);
+      }
+    }
+    this.folderFixtures.set(dir, result);
+    return result;
+  }
+
+  private conftestIn(dir: string): ModuleAnalysis | undefined {
+    if (this.rules.noconftest) return undefined;
+    const cut = this.rules.confcutdir;
+    // pytest skips only the folders above the confcutdir.
+    if (cut && cut !== dir && cut.startsWith(`${dir === '/' ? '' : dir}${path.sep}`)) return undefined;
+    if (!this.listing(dir)?.has('conftest.py')) return undefined;
+    return this.analysisAt(path.join(dir, 'conftest.py'));
+  }
+
+  dispose(): void {
+    for (const tree of this.trees) tree.delete();
+    this.trees.length = 0;
+    this.analyses.clear();
+  }
+}
+
+/** Adds fixture definitions; `front`: plugin fixtures, which pytest keeps before those of conftest files. */
+export function addFixtures(into: { byName: Map<string, FixtureDecl[]>; autouse: string[]; parametrized: boolean }, fixtures: FixtureDecl[], front: boolean): void {
+  for (const fixture of fixtures) {
+    if (fixture.params) into.parametrized = true;
+    const known = into.byName.get(fixture.name) ?? [];
+    into.byName.set(fixture.name, front ? [fixture, ...known] : [...known, fixture]);
+    if (fixture.autouse && !into.autouse.includes(fixture.name)) into.autouse.push(fixture.name);
+  }
+}
+
+function symbolIn(symbol: PySymbol, analysis: ModuleAnalysis): boolean {
+  return (symbol.kind === 'class' ? symbol.ref.analysis : symbol.analysis) === analysis;
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
