@@ -176,7 +176,7 @@ export function parseToml(text: string): TomlTable {
 class TomlParser {
   private at = 0;
   private line = 1;
-  private readonly root: TomlTable = {};
+  private readonly root: TomlTable = newTable();
 
   constructor(private readonly text: string) {}
 

@@ -294,7 +294,12 @@ export class ModuleAnalysis implements ScopeContext {
   importedValue(qualified: string, depth: number): PyValue | undefined {
     if (depth > MAX_BASE_DEPTH) return undefined;
     const found = this.options.resolver?.resolveSymbol(this, qualified, depth);
-    if (!found) return undefined;
+    if (!found) {
+      // `Mode.FAST` of an enum imported from the project.
+      const dot = qualified.lastIndexOf('.');
+      const owner = dot > 0 ? this.options.resolver?.resolveSymbol(this, qualified.slice(0, dot), depth) : undefined;
+      return owner?.kind === 'class' ? owner.ref.analysis.classAttribute(owner.ref.cls.name, qualified.slice(dot + 1)) : undefined;
+    }
     switch (found.kind) {
       case 'class': return { kind: 'named', name: found.ref.cls.name };
       case 'function': return { kind: 'named', name: found.def.name };
