@@ -25,8 +25,10 @@ export interface CollectContext { rules: CompiledRules; modules?: ProjectModules
 
 const MAX_PARAMETER_COMBINATIONS = 10_000;
 const NO_FIXTURE_AXES: { axes: Resolved<Axis>[]; closure: string[] } = { axes: [], closure: [] };
+const NO_NAMES: ReadonlySet<string> = new Set();
 /** Names pytest never looks at in a module or class namespace. */
 const IGNORED_NAMES = /^__\w+__$/;
+const DOTTED = /^\(*[\p{L}_][\p{L}\p{N}_]*(\s*\.\s*[\p{L}_][\p{L}\p{N}_]*)*\)*$/u;
 
 export function collectTests(root: SyntaxNode, file: string, config: CompiledConfig, context?: CollectContext): CollectedFile {
   const rules = context?.rules ?? compileRules(defaultRules('', config.config), config.config);
@@ -75,6 +77,8 @@ class FileCollector {
         const local = entry.kind === 'definition';
         // Names imported from other modules are collected here too, as pytest does; those from outside
         // the project are not looked into.
+        // A value names a class or function only when it is a (dotted) name: `Alias = TestFoo`.
+        if (entry.kind === 'value' && !DOTTED.test(entry.node.text)) continue;
         const symbol = analysis.symbol(name);
         if (!symbol) continue;
         const anchor = local ? entry.def.nameNode : entry.kind === 'value' ? entry.node : root;
@@ -251,7 +255,7 @@ class FileCollector {
    * The parametrizations pytest's fixture manager adds (fixtures.py pytest_generate_tests): the closure
    * of the fixtures the test requests, ordered by scope, and for each the closest parametrized definition.
    */
-  private fixtureAxes(initial: string[], direct: Set<string>, parametrized: Set<string>, fixtures: FixtureView): { axes: Resolved<Axis>[]; closure: string[] } {
+  private fixtureAxes(initial: string[], direct: ReadonlySet<string>, parametrized: ReadonlySet<string>, fixtures: FixtureView): { axes: Resolved<Axis>[]; closure: string[] } {
     const closure = [...fixtures.autouse];
     const merge = (names: string[]) => { for (const n of names) if (!closure.includes(n)) closure.push(n); };
     merge(initial);
@@ -290,7 +294,7 @@ class FileCollector {
     test.framework = rank.parallel || rank.nprocs ? 'pytest_parallel' : rank.mpi ? 'pytest-mpi' : 'pytest';
     if (rank.timeout?.seconds) test.timeoutSeconds = rank.timeout.seconds;
     const count: Resolved<number> = rank.parallel
-      ? mapResolved(rank.parallel.axis, a => a.ranks![0])
+      ? (rank.parallel.counts ? { ok: rank.parallel.counts[0] } : mapResolved(rank.parallel.axis, a => a.ranks![0]))
       : rank.nprocs ? mapResolved(rank.nprocs.counts, c => c[0]) : this.mpiRanks(rank.mpi);
     if ('invalid' in count) test.invalid = count.invalid;
     else if ('dynamic' in count) test.dynamic = count.dynamic;
@@ -319,9 +323,9 @@ class FileCollector {
     for (const mark of ownMarks) if (mark.kind === 'fixture') return;
     const parallels: ParallelMark[] = [];
     const markAxes: Resolved<Axis>[] = [];
-    const direct = new Set<string>();
-    const parametrized = new Set<string>();
-    const usefixtures: string[] = [];
+    let direct: Set<string> | undefined;
+    let parametrized: Set<string> | undefined;
+    let usefixtures: string[] | undefined;
     let mpi: MpiMark | undefined;
     let nprocs: NprocsMark | undefined;
     let ownNprocs = 0;
@@ -336,11 +340,11 @@ class FileCollector {
         parallels.push(mark);
         markAxes.push(mark.axis);
         // pytest_parallel's marker is parametrize("comm", counts, indirect=["comm"]).
-        parametrized.add('comm');
+        (parametrized ??= new Set()).add('comm');
       } else if (mark.kind === 'parametrize') {
         markAxes.push(mark.axis);
-        if (mark.argnames) for (const n of mark.argnames) parametrized.add(n);
-        for (const n of mark.direct) direct.add(n);
+        if (mark.argnames) for (const n of mark.argnames) (parametrized ??= new Set()).add(n);
+        for (const n of mark.direct) (direct ??= new Set()).add(n);
       } else if (mark.kind === 'mpi') {
         mpi ??= mark;
       } else if (mark.kind === 'nprocs') {
@@ -349,7 +353,7 @@ class FileCollector {
       } else if (mark.kind === 'timeout') {
         timeout ??= mark;
       } else if (mark.kind === 'usefixtures') {
-        if (mark.names) usefixtures.push(...mark.names);
+        if (mark.names) (usefixtures ??= []).push(...mark.names);
         else dynamicFixtures = `usefixtures(${mark.node.text}) names its fixtures at run time`;
       }
     }
@@ -374,11 +378,9 @@ class FileCollector {
 
     // Without parametrized fixtures or hooks that look at them, the fixture closure changes nothing.
     const fixtures = holder.fixtures.parametrized || this.generated.some(g => g !== 'all')
-      ? this.fixtureAxes([...usefixtures, ...argnamesOf(fn.node, holder.cls !== undefined && !fn.decorators.some(d => d.text === 'staticmethod'))], direct, parametrized, holder.fixtures)
+      ? this.fixtureAxes([...(usefixtures ?? []), ...argnamesOf(fn.node, holder.cls !== undefined && !fn.decorators.some(d => d.text === 'staticmethod'))], direct ?? NO_NAMES, parametrized ?? NO_NAMES, holder.fixtures)
       : NO_FIXTURE_AXES;
-    const axes = [...fixtures.axes];
-    if (nprocsAxis) axes.push(nprocsAxis);
-    axes.push(...markAxes);
+    const axes = fixtures.axes.length || nprocsAxis ? [...fixtures.axes, ...(nprocsAxis ? [nprocsAxis] : []), ...markAxes] : markAxes;
     for (const axis of axes) if (!invalid && 'invalid' in axis) invalid = axis.invalid;
     if (invalid) {
       base.invalid = invalid;
@@ -406,8 +408,8 @@ class FileCollector {
     const combinations = dynamicReasons.length ? undefined : expand(known);
     if (!combinations) {
       // pytest still accepts the function's own id and runs every parametrization of it.
-      const counts = parallels.length && 'ok' in parallels[0].axis ? parallels[0].axis.ok.ranks : nprocs && 'ok' in nprocs.counts ? nprocs.counts.ok : undefined;
-      base.ranks = parallels.length || nprocs ? (counts?.length === 1 ? counts[0] : null) : 'ok' in fixedRanks ? fixedRanks.ok : null;
+      const counts = parallels.length ? parallels[0].counts : nprocs && 'ok' in nprocs.counts ? nprocs.counts.ok : undefined;
+      base.ranks = parallels.length || nprocs ? (counts && new Set(counts).size === 1 ? counts[0] : null) : 'ok' in fixedRanks ? fixedRanks.ok : null;
       if ('dynamic' in fixedRanks) dynamicReasons.push(fixedRanks.dynamic);
       base.dynamic = dynamicReasons.join('; ') || `more than ${MAX_PARAMETER_COMBINATIONS} parameter combinations`;
       this.tests.push(base);

@@ -1,5 +1,6 @@
 import { Minimatch } from 'minimatch';
 import type { LauncherTemplate } from '../types';
+import { folderOf } from './registry';
 
 export interface DiscoveryConfig {
   /** unittest-style files: a file matching `glob` (relative to the root) runs under the launcher template. */
@@ -53,7 +54,11 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   return compiled;
 }
 
-/** Whether discovery looks into this file: pytest's python_files, or a launcher template's glob. */
+/**
+ * Whether discovery looks into this file: pytest's python_files, or a launcher template's glob; in a
+ * folder discoverFolder walked with these settings, whether pytest there collects it.
+ */
 export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
-  return compileConfig(config).isTestFile(relFile);
+  const folder = folderOf(relFile, config);
+  return folder ? folder.collects(relFile) : compileConfig(config).isTestFile(relFile);
 }

@@ -11,6 +11,7 @@ import { PythonTestParser } from './parser';
 import { ProjectModules } from './project';
 import { fnmatchRegExp } from './pyText';
 import { rangeOf } from './pysyntax';
+import { rememberFolder } from './registry';
 import { compileRules, loadPytestRules, type CompiledRules, type PytestRules } from './rules';
 import { sourceOf } from './scope';
 
@@ -49,7 +50,8 @@ export async function findTestFiles(root: string, config: DiscoveryConfig, parse
  * Files that vanish or cannot be read are skipped. Configuration files and conftest.py files with
  * problems come back as entries without tests. Files are read synchronously, a chunk per event-loop
  * turn: for thousands of small files that is 3-6x faster than fs.promises (each promise read costs
- * four thread-pool round trips).
+ * four thread-pool round trips). With the caller's parser, the folder's rules and modules stay for
+ * single files discovered later with that parser and config (see registry.ts).
  */
 export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
   const absoluteRoot = path.resolve(root);
@@ -80,9 +82,15 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     await Promise.all(helping);
     // A helper that failed to start or died leaves the chunks it had claimed to this thread.
     for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, absoluteRoot, chunks[index], config, context);
+    if (parser) {
+      const kept = modules;
+      rememberFolder({ root: absoluteRoot, config, parser, context, collects: collectsFile(kept), dispose: () => kept.dispose() });
+      modules = undefined;
+    }
     return mergeExtra((results as FileDiscovery[][]).flat(), [...rules.diagnostics, ...walked.diagnostics]);
   } finally {
-    (modules ?? (await ready.catch(() => undefined)))?.dispose();
+    if (modules) modules.dispose();
+    else if (!parser) (await ready.catch(() => undefined))?.dispose();
     if (!parser) await loading.then(p => p.dispose(), () => undefined);
   }
 }
@@ -157,14 +165,18 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
   for (const [dir, names] of listings) modules.primeListing(dir, names);
   const diagnostics: MarkerDiagnostic[] = [];
   const ignored = new IgnoreChecker(modules, diagnostics);
+  // Only conftest.py files can ignore more: those of the folders walked and those above the root.
+  const conftestDirs = [...listings].filter(([, names]) => names.includes('conftest.py')).map(([dir]) => dir);
+  const ignoring = [...conftestDirs, rules.root].some(dir => modules.conftests(dir).some(c => c.ignoreLists.size));
   const files: string[] = [];
   const prefix = rules.root.endsWith('/') ? rules.root : `${rules.root}/`;
   for (const file of candidates) {
     // Files outside the workspace folder (a starting point like ../x) have no id here.
     if (!file.startsWith(prefix)) continue;
-    if (!initial.has(file) && ignored.excludes(file, rules.args)) continue;
+    if (ignoring && !initial.has(file) && ignored.excludes(file, rules.args)) continue;
     files.push(file.slice(prefix.length));
   }
+  for (const dir of conftestDirs) ignored.visit(dir);
   for (const config of nested) diagnostics.push(...nestedConfigDiagnostic(config, rules));
   for (const conftest of ignored.visitedConftests()) diagnostics.push(...hookDiagnostics(conftest));
   return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')) };
@@ -260,6 +272,11 @@ class IgnoreChecker {
     return [...this.conftests];
   }
 
+  /** Reads the lists a folder's conftest.py files set (and reports what is computed in them). */
+  visit(dir: string): void {
+    this.listsFor(dir);
+  }
+
   private isIgnored(target: string, parent: string): boolean {
     const lists = this.listsFor(parent);
     return lists !== NO_LISTS && (lists.paths.has(target) || lists.globs.some(re => re.test(target)));
@@ -319,6 +336,24 @@ class IgnoreChecker {
     this.reported.add(conftest);
     return entries;
   }
+}
+
+/** Whether the walk would collect a file (relative to the root): what folderOf's users ask of a single file. */
+function collectsFile(modules: ProjectModules): (relFile: string) => boolean {
+  const rules = modules.rules;
+  const compiled = compileRules(rules, modules.config.config);
+  const ignored = new IgnoreChecker(modules, []);
+  return relFile => {
+    const file = path.join(rules.root, relFile);
+    if (rules.args.includes(file)) return file.endsWith('.py');
+    const start = rules.args.filter(a => file.startsWith(`${a}/`)).sort((a, b) => b.length - a.length)[0];
+    if (!start || !file.endsWith('.py') || compiled.isIgnored(file)) return false;
+    for (let dir = path.dirname(file); dir.length > start.length; dir = path.dirname(dir)) {
+      if (compiled.isIgnored(dir) || compiled.isExcludedDir(dir)) return false;
+    }
+    if (!compiled.matchesPythonFiles(file) && !modules.config.launcherFor(relFile)) return false;
+    return !ignored.excludes(file, rules.args);
+  };
 }
 
 /** A configuration file below the rootdir: pytest started in the workspace folder does not read it. */

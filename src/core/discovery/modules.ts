@@ -21,7 +21,8 @@ export type Resolved<T> = { ok: T } | { dynamic: string } | { invalid: string };
  */
 export interface Axis { ids: string[]; ranks: number[] | undefined }
 
-export interface ParallelMark { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis> }
+/** `counts`: the rank counts when known, even when the ids are not. */
+export interface ParallelMark { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis>; counts?: number[] }
 export interface MpiMark { kind: 'mpi'; node: SyntaxNode; minSize: Resolved<number | undefined> }
 /** mpi-pytest's `@pytest.mark.parallel(nprocs=...)`: rank counts, one test per count when several. */
 export interface NprocsMark { kind: 'nprocs'; node: SyntaxNode; counts: Resolved<number[]> }
@@ -420,7 +421,7 @@ export class ModuleAnalysis implements ScopeContext {
     const callee = call ? call.childForFieldName('function') : node;
     const name = callee ? this.scope.qualify(callee) : undefined;
     let mark: Mark | undefined;
-    if (name === PARALLEL) mark = { kind: 'parallel', node, axis: this.readParallel(node, call) };
+    if (name === PARALLEL) mark = this.readParallel(node, call);
     else if (name === MPI) mark = { kind: 'mpi', node, minSize: this.readMpi(node, call) };
     else if (name === MPI_PYTEST_PARALLEL) mark = { kind: 'nprocs', node, counts: this.readNprocs(node, call) };
     else if (name === 'pytest.mark.parametrize') mark = this.readParametrize(node, call);
@@ -456,19 +457,21 @@ export class ModuleAnalysis implements ScopeContext {
     return names;
   }
 
-  private readParallel(node: SyntaxNode, call: SyntaxNode | undefined): Resolved<Axis> {
+  private readParallel(node: SyntaxNode, call: SyntaxNode | undefined): ParallelMark {
     const args = argumentsOf(call);
     const count = args.positional[0] ?? args.keywords.get('n_proc_list') ?? args.keywords.get('n_procs');
-    let axis: Resolved<Axis>;
-    if (!call || !count) axis = { invalid: `${PARALLEL} needs a rank count, e.g. parallel(2) or parallel([2, 4])` };
-    else if (args.positional.length + args.keywords.size > 1 || args.unpacked) axis = { invalid: `${PARALLEL} takes one argument: a rank count or a list of counts` };
-    else axis = this.rankCounts(node, count, PARALLEL, counts => ({ ok: { ids: uniqueIdsPytest7(counts.map(String)), ranks: counts } }));
-    if ('invalid' in axis) this.report(node, 'error', axis.invalid);
+    let counts: Resolved<number[]>;
+    if (!call || !count) counts = { invalid: `${PARALLEL} needs a rank count, e.g. parallel(2) or parallel([2, 4])` };
+    else if (args.positional.length + args.keywords.size > 1 || args.unpacked) counts = { invalid: `${PARALLEL} takes one argument: a rank count or a list of counts` };
+    else counts = this.rankCounts(node, count, PARALLEL, c => ({ ok: c }));
+    if ('invalid' in counts) this.report(node, 'error', counts.invalid);
     this.markers.push({
       range: rangeOf(node),
-      summary: 'ok' in axis ? `pytest_parallel: ${runsOn(axis.ok.ranks!)}` : 'invalid' in axis ? axis.invalid : `pytest_parallel: ${axis.dynamic}`,
+      summary: 'ok' in counts ? `pytest_parallel: ${runsOn(counts.ok)}` : 'invalid' in counts ? counts.invalid : `pytest_parallel: ${counts.dynamic}`,
     });
-    return axis;
+    return 'ok' in counts
+      ? { kind: 'parallel', node, axis: uniqueAxis(counts.ok.map(String), counts.ok), counts: counts.ok }
+      : { kind: 'parallel', node, axis: counts };
   }
 
   /** mpi-pytest's parallel marker: `parallel`, `parallel()`, `parallel(N)`, `parallel([N, M])`, `parallel(nprocs=...)`. */
@@ -608,11 +611,7 @@ export class ModuleAnalysis implements ScopeContext {
       }
       ids.push(parts.join('-'));
     }
-    const unique = uniqueIdsPytest7(ids);
-    if (!sameIds(unique, uniqueIdsPytest8(ids))) {
-      return { dynamic: `repeated ids ${[...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))].join(', ')}: pytest 7 and pytest 8+ number them differently` };
-    }
-    return { ok: { ids: unique, ranks: undefined } };
+    return uniqueAxis(ids, undefined);
   }
 
   /** One entry of parametrize's argvalues: its values and, for `pytest.param(..., id=...)`, its id. */
@@ -828,6 +827,20 @@ function c3Merge(sequences: MroEntry[][]): MroEntry[] | undefined {
     for (let i = lists.length - 1; i >= 0; i--) if (!lists[i].length) lists.splice(i, 1);
   }
   return result;
+}
+
+/**
+ * An axis with ids made unique as pytest's make_unique_parameterset_ids does, or dynamic when pytest 7
+ * and pytest 8+ would number the repeats differently (8 puts `_` before the counter of an id that ends
+ * with a digit and skips numbers another id already has).
+ */
+function uniqueAxis(ids: string[], ranks: number[] | undefined): Resolved<Axis> {
+  if (ids.length < 2 || new Set(ids).size === ids.length) return { ok: { ids, ranks } };
+  const unique = uniqueIdsPytest7(ids);
+  if (!sameIds(unique, uniqueIdsPytest8(ids))) {
+    return { dynamic: `repeated ids ${[...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))].join(', ')}: pytest 7 and pytest 8+ number them differently` };
+  }
+  return { ok: { ids: unique, ranks } };
 }
 
 /** pytest 7's make_unique_parameterset_ids: repeated ids get a per-id counter appended. */

@@ -6,6 +6,7 @@ import type { FileDiscovery } from '../types';
 import { assetDir } from '../assets';
 import { collectTests, type CollectContext, type CollectedFile } from './collect';
 import { compileConfig, type DiscoveryConfig } from './config';
+import { folderOf } from './registry';
 import { SyntaxReader, type SyntaxNode, type WasmModule } from './syntax';
 
 export interface ParserOptions {
@@ -53,7 +54,8 @@ export class PythonTestParser {
 
   /**
    * The tests of one file. `context`: its folder's pytest rules and the project's other modules (conftest
-   * fixtures, base classes in other files); without it, pytest's defaults and this file alone.
+   * fixtures, base classes in other files); without it, those of the folder discoverFolder last walked
+   * with this parser and config, if the file is in one, else pytest's defaults and this file alone.
    */
   discover(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): FileDiscovery {
     return this.discoverWithMarkers(relFile, text, config, context).discovery;
@@ -61,7 +63,9 @@ export class PythonTestParser {
 
   /** Also returns what each rank marker means (for hovers). Never throws on bad Python: tree-sitter recovers. */
   discoverWithMarkers(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): CollectedFile {
-    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config), context));
+    const folder = context ? undefined : folderOf(relFile, config, this);
+    const within = context ?? (folder && { ...folder.context, absPath: path.join(folder.root, relFile) });
+    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config), within));
     return found ?? { discovery: { file: relFile, tests: [], diagnostics: [] }, markers: [] };
   }
 

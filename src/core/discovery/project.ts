@@ -26,7 +26,7 @@ export class ProjectModules implements ModuleResolver {
   private readonly analyses = new Map<string, ModuleAnalysis | null>();
   private readonly trees: { delete(): void }[] = [];
   private readonly listings = new Map<string, Set<string> | null>();
-  private readonly moduleFiles = new Map<string, string | null>();
+  private readonly nearest = new Map<string, string | null>();
   private readonly files = new Map<string, boolean>();
   /** Symbols by the folder of the importing module and the dotted name (what they resolve to depends on no more). */
   private readonly symbols = new Map<string, PySymbol | null>();
@@ -64,25 +64,35 @@ export class ProjectModules implements ModuleResolver {
 
   resolveSymbol(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
     if (depth > MAX_BASE_DEPTH) return undefined;
-    const key = `${path.dirname(from.absPath)}\0${qualified}`;
+    const dots = /^\.*/.exec(qualified)![0];
+    const parts = qualified.slice(dots.length).split('.').filter(Boolean);
+    const fromDir = path.dirname(from.absPath);
+    // What a name resolves to depends only on the folder its search starts in: cached per folder.
+    let anchor: string | undefined;
+    if (dots) {
+      anchor = fromDir;
+      for (let i = 1; i < dots.length; i++) anchor = path.dirname(anchor);
+    } else {
+      if (!parts.length) return undefined;
+      anchor = this.nearestWith(fromDir, parts[0]);
+      if (!anchor) return undefined;
+    }
+    const key = `${anchor}\0${dots ? '.' : ''}${parts.join('.')}`;
     const cached = this.symbols.get(key);
     if (cached !== undefined) return cached ?? undefined;
-    const found = this.findSymbol(from, qualified, depth);
+    const found = this.findSymbol(from, anchor, parts, dots !== '', depth);
     // A name found in the importing module itself belongs to that module, not to its folder.
     if (!found || !symbolIn(found, from)) this.symbols.set(key, found ?? null);
     return found;
   }
 
-  private findSymbol(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
-    const dots = /^\.*/.exec(qualified)![0];
-    const parts = qualified.slice(dots.length).split('.').filter(Boolean);
-    if (!parts.length && !dots) return undefined;
-    // `from a.b import C`: C in module a.b first, then a submodule a/b/C.py, then shorter module paths.
+  /** `from a.b import C`: C in module a.b first, then a submodule a/b/C.py, then shorter module paths. */
+  private findSymbol(from: ModuleAnalysis, anchor: string, parts: string[], relative: boolean, depth: number): PySymbol | undefined {
     const splits = [parts.length - 1, parts.length];
-    for (let k = parts.length - 2; k >= (dots ? 0 : 1); k--) splits.push(k);
+    for (let k = parts.length - 2; k >= (relative ? 0 : 1); k--) splits.push(k);
     for (const k of splits) {
-      if (k < 0 || (k === 0 && !dots)) continue;
-      const file = this.moduleFile(from.absPath, dots, parts.slice(0, k));
+      if (k < 0 || (k === 0 && !relative)) continue;
+      const file = this.fileOfModule(anchor, parts.slice(0, k));
       if (!file) continue;
       const analysis = file === from.absPath ? from : this.analysisAt(file);
       if (!analysis) continue;
@@ -99,29 +109,7 @@ export class ProjectModules implements ModuleResolver {
     return undefined;
   }
 
-  /** The file of a module (`.py` or a package's `__init__.py`), relative to `fromFile` when `dots` lead. */
-  private moduleFile(fromFile: string, dots: string, parts: string[]): string | undefined {
-    const fromDir = path.dirname(fromFile);
-    const key = `${fromDir}\0${dots}${parts.join('.')}`;
-    const cached = this.moduleFiles.get(key);
-    if (cached !== undefined) return cached ?? undefined;
-    let found: string | undefined;
-    if (dots) {
-      let base = fromDir;
-      for (let i = 1; i < dots.length; i++) base = path.dirname(base);
-      found = this.fileOfModule(base, parts);
-    } else {
-      for (const dir of this.searchPath(fromDir)) {
-        const listing = this.listing(dir);
-        if (!listing || (!listing.has(parts[0]) && !listing.has(`${parts[0]}.py`))) continue;
-        found = this.fileOfModule(dir, parts);
-        if (found) break;
-      }
-    }
-    this.moduleFiles.set(key, found ?? null);
-    return found;
-  }
-
+  /** The module file (`.py` or a package's `__init__.py`) of `parts` in a folder of the search path. */
   private fileOfModule(base: string, parts: string[]): string | undefined {
     const target = path.join(base, ...parts);
     if (parts.length && this.isFile(`${target}.py`)) return `${target}.py`;
@@ -136,20 +124,27 @@ export class ProjectModules implements ModuleResolver {
   }
 
   /**
-   * Where an absolute import is looked for: the importing file's folder and every folder above it up to
-   * the workspace folder (pytest puts test and conftest folders, and `python -m` the working folder, on
-   * sys.path), then `src/` of the workspace folder.
+   * The first folder an absolute import of `name` finds it in: the importing file's folder and every
+   * folder above it up to the workspace folder (pytest puts test and conftest folders, and `python -m`
+   * the working folder, on sys.path), then `src/` of the workspace folder.
    */
-  private searchPath(fromDir: string): string[] {
-    const dirs: string[] = [];
-    const root = this.rules.root;
-    const inside = fromDir === root || fromDir.startsWith(`${root}${path.sep}`);
-    for (let dir = fromDir; ; dir = path.dirname(dir)) {
-      dirs.push(dir);
-      if (dir === root || (!inside && dir === this.rules.rootdir) || path.dirname(dir) === dir) break;
+  private nearestWith(dir: string, name: string): string | undefined {
+    const key = `${dir}\0${name}`;
+    const cached = this.nearest.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    let found: string | undefined;
+    const listing = this.listing(dir);
+    if (listing && (listing.has(name) || listing.has(`${name}.py`))) {
+      found = dir;
+    } else if (dir === this.rules.root) {
+      const src = path.join(dir, 'src');
+      const names = this.listing(src);
+      if (names && (names.has(name) || names.has(`${name}.py`))) found = src;
+    } else if (dir !== this.rules.rootdir && path.dirname(dir) !== dir) {
+      found = this.nearestWith(path.dirname(dir), name);
     }
-    if (inside) dirs.push(path.join(root, 'src'));
-    return dirs;
+    this.nearest.set(key, found ?? null);
+    return found;
   }
 
   /** A folder's names the caller already read (the walk), so that they are not read again. */
