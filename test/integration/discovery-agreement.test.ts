@@ -75,7 +75,7 @@ const PROJECTS: Project[] = [
       'tests/test_values.py::test_ids_callable',
     ],
   },
-  { name: 'fixtures', dynamic: ['tests/test_use.py::test_computed_ids'] },
+  { name: 'fixtures', dynamic: ['tests/test_use.py::test_computed_ids', 'tests/gen/test_gen.py::test_generated'] },
   { name: 'mpi', dynamic: [] },
 ];
 

@@ -90,7 +90,10 @@ class FileCollector {
       }
     }
     const tests = this.rules.rules.deselect.length ? this.tests.filter(t => !this.rules.isDeselected(t.id)) : this.tests;
-    return { discovery: { file: this.file, tests, diagnostics: [...this.diagnostics, ...analysis.diagnostics] }, markers: analysis.markers };
+    // Marks are read as tests need them; hovers and problems go back in source order.
+    const markers = analysis.markers.sort((a, b) => a.range.line - b.range.line || a.range.column - b.range.column);
+    const diagnostics = [...this.diagnostics, ...analysis.diagnostics].sort((a, b) => a.range.line - b.range.line || a.range.column - b.range.column);
+    return { discovery: { file: this.file, tests, diagnostics }, markers };
   }
 
   // ---- classes ----
