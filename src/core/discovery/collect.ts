@@ -98,39 +98,59 @@ class FileCollector {
 
   // ---- classes ----
 
-  /** True for a unittest.TestCase subclass, false for a plain class, or the base from outside the project that decides it. */
-  private testCaseKind(ref: ClassRef): boolean | string {
+  /**
+   * What pytest asks of a class, in one walk along its MRO. `testCase`: true for a unittest.TestCase
+   * subclass, false for a plain class, or the base from outside the project that decides it. `test`:
+   * its `__test__` (undefined when absent or not a literal). `constructor`: an `__init__` or `__new__`
+   * of its own or inherited (pytest then warns instead of collecting it).
+   */
+  private classFacts(ref: ClassRef): { testCase: boolean | string; test: boolean | undefined; constructor: boolean; generates: boolean } {
     let unknownBase: string | undefined;
+    let testCase = false;
+    let test: boolean | undefined;
+    let testFound = false;
+    let constructor = false;
+    let generates = false;
     for (const entry of ref.analysis.mro(ref.cls)) {
-      if (!('external' in entry)) continue;
-      if (TEST_CASE_BASES.has(entry.external)) return true;
-      if (!NEUTRAL_BASES.has(entry.external)) unknownBase ??= entry.external;
+      if ('external' in entry) {
+        if (TEST_CASE_BASES.has(entry.external)) testCase = true;
+        else if (!NEUTRAL_BASES.has(entry.external)) unknownBase ??= entry.external;
+        continue;
+      }
+      const { members, assignments } = entry.cls;
+      if (!testFound) {
+        const value = assignments.get('__test__');
+        if (value) test = value.type === 'true' ? true : value.type === 'false' ? false : undefined;
+        testFound = value !== undefined || members.has('__test__');
+      }
+      if (members.has('__init__') || members.has('__new__')) constructor = true;
+      if (members.has('pytest_generate_tests')) generates = true;
     }
-    return unknownBase ?? false;
+    return { testCase: testCase || (unknownBase ?? false), test, constructor, generates };
   }
 
   private collectClass(name: string, ref: ClassRef, outer: Holder, anchor: SyntaxNode): void {
-    const kind = this.testCaseKind(ref);
-    const test = this.classAttribute(ref, '__test__');
-    if (test === false) return;
+    const facts = this.classFacts(ref);
+    const kind = facts.testCase;
+    if (facts.test === false) return;
     if (kind === true) {
       this.collectTestCase(name, ref, outer, anchor);
       return;
     }
     // A launcher runs `unittest.main()`: only TestCase classes are tests there.
     if (this.launcher) return;
-    const named = this.rules.isTestClassName(name) || test === true;
+    const named = this.rules.isTestClassName(name) || facts.test === true;
     if (!named) {
       if (typeof kind === 'string' && this.hasTestMethods(ref)) {
         this.collectTestCase(name, ref, outer, anchor, `pytest collects ${name} only if its base ${kind} derives from unittest.TestCase`);
       }
       return;
     }
-    if (this.hasConstructor(ref)) return;
+    if (facts.constructor) return;
     const prefix = outer.prefix ? `${outer.prefix}::${name}` : name;
     const holder: Holder = {
       cls: ref, prefix, marks: [...ref.analysis.classMarks(ref.cls), ...outer.marks], anchor,
-      fixtures: this.classFixtures(ref, outer.fixtures), generatesAll: this.hasMember(ref, 'pytest_generate_tests'),
+      fixtures: this.classFixtures(ref, outer.fixtures), generatesAll: facts.generates,
     };
     const unknownBase = typeof kind === 'string' ? kind : undefined;
     for (const { name: member, owner, def } of this.classMembers(ref)) {
@@ -184,35 +204,15 @@ class FileCollector {
     for (const entry of ref.analysis.mro(ref.cls)) {
       if ('external' in entry) continue;
       const values: { name: string; owner: ClassRef; def: Definition }[] = [];
-      for (const name of [...entry.cls.assignments.keys(), ...entry.cls.members.keys()]) {
-        if (seen.has(name)) continue;
-        seen.add(name);
-        const def = entry.cls.members.get(name);
-        if (def) values.push({ name, owner: entry, def });
+      for (const [name, def] of entry.cls.members) {
+        if (!seen.has(name)) values.push({ name, owner: entry, def });
       }
+      // A name bound in a class hides what its bases define under it, whatever the binding.
+      for (const name of entry.cls.members.keys()) seen.add(name);
+      for (const name of entry.cls.assignments.keys()) seen.add(name);
       perClass.push(values);
     }
-    return perClass.reverse().flat();
-  }
-
-  /** `__test__` along the MRO: true, false, or undefined when absent or not a literal. */
-  private classAttribute(ref: ClassRef, name: string): boolean | undefined {
-    for (const entry of ref.analysis.mro(ref.cls)) {
-      if ('external' in entry) continue;
-      const value = entry.cls.assignments.get(name);
-      if (value) return value.type === 'true' ? true : value.type === 'false' ? false : undefined;
-      if (entry.cls.members.has(name)) return undefined;
-    }
-    return undefined;
-  }
-
-  private hasMember(ref: ClassRef, name: string): boolean {
-    return ref.analysis.mro(ref.cls).some(e => !('external' in e) && e.cls.members.has(name));
-  }
-
-  /** pytest does not collect a class with its own `__init__` or `__new__` (it warns instead). */
-  private hasConstructor(ref: ClassRef): boolean {
-    return this.hasMember(ref, '__init__') || this.hasMember(ref, '__new__');
+    return perClass.length === 1 ? perClass[0] : perClass.reverse().flat();
   }
 
   private hasTestMethods(ref: ClassRef): boolean {
@@ -239,18 +239,19 @@ class FileCollector {
 
   /** Fixtures defined in a class and its bases (pytest reads `dir()` of an instance: sorted names). */
   private classFixtures(ref: ClassRef, outer: FixtureView): FixtureView {
-    const found = new Map<string, FixtureDecl>();
+    let found: Map<string, FixtureDecl | undefined> | undefined;
     for (const entry of ref.analysis.mro(ref.cls)) {
       if ('external' in entry) continue;
       for (const [name, def] of entry.cls.members) {
-        if (found.has(name) || def.kind !== 'function') continue;
-        const fixture = entry.analysis.fixtureOf(def, true);
-        if (fixture) found.set(name, fixture);
+        // The first class along the MRO defining a name wins; only decorated functions can be fixtures.
+        if (found?.has(name)) continue;
+        (found ??= new Map()).set(name, def.kind === 'function' && def.decorators.length ? entry.analysis.fixtureOf(def, true) : undefined);
       }
     }
-    if (!found.size) return outer;
+    const fixtures = found && [...found].filter((entry): entry is [string, FixtureDecl] => entry[1] !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (!fixtures?.length) return outer;
     const view: FixtureView = { byName: new Map(outer.byName), autouse: [...outer.autouse], parametrized: outer.parametrized };
-    addFixtures(view, [...found.keys()].sort().map(name => found.get(name)!), false);
+    addFixtures(view, fixtures.map(([, fixture]) => fixture), false);
     return view;
   }
 

@@ -280,7 +280,11 @@ export class ModuleAnalysis implements ScopeContext {
     const cached = this.mroCache.get(cls);
     if (cached) return cached;
     const self: ClassRef = { analysis: this, cls };
-    if (depth > MAX_BASE_DEPTH) return [self];
+    if (!cls.bases.length || depth > MAX_BASE_DEPTH) {
+      const alone = [self];
+      this.mroCache.set(cls, alone);
+      return alone;
+    }
     this.mroCache.set(cls, [self]); // a cycle (broken code) ends here
     const bases = cls.bases.map(b => this.baseOf(b, cls));
     const linearized = bases.map(b => ('external' in b ? [b] : b.analysis.mro(b.cls, depth + 1)));
