@@ -26,6 +26,7 @@ export interface CollectContext { rules: CompiledRules; modules?: ProjectModules
 const MAX_PARAMETER_COMBINATIONS = 10_000;
 const NO_FIXTURE_AXES: { axes: Resolved<Axis>[]; closure: string[] } = { axes: [], closure: [] };
 const NO_NAMES: ReadonlySet<string> = new Set();
+const NO_FIXTURES: FixtureView = { byName: new Map(), autouse: [], parametrized: false };
 /** Names pytest never looks at in a module or class namespace. */
 const IGNORED_NAMES = /^__\w+__$/;
 const DOTTED = /^\(*[\p{L}_][\p{L}\p{N}_]*(\s*\.\s*[\p{L}_][\p{L}\p{N}_]*)*\)*$/u;
@@ -51,37 +52,42 @@ class FileCollector {
   private readonly launcher?: LauncherTemplate;
   private readonly file: string;
   /** Conftest and module hooks that parametrize tests at collection: argnames they parametrize, or 'all'. */
-  private readonly generated: (Set<string> | 'all')[] = [];
+  private readonly generated: (Set<string> | 'all')[];
+  /** Whether such a hook looks at the fixtures a test requests (so its closure matters). */
+  private readonly generatesByName: boolean;
   private readonly makesParametrizeIds: boolean;
 
   constructor(private readonly analysis: ModuleAnalysis, private readonly config: CompiledConfig, private readonly rules: CompiledRules, private readonly modules?: ProjectModules) {
     this.file = analysis.file;
     this.launcher = config.launcherFor(this.file);
-    const conftests = modules ? modules.conftests(path.dirname(analysis.absPath)) : [];
-    let makesIds = false;
-    for (const module of [...conftests, analysis]) {
-      const names = module.generatedArgnames();
-      if (names) this.generated.push(names);
-      if (module.functions.has('pytest_make_parametrize_id')) makesIds = true;
-    }
-    this.makesParametrizeIds = makesIds;
+    const folder = modules?.fixturesOf(path.dirname(analysis.absPath));
+    const own = analysis.generatedArgnames();
+    this.generated = own ? [...(folder?.generated ?? []), own] : folder?.generated ?? [];
+    this.generatesByName = this.generated.some(g => g !== 'all');
+    this.makesParametrizeIds = (folder?.makesIds ?? false) || analysis.functions.has('pytest_make_parametrize_id');
   }
 
   collect(root: SyntaxNode): CollectedFile {
     this.reportSyntaxError(root);
     const analysis = this.analysis;
     if (analysis.testAttribute?.type !== 'false') {
-      const holder: Holder = { prefix: '', marks: analysis.marksOf(analysis.pytestmark), anchor: root, fixtures: this.moduleFixtures(), generatesAll: false };
+      const holder: Holder = { prefix: '', marks: analysis.marksOf(analysis.pytestmark), anchor: root, fixtures: this.moduleFixtures(root), generatesAll: false };
       for (const [name, entry] of analysis.entries) {
-        if (entry.kind === 'module' || IGNORED_NAMES.test(name)) continue;
-        const local = entry.kind === 'definition';
+        if (entry.kind === 'module') continue;
+        if (entry.kind === 'definition') {
+          const def = entry.def;
+          const cls = def.kind === 'class' ? analysis.classes.get(name) : undefined;
+          if (cls) this.collectClass(name, { analysis, cls }, holder, def.nameNode);
+          else if (def.kind === 'function' && !this.launcher && this.isTestFunction(name, analysis, def)) this.collectFunction(name, analysis, def, holder, def.nameNode);
+          continue;
+        }
         // Names imported from other modules are collected here too, as pytest does; those from outside
-        // the project are not looked into.
-        // A value names a class or function only when it is a (dotted) name: `Alias = TestFoo`.
-        if (entry.kind === 'value' && !DOTTED.test(entry.node.text)) continue;
+        // the project are not looked into. A value names a class or function only when it is a (dotted)
+        // name: `Alias = TestFoo`.
+        if (IGNORED_NAMES.test(name) || (entry.kind === 'value' && !DOTTED.test(entry.node.text))) continue;
         const symbol = analysis.symbol(name);
         if (!symbol) continue;
-        const anchor = local ? entry.def.nameNode : entry.kind === 'value' ? entry.node : root;
+        const anchor = entry.kind === 'value' ? entry.node : root;
         if (symbol.kind === 'class') {
           this.collectClass(name, symbol.ref, holder, symbol.ref.analysis === analysis ? symbol.ref.cls.nameNode : anchor);
         } else if (symbol.kind === 'function' && !this.launcher && this.isTestFunction(name, symbol.analysis, symbol.def)) {
@@ -91,8 +97,8 @@ class FileCollector {
     }
     const tests = this.rules.rules.deselect.length ? this.tests.filter(t => !this.rules.isDeselected(t.id)) : this.tests;
     // Marks are read as tests need them; hovers and problems go back in source order.
-    const markers = analysis.markers.sort((a, b) => a.range.line - b.range.line || a.range.column - b.range.column);
-    const diagnostics = [...this.diagnostics, ...analysis.diagnostics].sort((a, b) => a.range.line - b.range.line || a.range.column - b.range.column);
+    const markers = inSourceOrder(analysis.markers);
+    const diagnostics = inSourceOrder(this.diagnostics.length ? [...this.diagnostics, ...analysis.diagnostics] : analysis.diagnostics);
     return { discovery: { file: this.file, tests, diagnostics }, markers };
   }
 
@@ -227,18 +233,33 @@ class FileCollector {
 
   // ---- fixtures ----
 
-  private moduleFixturesView?: FixtureView;
-
-  private moduleFixtures(): FixtureView {
-    if (this.moduleFixturesView) return this.moduleFixturesView;
+  /**
+   * The fixtures of the module's tests: conftest.py files', then its own. Looked at only when one of them
+   * may be parametrized (a conftest's, a `params` in this file, an imported fixture) or a hook asks
+   * for fixture names: without, no test here gets parameters from fixtures.
+   */
+  private moduleFixtures(root: SyntaxNode): FixtureView {
     const folder = this.modules?.fixturesOf(path.dirname(this.analysis.absPath));
+    const needed = folder?.parametrized || this.generatesByName || root.text.includes('params') || this.importsParametrizedFixture();
+    if (!needed) return NO_FIXTURES;
     const view: FixtureView = { byName: new Map(folder?.byName ?? []), autouse: [...(folder?.autouse ?? this.rules.rules.usefixtures)], parametrized: folder?.parametrized ?? false };
     addFixtures(view, this.analysis.moduleFixtures(), false);
-    return (this.moduleFixturesView = view);
+    return view;
+  }
+
+  private importsParametrizedFixture(): boolean {
+    for (const [name, entry] of this.analysis.entries) {
+      if (entry.kind !== 'import') continue;
+      const symbol = this.analysis.symbol(name);
+      if (symbol?.kind === 'function' && symbol.analysis.fixtureOf(symbol.def, false)?.params) return true;
+    }
+    return false;
   }
 
   /** Fixtures defined in a class and its bases (pytest reads `dir()` of an instance: sorted names). */
   private classFixtures(ref: ClassRef, outer: FixtureView): FixtureView {
+    // Nothing in the file says `params`: its class fixtures cannot be parametrized either.
+    if (outer === NO_FIXTURES) return outer;
     let found: Map<string, FixtureDecl | undefined> | undefined;
     for (const entry of ref.analysis.mro(ref.cls)) {
       if ('external' in entry) continue;
@@ -381,7 +402,7 @@ class FileCollector {
     for (const axis of markAxes) if (!invalid && 'invalid' in axis) invalid = axis.invalid;
 
     // Without parametrized fixtures or hooks that look at them, the fixture closure changes nothing.
-    const fixtures = holder.fixtures.parametrized || this.generated.some(g => g !== 'all')
+    const fixtures = holder.fixtures.parametrized || this.generatesByName
       ? this.fixtureAxes([...(usefixtures ?? []), ...argnamesOf(fn.node, holder.cls !== undefined && !fn.decorators.some(d => d.text === 'staticmethod'))], direct ?? NO_NAMES, parametrized ?? NO_NAMES, holder.fixtures)
       : NO_FIXTURE_AXES;
     const axes = fixtures.axes.length || nprocsAxis ? [...fixtures.axes, ...(nprocsAxis ? [nprocsAxis] : []), ...markAxes] : markAxes;
@@ -461,6 +482,12 @@ class FileCollector {
       code: 'syntax-error',
     });
   }
+}
+
+function inSourceOrder<T extends { range: { line: number; column: number } }>(items: T[]): T[] {
+  const before = (a: T, b: T) => a.range.line - b.range.line || a.range.column - b.range.column;
+  for (let i = 1; i < items.length; i++) if (before(items[i - 1], items[i]) > 0) return items.sort(before);
+  return items;
 }
 
 function mapResolved<T, U>(value: Resolved<T>, map: (value: T) => U): Resolved<U> {

@@ -19,8 +19,10 @@ export interface ConfigProblem { path: string; line: number; message: string; se
 /** The names pytest looks for in each folder, in its order (pytest.toml and .pytest.toml since pytest 9). */
 const CONFIG_NAMES = ['pytest.toml', '.pytest.toml', 'pytest.ini', '.pytest.ini', 'pyproject.toml', 'tox.ini', 'setup.cfg'];
 
+const CONFIG_NAME_SET = new Set(CONFIG_NAMES);
+
 export function isConfigFileName(name: string): boolean {
-  return CONFIG_NAMES.includes(name);
+  return CONFIG_NAME_SET.has(name);
 }
 
 /**

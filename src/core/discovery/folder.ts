@@ -71,7 +71,7 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     // only reads messages between its own chunks.
     const claimed = new Int32Array(new SharedArrayBuffer(4));
     const helpers = options.workerScript && files.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
-    const job: HelperJob = { root: absoluteRoot, chunks, config, rules, claimed: claimed.buffer as SharedArrayBuffer };
+    const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer };
     const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results));
     const python = await loading;
     const context = contextOf(modules);
@@ -128,7 +128,8 @@ function discoverFiles(parser: PythonTestParser, root: string, files: string[], 
 
 // ---- the walk: pytest's Session.collect over its starting points ----
 
-interface Walked { files: string[]; diagnostics: MarkerDiagnostic[] }
+/** `listings`: the names of every folder walked, so that helper threads need not read them again. */
+interface Walked { files: string[]; diagnostics: MarkerDiagnostic[]; listings: [string, string[]][] }
 interface IgnoreLists { paths: Set<string>; globs: RegExp[] }
 const NO_LISTS: IgnoreLists = { paths: new Set(), globs: [] };
 
@@ -179,7 +180,7 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
   for (const dir of conftestDirs) ignored.visit(dir);
   for (const config of nested) diagnostics.push(...nestedConfigDiagnostic(config, rules));
   for (const conftest of ignored.visitedConftests()) diagnostics.push(...hookDiagnostics(conftest));
-  return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')) };
+  return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')), listings: [...listings] };
 }
 
 async function walkFolder(start: string, rules: PytestRules, compiled: CompiledRules, config: CompiledConfig, listings: Map<string, string[]>,
@@ -383,7 +384,7 @@ function hookDiagnostics(conftest: ModuleAnalysis): MarkerDiagnostic[] {
 
 // ---- helper threads ----
 
-interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; rules: PytestRules; claimed: SharedArrayBuffer }
+interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; rules: PytestRules; listings: [string, string[]][]; claimed: SharedArrayBuffer }
 interface ChunkResult { index: number; files: FileDiscovery[] }
 
 /** A helper thread working through the shared chunks; resolves when it exits, however it ends. */
@@ -407,6 +408,7 @@ export function serveDiscoveryWorker(): boolean {
   // A failure to load ends this thread with an 'error'; the main thread then does the chunks itself.
   void PythonTestParser.create().then(parser => {
     const modules = new ProjectModules(parser, job.rules, compileConfig(job.config));
+    for (const [dir, names] of job.listings) modules.primeListing(dir, names);
     const context = contextOf(modules);
     const claimed = new Int32Array(job.claimed);
     for (let index = Atomics.add(claimed, 0, 1); index < job.chunks.length; index = Atomics.add(claimed, 0, 1)) {

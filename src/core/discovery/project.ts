@@ -20,6 +20,10 @@ export interface FolderFixtures {
   autouse: string[];
   /** Whether any of them has params (else no test here gets parametrized by fixtures). */
   parametrized: boolean;
+  /** The conftest files' pytest_generate_tests: the argnames each parametrizes, or 'all'. */
+  generated: (Set<string> | 'all')[];
+  /** Whether a conftest file makes parameter ids itself (pytest_make_parametrize_id). */
+  makesIds: boolean;
 }
 
 export class ProjectModules implements ModuleResolver {
@@ -177,14 +181,19 @@ export class ProjectModules implements ModuleResolver {
     const parentDir = path.dirname(dir);
     let result: FolderFixtures;
     if (parentDir === dir) {
-      result = { conftests: [], byName: new Map(), autouse: [...this.rules.usefixtures], parametrized: false };
+      result = { conftests: [], byName: new Map(), autouse: [...this.rules.usefixtures], parametrized: false, generated: [], makesIds: false };
     } else {
       const parent = this.fixturesOf(parentDir);
       const conftest = this.conftestIn(dir);
       if (!conftest) {
         result = parent;
       } else {
-        result = { conftests: [...parent.conftests, conftest], byName: new Map(parent.byName), autouse: [...parent.autouse], parametrized: parent.parametrized };
+        const generated = conftest.generatedArgnames();
+        result = {
+          conftests: [...parent.conftests, conftest], byName: new Map(parent.byName), autouse: [...parent.autouse], parametrized: parent.parametrized,
+          generated: generated ? [...parent.generated, generated] : parent.generated,
+          makesIds: parent.makesIds || conftest.functions.has('pytest_make_parametrize_id'),
+        };
         // pytest_plugins modules register after the conftest, but their fixtures go before every conftest's.
         for (const plugin of conftest.pytestPlugins()) {
           const found = this.resolveSymbol(conftest, plugin, 1);

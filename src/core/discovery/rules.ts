@@ -287,6 +287,10 @@ export function compileRules(rules: PytestRules, config: DiscoveryConfig): Compi
 /** pytest's _matches_prefix_or_glob_option: a prefix, or an fnmatch pattern when it has `*`, `?` or `[`. */
 function nameFilter(options: string[]): (name: string) => boolean {
   const globs = options.filter(o => /[*?[]/.test(o)).map(fnmatchRegExp);
+  if (options.length === 1 && !globs.length) {
+    const prefix = options[0];
+    return name => name.startsWith(prefix);
+  }
   return name => options.some(o => name.startsWith(o)) || globs.some(re => re.test(name));
 }
 
