@@ -297,6 +297,42 @@ describe('invalid markers', () => {
   });
 });
 
+describe('classes with bases from outside the project', () => {
+  test('Generic[T] changes nothing; an unknown base makes parametrized methods placeholders and unnamed classes unsure', async () => {
+    const { tests } = await discover(`
+      from typing import Generic, TypeVar
+      import pytest
+      from somelib.testing import HelperBase
+
+      T = TypeVar("T")
+
+      class TestGeneric(Generic[T]):
+          @pytest.mark.parametrize("n", [1, 2])
+          def test_n(self, n):
+              pass
+
+      class TestWithHelper(HelperBase):
+          def test_plain(self):
+              pass
+
+          @pytest.mark.parametrize("n", [1, 2])
+          def test_n(self, n):
+              pass
+
+      class ChecksWithHelper(HelperBase):
+          def test_maybe(self):
+              pass
+    `);
+    assert.deepEqual(tests.map(t => [t.id.split('::').slice(1).join('::'), t.dynamic ?? null]), [
+      ['TestGeneric::test_n[1]', null],
+      ['TestGeneric::test_n[2]', null],
+      ['TestWithHelper::test_plain', null],
+      ['TestWithHelper::test_n', 'pytest parametrizes TestWithHelper only if its base somelib.testing.HelperBase derives from unittest.TestCase'],
+      ['ChecksWithHelper::test_maybe', 'pytest collects ChecksWithHelper only if its base somelib.testing.HelperBase derives from unittest.TestCase'],
+    ]);
+  });
+});
+
 describe('mpi-pytest (firedrake)', () => {
   test('counts, the default of 3, hovers; a list off the function or bad arguments are errors', async () => {
     const p = await parser();

@@ -158,7 +158,7 @@ class FileCollector {
       cls: ref, prefix, marks: [...ref.analysis.classMarks(ref.cls), ...outer.marks], anchor,
       fixtures: this.classFixtures(ref, outer.fixtures), generatesAll: facts.generates,
     };
-    const unknownBase = typeof kind === 'string' ? kind : undefined;
+    const unknownBase = typeof kind === 'string' ? `pytest parametrizes ${name} only if its base ${kind} derives from unittest.TestCase` : undefined;
     for (const { name: member, owner, def } of this.classMembers(ref)) {
       if (IGNORED_NAMES.test(member)) continue;
       const memberAnchor = owner.analysis === this.analysis ? def.nameNode : anchor;
@@ -342,7 +342,7 @@ class FileCollector {
     return 'ok' in mpi.minSize ? { ok: mpi.minSize.ok ?? this.config.config.mpiDefaultRanks } : mpi.minSize as Resolved<number>;
   }
 
-  /** `unsure`: a base from outside the project that would make this a TestCase method (never parametrized). */
+  /** `unsure`: why its class may be a TestCase (whose methods pytest never parametrizes). */
   private collectFunction(name: string, owner: ModuleAnalysis, fn: Definition, holder: Holder, anchor: SyntaxNode, unsure?: string): void {
     const ownMarks = owner.decoratorMarks(fn);
     for (const mark of ownMarks) if (mark.kind === 'fixture') return;
@@ -424,7 +424,7 @@ class FileCollector {
       }
     }
     if (this.makesParametrizeIds && axes.length) dynamicReasons.push('pytest_make_parametrize_id makes parameter ids at collection');
-    if (unsure && axes.length) dynamicReasons.push(unsure.replace('collects', 'parametrizes'));
+    if (unsure && axes.length) dynamicReasons.push(unsure);
     const known: Axis[] = [];
     for (const axis of axes) {
       if ('dynamic' in axis) dynamicReasons.push(axis.dynamic);

@@ -265,7 +265,9 @@ export class ModuleAnalysis implements ScopeContext {
 
   /** A base class expression: a class of the project, or a class from elsewhere by qualified name. */
   baseOf(node: SyntaxNode, self: ClassInfo): MroEntry {
-    const target = unparenthesize(node);
+    let target = unparenthesize(node);
+    // `Generic[T]`, `Base[int]`: the class is what is subscripted.
+    if (target.type === 'subscript') target = target.childForFieldName('value') ?? target;
     if (target.type === 'identifier' && this.scope.binding(target.text)?.kind === 'definition') {
       const cls = this.classes.get(target.text);
       if (cls && cls !== self) return { analysis: this, cls };
