@@ -8,11 +8,12 @@ import type { SyntaxNode } from './syntax';
 import type { FileDiscovery, Framework, LauncherTemplate, MarkerDiagnostic, TestSpec } from '../types';
 import type { CompiledConfig } from './config';
 import {
-  ModuleAnalysis, NEUTRAL_BASES, TEST_CASE_BASES, type Axis, type ClassRef, type FixtureDecl, type Mark, type MarkerInfo,
+  ModuleAnalysis, NEUTRAL_BASES, TEST_CASE_BASES, generatedTests, type Axis, type ClassRef, type FixtureDecl, type Mark, type MarkerInfo,
   type MpiMark, type NprocsMark, type ParallelMark, type Resolved, type TimeoutMark,
 } from './modules';
 import { addFixtures, type ProjectModules } from './project';
 import { argnamesOf, rangeOf, type Definition } from './pysyntax';
+import { sourceOf } from './scope';
 import { compileRules, defaultRules, type CompiledRules } from './rules';
 
 export type { MarkerInfo };
@@ -86,7 +87,10 @@ class FileCollector {
         // name: `Alias = TestFoo`.
         if (IGNORED_NAMES.test(name) || (entry.kind === 'value' && !DOTTED.test(entry.node.text))) continue;
         const symbol = analysis.symbol(name);
-        if (!symbol) continue;
+        if (!symbol) {
+          if (entry.kind === 'import' && !this.launcher) this.importedFromOutside(name, entry.qualified, holder);
+          continue;
+        }
         const anchor = entry.kind === 'value' ? entry.node : root;
         if (symbol.kind === 'class') {
           this.collectClass(name, symbol.ref, holder, symbol.ref.analysis === analysis ? symbol.ref.cls.nameNode : anchor);
@@ -102,6 +106,19 @@ class FileCollector {
     return { discovery: { file: this.file, tests, diagnostics }, markers };
   }
 
+  /**
+   * A test class or function a module imports from outside the project: pytest collects it here too,
+   * but only the run knows its tests. Listed as one placeholder.
+   */
+  private importedFromOutside(name: string, qualified: string, holder: Holder): void {
+    const isClass = /^[A-Z]/.test(name) && this.looksLikeTests(qualified) && this.rules.isTestClassName(name);
+    if (!isClass && !(/^[a-z_]/.test(name) && this.rules.isTestFunctionName(name))) return;
+    const test = this.identity(name, '', 'pytest', holder.anchor);
+    test.ranks = 1;
+    test.dynamic = `${name} comes from ${qualified.slice(0, qualified.lastIndexOf('.')) || qualified}, outside the project: only the run knows its tests`;
+    this.tests.push(test);
+  }
+
   // ---- classes ----
 
   /**
@@ -110,8 +127,9 @@ class FileCollector {
    * its `__test__` (undefined when absent or not a literal). `constructor`: an `__init__` or `__new__`
    * of its own or inherited (pytest then warns instead of collecting it).
    */
-  private classFacts(ref: ClassRef): { testCase: boolean | string; test: boolean | undefined; constructor: boolean; generates: boolean } {
+  private classFacts(ref: ClassRef): { testCase: boolean | string; test: boolean | undefined; constructor: boolean; generates: boolean; testsFrom?: string } {
     let unknownBase: string | undefined;
+    let testsFrom: string | undefined;
     let testCase = false;
     let test: boolean | undefined;
     let testFound = false;
@@ -121,6 +139,7 @@ class FileCollector {
       if ('external' in entry) {
         if (TEST_CASE_BASES.has(entry.external)) testCase = true;
         else if (!NEUTRAL_BASES.has(entry.external)) unknownBase ??= entry.external;
+        if (!testsFrom && this.looksLikeTests(entry.external)) testsFrom = entry.external;
         continue;
       }
       const { members, assignments } = entry.cls;
@@ -132,13 +151,28 @@ class FileCollector {
       if (members.has('__init__') || members.has('__new__')) constructor = true;
       if (members.has('pytest_generate_tests')) generates = true;
     }
-    return { testCase: testCase || (unknownBase ?? false), test, constructor, generates };
+    return { testCase: testCase || (unknownBase ?? false), test, constructor, generates, testsFrom };
+  }
+
+  /**
+   * Whether a class from outside the project is likely to hold tests of its own (named as test classes
+   * are, or `...Tests`), as opposed to a base like `APITestCase` or a helper mixin.
+   */
+  private looksLikeTests(qualified: string): boolean {
+    const name = qualified.slice(qualified.lastIndexOf('.') + 1);
+    // unittest's own TestProgram, TestSuite, TestLoader, ... hold no tests.
+    if (TEST_CASE_BASES.has(qualified) || /Case$/.test(name) || !/^[A-Za-z_]\w*$/.test(name) || /^unittest\.\w+$/.test(qualified)) return false;
+    return this.rules.isTestClassName(name) || /Tests$/.test(name);
   }
 
   private collectClass(name: string, ref: ClassRef, outer: Holder, anchor: SyntaxNode): void {
     const facts = this.classFacts(ref);
     const kind = facts.testCase;
     if (facts.test === false) return;
+    if (facts.testsFrom && !this.launcher && (kind === true || this.rules.isTestClassName(name) || facts.test === true)) {
+      this.classPlaceholder(name, ref, outer, anchor, `its base ${facts.testsFrom} is outside the project: only the run knows the tests it adds`);
+      return;
+    }
     if (kind === true) {
       this.collectTestCase(name, ref, outer, anchor);
       return;
@@ -158,6 +192,11 @@ class FileCollector {
       cls: ref, prefix, marks: [...ref.analysis.classMarks(ref.cls), ...outer.marks], anchor,
       fixtures: this.classFixtures(ref, outer.fixtures), generatesAll: facts.generates,
     };
+    const generated = ref.cls.bases.length || ref.cls.decorators.length || ref.cls.metaclass ? generatedTests(ref.analysis.mro(ref.cls)) : undefined;
+    if (generated) {
+      this.classPlaceholder(name, ref, outer, anchor, generated);
+      return;
+    }
     const unknownBase = typeof kind === 'string' ? `pytest parametrizes ${name} only if its base ${kind} derives from unittest.TestCase` : undefined;
     for (const { name: member, owner, def } of this.classMembers(ref)) {
       if (IGNORED_NAMES.test(member)) continue;
@@ -187,6 +226,16 @@ class FileCollector {
     let names = [...methods.keys()].filter(n => n.startsWith('test')).sort();
     if (!names.length && methods.has('runTest')) names = ['runTest'];
     const classMarks = [...ref.analysis.classMarks(ref.cls), ...outer.marks];
+    let generated = generatedTests(ref.analysis.mro(ref.cls));
+    for (const method of names) {
+      const { owner, def } = methods.get(method)!;
+      const decorator = generated ? undefined : owner.analysis.generatingDecorator(def);
+      if (decorator) generated = `the decorator ${sourceOf(decorator)} replaces ${method} with generated tests`;
+    }
+    if (generated && !this.launcher) {
+      this.classPlaceholder(name, ref, outer, anchor, unsure ? `${unsure}; ${generated}` : generated);
+      return;
+    }
     for (const method of names) {
       const { owner, def } = methods.get(method)!;
       const test = this.identity(method, prefix, 'pytest', owner.analysis === this.analysis ? def.nameNode : anchor);
@@ -201,6 +250,17 @@ class FileCollector {
       }
       this.tests.push(test);
     }
+  }
+
+  /**
+   * A class whose tests only the run knows (a metaclass, `__init_subclass__` or a decorator may add or
+   * rename them): one item under the id pytest runs the whole class by, ranks from the class's marks.
+   */
+  private classPlaceholder(name: string, ref: ClassRef, outer: Holder, anchor: SyntaxNode, reason: string): void {
+    const test = this.identity(name, outer.prefix, 'pytest', anchor);
+    this.settleUnparametrized(test, [...ref.analysis.classMarks(ref.cls), ...outer.marks]);
+    test.dynamic = test.dynamic ? `${test.dynamic}; ${reason}` : reason;
+    this.tests.push(test);
   }
 
   /** Members pytest visits: each class of the MRO in its own definition order, base classes' first. */
@@ -228,7 +288,7 @@ class FileCollector {
   private isTestFunction(name: string, analysis: ModuleAnalysis, def: Definition): boolean {
     if (def.kind !== 'function') return false;
     if (!this.rules.isTestFunctionName(name)) return false;
-    return !def.decorators.some(d => analysis.markOf(d)?.kind === 'fixture');
+    return !analysis.isFixtureFunction(def);
   }
 
   // ---- fixtures ----

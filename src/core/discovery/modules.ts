@@ -44,6 +44,8 @@ export type Mark =
 
 export interface ClassInfo extends Definition {
   bases: SyntaxNode[];
+  /** `metaclass=...` among the bases, when given. */
+  metaclass?: SyntaxNode;
   /** Body functions and classes in `__dict__` order; a redefinition keeps the first one's place. */
   members: Map<string, Definition>;
   nestedClasses: Map<string, ClassInfo>;
@@ -106,6 +108,20 @@ export const TEST_CASE_BASES = new Set(['unittest.TestCase', 'unittest.IsolatedA
   'twisted.trial.unittest.TestCase', 'twisted.trial.unittest.SynchronousTestCase', 'absl.testing.absltest.TestCase']);
 /** Bases known not to be TestCases and not to change how pytest collects a class. */
 export const NEUTRAL_BASES = new Set(['object', 'abc.ABC', 'typing.Generic']);
+
+/** Why a class's tests may differ from its source: a metaclass, `__init_subclass__` or a class decorator that may add tests. */
+export function generatedTests(mro: MroEntry[]): string | undefined {
+  for (const entry of mro) {
+    if ('external' in entry) continue;
+    const { analysis, cls } = entry;
+    const meta = cls.metaclass && analysis.scope.qualify(cls.metaclass);
+    if (cls.metaclass && (!meta || !PLAIN_METACLASSES.has(meta))) return `the metaclass ${sourceOf(cls.metaclass)} of ${cls.name} may add or rename its tests`;
+    if (cls.members.has('__init_subclass__')) return `${cls.name}.__init_subclass__ may add or rename tests`;
+    const decorator = analysis.generatingDecorator(cls);
+    if (decorator) return `the class decorator ${sourceOf(decorator)} generates tests`;
+  }
+  return undefined;
+}
 const ENUM_BASES = new Set(['enum.Enum', 'enum.Flag']);
 /** Enums whose str() depends on the Python version (3.11 changed it to the value). */
 const VERSION_DEPENDENT_ENUMS = new Set(['enum.IntEnum', 'enum.IntFlag']);
@@ -113,6 +129,12 @@ const PRIMITIVE_BASES = new Set(['int', 'float', 'str', 'bytes', 'complex', 'boo
 /** Hooks in a conftest.py or test module that change what pytest collects, beyond discovery's reach. */
 const COLLECTION_HOOKS = ['pytest_collect_file', 'pytest_pycollect_makeitem', 'pytest_pycollect_makemodule', 'pytest_ignore_collect'];
 const MAX_PARAMETER_SETS = 10_000;
+/** Decorators (by their last name) that replace a test with generated ones. */
+const GENERATING_DECORATORS = new Set(['expand', 'parameterized_class', 'ddt', 'data', 'idata', 'file_data', 'named_data', 'data_provider']);
+/** Metaclasses that leave a class's namespace as written. */
+const PLAIN_METACLASSES = new Set(['type', 'abc.ABCMeta', 'ABCMeta']);
+/** Module-level statements that bind names only the run knows. */
+const RUNTIME_NAMES = /^(globals\(\)\s*(\[|\.update\()|vars\(\)\s*\[|setattr\(\s*sys\.modules\[__name__\])/;
 export const MAX_BASE_DEPTH = 16;
 
 export class ModuleAnalysis implements ScopeContext {
@@ -134,8 +156,11 @@ export class ModuleAnalysis implements ScopeContext {
   private moduleFixtureList?: FixtureDecl[];
   private readonly mroCache = new Map<ClassInfo, MroEntry[]>();
   private generateTestsArgs?: { names: Set<string> | 'all' } | null;
+  /** The class whose body defines a function or class (absent at module level). */
+  private readonly owners = new Map<Definition, ClassInfo>();
+  private calledNames?: Set<string>;
 
-  constructor(root: SyntaxNode, readonly file: string, readonly absPath: string, readonly options: AnalysisOptions) {
+  constructor(private readonly root: SyntaxNode, readonly file: string, readonly absPath: string, readonly options: AnalysisOptions) {
     this.scope.context = this;
     this.scan(root);
   }
@@ -176,6 +201,9 @@ export class ModuleAnalysis implements ScopeContext {
       const object = callee?.type === 'attribute' ? callee.childForFieldName('object') : null;
       if (object?.type === 'identifier') this.ignoreLists.get(object.text)?.changes.push(expression);
     }
+    if (RUNTIME_NAMES.test(expression.text)) {
+      this.report(expression, 'info', 'this module adds names at run time (globals(), setattr): pytest may collect tests here that distest does not list');
+    }
     for (const [target, value] of assignmentsOf(expression)) {
       if (target.type === 'identifier') {
         const name = target.text;
@@ -201,7 +229,7 @@ export class ModuleAnalysis implements ScopeContext {
     this.scope.bindDefinition(definition.name, definition.kind === 'class');
     this.entries.set(definition.name, { kind: 'definition', def: definition });
     if (definition.kind === 'class') {
-      this.classes.set(definition.name, scanClass(definition));
+      this.classes.set(definition.name, scanClass(definition, this.owners));
       this.functions.delete(definition.name);
     } else {
       this.functions.set(definition.name, definition);
@@ -268,6 +296,10 @@ export class ModuleAnalysis implements ScopeContext {
     let target = unparenthesize(node);
     // `Generic[T]`, `Base[int]`: the class is what is subscripted.
     if (target.type === 'subscript') target = target.childForFieldName('value') ?? target;
+    // A class nested in another sees the classes defined before it in that class body.
+    const outer = this.owners.get(self);
+    const sibling = target.type === 'identifier' ? outer?.nestedClasses.get(target.text) : undefined;
+    if (sibling && sibling !== self) return { analysis: this, cls: sibling };
     if (target.type === 'identifier' && this.scope.binding(target.text)?.kind === 'definition') {
       const cls = this.classes.get(target.text);
       if (cls && cls !== self) return { analysis: this, cls };
@@ -298,24 +330,36 @@ export class ModuleAnalysis implements ScopeContext {
 
   // ---- ScopeContext: what this module's classes and imports mean as values ----
 
-  importedValue(qualified: string, depth: number): PyValue | undefined {
-    if (depth > MAX_BASE_DEPTH) return undefined;
+  importedValue(qualified: string, depth: number): PyValue | null | undefined {
+    if (depth > MAX_BASE_DEPTH) return null;
     const found = this.options.resolver?.resolveSymbol(this, qualified, depth);
     if (!found) {
       // `Mode.FAST` of an enum imported from the project.
       const dot = qualified.lastIndexOf('.');
       const owner = dot > 0 ? this.options.resolver?.resolveSymbol(this, qualified.slice(0, dot), depth) : undefined;
-      return owner?.kind === 'class' ? owner.ref.analysis.classAttribute(owner.ref.cls.name, qualified.slice(dot + 1)) : undefined;
+      if (owner?.kind !== 'class') return undefined;
+      return owner.ref.analysis.classAttribute(owner.ref.cls.name, qualified.slice(dot + 1)) ?? null;
     }
     switch (found.kind) {
       case 'class': return { kind: 'named', name: found.ref.cls.name };
       case 'function': return { kind: 'named', name: found.def.name };
       case 'value': {
         const value = found.analysis.scope.evaluate(found.node, depth + 1);
-        return value.kind === 'unknown' ? undefined : value;
+        return value.kind === 'unknown' ? null : value;
       }
-      case 'module': return undefined;
+      case 'module': return null;
     }
+  }
+
+  isCalled(dotted: string): boolean {
+    if (!this.calledNames) {
+      const called = new Set<string>();
+      forEachDescendant(this.root, node => {
+        if (node.type === 'call') called.add(node.childForFieldName('function')?.text.replace(/\s+/g, '') ?? '');
+      });
+      this.calledNames = called;
+    }
+    return this.calledNames.has(dotted);
   }
 
   classAttribute(className: string, attribute: string): PyValue | undefined {
@@ -375,13 +419,48 @@ export class ModuleAnalysis implements ScopeContext {
   // ---- marks ----
 
   decoratorMarks(definition: Definition): Mark[] {
-    const marks: Mark[] = [];
-    // The decorator nearest the def is applied first, and pytest lists marks in application order.
-    for (let i = definition.decorators.length - 1; i >= 0; i--) {
-      const mark = this.markOf(definition.decorators[i]);
-      if (mark) marks.push(mark);
+    return this.inScopeOf(definition, () => {
+      const marks: Mark[] = [];
+      // The decorator nearest the def is applied first, and pytest lists marks in application order.
+      for (let i = definition.decorators.length - 1; i >= 0; i--) {
+        const mark = this.markOf(definition.decorators[i]);
+        if (mark) marks.push(mark);
+      }
+      return marks;
+    });
+  }
+
+  /**
+   * A decorator of a test class or of a unittest method that generates tests in place of the ones
+   * written (parameterized.expand, ddt's data, libcst's data_provider, parameterized_class).
+   */
+  generatingDecorator(definition: Definition): SyntaxNode | undefined {
+    return definition.decorators.find(d => {
+      const node = unparenthesize(d);
+      const callee = node.type === 'call' ? node.childForFieldName('function') : node;
+      const name = callee?.text.replace(/\s+/g, '') ?? '';
+      return GENERATING_DECORATORS.has(name.slice(name.lastIndexOf('.') + 1));
+    });
+  }
+
+  /** Whether `@pytest.fixture` makes this function a fixture (so not a test). */
+  isFixtureFunction(definition: Definition): boolean {
+    return definition.decorators.length > 0 && this.inScopeOf(definition, () => definition.decorators.some(d => this.markOf(d)?.kind === 'fixture'));
+  }
+
+  /**
+   * Runs `read` with the names of the class body a definition sits in visible first, as Python
+   * evaluates its decorators there (a class body's `pytestmark` too: `inScopeOf(cls, ..., true)`).
+   */
+  private inScopeOf<T>(definition: Definition, read: () => T, inside = false): T {
+    const cls = inside ? (definition as ClassInfo) : this.owners.get(definition);
+    const previous = this.scope.classScope;
+    this.scope.classScope = cls;
+    try {
+      return read();
+    } finally {
+      this.scope.classScope = previous;
     }
-    return marks;
   }
 
   /** The marks of a `pytestmark = ...` value: one mark or a list of them. */
@@ -394,14 +473,14 @@ export class ModuleAnalysis implements ScopeContext {
 
   /** Whether a class has its own `pytestmark` in its `__dict__` (a body assignment or mark decorators). */
   hasOwnPytestmark(cls: ClassInfo): boolean {
-    return cls.assignments.has('pytestmark') || cls.decorators.some(d => this.markOf(d) !== undefined || this.isMarkDecorator(d));
+    return cls.assignments.has('pytestmark') || this.inScopeOf(cls, () => cls.decorators.some(d => this.markOf(d) !== undefined || this.isMarkDecorator(d)));
   }
 
   /** A class's marks as pytest reads them: `pytestmark` found along the MRO, then its own decorators bottom-up. */
   classMarks(cls: ClassInfo, depth = 0): Mark[] {
     let inherited: Mark[] = [];
     if (cls.assignments.has('pytestmark')) {
-      inherited = this.marksOf(cls.assignments.get('pytestmark'));
+      inherited = this.inScopeOf(cls, () => this.marksOf(cls.assignments.get('pytestmark')), true);
     } else if (depth < MAX_BASE_DEPTH) {
       for (const entry of this.mro(cls).slice(1)) {
         if ('external' in entry) continue;
@@ -502,12 +581,13 @@ export class ModuleAnalysis implements ScopeContext {
 
   private rankCounts<T>(node: SyntaxNode, countNode: SyntaxNode, what: string, make: (counts: number[]) => Resolved<T>): Resolved<T> {
     const value = this.scope.evaluate(countNode);
-    if (value.kind === 'unknown') return { dynamic: `rank count \`${value.source}\` is computed at run time` };
+    if (value.kind === 'unknown' || (value.kind === 'opaque' && value.assumed)) return { dynamic: `rank count \`${sourceOf(countNode)}\` is computed at run time` };
     const items: SequenceItem[] = value.kind === 'sequence' ? value.items : [{ node: countNode, value }];
     if (!items.length) return { invalid: `${what}: the list of rank counts is empty` };
     const counts: number[] = [];
     for (const item of items) {
       if (item.value.kind === 'unknown') return { dynamic: `rank count \`${item.value.source}\` is computed at run time` };
+      if (item.value.kind === 'opaque' && item.value.assumed) return { dynamic: `rank count \`${item.value.assumed}\` is computed at run time` };
       if (item.value.kind !== 'int') return { invalid: `${what}: a rank count must be a positive integer, got ${describe(item)}` };
       if (item.value.value < 1n) return { invalid: `${what}: a rank count must be at least 1, got ${item.value.value}` };
       counts.push(Number(item.value.value));
@@ -524,7 +604,7 @@ export class ModuleAnalysis implements ScopeContext {
     let minSize: Resolved<number | undefined> = { ok: undefined };
     if (minSizeNode) {
       const value = this.scope.evaluate(minSizeNode);
-      if (value.kind === 'unknown') minSize = { dynamic: `min_size \`${value.source}\` is computed at run time` };
+      if (value.kind === 'unknown' || (value.kind === 'opaque' && value.assumed)) minSize = { dynamic: `min_size \`${sourceOf(minSizeNode)}\` is computed at run time` };
       else if (value.kind !== 'int') minSize = { invalid: `${MPI}: min_size must be a positive integer, got ${describe({ node: minSizeNode, value })}` };
       else if (value.value < 1n) minSize = { invalid: `${MPI}: min_size must be at least 1, got ${value.value}` };
       else minSize = { ok: Number(value.value) };
@@ -572,7 +652,9 @@ export class ModuleAnalysis implements ScopeContext {
    * them: pytest.param ids, then the ids list, then one part per value, made unique.
    */
   parameterAxis(names: string[], singleName: boolean, valuesNode: SyntaxNode, idsNode: SyntaxNode | undefined): Resolved<Axis> {
-    const values = this.scope.evaluate(valuesNode);
+    let values = this.scope.evaluate(valuesNode);
+    // A string is iterable too: one parameter set per character.
+    if (values.kind === 'str') values = { kind: 'sequence', items: [...values.value].map(ch => ({ value: { kind: 'str', value: ch } as PyValue })) };
     if (values.kind !== 'sequence') return { dynamic: `parameter values \`${sourceOf(valuesNode)}\` are computed at run time` };
     if (values.items.length > MAX_PARAMETER_SETS) return { dynamic: `more than ${MAX_PARAMETER_SETS} parameter sets` };
     const keepNonAscii = this.options.keepNonAsciiIds;
@@ -584,6 +666,7 @@ export class ModuleAnalysis implements ScopeContext {
           if (item.value.kind === 'none') { explicitIds.push(null); continue; }
           const id = idOf(item.value, keepNonAscii);
           if (id === undefined) return { dynamic: `ids \`${sourceOf(idsNode)}\` are computed at run time` };
+          if (id === null && item.value.kind === 'opaque' && item.value.assumed) return { dynamic: `ids \`${sourceOf(idsNode)}\` are computed at run time` };
           if (id === null) return { invalid: `ids contains a value pytest cannot use as an id (${item.node ? sourceOf(item.node) : item.value.kind}) at index ${index}` };
           explicitIds.push(id);
         }
@@ -646,6 +729,12 @@ export class ModuleAnalysis implements ScopeContext {
   /** The fixture a definition declares (`@pytest.fixture(...)`), or undefined. `isMethod`: defined in a class. */
   fixtureOf(def: Definition, isMethod: boolean): FixtureDecl | undefined {
     if (this.fixtureCache.has(def)) return this.fixtureCache.get(def);
+    const fixture = this.inScopeOf(def, () => this.readFixture(def, isMethod));
+    this.fixtureCache.set(def, fixture);
+    return fixture;
+  }
+
+  private readFixture(def: Definition, isMethod: boolean): FixtureDecl | undefined {
     let fixture: FixtureDecl | undefined;
     for (const decorator of def.decorators) {
       if (this.markOf(decorator)?.kind !== 'fixture') continue;
@@ -671,7 +760,6 @@ export class ModuleAnalysis implements ScopeContext {
       if (paramsNode) fixture.params = this.parameterAxis([fixtureName], true, paramsNode, args.keywords.get('ids'));
       break;
     }
-    this.fixtureCache.set(def, fixture);
     return fixture;
   }
 
@@ -744,17 +832,24 @@ export class ModuleAnalysis implements ScopeContext {
   }
 }
 
-function scanClass(definition: Definition): ClassInfo {
+function scanClass(definition: Definition, owners: Map<Definition, ClassInfo>): ClassInfo {
   const cls: ClassInfo = {
     ...definition,
     bases: namedChildrenOf(definition.node.childForFieldName('superclasses')).filter(b => b.type !== 'keyword_argument'),
+    metaclass: namedChildrenOf(definition.node.childForFieldName('superclasses'))
+      .find(b => b.type === 'keyword_argument' && b.childForFieldName('name')?.text === 'metaclass')?.childForFieldName('value') ?? undefined,
     members: new Map(),
     nestedClasses: new Map(),
     assignments: new Map(),
   };
   const addMember = (member: Definition) => {
     cls.members.set(member.name, member);
-    if (member.kind === 'class') cls.nestedClasses.set(member.name, scanClass(member));
+    owners.set(member, cls);
+    if (member.kind === 'class') {
+      const nested = scanClass(member, owners);
+      owners.set(nested, cls);
+      cls.nestedClasses.set(member.name, nested);
+    }
     else cls.nestedClasses.delete(member.name);
     cls.assignments.delete(member.name);
   };

@@ -141,14 +141,29 @@ export class ProjectModules implements ModuleResolver {
     if (listing && (listing.has(name) || listing.has(`${name}.py`))) {
       found = dir;
     } else if (dir === this.rules.root) {
-      const src = path.join(dir, 'src');
-      const names = this.listing(src);
-      if (names && (names.has(name) || names.has(`${name}.py`))) found = src;
+      // Then `src/`, and when the workspace folder is itself a package, the folder pytest's import
+      // mode puts on sys.path for it: the first one above without an __init__.py.
+      for (const candidate of [path.join(dir, 'src'), this.packageBase(dir)]) {
+        const names = candidate ? this.listing(candidate) : null;
+        if (names && (names.has(name) || names.has(`${name}.py`))) {
+          found = candidate;
+          break;
+        }
+      }
     } else if (dir !== this.rules.rootdir && path.dirname(dir) !== dir) {
       found = this.nearestWith(path.dirname(dir), name);
     }
     this.nearest.set(key, found ?? null);
     return found;
+  }
+
+  private packageBase(dir: string): string | undefined {
+    let current = dir;
+    while (this.listing(current)?.has('__init__.py')) {
+      if (path.dirname(current) === current) return undefined;
+      current = path.dirname(current);
+    }
+    return current === dir ? undefined : current;
   }
 
   /** A folder's names the caller already read (the walk), so that they are not read again. */

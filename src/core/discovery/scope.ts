@@ -13,8 +13,13 @@ export type PyValue =
   /** Classes, functions and lambdas: pytest ids them by `__name__`. */
   | { kind: 'named'; name: string }
   | { kind: 'sequence'; items: SequenceItem[] }
-  /** A value pytest ids as `argname + index` (dicts, sets, arrays, slices, instances). */
-  | { kind: 'opaque' }
+  /** A dict literal: its entries, for `.keys()`, `.values()`, `.items()`; pytest ids a dict by argname + index. */
+  | { kind: 'dict'; entries: [PyValue, PyValue][] }
+  /**
+   * A value pytest ids as `argname + index` (sets, arrays, slices, instances). `assumed`: taken for an
+   * object because a call makes it (the call as written); only its id relies on that.
+   */
+  | { kind: 'opaque'; assumed?: string }
   /** Only known at run time; `source` is the expression as written. */
   | { kind: 'unknown'; source: string };
 
@@ -32,8 +37,13 @@ type Binding =
  * what its own classes are (enums, classes whose instances pytest names by value).
  */
 export interface ScopeContext {
-  /** The value of an imported dotted name (`.consts.SIZES`, `pkg.mod.X`), or undefined when unknown. */
-  importedValue(qualified: string, depth: number): PyValue | undefined;
+  /**
+   * The value of an imported dotted name (`.consts.SIZES`, `pkg.mod.X`): null when the project defines
+   * it but its value is only known at run time, undefined when it is not the project's.
+   */
+  importedValue(qualified: string, depth: number): PyValue | null | undefined;
+  /** Whether the module calls this dotted name somewhere (`nx.path_graph(3)`): then it is a function. */
+  isCalled(dotted: string): boolean;
   /** `Cls.NAME` for a class defined in this module: an enum member's text, or undefined. */
   classAttribute(className: string, attribute: string, depth: number): PyValue | undefined;
   /** Calling a class defined in this module: opaque for plain classes, undefined when only the run knows. */
@@ -52,7 +62,7 @@ const BUILTIN_NAMED = new Set(['int', 'float', 'str', 'bytes', 'bool', 'complex'
  * Calls whose results pytest ids as `argname + index`: containers, slices and objects without a
  * `__name__`, among them the array constructors of numerical code.
  */
-const OPAQUE_CALLS = new Set(['object', 'dict', 'list', 'set', 'tuple', 'frozenset', 'bytearray', 'slice', 'memoryview',
+const OPAQUE_CALLS = new Set(['object', 'dict', 'set', 'frozenset', 'bytearray', 'slice', 'memoryview',
   'functools.partial', 'collections.OrderedDict', 'collections.defaultdict', 'collections.Counter', 'collections.deque',
   'datetime.datetime', 'datetime.date', 'datetime.time', 'datetime.timedelta', 'decimal.Decimal', 'fractions.Fraction',
   'pathlib.Path', 'pathlib.PurePath', 'pathlib.PosixPath', 'types.SimpleNamespace', 'uuid.UUID',
@@ -60,6 +70,13 @@ const OPAQUE_CALLS = new Set(['object', 'dict', 'list', 'set', 'tuple', 'frozens
     'logspace', 'geomspace', 'eye', 'identity', 'zeros_like', 'ones_like', 'empty_like', 'full_like', 'diag', 'meshgrid',
     'int8', 'int16', 'int32', 'int64', 'intc', 'int_', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32',
     'bool_', 'dtype', 'matrix', 'ndarray', 'random.default_rng', 'random.RandomState'].map(name => `numpy.${name}`)]);
+/** Calls that return numbers or strings pytest prints by value: only the run knows which. */
+const PRIMITIVE_CALLS = new Set(['str', 'int', 'bool', 'complex', 'round', 'len', 'abs', 'min', 'max', 'sum', 'ord', 'chr',
+  'hex', 'oct', 'bin', 'repr', 'ascii', 'format', 'pow', 'hash', 'id', 'getattr', 'eval', 'next', 'float']);
+/** Modules whose functions mostly return numbers (numpy's, numpy scalars that print by value). */
+const PRIMITIVE_MODULES = ['math.', 'cmath.', 'operator.', 'random.', 'statistics.', 'numpy.', 'scipy.', 'mpmath.', 'os.', 'sys.', 'time.', 'string.'];
+/** Builtins that turn an iterable into a sequence discovery can expand. */
+const SEQUENCE_CALLS = new Set(['list', 'tuple', 'sorted', 'reversed', 'enumerate']);
 /** Subscripted helpers of numpy that build slices, index tuples or arrays. */
 const OPAQUE_SUBSCRIPTS = new Set(['numpy.s_', 'numpy.index_exp', 'numpy.r_', 'numpy.c_', 'numpy.mgrid', 'numpy.ogrid']);
 /** numpy's scalar types that subclass Python's float: pytest prints them by value. */
@@ -73,9 +90,18 @@ const KNOWN_CONSTANTS = new Map<string, PyValue>([
   ['math.nan', { kind: 'float', value: NaN }], ['numpy.nan', { kind: 'float', value: NaN }],
   ['numpy.newaxis', { kind: 'none' }],
 ]);
-/** numpy's type objects by attribute: pytest names a class by its `__name__`. */
-const NUMPY_CLASSES = new Set(['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16',
-  'uint32', 'uint64', 'complex64', 'complex128', 'ndarray', 'intc', 'double']);
+/**
+ * numpy's type objects by attribute and their `__name__`, by which pytest names them (aliases name the
+ * type they stand for: `np.double` is float64). Only these: numpy's other attributes (aliases that
+ * changed between versions, scalars like `np.True_`) are only known at run time.
+ */
+const NUMPY_CLASSES = new Map([
+  ...['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+    'complex64', 'complex128', 'ndarray', 'longlong', 'ulonglong', 'longdouble', 'clongdouble', 'datetime64', 'timedelta64',
+    'generic', 'number', 'integer', 'floating', 'complexfloating', 'inexact', 'signedinteger', 'unsignedinteger'].map(n => [n, n] as const),
+  ['half', 'float16'], ['single', 'float32'], ['double', 'float64'], ['csingle', 'complex64'], ['cdouble', 'complex128'],
+  ['byte', 'int8'], ['ubyte', 'uint8'], ['short', 'int16'], ['ushort', 'uint16'], ['intc', 'int32'], ['uintc', 'uint32'],
+]);
 /** What `from X import *` binds for the modules discovery cares about. */
 const WILDCARD_EXPORTS: Record<string, string[]> = {
   pytest: ['mark', 'param', 'fixture'],
@@ -112,6 +138,13 @@ export class ModuleScope {
   /** Modules of the project this one star-imports (`from .base import *`), last import last. */
   readonly wildcardModules: string[] = [];
   context?: ScopeContext;
+  /**
+   * The class body a decorator or `pytestmark` is evaluated in: its names come before the module's
+   * (Python evaluates them in the class's namespace).
+   */
+  classScope?: { assignments: Map<string, SyntaxNode>; members: Map<string, { name: string }> };
+  /** Names a comprehension binds while its body is evaluated. */
+  private readonly locals = new Map<string, PyValue>();
 
   /** Binds what an import statement imports; returns the local names with the dotted names they stand for. */
   bindImport(statement: SyntaxNode): [string, string][] {
@@ -228,12 +261,12 @@ export class ModuleScope {
         if (elements.some(e => e.type === 'list_splat' || e.type === 'dictionary_splat')) return unknown(node);
         return { kind: 'sequence', items: elements.map(e => ({ node: e, value: this.evaluate(e, depth) })) };
       }
-      case 'dictionary':
-      case 'set':
+      case 'dictionary': return this.evaluateDict(node, depth);
       case 'list_comprehension':
+      case 'generator_expression': return this.evaluateComprehension(node, depth);
+      case 'set':
       case 'set_comprehension':
-      case 'dictionary_comprehension':
-      case 'generator_expression': return { kind: 'opaque' };
+      case 'dictionary_comprehension': return { kind: 'opaque' };
       case 'lambda': return { kind: 'named', name: '<lambda>' };
       case 'identifier': return this.evaluateName(node, depth);
       case 'attribute': return this.evaluateAttribute(node, depth);
@@ -284,6 +317,9 @@ export class ModuleScope {
       return { kind: 'sequence', items: Array.from({ length: Math.max(0, Number(right.value)) }, () => left.items).flat() };
     }
     if ((left.kind === 'str' || left.kind === 'bytes') && left.kind === right.kind && operator === '+') return { kind: left.kind, value: left.value + right.value };
+    if ((left.kind === 'str' || left.kind === 'bytes') && right.kind === 'int' && operator === '*') {
+      return right.value * BigInt(left.value.length) > BigInt(MAX_SEQUENCE) ? unknown(node) : { kind: left.kind, value: left.value.repeat(Math.max(0, Number(right.value))) };
+    }
     const a = numberOf(left);
     const b = numberOf(right);
     if (a === undefined || b === undefined) return unknown(node);
@@ -313,31 +349,77 @@ export class ModuleScope {
   }
 
   private evaluateName(node: SyntaxNode, depth: number): PyValue {
-    const binding = this.bindings.get(node.text);
+    const name = node.text;
+    if (this.locals.size) {
+      const local = this.locals.get(name);
+      if (local) return local;
+    }
+    const inClass = this.classScope;
+    if (inClass) {
+      const assigned = inClass.assignments.get(name);
+      if (assigned && depth < MAX_NAME_DEPTH) {
+        const value = this.evaluate(assigned, depth + 1);
+        return value.kind === 'unknown' ? unknown(node) : value;
+      }
+      const member = inClass.members.get(name);
+      if (member) return { kind: 'named', name: member.name };
+    }
+    const binding = this.bindings.get(name);
     if (!binding) {
       for (let i = this.wildcardModules.length - 1; i >= 0; i--) {
-        const value = this.context?.importedValue(joinModule(this.wildcardModules[i], node.text), depth + 1);
+        const value = this.context?.importedValue(joinModule(this.wildcardModules[i], name), depth + 1);
         if (value) return value;
       }
       if (this.wildcardModules.length) return unknown(node);
-      return BUILTIN_NAMED.has(node.text) ? { kind: 'named', name: node.text } : unknown(node);
+      return BUILTIN_NAMED.has(name) ? { kind: 'named', name } : unknown(node);
     }
     if (binding.kind === 'definition') return { kind: 'named', name: binding.name };
     if (depth >= MAX_NAME_DEPTH) return unknown(node);
     if (binding.kind === 'value') {
-      const value = this.evaluate(binding.node, depth + 1);
+      const value = this.atModuleLevel(() => this.evaluate(binding.node, depth + 1));
       // A name's unknown value is reported under the name the reader sees at the use site.
       return value.kind === 'unknown' ? unknown(node) : value;
     }
-    if (binding.kind === 'import') return this.importedValue(binding.qualified, depth) ?? unknown(node);
+    if (binding.kind === 'import') return this.importedValue(binding.qualified, depth, name) ?? unknown(node);
     return unknown(node);
   }
 
-  private importedValue(qualified: string, depth: number): PyValue | undefined {
+  /** A module-level expression sees neither the class body nor the comprehension it is used from. */
+  private atModuleLevel<T>(read: () => T): T {
+    if (!this.classScope && !this.locals.size) return read();
+    const classScope = this.classScope;
+    const locals = new Map(this.locals);
+    this.classScope = undefined;
+    this.locals.clear();
+    try {
+      return read();
+    } finally {
+      this.classScope = classScope;
+      for (const [k, v] of locals) this.locals.set(k, v);
+    }
+  }
+
+  /**
+   * An imported name's value (`spelled`: as the module writes it). From outside the project: a
+   * CapWords name is a class, named by it; a lowercase one the module calls is a function, named by it;
+   * anything else only the run knows.
+   */
+  private importedValue(qualified: string, depth: number, spelled: string): PyValue | undefined {
     const constant = KNOWN_CONSTANTS.get(qualified);
     if (constant) return constant;
-    if (qualified.startsWith('numpy.') && NUMPY_CLASSES.has(qualified.slice(6))) return { kind: 'named', name: qualified.slice(6) };
-    return this.context?.importedValue(qualified, depth + 1);
+    if (qualified.startsWith('numpy.')) {
+      const name = NUMPY_CLASSES.get(qualified.slice(6));
+      return name ? { kind: 'named', name } : undefined;
+    }
+    const fromProject = this.context?.importedValue(qualified, depth + 1);
+    if (fromProject !== undefined) return fromProject ?? undefined;
+    const last = qualified.slice(qualified.lastIndexOf('.') + 1);
+    if (!last || qualified.startsWith('.') || !qualified.includes('.')) return undefined;
+    // The operator module holds functions only, each named as its attribute.
+    if (qualified === `operator.${last}` && /^[a-z_]+$/.test(last)) return { kind: 'named', name: last };
+    if (/^_*[A-Z]/.test(last) && /[a-z]/.test(last)) return { kind: 'named', name: last };
+    if (/^_*[a-z]/.test(last) && this.context?.isCalled(spelled)) return { kind: 'named', name: last };
+    return undefined;
   }
 
   private evaluateAttribute(node: SyntaxNode, depth: number): PyValue {
@@ -348,8 +430,12 @@ export class ModuleScope {
       const binding = this.bindings.get(object.text);
       if (binding?.kind === 'definition' && binding.isClass) return this.context?.classAttribute(binding.name, attribute.text, depth + 1) ?? unknown(node);
     }
+    // Only a name the module imports leads to another module's attribute; an attribute of a local
+    // object or of an unbound name is only known at run time.
+    const head = node.text.split('.')[0].trim();
+    if (this.locals.has(head) || this.classScope?.assignments.has(head) || this.bindings.get(head)?.kind !== 'import') return unknown(node);
     const qualified = this.qualify(node);
-    return (qualified && depth < MAX_NAME_DEPTH && this.importedValue(qualified, depth)) || unknown(node);
+    return (qualified && depth < MAX_NAME_DEPTH && this.importedValue(qualified, depth, node.text.replace(/\s+/g, ''))) || unknown(node);
   }
 
   private evaluateSubscript(node: SyntaxNode, depth: number): PyValue {
@@ -375,6 +461,11 @@ export class ModuleScope {
     if (!callee) return unknown(node);
     const name = this.qualify(callee);
     const args = namedChildrenOf(node.childForFieldName('arguments'));
+    if (name === 'numpy.arange' && args.length >= 1 && args.length <= 3) {
+      // As argvalues: one parameter set per element, each a numpy integer pytest names argname + index.
+      const range = this.evaluateRange(node, args, depth);
+      if (range.kind === 'sequence') return { kind: 'sequence', items: range.items.map(() => ({ value: { kind: 'opaque' } })) };
+    }
     if (name && OPAQUE_CALLS.has(name)) return { kind: 'opaque' };
     if (name === 'range' && args.length >= 1 && args.length <= 3) return this.evaluateRange(node, args, depth);
     if (name && FLOAT_CALLS.has(name) && args.length === 1) {
@@ -394,20 +485,92 @@ export class ModuleScope {
       if (pattern.kind === 'bytes') return { kind: 'formatted', text: asciiEscapedBytes(pattern.value) };
       return unknown(node);
     }
+    if (name && SEQUENCE_CALLS.has(name) && args.length === 1) {
+      const sequence = this.evaluate(args[0], depth);
+      const items = this.iterate(sequence);
+      if (items) return sequenceCall(name, items) ?? unknown(node);
+      if (name === 'list' || name === 'tuple') return { kind: 'opaque' };
+      return unknown(node);
+    }
+    if (callee.type === 'attribute') {
+      // `CASES.items()` of a dict literal; methods of numbers and strings give numbers and strings.
+      const object = callee.childForFieldName('object');
+      const method = callee.childForFieldName('attribute')?.text;
+      const target = object ? this.evaluate(object, depth) : undefined;
+      if (target?.kind === 'dict' && !args.length) {
+        if (method === 'keys') return { kind: 'sequence', items: target.entries.map(([key]) => ({ value: key })) };
+        if (method === 'values') return { kind: 'sequence', items: target.entries.map(([, value]) => ({ value })) };
+        if (method === 'items') return { kind: 'sequence', items: target.entries.map(([key, value]) => ({ value: { kind: 'sequence', items: [{ value: key }, { value }] } })) };
+      }
+      if (target && ['str', 'bytes', 'int', 'float', 'bool', 'none', 'formatted'].includes(target.kind)) return unknown(node);
+    }
     if (callee.type === 'identifier') {
       const binding = this.bindings.get(callee.text);
       if (binding?.kind === 'definition' && binding.isClass) return this.context?.instanceOf(binding.name) ?? unknown(node);
     }
-    const head = callee.text.split('.')[0].trim();
-    if (name && this.bindings.get(head)?.kind === 'import') {
-      const fromProject = this.context?.importedInstance(name);
-      if (fromProject) return fromProject;
-      // A class from outside the project (capitalised by convention, e.g. `UnitSquareMesh(2, 2)`):
-      // pytest ids its instances by argname + index.
-      const last = name.slice(name.lastIndexOf('.') + 1);
-      if (/^[A-Z]/.test(last) && /[a-z]/.test(last)) return { kind: 'opaque' };
+    if (name) {
+      if (this.bindings.get(callee.text.split('.')[0].trim())?.kind === 'import') {
+        const fromProject = this.context?.importedInstance(name);
+        if (fromProject) return fromProject;
+      }
+      if (PRIMITIVE_CALLS.has(name) || PRIMITIVE_MODULES.some(m => name.startsWith(m))) return unknown(node);
     }
-    return unknown(node);
+    // Anything else a call makes is taken for an object (a graph, a mesh, an array): pytest names it
+    // argname + index.
+    return { kind: 'opaque', assumed: sourceOf(node) };
+  }
+
+  /** The items a value iterates over, when known: a sequence, a dict's keys, a string's characters. */
+  private iterate(value: PyValue): SequenceItem[] | undefined {
+    if (value.kind === 'sequence') return value.items;
+    if (value.kind === 'dict') return value.entries.map(([key]) => ({ value: key }));
+    if (value.kind === 'str') return [...value.value].map(ch => ({ value: { kind: 'str', value: ch } }));
+    return undefined;
+  }
+
+  private evaluateDict(node: SyntaxNode, depth: number): PyValue {
+    const entries: [PyValue, PyValue][] = [];
+    for (const pair of namedChildrenOf(node)) {
+      const key = pair.childForFieldName('key');
+      const value = pair.childForFieldName('value');
+      if (pair.type !== 'pair' || !key || !value) return { kind: 'opaque' };
+      entries.push([this.evaluate(key, depth), this.evaluate(value, depth)]);
+    }
+    return { kind: 'dict', entries };
+  }
+
+  /** `[f(x) for x in XS]` over a known sequence, one `for` and no `if`; else only the run knows it. */
+  private evaluateComprehension(node: SyntaxNode, depth: number): PyValue {
+    const clauses = namedChildrenOf(node).slice(1);
+    const body = node.childForFieldName('body');
+    const clause = clauses[0];
+    if (!body || clauses.length !== 1 || clause.type !== 'for_in_clause') return unknown(node);
+    const target = clause.childForFieldName('left');
+    const iterable = clause.childForFieldName('right');
+    const items = iterable ? this.iterate(this.evaluate(iterable, depth)) : undefined;
+    if (!target || !items || items.length > MAX_SEQUENCE) return unknown(node);
+    const names = target.type === 'identifier' ? [target] : target.type === 'pattern_list' || target.type === 'tuple_pattern' ? namedChildrenOf(target) : [];
+    if (!names.length || names.some(n => n.type !== 'identifier')) return unknown(node);
+    const saved = new Map(this.locals);
+    try {
+      const results: SequenceItem[] = [];
+      for (const item of items) {
+        if (names.length === 1) {
+          this.locals.set(names[0].text, item.value);
+        } else {
+          const parts = this.iterate(item.value);
+          if (!parts || parts.length !== names.length) return unknown(node);
+          names.forEach((n, i) => this.locals.set(n.text, parts[i].value));
+        }
+        const value = this.evaluate(body, depth + 1);
+        if (value.kind === 'unknown') return unknown(node);
+        results.push({ value });
+      }
+      return { kind: 'sequence', items: results };
+    } finally {
+      this.locals.clear();
+      for (const [k, v] of saved) this.locals.set(k, v);
+    }
   }
 
   private evaluateRange(node: SyntaxNode, args: SyntaxNode[], depth: number): PyValue {
@@ -421,6 +584,27 @@ export class ModuleScope {
       if (items.length > MAX_SEQUENCE) return unknown(node);
     }
     return { kind: 'sequence', items };
+  }
+}
+
+/** list(), tuple(), sorted() (of numbers or of strings), reversed(), enumerate() of known items. */
+function sequenceCall(name: string, items: SequenceItem[]): PyValue | undefined {
+  switch (name) {
+    case 'list':
+    case 'tuple': return { kind: 'sequence', items };
+    case 'reversed': return { kind: 'sequence', items: [...items].reverse() };
+    case 'enumerate': return { kind: 'sequence', items: items.map((item, i) => ({ value: { kind: 'sequence', items: [{ value: { kind: 'int', value: BigInt(i) } }, item] } })) };
+    case 'sorted': {
+      if (items.every(i => i.value.kind === 'int' || i.value.kind === 'float')) {
+        return { kind: 'sequence', items: [...items].sort((a, b) => Number(numberOf(a.value)) - Number(numberOf(b.value))) };
+      }
+      if (items.every(i => i.value.kind === 'str')) {
+        const text = (i: SequenceItem) => (i.value as { value: string }).value;
+        return { kind: 'sequence', items: [...items].sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0)) };
+      }
+      return undefined;
+    }
+    default: return undefined;
   }
 }
 
@@ -471,6 +655,7 @@ export function idOf(value: PyValue, keepNonAscii = false): string | null | unde
     case 'none': return 'None';
     case 'named': return value.name;
     case 'sequence':
+    case 'dict':
     case 'opaque': return null;
     case 'unknown': return undefined;
   }
