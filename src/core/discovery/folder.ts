@@ -166,9 +166,10 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
   for (const [dir, names] of listings) modules.primeListing(dir, names);
   const diagnostics: MarkerDiagnostic[] = [];
   const ignored = new IgnoreChecker(modules, diagnostics);
-  // Only conftest.py files can ignore more: those of the folders walked and those above the root.
-  const conftestDirs = [...listings].filter(([, names]) => names.includes('conftest.py')).map(([dir]) => dir);
-  const ignoring = [...conftestDirs, rules.root].some(dir => modules.conftests(dir).some(c => c.ignoreLists.size));
+  // Only conftest.py files can ignore more: those of the folders walked and those above the root. A
+  // conftest.py is parsed here only when it mentions what the walk needs of it.
+  const conftests = new Set([...listings.keys(), rules.root].flatMap(dir => modules.conftestFiles(dir)));
+  const ignoring = [...conftests].some(file => modules.textOf(file).includes('collect_ignore'));
   const files: string[] = [];
   const prefix = rules.root.endsWith('/') ? rules.root : `${rules.root}/`;
   for (const file of candidates) {
@@ -177,9 +178,13 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
     if (ignoring && !initial.has(file) && ignored.excludes(file, rules.args)) continue;
     files.push(file.slice(prefix.length));
   }
-  for (const dir of conftestDirs) ignored.visit(dir);
+  for (const file of conftests) {
+    if (ignoring) ignored.visit(path.dirname(file));
+    if (!/def\s+pytest_/.test(modules.textOf(file))) continue;
+    const conftest = modules.analysisAt(file);
+    if (conftest) diagnostics.push(...hookDiagnostics(conftest));
+  }
   for (const config of nested) diagnostics.push(...nestedConfigDiagnostic(config, rules));
-  for (const conftest of ignored.visitedConftests()) diagnostics.push(...hookDiagnostics(conftest));
   return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')), listings: [...listings] };
 }
 
@@ -242,9 +247,8 @@ function isVirtualenv(dir: string, names: string[]): boolean {
  * when it or a folder on its way from the starting point is listed by the conftest files above it.
  */
 class IgnoreChecker {
-  private readonly perChain = new WeakMap<ModuleAnalysis[], IgnoreLists>();
+  private readonly perChain = new WeakMap<string[], IgnoreLists>();
   private readonly verdicts = new Map<string, boolean>();
-  private readonly conftests = new Set<ModuleAnalysis>();
   private readonly reported = new Set<ModuleAnalysis>();
 
   constructor(private readonly modules: ProjectModules, private readonly diagnostics: MarkerDiagnostic[]) {}
@@ -269,10 +273,6 @@ class IgnoreChecker {
     return verdict;
   }
 
-  visitedConftests(): ModuleAnalysis[] {
-    return [...this.conftests];
-  }
-
   /** Reads the lists a folder's conftest.py files set (and reports what is computed in them). */
   visit(dir: string): void {
     this.listsFor(dir);
@@ -284,12 +284,15 @@ class IgnoreChecker {
   }
 
   private listsFor(dir: string): IgnoreLists {
-    const chain = this.modules.conftests(dir);
-    let lists = this.perChain.get(chain);
+    const files = this.modules.conftestFiles(dir);
+    let lists = this.perChain.get(files);
     if (lists) return lists;
-    for (const conftest of chain) this.conftests.add(conftest);
+    const chain = files
+      .filter(file => this.modules.textOf(file).includes('collect_ignore'))
+      .map(file => this.modules.analysisAt(file))
+      .filter((c): c is ModuleAnalysis => c !== undefined);
     if (!chain.some(c => c.ignoreLists.size)) {
-      this.perChain.set(chain, NO_LISTS);
+      this.perChain.set(files, NO_LISTS);
       return NO_LISTS;
     }
     lists = { paths: new Set(), globs: [] };
@@ -307,7 +310,7 @@ class IgnoreChecker {
         for (const entry of this.entriesOf(conftest, 'collect_ignore_glob')) lists.globs.push(fnmatchRegExp(path.resolve(dirOf, entry)));
       }
     }
-    this.perChain.set(chain, lists);
+    this.perChain.set(files, lists);
     return lists;
   }
 

@@ -35,6 +35,8 @@ export class ProjectModules implements ModuleResolver {
   /** Symbols by the folder of the importing module and the dotted name (what they resolve to depends on no more). */
   private readonly symbols = new Map<string, PySymbol | null>();
   private readonly folderFixtures = new Map<string, FolderFixtures>();
+  private readonly conftestChains = new Map<string, string[]>();
+  private readonly texts = new Map<string, string>();
 
   constructor(private readonly parser: PythonTestParser, readonly rules: PytestRules, readonly config: CompiledConfig) {}
 
@@ -43,12 +45,7 @@ export class ProjectModules implements ModuleResolver {
     const cached = this.analyses.get(absPath);
     if (cached !== undefined) return cached ?? undefined;
     this.analyses.set(absPath, null); // an import cycle resolves to nothing
-    let text: string;
-    try {
-      text = fs.readFileSync(absPath, 'utf8');
-    } catch {
-      return undefined;
-    }
+    const text = this.textOf(absPath);
     const parsed = this.parser.parseKept(text);
     if (!parsed) return undefined;
     this.trees.push(parsed);
@@ -184,6 +181,31 @@ export class ProjectModules implements ModuleResolver {
     return names;
   }
 
+  /** The paths of the conftest.py files pytest reads for tests in `dir`, top down; nothing is parsed. */
+  conftestFiles(dir: string): string[] {
+    const cached = this.conftestChains.get(dir);
+    if (cached) return cached;
+    const parentDir = path.dirname(dir);
+    const parent = parentDir === dir ? [] : this.conftestFiles(parentDir);
+    const chain = this.hasConftest(dir) ? [...parent, path.join(dir, 'conftest.py')] : parent;
+    this.conftestChains.set(dir, chain);
+    return chain;
+  }
+
+  /** A file's text (read once), for cheap looks before parsing. */
+  textOf(file: string): string {
+    let text = this.texts.get(file);
+    if (text === undefined) {
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        text = '';
+      }
+      this.texts.set(file, text);
+    }
+    return text;
+  }
+
   /** conftest.py files pytest reads for tests in `dir`: from the confcutdir (or the file system root) down. */
   conftests(dir: string): ModuleAnalysis[] {
     return this.fixturesOf(dir).conftests;
@@ -222,12 +244,15 @@ export class ProjectModules implements ModuleResolver {
   }
 
   private conftestIn(dir: string): ModuleAnalysis | undefined {
-    if (this.rules.noconftest) return undefined;
+    return this.hasConftest(dir) ? this.analysisAt(path.join(dir, 'conftest.py')) : undefined;
+  }
+
+  private hasConftest(dir: string): boolean {
+    if (this.rules.noconftest) return false;
     const cut = this.rules.confcutdir;
     // pytest skips only the folders above the confcutdir.
-    if (cut && cut !== dir && cut.startsWith(`${dir === '/' ? '' : dir}${path.sep}`)) return undefined;
-    if (!this.listing(dir)?.has('conftest.py')) return undefined;
-    return this.analysisAt(path.join(dir, 'conftest.py'));
+    if (cut && cut !== dir && cut.startsWith(`${dir === '/' ? '' : dir}${path.sep}`)) return false;
+    return this.listing(dir)?.has('conftest.py') ?? false;
   }
 
   dispose(): void {

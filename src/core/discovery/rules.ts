@@ -258,7 +258,10 @@ const compiledRules = new WeakMap<PytestRules, CompiledRules>();
 export function compileRules(rules: PytestRules, config: DiscoveryConfig): CompiledRules {
   let compiled = compiledRules.get(rules);
   if (compiled) return compiled;
-  const pythonFiles = rules.pythonFiles.map(fnmatchEx);
+  // Patterns on the file name (all of pytest's defaults) as one RegExp; patterns with a `/` on the path.
+  const namePatterns = rules.pythonFiles.filter(p => !p.includes('/')).map(p => fnmatchRegExp(p).source.slice(1, -1));
+  const names = namePatterns.length ? new RegExp(`^(?:${namePatterns.join('|')})$`, 'u') : undefined;
+  const pathPatterns = rules.pythonFiles.filter(p => p.includes('/')).map(fnmatchEx);
   const excluded = config.exclude
     ? config.exclude.map(pattern => { const re = fnmatchRegExp(pattern); return (p: string) => re.test(p.slice(p.lastIndexOf('/') + 1)); })
     : rules.norecursedirs.map(fnmatchEx);
@@ -269,9 +272,9 @@ export function compileRules(rules: PytestRules, config: DiscoveryConfig): Compi
   const fromRootdir = path.relative(rules.rootdir, rules.root).split(path.sep).join('/');
   compiled = {
     rules,
-    matchesPythonFiles: absolutePath => pythonFiles.some(matches => matches(absolutePath)),
+    matchesPythonFiles: absolutePath => (names !== undefined && names.test(absolutePath.slice(absolutePath.lastIndexOf('/') + 1))) || pathPatterns.some(matches => matches(absolutePath)),
     isExcludedDir: absolutePath => absolutePath.endsWith('/__pycache__') || excluded.some(matches => matches(absolutePath)),
-    isIgnored: absolutePath => ignored.has(absolutePath) || ignoreGlobs.some(re => re.test(absolutePath)),
+    isIgnored: ignored.size || ignoreGlobs.length ? absolutePath => ignored.has(absolutePath) || ignoreGlobs.some(re => re.test(absolutePath)) : () => false,
     isTestClassName: classNames,
     isTestFunctionName: functionNames,
     isDeselected: id => {
