@@ -11,7 +11,7 @@ import {
   ModuleAnalysis, NEUTRAL_BASES, TEST_CASE_BASES, generatedTests, type Axis, type ClassRef, type FixtureDecl, type Mark, type MarkerInfo,
   type MpiMark, type NprocsMark, type ParallelMark, type Resolved, type TimeoutMark,
 } from './modules';
-import { addFixtures, type ProjectModules } from './project';
+import { addFixtures, type FolderFixtures, type ProjectModules } from './project';
 import { argnamesOf, rangeOf, type Definition } from './pysyntax';
 import { sourceOf } from './scope';
 import { compileRules, defaultRules, type CompiledRules } from './rules';
@@ -57,11 +57,15 @@ class FileCollector {
   /** Whether such a hook looks at the fixtures a test requests (so its closure matters). */
   private readonly generatesByName: boolean;
   private readonly makesParametrizeIds: boolean;
+  private readonly folder?: FolderFixtures;
 
   constructor(private readonly analysis: ModuleAnalysis, private readonly config: CompiledConfig, private readonly rules: CompiledRules, private readonly modules?: ProjectModules) {
     this.file = analysis.file;
     this.launcher = config.launcherFor(this.file);
-    const folder = modules?.fixturesOf(path.dirname(analysis.absPath));
+    const dir = path.dirname(analysis.absPath);
+    // The conftest files are parsed only when they may parametrize something.
+    const folder = modules?.fixturesMatter(dir) ? modules.fixturesOf(dir) : undefined;
+    this.folder = folder;
     const own = analysis.generatedArgnames();
     this.generated = own ? [...(folder?.generated ?? []), own] : folder?.generated ?? [];
     this.generatesByName = this.generated.some(g => g !== 'all');
@@ -86,6 +90,8 @@ class FileCollector {
         // the project are not looked into. A value names a class or function only when it is a (dotted)
         // name: `Alias = TestFoo`.
         if (IGNORED_NAMES.test(name) || (entry.kind === 'value' && !DOTTED.test(entry.node.text))) continue;
+        // Only a class (of any name: a TestCase) or a function named as tests are can be collected.
+        if (!/^_*[A-Z]/.test(name) && !this.rules.isTestFunctionName(name) && !this.rules.isTestClassName(name)) continue;
         const symbol = analysis.symbol(name);
         if (!symbol) {
           if (entry.kind === 'import' && !this.launcher) this.importedFromOutside(name, entry.qualified, holder);
@@ -299,7 +305,7 @@ class FileCollector {
    * for fixture names: without, no test here gets parameters from fixtures.
    */
   private moduleFixtures(root: SyntaxNode): FixtureView {
-    const folder = this.modules?.fixturesOf(path.dirname(this.analysis.absPath));
+    const folder = this.folder;
     const needed = folder?.parametrized || this.generatesByName || root.text.includes('params') || this.importsParametrizedFixture();
     if (!needed) return NO_FIXTURES;
     const view: FixtureView = { byName: new Map(folder?.byName ?? []), autouse: [...(folder?.autouse ?? this.rules.rules.usefixtures)], parametrized: folder?.parametrized ?? false };
@@ -309,9 +315,7 @@ class FileCollector {
 
   private importsParametrizedFixture(): boolean {
     for (const [name, entry] of this.analysis.entries) {
-      if (entry.kind !== 'import') continue;
-      const symbol = this.analysis.symbol(name);
-      if (symbol?.kind === 'function' && symbol.analysis.fixtureOf(symbol.def, false)?.params) return true;
+      if (entry.kind === 'import' && this.modules?.importsParametrizedFixture(this.analysis, name, entry.qualified)) return true;
     }
     return false;
   }

@@ -151,14 +151,15 @@ export class ModuleAnalysis implements ScopeContext {
   /** Module-level assignments of collect_ignore / collect_ignore_glob, and statements that change them. */
   readonly ignoreLists = new Map<string, { value?: SyntaxNode; conditional: boolean; changes: SyntaxNode[] }>();
   private readonly marks = new Map<number, Mark | undefined>();
-  private readonly reported = new Set<string>();
-  private readonly fixtureCache = new Map<Definition, FixtureDecl | undefined>();
+  private reported?: Set<string>;
+  private fixtureCache?: Map<Definition, FixtureDecl | undefined>;
   private moduleFixtureList?: FixtureDecl[];
-  private readonly mroCache = new Map<ClassInfo, MroEntry[]>();
+  private mroCache?: Map<ClassInfo, MroEntry[]>;
   private generateTestsArgs?: { names: Set<string> | 'all' } | null;
   /** The class whose body defines a function or class (absent at module level). */
   private readonly owners = new Map<Definition, ClassInfo>();
   private calledNames?: Set<string>;
+  private importedSymbols?: Map<string, PySymbol | null>;
 
   constructor(private readonly root: SyntaxNode, readonly file: string, readonly absPath: string, readonly options: AnalysisOptions) {
     this.scope.context = this;
@@ -201,7 +202,8 @@ export class ModuleAnalysis implements ScopeContext {
       const object = callee?.type === 'attribute' ? callee.childForFieldName('object') : null;
       if (object?.type === 'identifier') this.ignoreLists.get(object.text)?.changes.push(expression);
     }
-    if (RUNTIME_NAMES.test(expression.text)) {
+    const runtimeBinding = expression.type === 'call' || (expression.type === 'assignment' && expression.childForFieldName('left')?.type === 'subscript');
+    if (runtimeBinding && RUNTIME_NAMES.test(expression.text)) {
       this.report(expression, 'info', 'this module adds names at run time (globals(), setattr): pytest may collect tests here that distest does not list');
     }
     for (const [target, value] of assignmentsOf(expression)) {
@@ -248,12 +250,19 @@ export class ModuleAnalysis implements ScopeContext {
   symbol(name: string, depth = 0): PySymbol | undefined {
     if (depth > MAX_BASE_DEPTH) return undefined;
     const entry = this.entries.get(name);
+    if (entry?.kind === 'import' || entry?.kind === 'module') {
+      // Asked again by each reader of the module (fixtures, collection): resolved once.
+      const known = this.importedSymbols?.get(name);
+      if (known !== undefined) return known ?? undefined;
+      const found = this.options.resolver?.resolveSymbol(this, entry.qualified, depth + 1);
+      (this.importedSymbols ??= new Map()).set(name, found ?? null);
+      return found;
+    }
     if (entry?.kind === 'definition') {
       const cls = this.classes.get(name);
       if (cls) return { kind: 'class', ref: { analysis: this, cls } };
       return { kind: 'function', analysis: this, def: entry.def };
     }
-    if (entry?.kind === 'import' || entry?.kind === 'module') return this.options.resolver?.resolveSymbol(this, entry.qualified, depth + 1);
     if (entry?.kind === 'value') {
       // `Alias = SomeClass` or `alias = module.function`: the object it names.
       const node = unparenthesize(entry.node);
@@ -311,20 +320,21 @@ export class ModuleAnalysis implements ScopeContext {
 
   /** The C3 method resolution order of a class, with bases from outside the project as leaves. */
   mro(cls: ClassInfo, depth = 0): MroEntry[] {
-    const cached = this.mroCache.get(cls);
+    const cache = (this.mroCache ??= new Map());
+    const cached = cache.get(cls);
     if (cached) return cached;
     const self: ClassRef = { analysis: this, cls };
     if (!cls.bases.length || depth > MAX_BASE_DEPTH) {
       const alone = [self];
-      this.mroCache.set(cls, alone);
+      cache.set(cls, alone);
       return alone;
     }
-    this.mroCache.set(cls, [self]); // a cycle (broken code) ends here
+    cache.set(cls, [self]); // a cycle (broken code) ends here
     const bases = cls.bases.map(b => this.baseOf(b, cls));
     const linearized = bases.map(b => ('external' in b ? [b] : b.analysis.mro(b.cls, depth + 1)));
     const merged = c3Merge([...linearized, bases]);
     const result = [self, ...(merged ?? linearized.flat())];
-    this.mroCache.set(cls, result);
+    cache.set(cls, result);
     return result;
   }
 
@@ -419,15 +429,17 @@ export class ModuleAnalysis implements ScopeContext {
   // ---- marks ----
 
   decoratorMarks(definition: Definition): Mark[] {
-    return this.inScopeOf(definition, () => {
-      const marks: Mark[] = [];
-      // The decorator nearest the def is applied first, and pytest lists marks in application order.
-      for (let i = definition.decorators.length - 1; i >= 0; i--) {
-        const mark = this.markOf(definition.decorators[i]);
-        if (mark) marks.push(mark);
-      }
-      return marks;
-    });
+    const decorators = definition.decorators;
+    if (!decorators.length) return [];
+    const previous = this.enterScopeOf(definition);
+    const marks: Mark[] = [];
+    // The decorator nearest the def is applied first, and pytest lists marks in application order.
+    for (let i = decorators.length - 1; i >= 0; i--) {
+      const mark = this.markOf(decorators[i]);
+      if (mark) marks.push(mark);
+    }
+    this.scope.classScope = previous;
+    return marks;
   }
 
   /**
@@ -445,7 +457,20 @@ export class ModuleAnalysis implements ScopeContext {
 
   /** Whether `@pytest.fixture` makes this function a fixture (so not a test). */
   isFixtureFunction(definition: Definition): boolean {
-    return definition.decorators.length > 0 && this.inScopeOf(definition, () => definition.decorators.some(d => this.markOf(d)?.kind === 'fixture'));
+    const decorators = definition.decorators;
+    if (!decorators.length) return false;
+    const previous = this.enterScopeOf(definition);
+    let fixture = false;
+    for (let i = 0; i < decorators.length && !fixture; i++) fixture = this.markOf(decorators[i])?.kind === 'fixture';
+    this.scope.classScope = previous;
+    return fixture;
+  }
+
+  /** Makes the class body a definition sits in the scope names resolve in first; returns the scope to restore. */
+  private enterScopeOf(definition: Definition): ModuleScope['classScope'] {
+    const previous = this.scope.classScope;
+    this.scope.classScope = this.owners.get(definition);
+    return previous;
   }
 
   /**
@@ -728,9 +753,10 @@ export class ModuleAnalysis implements ScopeContext {
 
   /** The fixture a definition declares (`@pytest.fixture(...)`), or undefined. `isMethod`: defined in a class. */
   fixtureOf(def: Definition, isMethod: boolean): FixtureDecl | undefined {
-    if (this.fixtureCache.has(def)) return this.fixtureCache.get(def);
+    const cache = (this.fixtureCache ??= new Map());
+    if (cache.has(def)) return cache.get(def);
     const fixture = this.inScopeOf(def, () => this.readFixture(def, isMethod));
-    this.fixtureCache.set(def, fixture);
+    cache.set(def, fixture);
     return fixture;
   }
 
@@ -826,8 +852,9 @@ export class ModuleAnalysis implements ScopeContext {
 
   report(node: SyntaxNode, severity: Severity, message: string): void {
     const key = `${node.id}:${message}`;
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
+    const reported = (this.reported ??= new Set());
+    if (reported.has(key)) return;
+    reported.add(key);
     this.diagnostics.push({ file: this.file, range: rangeOf(node), severity, message });
   }
 }
@@ -936,12 +963,18 @@ function c3Merge(sequences: MroEntry[][]): MroEntry[] | undefined {
  * with a digit and skips numbers another id already has).
  */
 function uniqueAxis(ids: string[], ranks: number[] | undefined): Resolved<Axis> {
-  if (ids.length < 2 || new Set(ids).size === ids.length) return { ok: { ids, ranks } };
+  if (!hasRepeats(ids)) return { ok: { ids, ranks } };
   const unique = uniqueIdsPytest7(ids);
   if (!sameIds(unique, uniqueIdsPytest8(ids))) {
     return { dynamic: `repeated ids ${[...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))].join(', ')}: pytest 7 and pytest 8+ number them differently` };
   }
   return { ok: { ids: unique, ranks } };
+}
+
+function hasRepeats(ids: string[]): boolean {
+  if (ids.length > 16) return new Set(ids).size !== ids.length;
+  for (let i = 1; i < ids.length; i++) for (let j = 0; j < i; j++) if (ids[i] === ids[j]) return true;
+  return false;
 }
 
 /** pytest 7's make_unique_parameterset_ids: repeated ids get a per-id counter appended. */

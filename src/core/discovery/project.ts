@@ -36,6 +36,10 @@ export class ProjectModules implements ModuleResolver {
   private readonly symbols = new Map<string, PySymbol | null>();
   private readonly folderFixtures = new Map<string, FolderFixtures>();
   private readonly conftestChains = new Map<string, string[]>();
+  private readonly primed = new Map<string, string[]>();
+  private readonly byFolder = new Map<string, PySymbol | null>();
+  private readonly paramsImports = new Map<string, boolean>();
+  private readonly mattering = new WeakMap<string[], boolean>();
   private readonly texts = new Map<string, string>();
 
   constructor(private readonly parser: PythonTestParser, readonly rules: PytestRules, readonly config: CompiledConfig) {}
@@ -65,6 +69,16 @@ export class ProjectModules implements ModuleResolver {
 
   resolveSymbol(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
     if (depth > MAX_BASE_DEPTH) return undefined;
+    // Most lookups repeat one already made from the same folder.
+    const folderKey = `${from.absPath.slice(0, from.absPath.lastIndexOf('/'))}\0${qualified}`;
+    const known = this.byFolder.get(folderKey);
+    if (known !== undefined) return known ?? undefined;
+    const found = this.lookUp(from, qualified, depth);
+    if (!found || !symbolIn(found, from)) this.byFolder.set(folderKey, found ?? null);
+    return found;
+  }
+
+  private lookUp(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
     const dots = /^\.*/.exec(qualified)![0];
     const parts = qualified.slice(dots.length).split('.').filter(Boolean);
     const fromDir = path.dirname(from.absPath);
@@ -165,20 +179,49 @@ export class ProjectModules implements ModuleResolver {
 
   /** A folder's names the caller already read (the walk), so that they are not read again. */
   primeListing(dir: string, names: string[]): void {
-    if (!this.listings.has(dir)) this.listings.set(dir, new Set(names));
+    if (!this.listings.has(dir)) this.primed.set(dir, names);
   }
 
   private listing(dir: string): Set<string> | null {
     let names = this.listings.get(dir);
     if (names === undefined) {
-      try {
-        names = new Set(fs.readdirSync(dir));
-      } catch {
-        names = null;
+      const primed = this.primed.get(dir);
+      if (primed) {
+        names = new Set(primed);
+      } else {
+        try {
+          names = new Set(fs.readdirSync(dir));
+        } catch {
+          names = null;
+        }
       }
       this.listings.set(dir, names);
     }
     return names;
+  }
+
+  /**
+   * Whether the conftest.py files above `dir`, or the plugin modules they name, may parametrize tests
+   * (fixture params, pytest_generate_tests, pytest_make_parametrize_id). Read from their text: nothing
+   * is parsed unless one may.
+   */
+  fixturesMatter(dir: string): boolean {
+    const files = this.conftestFiles(dir);
+    let matters = this.mattering.get(files);
+    if (matters === undefined) {
+      matters = files.some(file => {
+        const text = this.textOf(file);
+        if (PARAMETRIZING.test(text)) return true;
+        const plugins = /pytest_plugins\s*=\s*(\[[^\]]*\]|\([^)]*\)|"[^"]*"|'[^']*')/.exec(text);
+        return [...(plugins?.[1].matchAll(/["']([\w.]+)["']/g) ?? [])].some(([, module]) => {
+          const anchor = this.nearestWith(path.dirname(file), module.split('.')[0]);
+          const plugin = anchor && this.fileOfModule(anchor, module.split('.'));
+          return plugin !== undefined && PARAMETRIZING.test(this.textOf(plugin));
+        });
+      });
+      this.mattering.set(files, matters);
+    }
+    return matters;
   }
 
   /** The paths of the conftest.py files pytest reads for tests in `dir`, top down; nothing is parsed. */
@@ -190,6 +233,18 @@ export class ProjectModules implements ModuleResolver {
     const chain = this.hasConftest(dir) ? [...parent, path.join(dir, 'conftest.py')] : parent;
     this.conftestChains.set(dir, chain);
     return chain;
+  }
+
+  /** Whether `from ... import name` (qualified) brings a fixture with params into a module; once per folder. */
+  importsParametrizedFixture(into: ModuleAnalysis, name: string, qualified: string): boolean {
+    const key = `${into.absPath.slice(0, into.absPath.lastIndexOf('/'))}\0${qualified}`;
+    let answer = this.paramsImports.get(key);
+    if (answer === undefined) {
+      const symbol = into.symbol(name);
+      answer = symbol?.kind === 'function' && symbol.analysis.fixtureOf(symbol.def, false)?.params !== undefined;
+      this.paramsImports.set(key, answer);
+    }
+    return answer;
   }
 
   /** A file's text (read once), for cheap looks before parsing. */
@@ -252,7 +307,9 @@ export class ProjectModules implements ModuleResolver {
     const cut = this.rules.confcutdir;
     // pytest skips only the folders above the confcutdir.
     if (cut && cut !== dir && cut.startsWith(`${dir === '/' ? '' : dir}${path.sep}`)) return false;
-    return this.listing(dir)?.has('conftest.py') ?? false;
+    // The walk's names of the folder, without building a set of them for one question.
+    const primed = this.listings.has(dir) ? undefined : this.primed.get(dir);
+    return primed ? primed.includes('conftest.py') : (this.listing(dir)?.has('conftest.py') ?? false);
   }
 
   dispose(): void {
@@ -271,6 +328,9 @@ export function addFixtures(into: { byName: Map<string, FixtureDecl[]>; autouse:
     if (fixture.autouse && !into.autouse.includes(fixture.name)) into.autouse.push(fixture.name);
   }
 }
+
+/** What in a conftest.py or plugin may parametrize the tests below it. */
+const PARAMETRIZING = /params|pytest_generate_tests|pytest_make_parametrize_id/;
 
 function symbolIn(symbol: PySymbol, analysis: ModuleAnalysis): boolean {
   return (symbol.kind === 'class' ? symbol.ref.analysis : symbol.analysis) === analysis;
