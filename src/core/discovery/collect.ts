@@ -89,9 +89,9 @@ class FileCollector {
         // Names imported from other modules are collected here too, as pytest does; those from outside
         // the project are not looked into. A value names a class or function only when it is a (dotted)
         // name: `Alias = TestFoo`.
-        if (IGNORED_NAMES.test(name) || (entry.kind === 'value' && !DOTTED.test(entry.node.text))) continue;
         // Only a class (of any name: a TestCase) or a function named as tests are can be collected.
         if (!/^_*[A-Z]/.test(name) && !this.rules.isTestFunctionName(name) && !this.rules.isTestClassName(name)) continue;
+        if (IGNORED_NAMES.test(name) || (entry.kind === 'value' && !DOTTED.test(entry.node.text))) continue;
         const symbol = analysis.symbol(name);
         if (!symbol) {
           if (entry.kind === 'import' && !this.launcher) this.importedFromOutside(name, entry.qualified, holder);
@@ -314,8 +314,12 @@ class FileCollector {
   }
 
   private importsParametrizedFixture(): boolean {
-    for (const [name, entry] of this.analysis.entries) {
-      if (entry.kind === 'import' && this.modules?.importsParametrizedFixture(this.analysis, name, entry.qualified)) return true;
+    const imports = this.analysis.fromImports;
+    for (let i = 0; i < imports.length; i++) {
+      const [name, qualified] = imports[i];
+      // Still what the name is bound to (not rebound by a later definition or assignment)?
+      const entry = this.analysis.entries.get(name);
+      if (entry?.kind === 'import' && entry.qualified === qualified && this.modules?.importsParametrizedFixture(this.analysis, name, qualified)) return true;
     }
     return false;
   }

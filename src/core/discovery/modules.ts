@@ -160,6 +160,8 @@ export class ModuleAnalysis implements ScopeContext {
   private readonly owners = new Map<Definition, ClassInfo>();
   private calledNames?: Set<string>;
   private importedSymbols?: Map<string, PySymbol | null>;
+  /** `from M import N [as L]`: the local name and the dotted name, in order (later bindings may replace them). */
+  readonly fromImports: [string, string][] = [];
 
   constructor(private readonly root: SyntaxNode, readonly file: string, readonly absPath: string, readonly options: AnalysisOptions) {
     this.scope.context = this;
@@ -172,11 +174,16 @@ export class ModuleAnalysis implements ScopeContext {
     forEachStatement(root, (statement, nested) => {
       switch (statement.type) {
         case 'import_statement':
-        case 'import_from_statement':
-          for (const [local, qualified] of this.scope.bindImport(statement)) {
-            this.entries.set(local, statement.type === 'import_statement' ? { kind: 'module', qualified } : { kind: 'import', qualified });
+        case 'import_from_statement': {
+          const bound = this.scope.bindImport(statement);
+          const modules = statement.type === 'import_statement';
+          for (let i = 0; i < bound.length; i++) {
+            const [local, qualified] = bound[i];
+            this.entries.set(local, modules ? { kind: 'module', qualified } : { kind: 'import', qualified });
+            if (!modules) this.fromImports.push(bound[i]);
           }
           return;
+        }
         case 'expression_statement':
           for (const expression of namedChildrenOf(statement)) this.scanExpression(expression, nested);
           return;
@@ -202,10 +209,7 @@ export class ModuleAnalysis implements ScopeContext {
       const object = callee?.type === 'attribute' ? callee.childForFieldName('object') : null;
       if (object?.type === 'identifier') this.ignoreLists.get(object.text)?.changes.push(expression);
     }
-    const runtimeBinding = expression.type === 'call' || (expression.type === 'assignment' && expression.childForFieldName('left')?.type === 'subscript');
-    if (runtimeBinding && RUNTIME_NAMES.test(expression.text)) {
-      this.report(expression, 'info', 'this module adds names at run time (globals(), setattr): pytest may collect tests here that distest does not list');
-    }
+    if (expression.type === 'call') this.noteRuntimeNames(expression);
     for (const [target, value] of assignmentsOf(expression)) {
       if (target.type === 'identifier') {
         const name = target.text;
@@ -220,10 +224,18 @@ export class ModuleAnalysis implements ScopeContext {
         this.classes.delete(name);
         this.functions.delete(name);
       } else if (target.type === 'subscript' || target.type === 'attribute') {
+        if (target.type === 'subscript') this.noteRuntimeNames(expression);
         const object = target.childForFieldName(target.type === 'subscript' ? 'value' : 'object');
         if (object?.type === 'identifier') this.ignoreLists.get(object.text)?.changes.push(expression);
       }
       this.scope.bindAssignment(target, value);
+    }
+  }
+
+  /** `globals()[name] = ...`, `globals().update(...)`, `setattr(sys.modules[__name__], ...)`: names only the run knows. */
+  private noteRuntimeNames(expression: SyntaxNode): void {
+    if (RUNTIME_NAMES.test(expression.text)) {
+      this.report(expression, 'info', 'this module adds names at run time (globals(), setattr): pytest may collect tests here that distest does not list');
     }
   }
 

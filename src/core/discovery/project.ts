@@ -148,8 +148,7 @@ export class ProjectModules implements ModuleResolver {
     const cached = this.nearest.get(key);
     if (cached !== undefined) return cached ?? undefined;
     let found: string | undefined;
-    const listing = this.listing(dir);
-    if (listing && (listing.has(name) || listing.has(`${name}.py`))) {
+    if (this.holds(dir, name) || this.holds(dir, `${name}.py`)) {
       found = dir;
     } else if (dir === this.rules.root) {
       // Then `src/`, and when the workspace folder is itself a package, the folder pytest's import
@@ -240,11 +239,30 @@ export class ProjectModules implements ModuleResolver {
     const key = `${into.absPath.slice(0, into.absPath.lastIndexOf('/'))}\0${qualified}`;
     let answer = this.paramsImports.get(key);
     if (answer === undefined) {
-      const symbol = into.symbol(name);
+      // A fixture with params is written in a module whose text says `params`.
+      const symbol = this.moduleTextSays(into, qualified, 'params') ? into.symbol(name) : undefined;
       answer = symbol?.kind === 'function' && symbol.analysis.fixtureOf(symbol.def, false)?.params !== undefined;
       this.paramsImports.set(key, answer);
     }
     return answer;
+  }
+
+  /**
+   * Whether the project module an absolute or relative dotted name points into (`pkg.mod.name`: pkg/mod.py
+   * or pkg/mod/name.py) says `word`; false when it is not the project's. Nothing is parsed.
+   */
+  private moduleTextSays(from: ModuleAnalysis, qualified: string, word: string): boolean {
+    const dots = /^\.*/.exec(qualified)![0];
+    const parts = qualified.slice(dots.length).split('.').filter(Boolean);
+    let anchor: string | undefined = path.dirname(from.absPath);
+    if (dots) for (let i = 1; i < dots.length; i++) anchor = path.dirname(anchor);
+    else anchor = parts.length ? this.nearestWith(anchor, parts[0]) : undefined;
+    if (!anchor) return false;
+    for (let k = parts.length; k >= (dots ? 0 : 1); k--) {
+      const file = this.fileOfModule(anchor, parts.slice(0, k));
+      if (file && this.textOf(file).includes(word)) return true;
+    }
+    return false;
   }
 
   /** A file's text (read once), for cheap looks before parsing. */
@@ -307,9 +325,13 @@ export class ProjectModules implements ModuleResolver {
     const cut = this.rules.confcutdir;
     // pytest skips only the folders above the confcutdir.
     if (cut && cut !== dir && cut.startsWith(`${dir === '/' ? '' : dir}${path.sep}`)) return false;
-    // The walk's names of the folder, without building a set of them for one question.
+    return this.holds(dir, 'conftest.py');
+  }
+
+  /** Whether a folder holds an entry of this name; from the walk's list of its names when there is one. */
+  private holds(dir: string, name: string): boolean {
     const primed = this.listings.has(dir) ? undefined : this.primed.get(dir);
-    return primed ? primed.includes('conftest.py') : (this.listing(dir)?.has('conftest.py') ?? false);
+    return primed ? primed.includes(name) : (this.listing(dir)?.has(name) ?? false);
   }
 
   dispose(): void {

@@ -110,6 +110,8 @@ const WILDCARD_EXPORTS: Record<string, string[]> = {
   unittest: ['TestCase', 'IsolatedAsyncioTestCase'],
 };
 const MAX_NAME_DEPTH = 8;
+/** Shared by every scope until a comprehension binds a name (then each gets its own). */
+const NO_LOCALS: Map<string, PyValue> = new Map();
 const MAX_SEQUENCE = 10_000;
 const DOTTED_NAME = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*(\.[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*)*$/u;
 
@@ -144,7 +146,7 @@ export class ModuleScope {
    */
   classScope?: { assignments: Map<string, SyntaxNode>; members: Map<string, { name: string }> };
   /** Names a comprehension binds while its body is evaluated. */
-  private readonly locals = new Map<string, PyValue>();
+  private locals: Map<string, PyValue> = NO_LOCALS;
 
   /** Binds what an import statement imports; returns the local names with the dotted names they stand for. */
   bindImport(statement: SyntaxNode): [string, string][] {
@@ -551,6 +553,7 @@ export class ModuleScope {
     if (!target || !items || items.length > MAX_SEQUENCE) return unknown(node);
     const names = target.type === 'identifier' ? [target] : target.type === 'pattern_list' || target.type === 'tuple_pattern' ? namedChildrenOf(target) : [];
     if (!names.length || names.some(n => n.type !== 'identifier')) return unknown(node);
+    if (this.locals === NO_LOCALS) this.locals = new Map();
     const saved = new Map(this.locals);
     try {
       const results: SequenceItem[] = [];
