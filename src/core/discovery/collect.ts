@@ -3,7 +3,6 @@
 // Follows pytest's python.py and unittest.py: the module's namespace in `__dict__` order (imported
 // classes and functions included), classes by python_classes or as unittest.TestCase subclasses,
 // members along the MRO, and parametrization from fixtures, rank markers and parametrize marks.
-import path from 'node:path';
 import type { SyntaxNode } from './syntax';
 import type { FileDiscovery, Framework, LauncherTemplate, MarkerDiagnostic, TestSpec } from '../types';
 import type { CompiledConfig } from './config';
@@ -58,13 +57,15 @@ class FileCollector {
   private readonly generatesByName: boolean;
   private readonly makesParametrizeIds: boolean;
   private readonly folder?: FolderFixtures;
+  /** The folder of the file, absolute. */
+  private readonly dir: string;
 
   constructor(private readonly analysis: ModuleAnalysis, private readonly config: CompiledConfig, private readonly rules: CompiledRules, private readonly modules?: ProjectModules) {
     this.file = analysis.file;
     this.launcher = config.launcherFor(this.file);
-    const dir = path.dirname(analysis.absPath);
+    this.dir = analysis.absPath.slice(0, Math.max(1, analysis.absPath.lastIndexOf('/')));
     // The conftest files are parsed only when they may parametrize something.
-    const folder = modules?.fixturesMatter(dir) ? modules.fixturesOf(dir) : undefined;
+    const folder = modules?.parametrizingFixtures(this.dir);
     this.folder = folder;
     const own = analysis.generatedArgnames();
     this.generated = own ? [...(folder?.generated ?? []), own] : folder?.generated ?? [];
@@ -271,6 +272,11 @@ class FileCollector {
 
   /** Members pytest visits: each class of the MRO in its own definition order, base classes' first. */
   private classMembers(ref: ClassRef): { name: string; owner: ClassRef; def: Definition }[] {
+    if (!ref.cls.bases.length) {
+      const own: { name: string; owner: ClassRef; def: Definition }[] = [];
+      ref.cls.members.forEach((def, name) => own.push({ name, owner: ref, def }));
+      return own;
+    }
     const seen = new Set<string>();
     const perClass: { name: string; owner: ClassRef; def: Definition }[][] = [];
     for (const entry of ref.analysis.mro(ref.cls)) {
@@ -306,7 +312,7 @@ class FileCollector {
    */
   private moduleFixtures(root: SyntaxNode): FixtureView {
     const folder = this.folder;
-    const needed = folder?.parametrized || this.generatesByName || root.text.includes('params') || this.importsParametrizedFixture();
+    const needed = folder?.parametrized || this.generatesByName || root.tree.text.includes('params') || this.importsParametrizedFixture();
     if (!needed) return NO_FIXTURES;
     const view: FixtureView = { byName: new Map(folder?.byName ?? []), autouse: [...(folder?.autouse ?? this.rules.rules.usefixtures)], parametrized: folder?.parametrized ?? false };
     addFixtures(view, this.analysis.moduleFixtures(), false);
@@ -319,7 +325,7 @@ class FileCollector {
       const [name, qualified] = imports[i];
       // Still what the name is bound to (not rebound by a later definition or assignment)?
       const entry = this.analysis.entries.get(name);
-      if (entry?.kind === 'import' && entry.qualified === qualified && this.modules?.importsParametrizedFixture(this.analysis, name, qualified)) return true;
+      if (entry?.kind === 'import' && entry.qualified === qualified && this.modules?.importsParametrizedFixture(this.analysis, this.dir, name, qualified)) return true;
     }
     return false;
   }

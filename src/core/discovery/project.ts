@@ -38,7 +38,8 @@ export class ProjectModules implements ModuleResolver {
   private readonly conftestChains = new Map<string, string[]>();
   private readonly primed = new Map<string, string[]>();
   private readonly byFolder = new Map<string, PySymbol | null>();
-  private readonly paramsImports = new Map<string, boolean>();
+  private readonly paramsImports = new Map<string, Map<string, boolean>>();
+  private readonly parametrizing = new Map<string, FolderFixtures | null>();
   private readonly mattering = new WeakMap<string[], boolean>();
   private readonly texts = new Map<string, string>();
 
@@ -235,14 +236,15 @@ export class ProjectModules implements ModuleResolver {
   }
 
   /** Whether `from ... import name` (qualified) brings a fixture with params into a module; once per folder. */
-  importsParametrizedFixture(into: ModuleAnalysis, name: string, qualified: string): boolean {
-    const key = `${into.absPath.slice(0, into.absPath.lastIndexOf('/'))}\0${qualified}`;
-    let answer = this.paramsImports.get(key);
+  importsParametrizedFixture(into: ModuleAnalysis, dir: string, name: string, qualified: string): boolean {
+    let known = this.paramsImports.get(dir);
+    if (!known) this.paramsImports.set(dir, (known = new Map()));
+    let answer = known.get(qualified);
     if (answer === undefined) {
       // A fixture with params is written in a module whose text says `params`.
       const symbol = this.moduleTextSays(into, qualified, 'params') ? into.symbol(name) : undefined;
       answer = symbol?.kind === 'function' && symbol.analysis.fixtureOf(symbol.def, false)?.params !== undefined;
-      this.paramsImports.set(key, answer);
+      known.set(qualified, answer);
     }
     return answer;
   }
@@ -263,6 +265,13 @@ export class ProjectModules implements ModuleResolver {
       if (file && this.textOf(file).includes(word)) return true;
     }
     return false;
+  }
+
+  /** The fixtures of a folder's conftest files when they may parametrize tests (see fixturesMatter); one lookup per folder. */
+  parametrizingFixtures(dir: string): FolderFixtures | undefined {
+    let found = this.parametrizing.get(dir);
+    if (found === undefined) this.parametrizing.set(dir, (found = this.fixturesMatter(dir) ? this.fixturesOf(dir) : null));
+    return found ?? undefined;
   }
 
   /** A file's text (read once), for cheap looks before parsing. */

@@ -352,7 +352,7 @@ export class ModuleScope {
 
   private evaluateName(node: SyntaxNode, depth: number): PyValue {
     const name = node.text;
-    if (this.locals.size) {
+    if (this.locals !== NO_LOCALS) {
       const local = this.locals.get(name);
       if (local) return local;
     }
@@ -494,7 +494,8 @@ export class ModuleScope {
       if (name === 'list' || name === 'tuple') return { kind: 'opaque' };
       return unknown(node);
     }
-    if (callee.type === 'attribute') {
+    if (name === 'pytest.param') return { kind: 'opaque' };
+    if (callee.type === 'attribute' && !(name && this.bindings.get(name.split('.')[0])?.kind === 'import')) {
       // `CASES.items()` of a dict literal; methods of numbers and strings give numbers and strings.
       const object = callee.childForFieldName('object');
       const method = callee.childForFieldName('attribute')?.text;
