@@ -113,15 +113,18 @@ function contextOf(modules: ProjectModules): Omit<CollectContext, 'absPath'> {
 
 function discoverFiles(parser: PythonTestParser, root: string, files: string[], config: DiscoveryConfig, context: Omit<CollectContext, 'absPath'>): FileDiscovery[] {
   const results: FileDiscovery[] = [];
+  // One context object for the chunk, its file changed for each (collectTests keeps none of it).
+  const perFile: CollectContext = { rules: context.rules, modules: context.modules, absPath: '' };
+  const prefix = root.endsWith('/') ? root : `${root}/`;
   for (const file of files) {
-    const absPath = path.join(root, file);
+    perFile.absPath = prefix + file;
     let text: string;
     try {
-      text = fs.readFileSync(absPath, 'utf8');
+      text = fs.readFileSync(perFile.absPath, 'utf8');
     } catch {
       continue;
     }
-    results.push(parser.discover(file, text, config, { ...context, absPath }));
+    results.push(parser.discover(file, text, config, perFile));
   }
   return results;
 }

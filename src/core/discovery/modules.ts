@@ -872,11 +872,12 @@ export class ModuleAnalysis implements ScopeContext {
 }
 
 function scanClass(definition: Definition, owners: Map<Definition, ClassInfo>): ClassInfo {
+  const superclasses = namedChildrenOf(definition.node.childForFieldName('superclasses'));
+  const keywords = superclasses.filter(b => b.type === 'keyword_argument');
   const cls: ClassInfo = {
     ...definition,
-    bases: namedChildrenOf(definition.node.childForFieldName('superclasses')).filter(b => b.type !== 'keyword_argument'),
-    metaclass: namedChildrenOf(definition.node.childForFieldName('superclasses'))
-      .find(b => b.type === 'keyword_argument' && b.childForFieldName('name')?.text === 'metaclass')?.childForFieldName('value') ?? undefined,
+    bases: keywords.length ? superclasses.filter(b => b.type !== 'keyword_argument') : superclasses,
+    metaclass: keywords.find(b => b.childForFieldName('name')?.text === 'metaclass')?.childForFieldName('value') ?? undefined,
     members: new Map(),
     nestedClasses: new Map(),
     assignments: new Map(),
