@@ -419,7 +419,9 @@ class FileCollector {
   /** `unsure`: why its class may be a TestCase (whose methods pytest never parametrizes). */
   private collectFunction(name: string, owner: ModuleAnalysis, fn: Definition, holder: Holder, anchor: SyntaxNode, unsure?: string): void {
     const ownMarks = owner.decoratorMarks(fn);
-    for (const mark of ownMarks) if (mark.kind === 'fixture') return;
+    for (let i = 0; i < ownMarks.length; i++) if (ownMarks[i].kind === 'fixture') return;
+    // The names marks parametrize matter only when fixtures may parametrize this test too.
+    const fixturesMatter = holder.fixtures.parametrized || this.generatesByName;
     const parallels: ParallelMark[] = [];
     const markAxes: Resolved<Axis>[] = [];
     let direct: Set<string> | undefined;
@@ -439,11 +441,13 @@ class FileCollector {
         parallels.push(mark);
         markAxes.push(mark.axis);
         // pytest_parallel's marker is parametrize("comm", counts, indirect=["comm"]).
-        (parametrized ??= new Set()).add('comm');
+        if (fixturesMatter) (parametrized ??= new Set()).add('comm');
       } else if (mark.kind === 'parametrize') {
         markAxes.push(mark.axis);
-        if (mark.argnames) for (const n of mark.argnames) (parametrized ??= new Set()).add(n);
-        for (const n of mark.direct) (direct ??= new Set()).add(n);
+        if (fixturesMatter) {
+          if (mark.argnames) for (const n of mark.argnames) (parametrized ??= new Set()).add(n);
+          for (const n of mark.direct) (direct ??= new Set()).add(n);
+        }
       } else if (mark.kind === 'mpi') {
         mpi ??= mark;
       } else if (mark.kind === 'nprocs') {
@@ -473,14 +477,13 @@ class FileCollector {
     }
     const rankMark = parallels.length ? parallels[0].axis : nprocs ? nprocs.counts : mpi?.minSize;
     if (!invalid && rankMark && 'invalid' in rankMark) invalid = rankMark.invalid;
-    for (const axis of markAxes) if (!invalid && 'invalid' in axis) invalid = axis.invalid;
 
     // Without parametrized fixtures or hooks that look at them, the fixture closure changes nothing.
-    const fixtures = holder.fixtures.parametrized || this.generatesByName
+    const fixtures = fixturesMatter
       ? this.fixtureAxes([...(usefixtures ?? []), ...argnamesOf(fn.node, holder.cls !== undefined && !fn.decorators.some(d => d.text === 'staticmethod'))], direct ?? NO_NAMES, parametrized ?? NO_NAMES, holder.fixtures)
       : NO_FIXTURE_AXES;
     const axes = fixtures.axes.length || nprocsAxis ? [...fixtures.axes, ...(nprocsAxis ? [nprocsAxis] : []), ...markAxes] : markAxes;
-    for (const axis of axes) if (!invalid && 'invalid' in axis) invalid = axis.invalid;
+    for (let i = 0; i < axes.length && !invalid; i++) if ('invalid' in axes[i]) invalid = (axes[i] as { invalid: string }).invalid;
     if (invalid) {
       base.invalid = invalid;
       this.tests.push(base);
@@ -491,16 +494,19 @@ class FileCollector {
     if (parallels.length) fixedRanks = { ok: 1 };
     const dynamicReasons: string[] = [];
     if (dynamicFixtures) dynamicReasons.push(dynamicFixtures);
-    for (const generated of holder.generatesAll ? ['all' as const, ...this.generated] : this.generated) {
-      if (generated === 'all' || fixtures.closure.some(n => generated.has(n))) {
-        dynamicReasons.push('pytest_generate_tests parametrizes tests at collection');
-        break;
+    if (holder.generatesAll || this.generated.length) {
+      for (const generated of holder.generatesAll ? ['all' as const, ...this.generated] : this.generated) {
+        if (generated === 'all' || fixtures.closure.some(n => generated.has(n))) {
+          dynamicReasons.push('pytest_generate_tests parametrizes tests at collection');
+          break;
+        }
       }
     }
     if (this.makesParametrizeIds && axes.length) dynamicReasons.push('pytest_make_parametrize_id makes parameter ids at collection');
     if (unsure && axes.length) dynamicReasons.push(unsure);
     const known: Axis[] = [];
-    for (const axis of axes) {
+    for (let i = 0; i < axes.length; i++) {
+      const axis = axes[i];
       if ('dynamic' in axis) dynamicReasons.push(axis.dynamic);
       else known.push((axis as { ok: Axis }).ok);
     }

@@ -171,7 +171,8 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
   const ignored = new IgnoreChecker(modules, diagnostics);
   // Only conftest.py files can ignore more: those of the folders walked and those above the root. A
   // conftest.py is parsed here only when it mentions what the walk needs of it.
-  const conftests = new Set([...listings.keys(), rules.root].flatMap(dir => modules.conftestFiles(dir)));
+  const conftests = new Set(modules.conftestFiles(rules.root));
+  for (const [dir, names] of listings) if (names.includes('conftest.py')) for (const file of modules.conftestFiles(dir)) conftests.add(file);
   const ignoring = [...conftests].some(file => modules.textOf(file).includes('collect_ignore'));
   const files: string[] = [];
   const prefix = rules.root.endsWith('/') ? rules.root : `${rules.root}/`;
@@ -235,9 +236,16 @@ async function walkFolder(start: string, rules: PytestRules, compiled: CompiledR
 
 /** pytest 7's _in_venv (bin/activate*) and pytest 8's (pyvenv.cfg, conda-meta/history). */
 function isVirtualenv(dir: string, names: string[]): boolean {
-  if (names.includes('pyvenv.cfg')) return true;
-  if (names.includes('conda-meta') && fs.existsSync(path.join(dir, 'conda-meta', 'history'))) return true;
-  if (!names.includes('bin')) return false;
+  let bin = false;
+  let conda = false;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (name === 'pyvenv.cfg') return true;
+    if (name === 'bin') bin = true;
+    else if (name === 'conda-meta') conda = true;
+  }
+  if (conda && fs.existsSync(path.join(dir, 'conda-meta', 'history'))) return true;
+  if (!bin) return false;
   try {
     return fs.readdirSync(path.join(dir, 'bin')).some(name => /^(activate(\.csh|\.fish)?|Activate(\.bat|\.ps1)?)$/.test(name));
   } catch {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CompiledConfig } from './config';
-import { MAX_BASE_DEPTH, ModuleAnalysis, type FixtureDecl, type ModuleResolver, type PySymbol } from './modules';
+import { MAX_BASE_DEPTH, ModuleAnalysis, type AnalysisOptions, type FixtureDecl, type ModuleResolver, type PySymbol } from './modules';
 import type { SyntaxNode } from './syntax';
 import type { PythonTestParser } from './parser';
 import type { PytestRules } from './rules';
@@ -39,6 +39,8 @@ export class ProjectModules implements ModuleResolver {
   private readonly primed = new Map<string, string[]>();
   private readonly byFolder = new Map<string, PySymbol | null>();
   private readonly paramsImports = new Map<string, Map<string, boolean>>();
+  private readonly textSays = new Map<string, boolean>();
+  private options?: AnalysisOptions;
   private readonly parametrizing = new Map<string, FolderFixtures | null>();
   private readonly mattering = new WeakMap<string[], boolean>();
   private readonly texts = new Map<string, string>();
@@ -61,7 +63,8 @@ export class ProjectModules implements ModuleResolver {
 
   /** A fresh analysis of a parsed module (the caller owns the tree). */
   analyze(root: SyntaxNode, absPath: string, file = this.relative(absPath)): ModuleAnalysis {
-    return new ModuleAnalysis(root, file, absPath, { config: this.config, resolver: this, keepNonAsciiIds: this.rules.keepNonAsciiIds });
+    this.options ??= { config: this.config, resolver: this, keepNonAsciiIds: this.rules.keepNonAsciiIds };
+    return new ModuleAnalysis(root, file, absPath, this.options);
   }
 
   relative(absPath: string): string {
@@ -82,12 +85,12 @@ export class ProjectModules implements ModuleResolver {
   private lookUp(from: ModuleAnalysis, qualified: string, depth: number): PySymbol | undefined {
     const dots = /^\.*/.exec(qualified)![0];
     const parts = qualified.slice(dots.length).split('.').filter(Boolean);
-    const fromDir = path.dirname(from.absPath);
+    const fromDir = parentOf(from.absPath);
     // What a name resolves to depends only on the folder its search starts in: cached per folder.
     let anchor: string | undefined;
     if (dots) {
       anchor = fromDir;
-      for (let i = 1; i < dots.length; i++) anchor = path.dirname(anchor);
+      for (let i = 1; i < dots.length; i++) anchor = parentOf(anchor);
     } else {
       if (!parts.length) return undefined;
       anchor = this.nearestWith(fromDir, parts[0]);
@@ -161,8 +164,8 @@ export class ProjectModules implements ModuleResolver {
           break;
         }
       }
-    } else if (dir !== this.rules.rootdir && path.dirname(dir) !== dir) {
-      found = this.nearestWith(path.dirname(dir), name);
+    } else if (dir !== this.rules.rootdir && parentOf(dir) !== dir) {
+      found = this.nearestWith(parentOf(dir), name);
     }
     this.nearest.set(key, found ?? null);
     return found;
@@ -171,8 +174,8 @@ export class ProjectModules implements ModuleResolver {
   private packageBase(dir: string): string | undefined {
     let current = dir;
     while (this.listing(current)?.has('__init__.py')) {
-      if (path.dirname(current) === current) return undefined;
-      current = path.dirname(current);
+      if (parentOf(current) === current) return undefined;
+      current = parentOf(current);
     }
     return current === dir ? undefined : current;
   }
@@ -214,7 +217,7 @@ export class ProjectModules implements ModuleResolver {
         if (PARAMETRIZING.test(text)) return true;
         const plugins = /pytest_plugins\s*=\s*(\[[^\]]*\]|\([^)]*\)|"[^"]*"|'[^']*')/.exec(text);
         return [...(plugins?.[1].matchAll(/["']([\w.]+)["']/g) ?? [])].some(([, module]) => {
-          const anchor = this.nearestWith(path.dirname(file), module.split('.')[0]);
+          const anchor = this.nearestWith(parentOf(file), module.split('.')[0]);
           const plugin = anchor && this.fileOfModule(anchor, module.split('.'));
           return plugin !== undefined && PARAMETRIZING.test(this.textOf(plugin));
         });
@@ -228,7 +231,7 @@ export class ProjectModules implements ModuleResolver {
   conftestFiles(dir: string): string[] {
     const cached = this.conftestChains.get(dir);
     if (cached) return cached;
-    const parentDir = path.dirname(dir);
+    const parentDir = parentOf(dir);
     const parent = parentDir === dir ? [] : this.conftestFiles(parentDir);
     const chain = this.hasConftest(dir) ? [...parent, path.join(dir, 'conftest.py')] : parent;
     this.conftestChains.set(dir, chain);
@@ -256,15 +259,21 @@ export class ProjectModules implements ModuleResolver {
   private moduleTextSays(from: ModuleAnalysis, qualified: string, word: string): boolean {
     const dots = /^\.*/.exec(qualified)![0];
     const parts = qualified.slice(dots.length).split('.').filter(Boolean);
-    let anchor: string | undefined = path.dirname(from.absPath);
-    if (dots) for (let i = 1; i < dots.length; i++) anchor = path.dirname(anchor);
+    let anchor: string | undefined = parentOf(from.absPath);
+    if (dots) for (let i = 1; i < dots.length; i++) anchor = parentOf(anchor);
     else anchor = parts.length ? this.nearestWith(anchor, parts[0]) : undefined;
     if (!anchor) return false;
-    for (let k = parts.length; k >= (dots ? 0 : 1); k--) {
-      const file = this.fileOfModule(anchor, parts.slice(0, k));
-      if (file && this.textOf(file).includes(word)) return true;
+    const key = `${anchor}\0${dots ? '.' : ''}${parts.join('.')}\0${word}`;
+    let says = this.textSays.get(key);
+    if (says === undefined) {
+      says = false;
+      for (let k = parts.length; k >= (dots ? 0 : 1) && !says; k--) {
+        const file = this.fileOfModule(anchor, parts.slice(0, k));
+        says = file !== undefined && this.textOf(file).includes(word);
+      }
+      this.textSays.set(key, says);
     }
-    return false;
+    return says;
   }
 
   /** The fixtures of a folder's conftest files when they may parametrize tests (see fixturesMatter); one lookup per folder. */
@@ -297,7 +306,7 @@ export class ProjectModules implements ModuleResolver {
   fixturesOf(dir: string): FolderFixtures {
     const cached = this.folderFixtures.get(dir);
     if (cached) return cached;
-    const parentDir = path.dirname(dir);
+    const parentDir = parentOf(dir);
     let result: FolderFixtures;
     if (parentDir === dir) {
       result = { conftests: [], byName: new Map(), autouse: [...this.rules.usefixtures], parametrized: false, generated: [], makesIds: false };
@@ -362,6 +371,12 @@ export function addFixtures(into: { byName: Map<string, FixtureDecl[]>; autouse:
 
 /** What in a conftest.py or plugin may parametrize the tests below it. */
 const PARAMETRIZING = /params|pytest_generate_tests|pytest_make_parametrize_id/;
+
+/** The folder of an absolute path (path.dirname without its normalizing, on the hot path of every folder). */
+function parentOf(file: string): string {
+  const slash = file.lastIndexOf('/');
+  return slash > 0 ? file.slice(0, slash) : '/';
+}
 
 function symbolIn(symbol: PySymbol, analysis: ModuleAnalysis): boolean {
   return (symbol.kind === 'class' ? symbol.ref.analysis : symbol.analysis) === analysis;

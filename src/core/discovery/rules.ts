@@ -259,12 +259,11 @@ export function compileRules(rules: PytestRules, config: DiscoveryConfig): Compi
   let compiled = compiledRules.get(rules);
   if (compiled) return compiled;
   // Patterns on the file name (all of pytest's defaults) as one RegExp; patterns with a `/` on the path.
-  const namePatterns = rules.pythonFiles.filter(p => !p.includes('/')).map(p => fnmatchRegExp(p).source.slice(1, -1));
-  const names = namePatterns.length ? new RegExp(`^(?:${namePatterns.join('|')})$`, 'u') : undefined;
+  const names = anyName(rules.pythonFiles.filter(p => !p.includes('/')));
   const pathPatterns = rules.pythonFiles.filter(p => p.includes('/')).map(fnmatchEx);
-  const excluded = config.exclude
-    ? config.exclude.map(pattern => { const re = fnmatchRegExp(pattern); return (p: string) => re.test(p.slice(p.lastIndexOf('/') + 1)); })
-    : rules.norecursedirs.map(fnmatchEx);
+  // The exclude setting names folders; norecursedirs may also match paths (a pattern with a `/`).
+  const excludedNames = anyName(config.exclude ?? rules.norecursedirs.filter(p => !p.includes('/')));
+  const excludedPaths = config.exclude ? [] : rules.norecursedirs.filter(p => p.includes('/')).map(fnmatchEx);
   const ignoreGlobs = rules.ignoreGlob.map(fnmatchRegExp);
   const ignored = new Set(rules.ignore);
   const classNames = nameFilter(rules.pythonClasses);
@@ -273,7 +272,9 @@ export function compileRules(rules: PytestRules, config: DiscoveryConfig): Compi
   compiled = {
     rules,
     matchesPythonFiles: absolutePath => (names !== undefined && names.test(absolutePath.slice(absolutePath.lastIndexOf('/') + 1))) || pathPatterns.some(matches => matches(absolutePath)),
-    isExcludedDir: absolutePath => absolutePath.endsWith('/__pycache__') || excluded.some(matches => matches(absolutePath)),
+    isExcludedDir: absolutePath => absolutePath.endsWith('/__pycache__')
+      || (excludedNames !== undefined && excludedNames.test(absolutePath.slice(absolutePath.lastIndexOf('/') + 1)))
+      || excludedPaths.some(matches => matches(absolutePath)),
     isIgnored: ignored.size || ignoreGlobs.length ? absolutePath => ignored.has(absolutePath) || ignoreGlobs.some(re => re.test(absolutePath)) : () => false,
     isTestClassName: classNames,
     isTestFunctionName: functionNames,
@@ -285,6 +286,11 @@ export function compileRules(rules: PytestRules, config: DiscoveryConfig): Compi
   };
   compiledRules.set(rules, compiled);
   return compiled;
+}
+
+/** fnmatch patterns on a last path component as one RegExp, or undefined without patterns. */
+function anyName(patterns: string[]): RegExp | undefined {
+  return patterns.length ? new RegExp(`^(?:${patterns.map(p => fnmatchRegExp(p).source.slice(1, -1)).join('|')})$`, 'u') : undefined;
 }
 
 /** pytest's _matches_prefix_or_glob_option: a prefix, or an fnmatch pattern when it has `*`, `?` or `[`. */

@@ -151,41 +151,44 @@ export class ModuleScope {
   /** Binds what an import statement imports; returns the local names with the dotted names they stand for. */
   bindImport(statement: SyntaxNode): [string, string][] {
     const bound: [string, string][] = [];
-    const bind = (local: string, qualified: string) => {
-      this.bindings.set(local, { kind: 'import', qualified });
-      bound.push([local, qualified]);
-    };
     if (statement.type === 'import_statement') {
-      for (const name of statement.childrenForFieldName('name')) {
+      const names = statement.childrenForFieldName('name');
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i];
         if (name.type === 'aliased_import') {
           const alias = name.childForFieldName('alias');
           const dotted = name.childForFieldName('name');
-          if (alias && dotted) bind(alias.text, dotted.text);
+          if (alias && dotted) bound.push([alias.text, dotted.text]);
         } else {
-          const root = name.text.split('.')[0];
-          bind(root, root);
+          const text = name.text;
+          const dot = text.indexOf('.');
+          const root = dot < 0 ? text : text.slice(0, dot);
+          bound.push([root, root]);
         }
       }
-      return bound;
-    }
-    const moduleNode = statement.childForFieldName('module_name');
-    if (!moduleNode) return bound;
-    const module = moduleNode.text.replace(/\s+/g, '');
-    if (namedChildrenOf(statement).some(c => c.type === 'wildcard_import')) {
-      const exported = WILDCARD_EXPORTS[module];
-      if (exported) for (const name of exported) bind(name, joinModule(module, name));
-      else this.wildcardModules.push(module);
-      return bound;
-    }
-    for (const name of statement.childrenForFieldName('name')) {
-      if (name.type === 'aliased_import') {
-        const alias = name.childForFieldName('alias');
-        const dotted = name.childForFieldName('name');
-        if (alias && dotted) bind(alias.text, joinModule(module, dotted.text));
+    } else {
+      const moduleNode = statement.childForFieldName('module_name');
+      if (!moduleNode) return bound;
+      const module = moduleNode.text.replace(/\s+/g, '');
+      if (namedChildrenOf(statement).some(c => c.type === 'wildcard_import')) {
+        const exported = WILDCARD_EXPORTS[module];
+        if (exported) for (const name of exported) bound.push([name, joinModule(module, name)]);
+        else this.wildcardModules.push(module);
       } else {
-        bind(name.text, joinModule(module, name.text));
+        const names = statement.childrenForFieldName('name');
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i];
+          if (name.type === 'aliased_import') {
+            const alias = name.childForFieldName('alias');
+            const dotted = name.childForFieldName('name');
+            if (alias && dotted) bound.push([alias.text, joinModule(module, dotted.text)]);
+          } else {
+            bound.push([name.text, joinModule(module, name.text)]);
+          }
+        }
       }
     }
+    for (let i = 0; i < bound.length; i++) this.bindings.set(bound[i][0], { kind: 'import', qualified: bound[i][1] });
     return bound;
   }
 
