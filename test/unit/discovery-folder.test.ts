@@ -48,11 +48,16 @@ test('discoverFolder walks the tree, skips excluded folders, keeps odd names int
     'node_modules/x/test_nm.py': test,
     'build/test_build.py': test,
     'pkg/__pycache__/test_cache.py': test,
+    'env/pyvenv.cfg': 'home = /usr/bin\n',
+    'env/test_env.py': test,
+    'oldenv/bin/activate': '',
+    'oldenv/lib/test_oldenv.py': test,
     'site-packages/test_sp.py': test,
   });
   try {
     const results = await discoverFolder(root, baseConfig, await parser());
-    assert.deepEqual(results.map(r => r.file), ['odd dir/test_$(touch x) `a`;.py', 'pkg/deep/er/test_deep.py', 'test_top.py']);
+    // Virtualenvs are skipped (pytest 8's pyvenv.cfg, pytest 7's bin/activate); a bare site-packages folder is not.
+    assert.deepEqual(results.map(r => r.file), ['odd dir/test_$(touch x) `a`;.py', 'pkg/deep/er/test_deep.py', 'site-packages/test_sp.py', 'test_top.py']);
     assert.deepEqual(results[0].tests.map(t => t.id), ['odd dir/test_$(touch x) `a`;.py::test_it']);
     assert.equal(fs.existsSync(path.join(root, 'x')), false);
 

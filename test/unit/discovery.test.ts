@@ -291,7 +291,92 @@ describe('invalid markers', () => {
           pass
     `);
     assert.deepEqual(diagnostics.map(d => [d.severity, d.range.line]), [['warning', 4], ['warning', 8]]);
-    assert.deepEqual(tests.map(t => [t.label, t.ranks]), [['test_repeat[20]', 2], ['test_repeat[21]', 2], ['test_positional', 2]]);
+    // pytest 7 names the repeats [20], [21], pytest 8+ [2_0], [2_1]: one placeholder, on the one count.
+    assert.deepEqual(tests.map(t => [t.label, t.ranks, t.dynamic]), [
+      ['test_repeat', 2, 'repeated ids 2: pytest 7 and pytest 8+ number them differently'], ['test_positional', 2, undefined],
+    ]);
+  });
+});
+
+describe('classes with bases from outside the project', () => {
+  test('Generic[T] changes nothing; an unknown base makes parametrized methods placeholders and unnamed classes unsure', async () => {
+    const { tests } = await discover(`
+      from typing import Generic, TypeVar
+      import pytest
+      from somelib.testing import HelperBase
+
+      T = TypeVar("T")
+
+      class TestGeneric(Generic[T]):
+          @pytest.mark.parametrize("n", [1, 2])
+          def test_n(self, n):
+              pass
+
+      class TestWithHelper(HelperBase):
+          def test_plain(self):
+              pass
+
+          @pytest.mark.parametrize("n", [1, 2])
+          def test_n(self, n):
+              pass
+
+      class ChecksWithHelper(HelperBase):
+          def test_maybe(self):
+              pass
+    `);
+    assert.deepEqual(tests.map(t => [t.id.split('::').slice(1).join('::'), t.dynamic ?? null]), [
+      ['TestGeneric::test_n[1]', null],
+      ['TestGeneric::test_n[2]', null],
+      ['TestWithHelper::test_plain', null],
+      ['TestWithHelper::test_n', 'pytest parametrizes TestWithHelper only if its base somelib.testing.HelperBase derives from unittest.TestCase'],
+      ['ChecksWithHelper::test_maybe', 'pytest collects ChecksWithHelper only if its base somelib.testing.HelperBase derives from unittest.TestCase'],
+    ]);
+  });
+});
+
+describe('mpi-pytest (firedrake)', () => {
+  test('counts, the default of 3, hovers; a list off the function or bad arguments are errors', async () => {
+    const p = await parser();
+    const { discovery, markers } = p.discoverWithMarkers('tests/test_x.py', py(`
+      import pytest
+
+      @pytest.mark.parallel
+      def test_default():
+          pass
+
+      @pytest.mark.parallel(nprocs=[1, 3])
+      def test_list():
+          pass
+
+      @pytest.mark.parallel([2, 3])
+      class TestOnClass:
+          def test_in_class(self):
+              pass
+
+      @pytest.mark.parallel(2, nprocs=3)
+      def test_bad():
+          pass
+
+      @pytest.mark.mpi_skip
+      def test_not_under_mpi():
+          pass
+    `), baseConfig);
+    assert.deepEqual(discovery.tests.map(t => [t.id.split('::').slice(1).join('::'), t.ranks, t.invalid ?? null]), [
+      ['test_default', 3, null],
+      ['test_list[nprocs=1]', 1, null],
+      ['test_list[nprocs=3]', 3, null],
+      ['TestOnClass::test_in_class', null, 'mpi-pytest: a list of counts works only in a parallel marker on the test function itself'],
+      ['test_bad', null, 'pytest.mark.parallel (mpi-pytest): bad arguments; write parallel(N), parallel([N, M]) or parallel(nprocs=N)'],
+      ['test_not_under_mpi', 1, null],
+    ]);
+    assert.deepEqual(markers.map(m => [m.range.line, m.summary]), [
+      [3, "mpi-pytest: runs on 3 ranks (no count: the plugin's default)"],
+      [7, 'mpi-pytest: runs on 1 and 3 ranks: one test per count'],
+      [11, 'mpi-pytest: runs on 2 and 3 ranks: one test per count'],
+      [16, 'pytest.mark.parallel (mpi-pytest): bad arguments; write parallel(N), parallel([N, M]) or parallel(nprocs=N)'],
+      [20, 'pytest-mpi: skipped when pytest runs with --with-mpi; distest runs this test on 1 rank, without mpirun'],
+    ]);
+    assert.deepEqual(discovery.diagnostics.map(d => [d.severity, d.range.line]), [['error', 16]]);
   });
 });
 

@@ -1,235 +1,385 @@
 // One parsed file → the tests pytest (or a launcher's unittest run) would collect from it, with the node
 // ids pytest prints. Only module and class bodies are walked: test bodies never matter to discovery.
+// Follows pytest's python.py and unittest.py: the module's namespace in `__dict__` order (imported
+// classes and functions included), classes by python_classes or as unittest.TestCase subclasses,
+// members along the MRO, and parametrization from fixtures, rank markers and parametrize marks.
 import type { SyntaxNode } from './syntax';
-import type { FileDiscovery, Framework, LauncherTemplate, MarkerDiagnostic, Severity, SourceRange, TestSpec } from '../types';
+import type { FileDiscovery, Framework, LauncherTemplate, MarkerDiagnostic, TestSpec } from '../types';
 import type { CompiledConfig } from './config';
-import { asciiEscapedStr } from './literals';
-import { ModuleScope, idOf, namedChildrenOf, sourceOf, unparenthesize, type PyValue, type SequenceItem } from './scope';
+import {
+  ModuleAnalysis, NEUTRAL_BASES, TEST_CASE_BASES, generatedTests, type Axis, type ClassRef, type FixtureDecl, type Mark, type MarkerInfo,
+  type MpiMark, type NprocsMark, type ParallelMark, type Resolved, type TimeoutMark,
+} from './modules';
+import { addFixtures, type FolderFixtures, type ProjectModules } from './project';
+import { argnamesOf, rangeOf, type Definition } from './pysyntax';
+import { sourceOf } from './scope';
+import { compileRules, defaultRules, type CompiledRules } from './rules';
 
-/** What a rank marker means for the run, for hovers. */
-export interface MarkerInfo { range: SourceRange; summary: string }
+export type { MarkerInfo };
+export { rangeOf };
 
 export interface CollectedFile { discovery: FileDiscovery; markers: MarkerInfo[] }
 
-type Resolved<T> = { ok: T } | { dynamic: string } | { invalid: string };
+/** The folder a file belongs to: its pytest rules and the project's other modules. */
+export interface CollectContext { rules: CompiledRules; modules?: ProjectModules; absPath: string }
 
-/**
- * One parametrization as pytest expands it: an id per parameter set, in order, and for pytest_parallel the
- * rank count of each. Always both fields: code V8 optimized for one object shape deoptimizes on another.
- */
-interface Axis { ids: string[]; ranks: number[] | undefined }
-
-interface ParallelMark { kind: 'parallel'; node: SyntaxNode; axis: Resolved<Axis> }
-interface MpiMark { kind: 'mpi'; node: SyntaxNode; minSize: Resolved<number | undefined> }
-/** `@pytest.mark.timeout(S)`: seconds when a positive literal, else ignored (the setting applies). */
-interface TimeoutMark { kind: 'timeout'; node: SyntaxNode; seconds?: number }
-
-type Mark =
-  | ParallelMark
-  | MpiMark
-  | { kind: 'parametrize'; node: SyntaxNode; axis: Resolved<Axis> }
-  | TimeoutMark
-  /** Not a mark: `@pytest.fixture` makes a `test_*` function a fixture instead of a test. */
-  | { kind: 'fixture'; node: SyntaxNode };
-
-interface Definition { kind: 'function' | 'class'; name: string; node: SyntaxNode; nameNode: SyntaxNode; decorators: SyntaxNode[] }
-
-interface ClassInfo extends Definition {
-  bases: SyntaxNode[];
-  /** Own body members (functions and classes), last definition of a name wins as in Python. */
-  members: Map<string, Definition>;
-  nestedClasses: Map<string, ClassInfo>;
-  pytestmark?: SyntaxNode;
-  /** `__test__ = False` in the body. */
-  disabled: boolean;
-}
-
-interface CallArguments { positional: SyntaxNode[]; keywords: Map<string, SyntaxNode>; unpacked: boolean }
-
-const PARALLEL = 'pytest_parallel.mark.parallel';
-const MPI = 'pytest.mark.mpi';
-const TEST_CASE_BASES = new Set(['unittest.TestCase', 'unittest.IsolatedAsyncioTestCase', 'unittest.case.TestCase']);
-/** Statements whose bodies still bind module/class names (`if`, `try`, ...), and error-recovery nodes. */
-const TRANSPARENT_STATEMENTS = new Set(['if_statement', 'elif_clause', 'else_clause', 'try_statement', 'except_clause',
-  'except_group_clause', 'finally_clause', 'with_statement', 'for_statement', 'while_statement', 'block', 'ERROR']);
 const MAX_PARAMETER_COMBINATIONS = 10_000;
-const MAX_BASE_DEPTH = 16;
+const NO_FIXTURE_AXES: { axes: Resolved<Axis>[]; closure: string[] } = { axes: [], closure: [] };
+const NO_NAMES: ReadonlySet<string> = new Set();
+const NO_FIXTURES: FixtureView = { byName: new Map(), autouse: [], parametrized: false };
+/** Names pytest never looks at in a module or class namespace. */
+const IGNORED_NAMES = /^__\w+__$/;
+const DOTTED = /^\(*[\p{L}_][\p{L}\p{N}_]*(\s*\.\s*[\p{L}_][\p{L}\p{N}_]*)*\)*$/u;
 
-export function collectTests(root: SyntaxNode, file: string, config: CompiledConfig): CollectedFile {
-  return new FileCollector(file, config).collect(root);
+export function collectTests(root: SyntaxNode, file: string, config: CompiledConfig, context?: CollectContext): CollectedFile {
+  const rules = context?.rules ?? compileRules(defaultRules('', config.config), config.config);
+  const absPath = context?.absPath ?? file;
+  const analysis = context?.modules
+    ? context.modules.analyze(root, absPath, file)
+    : new ModuleAnalysis(root, file, absPath, { config, keepNonAsciiIds: rules.rules.keepNonAsciiIds });
+  return new FileCollector(analysis, config, rules, context?.modules).collect(root);
 }
+
+/** Fixture definitions and autouse names visible in one place (a module, or a class in it). */
+interface FixtureView { byName: Map<string, FixtureDecl[]>; autouse: string[]; parametrized: boolean }
+
+/** Where a function is collected: its class (if any), the id prefix, the enclosing marks, a place in this file. */
+interface Holder { cls?: ClassRef; prefix: string; marks: Mark[]; anchor: SyntaxNode; fixtures: FixtureView; generatesAll: boolean }
 
 class FileCollector {
-  private readonly scope = new ModuleScope();
   private readonly tests: TestSpec[] = [];
   private readonly diagnostics: MarkerDiagnostic[] = [];
-  private readonly markers: MarkerInfo[] = [];
-  private readonly marks = new Map<number, Mark | undefined>();
-  private readonly reported = new Set<string>();
-  private readonly moduleMembers = new Map<string, Definition>();
-  private readonly moduleClasses = new Map<string, ClassInfo>();
-  private modulePytestmark?: SyntaxNode;
   private readonly launcher?: LauncherTemplate;
+  private readonly file: string;
+  /** Conftest and module hooks that parametrize tests at collection: argnames they parametrize, or 'all'. */
+  private readonly generated: (Set<string> | 'all')[];
+  /** Whether such a hook looks at the fixtures a test requests (so its closure matters). */
+  private readonly generatesByName: boolean;
+  private readonly makesParametrizeIds: boolean;
+  private readonly folder?: FolderFixtures;
+  /** The folder of the file, absolute. */
+  private readonly dir: string;
 
-  constructor(private readonly file: string, private readonly config: CompiledConfig) {
-    this.launcher = config.launcherFor(file);
+  constructor(private readonly analysis: ModuleAnalysis, private readonly config: CompiledConfig, private readonly rules: CompiledRules, private readonly modules?: ProjectModules) {
+    this.file = analysis.file;
+    this.launcher = config.launcherFor(this.file);
+    this.dir = analysis.absPath.slice(0, Math.max(1, analysis.absPath.lastIndexOf('/')));
+    // The conftest files are parsed only when they may parametrize something.
+    const folder = modules?.parametrizingFixtures(this.dir);
+    this.folder = folder;
+    const own = analysis.generatedArgnames();
+    this.generated = own ? [...(folder?.generated ?? []), own] : folder?.generated ?? [];
+    this.generatesByName = this.generated.some(g => g !== 'all');
+    this.makesParametrizeIds = (folder?.makesIds ?? false) || analysis.functions.has('pytest_make_parametrize_id');
   }
 
   collect(root: SyntaxNode): CollectedFile {
     this.reportSyntaxError(root);
-    this.scanModule(root);
-    const moduleMarks = this.marksOf(this.modulePytestmark);
-    for (const member of this.moduleMembers.values()) {
-      const cls = this.moduleClasses.get(member.name);
-      if (cls?.node === member.node) {
-        if (this.isCollectedClass(cls)) this.collectClass(cls, '', moduleMarks);
-      } else if (!this.launcher && member.name.startsWith('test')) {
-        this.collectFunction(member, '', moduleMarks);
+    const analysis = this.analysis;
+    if (analysis.testAttribute?.type !== 'false') {
+      const holder: Holder = { prefix: '', marks: analysis.marksOf(analysis.pytestmark), anchor: root, fixtures: this.moduleFixtures(root), generatesAll: false };
+      for (const [name, entry] of analysis.entries) {
+        if (entry.kind === 'module') continue;
+        if (entry.kind === 'definition') {
+          const def = entry.def;
+          const cls = def.kind === 'class' ? analysis.classes.get(name) : undefined;
+          if (cls) this.collectClass(name, { analysis, cls }, holder, def.nameNode);
+          else if (def.kind === 'function' && !this.launcher && this.isTestFunction(name, analysis, def)) this.collectFunction(name, analysis, def, holder, def.nameNode);
+          continue;
+        }
+        // Names imported from other modules are collected here too, as pytest does; those from outside
+        // the project are not looked into. A value names a class or function only when it is a (dotted)
+        // name: `Alias = TestFoo`.
+        // Only a class (of any name: a TestCase) or a function named as tests are can be collected.
+        if (!/^_*[A-Z]/.test(name) && !this.rules.isTestFunctionName(name) && !this.rules.isTestClassName(name)) continue;
+        if (IGNORED_NAMES.test(name) || (entry.kind === 'value' && !DOTTED.test(entry.node.text))) continue;
+        const symbol = analysis.symbol(name);
+        if (!symbol) {
+          if (entry.kind === 'import' && !this.launcher) this.importedFromOutside(name, entry.qualified, holder);
+          continue;
+        }
+        const anchor = entry.kind === 'value' ? entry.node : root;
+        if (symbol.kind === 'class') {
+          this.collectClass(name, symbol.ref, holder, symbol.ref.analysis === analysis ? symbol.ref.cls.nameNode : anchor);
+        } else if (symbol.kind === 'function' && !this.launcher && this.isTestFunction(name, symbol.analysis, symbol.def)) {
+          this.collectFunction(name, symbol.analysis, symbol.def, holder, symbol.analysis === analysis ? symbol.def.nameNode : anchor);
+        }
       }
     }
-    return { discovery: { file: this.file, tests: this.tests, diagnostics: this.diagnostics }, markers: this.markers };
+    const tests = this.rules.rules.deselect.length ? this.tests.filter(t => !this.rules.isDeselected(t.id)) : this.tests;
+    // Marks are read as tests need them; hovers and problems go back in source order.
+    const markers = inSourceOrder(analysis.markers);
+    const diagnostics = inSourceOrder(this.diagnostics.length ? [...this.diagnostics, ...analysis.diagnostics] : analysis.diagnostics);
+    return { discovery: { file: this.file, tests, diagnostics }, markers };
   }
 
-  // ---- scanning: bindings, definitions, pytestmark ----
-
-  private scanModule(root: SyntaxNode): void {
-    forEachStatement(root, statement => {
-      switch (statement.type) {
-        case 'import_statement':
-        case 'import_from_statement':
-          this.scope.bindImport(statement);
-          return;
-        case 'expression_statement':
-          for (const expression of namedChildrenOf(statement)) {
-            if (expression.type === 'augmented_assignment') {
-              const target = expression.childForFieldName('left');
-              if (target?.type === 'identifier') this.scope.markRebound(target.text);
-            }
-            for (const [target, value] of assignmentsOf(expression)) {
-              if (target.type === 'identifier' && target.text === 'pytestmark') this.modulePytestmark = value;
-              this.scope.bindAssignment(target, value);
-            }
-          }
-          return;
-        default: {
-          const definition = definitionOf(statement);
-          if (definition) this.addModuleDefinition(definition);
-        }
-      }
-    }, recovered => this.addModuleDefinition(recovered));
-  }
-
-  private addModuleDefinition(definition: Definition): void {
-    this.scope.bindDefinition(definition.name);
-    replaceMember(this.moduleMembers, definition);
-    if (definition.kind === 'class') this.moduleClasses.set(definition.name, this.scanClass(definition));
-    else this.moduleClasses.delete(definition.name);
-  }
-
-  private scanClass(definition: Definition): ClassInfo {
-    const cls: ClassInfo = {
-      ...definition,
-      bases: namedChildrenOf(definition.node.childForFieldName('superclasses')).filter(b => b.type !== 'keyword_argument'),
-      members: new Map(),
-      nestedClasses: new Map(),
-      disabled: false,
-    };
-    const addMember = (member: Definition) => {
-      replaceMember(cls.members, member);
-      if (member.kind === 'class') cls.nestedClasses.set(member.name, this.scanClass(member));
-      else cls.nestedClasses.delete(member.name);
-    };
-    forEachStatement(definition.node.childForFieldName('body'), statement => {
-      if (statement.type === 'expression_statement') {
-        for (const expression of namedChildrenOf(statement)) {
-          for (const [target, value] of assignmentsOf(expression)) {
-            if (target.type !== 'identifier') continue;
-            if (target.text === 'pytestmark') cls.pytestmark = value;
-            if (target.text === '__test__') cls.disabled = value.type === 'false';
-          }
-        }
-        return;
-      }
-      const member = definitionOf(statement);
-      if (member) addMember(member);
-    }, addMember);
-    return cls;
+  /**
+   * A test class or function a module imports from outside the project: pytest collects it here too,
+   * but only the run knows its tests. Listed as one placeholder.
+   */
+  private importedFromOutside(name: string, qualified: string, holder: Holder): void {
+    const isClass = /^[A-Z]/.test(name) && this.looksLikeTests(qualified) && this.rules.isTestClassName(name);
+    if (!isClass && !(/^[a-z_]/.test(name) && this.rules.isTestFunctionName(name))) return;
+    const test = this.identity(name, '', 'pytest', holder.anchor);
+    test.ranks = 1;
+    test.dynamic = `${name} comes from ${qualified.slice(0, qualified.lastIndexOf('.')) || qualified}, outside the project: only the run knows its tests`;
+    this.tests.push(test);
   }
 
   // ---- classes ----
 
-  private isTestCase(cls: ClassInfo, depth = 0): boolean {
-    return depth < MAX_BASE_DEPTH && cls.bases.some(base => {
-      const name = this.scope.qualify(base);
-      if (name && TEST_CASE_BASES.has(name)) return true;
-      const local = base.type === 'identifier' ? this.moduleClasses.get(base.text) : undefined;
-      return local !== undefined && local !== cls && this.isTestCase(local, depth + 1);
-    });
-  }
-
-  /** Own members first, then inherited ones from classes defined in this file (what `dir()` shows). */
-  private membersOf(cls: ClassInfo, depth = 0): Map<string, Definition> {
-    const members = new Map(cls.members);
-    if (depth >= MAX_BASE_DEPTH) return members;
-    for (const base of cls.bases) {
-      const local = base.type === 'identifier' ? this.moduleClasses.get(base.text) : undefined;
-      if (!local || local === cls) continue;
-      for (const [name, member] of this.membersOf(local, depth + 1)) if (!members.has(name)) members.set(name, member);
+  /**
+   * What pytest asks of a class, in one walk along its MRO. `testCase`: true for a unittest.TestCase
+   * subclass, false for a plain class, or the base from outside the project that decides it. `test`:
+   * its `__test__` (undefined when absent or not a literal). `constructor`: an `__init__` or `__new__`
+   * of its own or inherited (pytest then warns instead of collecting it).
+   */
+  private classFacts(ref: ClassRef): { testCase: boolean | string; test: boolean | undefined; constructor: boolean; generates: boolean; testsFrom?: string } {
+    let unknownBase: string | undefined;
+    let testsFrom: string | undefined;
+    let testCase = false;
+    let test: boolean | undefined;
+    let testFound = false;
+    let constructor = false;
+    let generates = false;
+    for (const entry of ref.analysis.mro(ref.cls)) {
+      if ('external' in entry) {
+        if (TEST_CASE_BASES.has(entry.external)) testCase = true;
+        else if (!NEUTRAL_BASES.has(entry.external)) unknownBase ??= entry.external;
+        if (!testsFrom && this.looksLikeTests(entry.external)) testsFrom = entry.external;
+        continue;
+      }
+      const { members, assignments } = entry.cls;
+      if (!testFound) {
+        const value = assignments.get('__test__');
+        if (value) test = value.type === 'true' ? true : value.type === 'false' ? false : undefined;
+        testFound = value !== undefined || members.has('__test__');
+      }
+      if (members.has('__init__') || members.has('__new__')) constructor = true;
+      if (members.has('pytest_generate_tests')) generates = true;
     }
-    return members;
+    return { testCase: testCase || (unknownBase ?? false), test, constructor, generates, testsFrom };
   }
 
-  private isCollectedClass(cls: ClassInfo): boolean {
-    if (cls.disabled) return false;
-    if (this.isTestCase(cls)) return true;
+  /**
+   * Whether a class from outside the project is likely to hold tests of its own (named as test classes
+   * are, or `...Tests`), as opposed to a base like `APITestCase` or a helper mixin.
+   */
+  private looksLikeTests(qualified: string): boolean {
+    const name = qualified.slice(qualified.lastIndexOf('.') + 1);
+    // unittest's own TestProgram, TestSuite, TestLoader, ... hold no tests.
+    if (TEST_CASE_BASES.has(qualified) || /Case$/.test(name) || !/^[A-Za-z_]\w*$/.test(name) || /^unittest\.\w+$/.test(qualified)) return false;
+    return this.rules.isTestClassName(name) || /Tests$/.test(name);
+  }
+
+  private collectClass(name: string, ref: ClassRef, outer: Holder, anchor: SyntaxNode): void {
+    const facts = this.classFacts(ref);
+    const kind = facts.testCase;
+    if (facts.test === false) return;
+    if (facts.testsFrom && !this.launcher && (kind === true || this.rules.isTestClassName(name) || facts.test === true)) {
+      this.classPlaceholder(name, ref, outer, anchor, `its base ${facts.testsFrom} is outside the project: only the run knows the tests it adds`);
+      return;
+    }
+    if (kind === true) {
+      this.collectTestCase(name, ref, outer, anchor);
+      return;
+    }
     // A launcher runs `unittest.main()`: only TestCase classes are tests there.
-    return !this.launcher && cls.name.startsWith('Test') && !this.membersOf(cls).has('__init__');
-  }
-
-  /** A class's marks as pytest reads them: body `pytestmark` (inherited when absent), then decorators bottom-up. */
-  private classMarks(cls: ClassInfo, depth = 0): Mark[] {
-    let bodyMarks = cls.pytestmark ? this.marksOf(cls.pytestmark) : undefined;
-    for (const base of cls.bases) {
-      if (bodyMarks || depth >= MAX_BASE_DEPTH) break;
-      const local = base.type === 'identifier' ? this.moduleClasses.get(base.text) : undefined;
-      if (local && local !== cls) {
-        const inherited = this.classMarks(local, depth + 1);
-        if (inherited.length) bodyMarks = inherited;
+    if (this.launcher) return;
+    const named = this.rules.isTestClassName(name) || facts.test === true;
+    if (!named) {
+      if (typeof kind === 'string' && this.hasTestMethods(ref)) {
+        this.collectTestCase(name, ref, outer, anchor, `pytest collects ${name} only if its base ${kind} derives from unittest.TestCase`);
+      }
+      return;
+    }
+    if (facts.constructor) return;
+    const prefix = outer.prefix ? `${outer.prefix}::${name}` : name;
+    const holder: Holder = {
+      cls: ref, prefix, marks: [...ref.analysis.classMarks(ref.cls), ...outer.marks], anchor,
+      fixtures: this.classFixtures(ref, outer.fixtures), generatesAll: facts.generates,
+    };
+    const generated = ref.cls.bases.length || ref.cls.decorators.length || ref.cls.metaclass ? generatedTests(ref.analysis.mro(ref.cls)) : undefined;
+    if (generated) {
+      this.classPlaceholder(name, ref, outer, anchor, generated);
+      return;
+    }
+    const unknownBase = typeof kind === 'string' ? `pytest parametrizes ${name} only if its base ${kind} derives from unittest.TestCase` : undefined;
+    for (const { name: member, owner, def } of this.classMembers(ref)) {
+      if (IGNORED_NAMES.test(member)) continue;
+      const memberAnchor = owner.analysis === this.analysis ? def.nameNode : anchor;
+      if (def.kind === 'class') {
+        const nested = owner.cls.nestedClasses.get(member);
+        if (nested) this.collectClass(member, { analysis: owner.analysis, cls: nested }, holder, memberAnchor);
+      } else if (this.isTestFunction(member, owner.analysis, def) && !def.decorators.some(d => /(^|\.)(classmethod|property)$/.test(d.text))) {
+        this.collectFunction(member, owner.analysis, def, holder, memberAnchor, unknownBase);
       }
     }
-    return [...(bodyMarks ?? []), ...this.decoratorMarks(cls)];
   }
 
-  /** `outerName`: the enclosing classes' `A::B` ('' at module level). */
-  private collectClass(cls: ClassInfo, outerName: string, outerMarks: Mark[]): void {
-    const className = outerName ? `${outerName}::${cls.name}` : cls.name;
-    const marks = [...this.classMarks(cls), ...outerMarks];
-    const members = this.membersOf(cls);
-    const testCase = this.isTestCase(cls);
-    const methods = [...members.values()].filter(m => m.kind === 'function' && m.name.startsWith('test'));
-    // unittest's loader (which pytest uses for TestCase classes) runs methods in name order.
-    if (testCase) methods.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const method of methods) {
-      if (this.launcher) this.collectLauncherTest(method, className, this.launcher);
-      else this.collectFunction(method, className, marks);
+  /**
+   * A unittest.TestCase: every `test*` method along the MRO, sorted by name (unittest's loader), or
+   * `runTest`; no parametrization. `unsure`: why it may not be a TestCase at all.
+   */
+  private collectTestCase(name: string, ref: ClassRef, outer: Holder, anchor: SyntaxNode, unsure?: string): void {
+    const prefix = outer.prefix ? `${outer.prefix}::${name}` : name;
+    const methods = new Map<string, { owner: ClassRef; def: Definition }>();
+    for (const entry of ref.analysis.mro(ref.cls)) {
+      if ('external' in entry) continue;
+      for (const [member, def] of entry.cls.members) {
+        if (def.kind === 'function' && !methods.has(member)) methods.set(member, { owner: entry, def });
+      }
     }
-    if (testCase) return;
-    for (const member of members.values()) {
-      const nested = this.nestedClassOf(cls, member);
-      if (nested && this.isCollectedClass(nested)) this.collectClass(nested, className, marks);
+    let names = [...methods.keys()].filter(n => n.startsWith('test')).sort();
+    if (!names.length && methods.has('runTest')) names = ['runTest'];
+    const classMarks = [...ref.analysis.classMarks(ref.cls), ...outer.marks];
+    let generated = generatedTests(ref.analysis.mro(ref.cls));
+    for (const method of names) {
+      const { owner, def } = methods.get(method)!;
+      const decorator = generated ? undefined : owner.analysis.generatingDecorator(def);
+      if (decorator) generated = `the decorator ${sourceOf(decorator)} replaces ${method} with generated tests`;
+    }
+    if (generated && !this.launcher) {
+      this.classPlaceholder(name, ref, outer, anchor, unsure ? `${unsure}; ${generated}` : generated);
+      return;
+    }
+    for (const method of names) {
+      const { owner, def } = methods.get(method)!;
+      const test = this.identity(method, prefix, 'pytest', owner.analysis === this.analysis ? def.nameNode : anchor);
+      if (this.launcher) {
+        test.framework = 'unittest';
+        test.ranks = this.launcher.ranks && this.launcher.ranks > 0 ? this.launcher.ranks : null;
+        if (test.ranks === null) test.dynamic = 'the launcher decides the rank count';
+        test.launcher = this.launcher;
+      } else {
+        this.settleUnparametrized(test, [...owner.analysis.decoratorMarks(def), ...classMarks]);
+        if (unsure) test.dynamic = test.dynamic ? `${test.dynamic}; ${unsure}` : unsure;
+      }
+      this.tests.push(test);
     }
   }
 
-  private nestedClassOf(cls: ClassInfo, member: Definition, depth = 0): ClassInfo | undefined {
-    const own = cls.nestedClasses.get(member.name);
-    if (own?.node === member.node) return own;
-    if (depth >= MAX_BASE_DEPTH) return undefined;
-    for (const base of cls.bases) {
-      const local = base.type === 'identifier' ? this.moduleClasses.get(base.text) : undefined;
-      const found = local && local !== cls ? this.nestedClassOf(local, member, depth + 1) : undefined;
-      if (found) return found;
+  /**
+   * A class whose tests only the run knows (a metaclass, `__init_subclass__` or a decorator may add or
+   * rename them): one item under the id pytest runs the whole class by, ranks from the class's marks.
+   */
+  private classPlaceholder(name: string, ref: ClassRef, outer: Holder, anchor: SyntaxNode, reason: string): void {
+    const test = this.identity(name, outer.prefix, 'pytest', anchor);
+    this.settleUnparametrized(test, [...ref.analysis.classMarks(ref.cls), ...outer.marks]);
+    test.dynamic = test.dynamic ? `${test.dynamic}; ${reason}` : reason;
+    this.tests.push(test);
+  }
+
+  /** Members pytest visits: each class of the MRO in its own definition order, base classes' first. */
+  private classMembers(ref: ClassRef): { name: string; owner: ClassRef; def: Definition }[] {
+    if (!ref.cls.bases.length) {
+      const own: { name: string; owner: ClassRef; def: Definition }[] = [];
+      ref.cls.members.forEach((def, name) => own.push({ name, owner: ref, def }));
+      return own;
     }
-    return undefined;
+    const seen = new Set<string>();
+    const perClass: { name: string; owner: ClassRef; def: Definition }[][] = [];
+    for (const entry of ref.analysis.mro(ref.cls)) {
+      if ('external' in entry) continue;
+      const values: { name: string; owner: ClassRef; def: Definition }[] = [];
+      for (const [name, def] of entry.cls.members) {
+        if (!seen.has(name)) values.push({ name, owner: entry, def });
+      }
+      // A name bound in a class hides what its bases define under it, whatever the binding.
+      for (const name of entry.cls.members.keys()) seen.add(name);
+      for (const name of entry.cls.assignments.keys()) seen.add(name);
+      perClass.push(values);
+    }
+    return perClass.length === 1 ? perClass[0] : perClass.reverse().flat();
+  }
+
+  private hasTestMethods(ref: ClassRef): boolean {
+    return this.classMembers(ref).some(m => m.def.kind === 'function' && m.name.startsWith('test'));
+  }
+
+  private isTestFunction(name: string, analysis: ModuleAnalysis, def: Definition): boolean {
+    if (def.kind !== 'function') return false;
+    if (!this.rules.isTestFunctionName(name)) return false;
+    return !analysis.isFixtureFunction(def);
+  }
+
+  // ---- fixtures ----
+
+  /**
+   * The fixtures of the module's tests: conftest.py files', then its own. Looked at only when one of them
+   * may be parametrized (a conftest's, a `params` in this file, an imported fixture) or a hook asks
+   * for fixture names: without, no test here gets parameters from fixtures.
+   */
+  private moduleFixtures(root: SyntaxNode): FixtureView {
+    const folder = this.folder;
+    const needed = folder?.parametrized || this.generatesByName || root.tree.text.includes('params') || this.importsParametrizedFixture();
+    if (!needed) return NO_FIXTURES;
+    const view: FixtureView = { byName: new Map(folder?.byName ?? []), autouse: [...(folder?.autouse ?? this.rules.rules.usefixtures)], parametrized: folder?.parametrized ?? false };
+    addFixtures(view, this.analysis.moduleFixtures(), false);
+    return view;
+  }
+
+  private importsParametrizedFixture(): boolean {
+    const imports = this.analysis.fromImports;
+    for (let i = 0; i < imports.length; i++) {
+      const [name, qualified] = imports[i];
+      // Still what the name is bound to (not rebound by a later definition or assignment)?
+      const entry = this.analysis.entries.get(name);
+      if (entry?.kind === 'import' && entry.qualified === qualified && this.modules?.importsParametrizedFixture(this.analysis, this.dir, name, qualified)) return true;
+    }
+    return false;
+  }
+
+  /** Fixtures defined in a class and its bases (pytest reads `dir()` of an instance: sorted names). */
+  private classFixtures(ref: ClassRef, outer: FixtureView): FixtureView {
+    // Nothing in the file says `params`: its class fixtures cannot be parametrized either.
+    if (outer === NO_FIXTURES) return outer;
+    let found: Map<string, FixtureDecl | undefined> | undefined;
+    for (const entry of ref.analysis.mro(ref.cls)) {
+      if ('external' in entry) continue;
+      for (const [name, def] of entry.cls.members) {
+        // The first class along the MRO defining a name wins; only decorated functions can be fixtures.
+        if (found?.has(name)) continue;
+        (found ??= new Map()).set(name, def.kind === 'function' && def.decorators.length ? entry.analysis.fixtureOf(def, true) : undefined);
+      }
+    }
+    const fixtures = found && [...found].filter((entry): entry is [string, FixtureDecl] => entry[1] !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (!fixtures?.length) return outer;
+    const view: FixtureView = { byName: new Map(outer.byName), autouse: [...outer.autouse], parametrized: outer.parametrized };
+    addFixtures(view, fixtures.map(([, fixture]) => fixture), false);
+    return view;
+  }
+
+  /**
+   * The parametrizations pytest's fixture manager adds (fixtures.py pytest_generate_tests): the closure
+   * of the fixtures the test requests, ordered by scope, and for each the closest parametrized definition.
+   */
+  private fixtureAxes(initial: string[], direct: ReadonlySet<string>, parametrized: ReadonlySet<string>, fixtures: FixtureView): { axes: Resolved<Axis>[]; closure: string[] } {
+    const closure = [...fixtures.autouse];
+    const merge = (names: string[]) => { for (const n of names) if (!closure.includes(n)) closure.push(n); };
+    merge(initial);
+    for (let i = 0; i < closure.length; i++) {
+      const name = closure[i];
+      if (direct.has(name)) continue;
+      const defs = fixtures.byName.get(name);
+      if (defs) merge(defs[defs.length - 1].argnames);
+    }
+    const scopeOf = (name: string) => { const defs = fixtures.byName.get(name); return defs ? defs[defs.length - 1].scope : 0; };
+    const sorted = closure.map((name, index) => ({ name, index })).sort((a, b) => scopeOf(b.name) - scopeOf(a.name) || a.index - b.index).map(e => e.name);
+    const axes: Resolved<Axis>[] = [];
+    for (const name of sorted) {
+      const defs = fixtures.byName.get(name);
+      if (!defs || parametrized.has(name)) continue;
+      for (let i = defs.length - 1; i >= 0; i--) {
+        const def = defs[i];
+        if (def.params) {
+          axes.push(def.params);
+          break;
+        }
+        if (!def.argnames.includes(name)) break;
+      }
+    }
+    return { axes, closure: sorted };
   }
 
   // ---- tests ----
@@ -237,64 +387,134 @@ class FileCollector {
   // Test specs are built by assignment, not by spreading conditional objects: V8 runs such spreads through
   // a generic slow path, and discovery builds tens of thousands of specs before its code is optimized.
 
-  private collectLauncherTest(method: Definition, className: string, launcher: LauncherTemplate): void {
-    const test = this.identity(method, className, 'unittest');
-    test.ranks = launcher.ranks && launcher.ranks > 0 ? launcher.ranks : null;
-    if (test.ranks === null) test.dynamic = 'the launcher decides the rank count';
-    test.launcher = launcher;
-    this.tests.push(test);
+  /** A TestCase method or other test that pytest does not parametrize: its rank count from the closest rank marker. */
+  private settleUnparametrized(test: TestSpec, marks: Mark[]): void {
+    const rank = this.rankMarks(marks);
+    test.framework = rank.parallel || rank.nprocs ? 'pytest_parallel' : rank.mpi ? 'pytest-mpi' : 'pytest';
+    if (rank.timeout?.seconds) test.timeoutSeconds = rank.timeout.seconds;
+    const count: Resolved<number> = rank.parallel
+      ? (rank.parallel.counts ? { ok: rank.parallel.counts[0] } : mapResolved(rank.parallel.axis, a => a.ranks![0]))
+      : rank.nprocs ? mapResolved(rank.nprocs.counts, c => c[0]) : this.mpiRanks(rank.mpi);
+    if ('invalid' in count) test.invalid = count.invalid;
+    else if ('dynamic' in count) test.dynamic = count.dynamic;
+    else test.ranks = count.ok;
   }
 
-  private collectFunction(fn: Definition, className: string, enclosingMarks: Mark[]): void {
-    const ownMarks = this.decoratorMarks(fn);
-    for (const mark of ownMarks) if (mark.kind === 'fixture') return;
+  private rankMarks(marks: Mark[]): { parallel?: ParallelMark; nprocs?: NprocsMark; mpi?: MpiMark; timeout?: TimeoutMark } {
+    const found: { parallel?: ParallelMark; nprocs?: NprocsMark; mpi?: MpiMark; timeout?: TimeoutMark } = {};
+    for (const mark of marks) {
+      if (mark.kind === 'parallel') found.parallel ??= mark;
+      else if (mark.kind === 'nprocs') found.nprocs ??= mark;
+      else if (mark.kind === 'mpi') found.mpi ??= mark;
+      else if (mark.kind === 'timeout') found.timeout ??= mark;
+    }
+    return found;
+  }
+
+  private mpiRanks(mpi: MpiMark | undefined): Resolved<number> {
+    if (!mpi) return { ok: 1 };
+    return 'ok' in mpi.minSize ? { ok: mpi.minSize.ok ?? this.config.config.mpiDefaultRanks } : mpi.minSize as Resolved<number>;
+  }
+
+  /** `unsure`: why its class may be a TestCase (whose methods pytest never parametrizes). */
+  private collectFunction(name: string, owner: ModuleAnalysis, fn: Definition, holder: Holder, anchor: SyntaxNode, unsure?: string): void {
+    const ownMarks = owner.decoratorMarks(fn);
+    for (let i = 0; i < ownMarks.length; i++) if (ownMarks[i].kind === 'fixture') return;
+    // The names marks parametrize matter only when fixtures may parametrize this test too.
+    const fixturesMatter = holder.fixtures.parametrized || this.generatesByName;
     const parallels: ParallelMark[] = [];
-    const axes: Resolved<Axis>[] = [];
+    const markAxes: Resolved<Axis>[] = [];
+    let direct: Set<string> | undefined;
+    let parametrized: Set<string> | undefined;
+    let usefixtures: string[] | undefined;
     let mpi: MpiMark | undefined;
+    let nprocs: NprocsMark | undefined;
+    let ownNprocs = 0;
+    let dynamicFixtures: string | undefined;
     // The nearest timeout mark wins, as pytest-timeout's get_closest_marker does.
     let timeout: TimeoutMark | undefined;
     // One pass, not an array method per kind of mark: discovery mostly runs before V8 optimizes it.
-    for (const mark of enclosingMarks.length ? ownMarks.concat(enclosingMarks) : ownMarks) {
+    const marks = holder.marks.length ? ownMarks.concat(holder.marks) : ownMarks;
+    for (let i = 0; i < marks.length; i++) {
+      const mark = marks[i];
       if (mark.kind === 'parallel') {
         parallels.push(mark);
-        axes.push(mark.axis);
+        markAxes.push(mark.axis);
+        // pytest_parallel's marker is parametrize("comm", counts, indirect=["comm"]).
+        if (fixturesMatter) (parametrized ??= new Set()).add('comm');
       } else if (mark.kind === 'parametrize') {
-        axes.push(mark.axis);
+        markAxes.push(mark.axis);
+        if (fixturesMatter) {
+          if (mark.argnames) for (const n of mark.argnames) (parametrized ??= new Set()).add(n);
+          for (const n of mark.direct) (direct ??= new Set()).add(n);
+        }
       } else if (mark.kind === 'mpi') {
         mpi ??= mark;
+      } else if (mark.kind === 'nprocs') {
+        nprocs ??= mark;
+        if (i < ownMarks.length) ownNprocs++;
       } else if (mark.kind === 'timeout') {
         timeout ??= mark;
+      } else if (mark.kind === 'usefixtures') {
+        if (mark.names) (usefixtures ??= []).push(...mark.names);
+        else dynamicFixtures = `usefixtures(${mark.node.text}) names its fixtures at run time`;
       }
     }
-    const base = this.identity(fn, className, parallels.length ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest');
+    const framework: Framework = parallels.length || nprocs ? 'pytest_parallel' : mpi ? 'pytest-mpi' : 'pytest';
+    const base = this.identity(name, holder.prefix, framework, anchor);
     if (timeout?.seconds) base.timeoutSeconds = timeout.seconds;
 
     for (let i = 1; i < parallels.length; i++) {
-      this.report(parallels[i].node, 'error', 'pytest_parallel.mark.parallel is applied more than once to this test; pytest rejects the duplicate `comm` parameter');
+      owner.report(parallels[i].node, 'error', 'pytest_parallel.mark.parallel is applied more than once to this test; pytest rejects the duplicate `comm` parameter');
     }
-    const rankMark = parallels.length ? parallels[0].axis : mpi?.minSize;
-    const invalid = parallels.length > 1 ? 'more than one pytest_parallel.mark.parallel applies' : rankMark && 'invalid' in rankMark ? rankMark.invalid : undefined;
+    // mpi-pytest expands a list of counts only from the marks written on the function itself.
+    let nprocsAxis: Resolved<Axis> | undefined;
+    let invalid: string | undefined = parallels.length > 1 ? 'more than one pytest_parallel.mark.parallel applies' : undefined;
+    if (ownNprocs > 1) invalid ??= 'mpi-pytest: more than one parallel marker on this test';
+    if (nprocs && !parallels.length && 'ok' in nprocs.counts && nprocs.counts.ok.length > 1) {
+      if (ownNprocs) nprocsAxis = { ok: { ids: nprocs.counts.ok.map(n => `nprocs=${n}`), ranks: nprocs.counts.ok } };
+      else invalid ??= 'mpi-pytest: a list of counts works only in a parallel marker on the test function itself';
+    }
+    const rankMark = parallels.length ? parallels[0].axis : nprocs ? nprocs.counts : mpi?.minSize;
+    if (!invalid && rankMark && 'invalid' in rankMark) invalid = rankMark.invalid;
+
+    // Without parametrized fixtures or hooks that look at them, the fixture closure changes nothing.
+    const fixtures = fixturesMatter
+      ? this.fixtureAxes([...(usefixtures ?? []), ...argnamesOf(fn.node, holder.cls !== undefined && !fn.decorators.some(d => d.text === 'staticmethod'))], direct ?? NO_NAMES, parametrized ?? NO_NAMES, holder.fixtures)
+      : NO_FIXTURE_AXES;
+    const axes = fixtures.axes.length || nprocsAxis ? [...fixtures.axes, ...(nprocsAxis ? [nprocsAxis] : []), ...markAxes] : markAxes;
+    for (let i = 0; i < axes.length && !invalid; i++) if ('invalid' in axes[i]) invalid = (axes[i] as { invalid: string }).invalid;
     if (invalid) {
       base.invalid = invalid;
       this.tests.push(base);
       return;
     }
 
-    let fixedRanks: Resolved<number> = { ok: 1 };
-    if (mpi) {
-      fixedRanks = 'ok' in mpi.minSize ? { ok: mpi.minSize.ok ?? this.config.config.mpiDefaultRanks } : mpi.minSize as Resolved<number>;
-    }
+    let fixedRanks: Resolved<number> = nprocs && !nprocsAxis ? mapResolved(nprocs.counts, c => c[0]) : this.mpiRanks(mpi);
+    if (parallels.length) fixedRanks = { ok: 1 };
     const dynamicReasons: string[] = [];
+    if (dynamicFixtures) dynamicReasons.push(dynamicFixtures);
+    if (holder.generatesAll || this.generated.length) {
+      for (const generated of holder.generatesAll ? ['all' as const, ...this.generated] : this.generated) {
+        if (generated === 'all' || fixtures.closure.some(n => generated.has(n))) {
+          dynamicReasons.push('pytest_generate_tests parametrizes tests at collection');
+          break;
+        }
+      }
+    }
+    if (this.makesParametrizeIds && axes.length) dynamicReasons.push('pytest_make_parametrize_id makes parameter ids at collection');
+    if (unsure && axes.length) dynamicReasons.push(unsure);
     const known: Axis[] = [];
-    for (const axis of axes) {
+    for (let i = 0; i < axes.length; i++) {
+      const axis = axes[i];
       if ('dynamic' in axis) dynamicReasons.push(axis.dynamic);
       else known.push((axis as { ok: Axis }).ok);
     }
     const combinations = dynamicReasons.length ? undefined : expand(known);
     if (!combinations) {
       // pytest still accepts the function's own id and runs every parametrization of it.
-      const knownCounts = parallels.length && 'ok' in parallels[0].axis ? parallels[0].axis.ok.ranks : undefined;
-      base.ranks = parallels.length ? (knownCounts?.length === 1 ? knownCounts[0] : null) : 'ok' in fixedRanks ? fixedRanks.ok : null;
+      const counts = parallels.length ? parallels[0].counts : nprocs && 'ok' in nprocs.counts ? nprocs.counts.ok : undefined;
+      base.ranks = parallels.length || nprocs ? (counts && new Set(counts).size === 1 ? counts[0] : null) : 'ok' in fixedRanks ? fixedRanks.ok : null;
       if ('dynamic' in fixedRanks) dynamicReasons.push(fixedRanks.dynamic);
       base.dynamic = dynamicReasons.join('; ') || `more than ${MAX_PARAMETER_COMBINATIONS} parameter combinations`;
       this.tests.push(base);
@@ -312,185 +532,17 @@ class FileCollector {
   }
 
   /** A test as named in its file and classes; the caller settles its rank count (null until then). */
-  private identity(fn: Definition, className: string, framework: Framework): TestSpec {
+  private identity(name: string, prefix: string, framework: Framework, anchor: SyntaxNode): TestSpec {
     const test: TestSpec = {
-      id: `${this.file}::${className ? `${className}::` : ''}${fn.name}`,
-      label: fn.name,
+      id: `${this.file}::${prefix ? `${prefix}::` : ''}${name}`,
+      label: name,
       file: this.file,
-      range: rangeOf(fn.nameNode),
+      range: rangeOf(anchor),
       framework,
       ranks: null,
     };
-    if (className) test.className = className;
+    if (prefix) test.className = prefix;
     return test;
-  }
-
-  // ---- marks ----
-
-  private decoratorMarks(definition: Definition): Mark[] {
-    const marks: Mark[] = [];
-    // The decorator nearest the def is applied first, and pytest lists marks in application order.
-    for (let i = definition.decorators.length - 1; i >= 0; i--) {
-      const mark = this.markOf(definition.decorators[i]);
-      if (mark) marks.push(mark);
-    }
-    return marks;
-  }
-
-  /** The marks of a `pytestmark = ...` value: one mark or a list of them. */
-  private marksOf(value: SyntaxNode | undefined): Mark[] {
-    if (!value) return [];
-    const node = unparenthesize(value);
-    const elements = node.type === 'list' || node.type === 'tuple' ? namedChildrenOf(node) : [node];
-    return elements.map(e => this.markOf(e)).filter((m): m is Mark => m !== undefined);
-  }
-
-  private markOf(expression: SyntaxNode): Mark | undefined {
-    if (this.marks.has(expression.id)) return this.marks.get(expression.id);
-    const node = unparenthesize(expression);
-    const call = node.type === 'call' ? node : undefined;
-    const callee = call ? call.childForFieldName('function') : node;
-    const name = callee ? this.scope.qualify(callee) : undefined;
-    let mark: Mark | undefined;
-    if (name === PARALLEL) mark = { kind: 'parallel', node, axis: this.readParallel(node, call) };
-    else if (name === MPI) mark = { kind: 'mpi', node, minSize: this.readMpi(node, call) };
-    else if (name === 'pytest.mark.parametrize') mark = { kind: 'parametrize', node, axis: this.readParametrize(call) };
-    else if (name === 'pytest.fixture') mark = { kind: 'fixture', node };
-    else if (name === 'pytest.mark.timeout') mark = { kind: 'timeout', node, ...this.readTimeout(call) };
-    this.marks.set(expression.id, mark);
-    return mark;
-  }
-
-  private readTimeout(call: SyntaxNode | undefined): { seconds?: number } {
-    const args = argumentsOf(call);
-    const valueNode = args.positional[0] ?? args.keywords.get('timeout');
-    const value = valueNode ? this.scope.evaluate(valueNode) : undefined;
-    const seconds = value?.kind === 'int' ? Number(value.value) : value?.kind === 'float' ? value.value : 0;
-    return seconds > 0 ? { seconds } : {};
-  }
-
-  private readParallel(node: SyntaxNode, call: SyntaxNode | undefined): Resolved<Axis> {
-    const args = argumentsOf(call);
-    const count = args.positional[0] ?? args.keywords.get('n_proc_list') ?? args.keywords.get('n_procs');
-    let axis: Resolved<Axis>;
-    if (!call || !count) axis = { invalid: `${PARALLEL} needs a rank count, e.g. parallel(2) or parallel([2, 4])` };
-    else if (args.positional.length + args.keywords.size > 1 || args.unpacked) axis = { invalid: `${PARALLEL} takes one argument: a rank count or a list of counts` };
-    else axis = this.rankCounts(node, count);
-    if ('invalid' in axis) this.report(node, 'error', axis.invalid);
-    this.markers.push({
-      range: rangeOf(node),
-      summary: 'ok' in axis ? `pytest_parallel: ${runsOn(axis.ok.ranks!)}` : 'invalid' in axis ? axis.invalid : `pytest_parallel: ${axis.dynamic}`,
-    });
-    return axis;
-  }
-
-  private rankCounts(node: SyntaxNode, countNode: SyntaxNode): Resolved<Axis> {
-    const value = this.scope.evaluate(countNode);
-    if (value.kind === 'unknown') return { dynamic: `rank count \`${value.source}\` is computed at run time` };
-    const items: SequenceItem[] = value.kind === 'sequence' ? value.items : [{ node: countNode, value }];
-    if (!items.length) return { invalid: `${PARALLEL}: the list of rank counts is empty` };
-    const counts: number[] = [];
-    for (const item of items) {
-      if (item.value.kind === 'unknown') return { dynamic: `rank count \`${item.value.source}\` is computed at run time` };
-      if (item.value.kind !== 'int') return { invalid: `${PARALLEL}: a rank count must be a positive integer, got ${describe(item)}` };
-      if (item.value.value < 1n) return { invalid: `${PARALLEL}: a rank count must be at least 1, got ${item.value.value}` };
-      counts.push(Number(item.value.value));
-    }
-    const repeated = counts.filter((c, i) => counts.indexOf(c) !== i);
-    if (repeated.length) this.report(node, 'warning', `rank count ${repeated[0]} is listed more than once; pytest runs it once per listing`);
-    return { ok: { ids: uniqueIds(counts.map(String)), ranks: counts } };
-  }
-
-  private readMpi(node: SyntaxNode, call: SyntaxNode | undefined): Resolved<number | undefined> {
-    const args = argumentsOf(call);
-    const minSizeNode = args.keywords.get('min_size');
-    if (args.positional.length) this.report(node, 'warning', 'pytest-mpi ignores positional arguments; write min_size=N to require N ranks');
-    let minSize: Resolved<number | undefined> = { ok: undefined };
-    if (minSizeNode) {
-      const value = this.scope.evaluate(minSizeNode);
-      if (value.kind === 'unknown') minSize = { dynamic: `min_size \`${value.source}\` is computed at run time` };
-      else if (value.kind !== 'int') minSize = { invalid: `${MPI}: min_size must be a positive integer, got ${describe({ node: minSizeNode, value })}` };
-      else if (value.value < 1n) minSize = { invalid: `${MPI}: min_size must be at least 1, got ${value.value}` };
-      else minSize = { ok: Number(value.value) };
-    }
-    if ('invalid' in minSize) this.report(node, 'error', minSize.invalid);
-    const defaultRanks = this.config.config.mpiDefaultRanks;
-    this.markers.push({
-      range: rangeOf(node),
-      summary: 'ok' in minSize
-        ? minSize.ok === undefined ? `pytest-mpi: ${runsOn([defaultRanks])} (no min_size: the default rank count)` : `pytest-mpi: ${runsOn([minSize.ok])} (min_size=${minSize.ok})`
-        : 'invalid' in minSize ? minSize.invalid : `pytest-mpi: ${minSize.dynamic}`,
-    });
-    return minSize;
-  }
-
-  private readParametrize(call: SyntaxNode | undefined): Resolved<Axis> {
-    const args = argumentsOf(call);
-    const namesNode = args.positional[0] ?? args.keywords.get('argnames');
-    const valuesNode = args.positional[1] ?? args.keywords.get('argvalues');
-    const idsNode = args.positional[3] ?? args.keywords.get('ids');
-    if (!namesNode || !valuesNode || args.unpacked) return { dynamic: 'parametrize arguments are only known at run time' };
-
-    const namesValue = this.scope.evaluate(namesNode);
-    let names: string[];
-    if (namesValue.kind === 'str') names = namesValue.value.split(',').map(n => n.trim()).filter(Boolean);
-    else if (namesValue.kind === 'sequence' && namesValue.items.every(i => i.value.kind === 'str')) names = namesValue.items.map(i => (i.value as { value: string }).value);
-    else return { dynamic: `parameter names \`${sourceOf(namesNode)}\` are computed at run time` };
-    // pytest wraps each value in a 1-tuple only when a single name was given as a string.
-    const singleName = namesValue.kind === 'str' && names.length === 1;
-
-    const values = this.scope.evaluate(valuesNode);
-    if (values.kind !== 'sequence') return { dynamic: `parameter values \`${sourceOf(valuesNode)}\` are computed at run time` };
-    let explicitIds: (string | null)[] = [];
-    if (idsNode) {
-      const idsValue = this.scope.evaluate(idsNode);
-      if (idsValue.kind === 'sequence') {
-        const resolved = idsValue.items.map(i => (i.value.kind === 'none' ? null : idOf(i.value)));
-        if (resolved.some(id => id === undefined) || idsValue.items.some(i => i.value.kind === 'sequence' || i.value.kind === 'opaque')) {
-          return { dynamic: `ids \`${sourceOf(idsNode)}\` are computed at run time` };
-        }
-        explicitIds = resolved as (string | null)[];
-      } else if (idsValue.kind !== 'none') {
-        return { dynamic: `ids come from \`${sourceOf(idsNode)}\` at run time` };
-      }
-    }
-    if (!values.items.length) return { ok: { ids: [names.map(n => `${n}0`).join('-')], ranks: undefined } };
-
-    const ids: string[] = [];
-    for (const [index, item] of values.items.entries()) {
-      const parameterSet = this.parameterSet(item, singleName);
-      if ('dynamic' in parameterSet) return parameterSet;
-      const given = parameterSet.ok.id ?? explicitIds[index];
-      if (given !== undefined && given !== null) {
-        ids.push(given);
-        continue;
-      }
-      const parts: string[] = [];
-      for (const [position, value] of parameterSet.ok.values.entries()) {
-        const id = idOf(value);
-        if (id === undefined) return { dynamic: `parameter \`${(value as { source: string }).source}\` is computed at run time` };
-        parts.push(id ?? `${names[position] ?? ''}${index}`);
-      }
-      ids.push(parts.join('-'));
-    }
-    return { ok: { ids: uniqueIds(ids), ranks: undefined } };
-  }
-
-  /** One entry of parametrize's argvalues: its values and, for `pytest.param(..., id=...)`, its id. */
-  private parameterSet(item: SequenceItem, singleName: boolean): { ok: { values: PyValue[]; id?: string } } | { dynamic: string } {
-    const node = item.node && unparenthesize(item.node);
-    const callee = node?.type === 'call' ? node.childForFieldName('function') : null;
-    if (node && callee && this.scope.qualify(callee) === 'pytest.param') {
-      const args = argumentsOf(node);
-      if (args.unpacked) return { dynamic: `parameter set \`${sourceOf(node)}\` is unpacked at run time` };
-      const idNode = args.keywords.get('id');
-      const idValue = idNode ? this.scope.evaluate(idNode) : undefined;
-      if (idValue && idValue.kind !== 'str' && idValue.kind !== 'none') return { dynamic: `id \`${sourceOf(idNode!)}\` is computed at run time` };
-      return { ok: { values: args.positional.map(a => this.scope.evaluate(a)), ...(idValue?.kind === 'str' ? { id: asciiEscapedStr(idValue.value) } : {}) } };
-    }
-    if (singleName) return { ok: { values: [item.value] } };
-    if (item.value.kind === 'sequence') return { ok: { values: item.value.items.map(i => i.value) } };
-    return { dynamic: `parameter set \`${item.node ? sourceOf(item.node) : '?'}\` is unpacked at run time` };
   }
 
   /**
@@ -510,111 +562,16 @@ class FileCollector {
       code: 'syntax-error',
     });
   }
-
-  private report(node: SyntaxNode, severity: Severity, message: string): void {
-    const key = `${node.id}:${message}`;
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
-    this.diagnostics.push({ file: this.file, range: rangeOf(node), severity, message });
-  }
 }
 
-// ---- syntax helpers ----
-
-/**
- * Visits the statements of a module or class body, looking through `if`/`try`/... and error nodes. Inside
- * an error node (an unclosed bracket while typing swallows everything after it) the pieces of a
- * `@decorator def name(` are still there as loose tokens; they come back as recovered definitions.
- */
-function forEachStatement(container: SyntaxNode | null, visit: (statement: SyntaxNode) => void, visitRecovered: (definition: Definition) => void): void {
-  if (!container) return;
-  if (container.type === 'ERROR') {
-    forEachInError(container, visit, visitRecovered);
-    return;
-  }
-  for (const node of namedChildrenOf(container)) {
-    if (TRANSPARENT_STATEMENTS.has(node.type)) forEachStatement(node, visit, visitRecovered);
-    else visit(node);
-  }
+function inSourceOrder<T extends { range: { line: number; column: number } }>(items: T[]): T[] {
+  const before = (a: T, b: T) => a.range.line - b.range.line || a.range.column - b.range.column;
+  for (let i = 1; i < items.length; i++) if (before(items[i - 1], items[i]) > 0) return items.sort(before);
+  return items;
 }
 
-function forEachInError(error: SyntaxNode, visit: (statement: SyntaxNode) => void, visitRecovered: (definition: Definition) => void): void {
-  let decorators: SyntaxNode[] = [];
-  const children = error.children;
-  for (let i = 0; i < children.length; i++) {
-    const child = children[i];
-    if (child.type === 'comment' || child.type === 'async') continue;
-    if (child.type === 'decorator') {
-      const expression = namedChildrenOf(child)[0];
-      if (expression) decorators.push(expression);
-      continue;
-    }
-    const name = child.type === 'def' || child.type === 'class' ? children[i + 1] : undefined;
-    if (name?.type === 'identifier') {
-      visitRecovered({ kind: child.type === 'def' ? 'function' : 'class', name: name.text, node: name, nameNode: name, decorators });
-      i++;
-    } else if (child.isNamed) {
-      if (TRANSPARENT_STATEMENTS.has(child.type)) forEachStatement(child, visit, visitRecovered);
-      else visit(child);
-    }
-    decorators = [];
-  }
-}
-
-function definitionOf(statement: SyntaxNode): Definition | undefined {
-  let node = statement;
-  const decorators: SyntaxNode[] = [];
-  if (statement.type === 'decorated_definition') {
-    for (const child of namedChildrenOf(statement)) {
-      if (child.type === 'decorator') {
-        const expression = namedChildrenOf(child)[0];
-        if (expression) decorators.push(expression);
-      }
-    }
-    const definition = statement.childForFieldName('definition');
-    if (!definition) return undefined;
-    node = definition;
-  }
-  if (node.type !== 'function_definition' && node.type !== 'class_definition') return undefined;
-  const nameNode = node.childForFieldName('name');
-  const kind = node.type === 'function_definition' ? 'function' : 'class';
-  return nameNode ? { kind, name: nameNode.text, node, nameNode, decorators } : undefined;
-}
-
-/** `a = b = value` → [a, value], [b, value]; annotated assignments without a value bind nothing. */
-function assignmentsOf(expression: SyntaxNode): [SyntaxNode, SyntaxNode][] {
-  const pairs: [SyntaxNode, SyntaxNode][] = [];
-  const targets: SyntaxNode[] = [];
-  let current: SyntaxNode | null = expression;
-  while (current?.type === 'assignment') {
-    const left = current.childForFieldName('left');
-    if (left) targets.push(left);
-    current = current.childForFieldName('right');
-  }
-  if (current) for (const target of targets) pairs.push([target, current]);
-  return pairs;
-}
-
-function replaceMember(members: Map<string, Definition>, definition: Definition): void {
-  // Re-inserting keeps the surviving definition at its own position in source order.
-  members.delete(definition.name);
-  members.set(definition.name, definition);
-}
-
-function argumentsOf(call: SyntaxNode | undefined): CallArguments {
-  const args: CallArguments = { positional: [], keywords: new Map(), unpacked: false };
-  for (const arg of namedChildrenOf(call?.childForFieldName('arguments') ?? null)) {
-    if (arg.type === 'keyword_argument') {
-      const name = arg.childForFieldName('name');
-      const value = arg.childForFieldName('value');
-      if (name && value) args.keywords.set(name.text, value);
-    } else if (arg.type === 'list_splat' || arg.type === 'dictionary_splat') {
-      args.unpacked = true;
-    } else {
-      args.positional.push(arg);
-    }
-  }
-  return args;
+function mapResolved<T, U>(value: Resolved<T>, map: (value: T) => U): Resolved<U> {
+  return 'ok' in value ? { ok: map(value.ok) } : value;
 }
 
 /** One test's parameter ids and rank count; like Axis, one object shape throughout. */
@@ -634,36 +591,6 @@ function expand(axes: Axis[]): Combination[] | undefined {
   return combinations;
 }
 
-/** pytest 7's make_unique_parameterset_ids: repeated ids get a per-id counter appended. */
-function uniqueIds(ids: string[]): string[] {
-  const counts = new Map<string, number>();
-  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const next = new Map<string, number>();
-  // Always a fresh array filled by push, so every axis's ids share one array layout (V8 deoptimizes code
-  // optimized for one layout when it meets another, e.g. the holey arrays Array#map returns).
-  const unique: string[] = [];
-  for (const id of ids) {
-    if (counts.get(id)! < 2) {
-      unique.push(id);
-      continue;
-    }
-    const n = next.get(id) ?? 0;
-    next.set(id, n + 1);
-    unique.push(`${id}${n}`);
-  }
-  return unique;
-}
-
-function runsOn(counts: number[]): string {
-  const plural = (n: number) => `${n} rank${n === 1 ? '' : 's'}`;
-  if (counts.length === 1) return `runs on ${plural(counts[0])}`;
-  return `runs on ${counts.slice(0, -1).join(', ')} and ${plural(counts[counts.length - 1])}: one test per count`;
-}
-
-function describe(item: SequenceItem): string {
-  return item.node ? sourceOf(item.node) : item.value.kind;
-}
-
 /** The innermost first ERROR node or MISSING token, or null when the file parses cleanly. */
 function firstSyntaxError(root: SyntaxNode): SyntaxNode | null {
   if (!root.hasError) return null;
@@ -679,10 +606,4 @@ function firstSyntaxError(root: SyntaxNode): SyntaxNode | null {
 function firstLine(text: string): string {
   const line = text.split('\n')[0];
   return line.length > 40 ? `${line.slice(0, 40)}…` : line;
-}
-
-export function rangeOf(node: SyntaxNode): SourceRange {
-  const start = node.startPosition;
-  const end = node.endPosition;
-  return { line: start.row + 1, column: start.column, endLine: end.row + 1, endColumn: end.column };
 }

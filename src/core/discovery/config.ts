@@ -1,21 +1,19 @@
 import { Minimatch } from 'minimatch';
 import type { LauncherTemplate } from '../types';
+import { folderOf } from './registry';
 
 export interface DiscoveryConfig {
   /** unittest-style files: a file matching `glob` (relative to the root) runs under the launcher template. */
   launchers: LauncherTemplate[];
   /** Rank count for a bare `@pytest.mark.mpi` (no `min_size`). */
   mpiDefaultRanks: number;
-  /** pytest's `python_files`; matched against the file name, or the relative path when a pattern has a `/`. */
+  /** Replaces pytest's `python_files`; matched against the file name, or the path when a pattern has a `/`. */
   testFilePatterns?: string[];
-  /** Folder names never walked (glob patterns on the folder's own name, e.g. `.*`). */
+  /** Folder names never walked (fnmatch patterns on the folder's own name, e.g. `.*`); replaces pytest's norecursedirs. */
   exclude?: string[];
 }
 
 export const DEFAULT_TEST_FILE_PATTERNS = ['test_*.py', '*_test.py'];
-
-/** pytest's `norecursedirs` defaults plus the places installed packages and caches live. */
-export const DEFAULT_EXCLUDE = ['.*', '*.egg', '_darcs', 'build', 'CVS', 'dist', 'node_modules', 'venv', '__pycache__', 'site-packages'];
 
 export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
 
@@ -24,7 +22,6 @@ export interface CompiledConfig {
   config: DiscoveryConfig;
   launcherFor(relFile: string): LauncherTemplate | undefined;
   isTestFile(relFile: string): boolean;
-  isExcludedDir(name: string): boolean;
 }
 
 const compiledConfigs = new WeakMap<DiscoveryConfig, CompiledConfig>();
@@ -49,19 +46,21 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   if (compiled) return compiled;
   const launchers = config.launchers.map(template => ({ template, matches: compileGlob(template.glob) }));
   const testFiles = (config.testFilePatterns ?? DEFAULT_TEST_FILE_PATTERNS).map(compileGlob);
-  const excluded = (config.exclude ?? DEFAULT_EXCLUDE).map(compileGlob);
   const launcherFor = (relFile: string) => launchers.find(l => l.matches(relFile))?.template;
   compiled = {
     config,
     launcherFor,
     isTestFile: relFile => relFile.endsWith('.py') && (launcherFor(relFile) !== undefined || testFiles.some(matches => matches(relFile))),
-    isExcludedDir: name => excluded.some(matches => matches(name)),
   };
   compiledConfigs.set(config, compiled);
   return compiled;
 }
 
-/** Whether discovery looks into this file: pytest's python_files, or a launcher template's glob. */
+/**
+ * Whether discovery looks into this file: pytest's python_files, or a launcher template's glob; in a
+ * folder discoverFolder walked with these settings, whether pytest there collects it.
+ */
 export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
-  return compileConfig(config).isTestFile(relFile);
+  const folder = folderOf(relFile, config);
+  return folder ? folder.collects(relFile) : compileConfig(config).isTestFile(relFile);
 }

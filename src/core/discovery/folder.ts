@@ -3,9 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeFsName, fsPath } from '../fsNames';
-import type { FileDiscovery } from '../types';
-import { compileConfig, type DiscoveryConfig } from './config';
+import type { FileDiscovery, MarkerDiagnostic } from '../types';
+import type { CollectContext } from './collect';
+import { isConfigFileName, readPytestConfig } from './configFiles';
+import { compileConfig, type CompiledConfig, type DiscoveryConfig } from './config';
+import type { ModuleAnalysis } from './modules';
 import { PythonTestParser } from './parser';
+import { ProjectModules } from './project';
+import { fnmatchRegExp } from './pyText';
+import { rangeOf } from './pysyntax';
+import { rememberFolder } from './registry';
+import { compileRules, loadPytestRules, type CompiledRules, type PytestRules } from './rules';
+import { sourceOf } from './scope';
 
 /**
  * Files read and parsed between two yields to the event loop (a language server must stay responsive);
@@ -24,85 +33,375 @@ export interface DiscoverFolderOptions {
   workerScript?: string;
 }
 
+/** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
+export async function findTestFiles(root: string, config: DiscoveryConfig, parser?: PythonTestParser): Promise<string[]> {
+  const python = parser ?? (await PythonTestParser.create());
+  const rules = loadPytestRules(path.resolve(root), config);
+  const modules = new ProjectModules(python, rules, compileConfig(config));
+  try {
+    return (await walkProject(rules, config, async () => modules)).files;
+  } finally {
+    modules.dispose();
+    if (!parser) python.dispose();
+  }
+}
+
 /**
- * Test files under root, relative with forward slashes, sorted. Excluded folders are never entered.
- * Names are read as bytes: one that is not valid UTF-8 is kept with its bytes escaped (fsNames.ts).
+ * Discovers every test file under root, in path order, with pytest's configuration of the folder.
+ * Files that vanish or cannot be read are skipped. Configuration files and conftest.py files with
+ * problems come back as entries without tests. Files are read synchronously, a chunk per event-loop
+ * turn: for thousands of small files that is 3-6x faster than fs.promises (each promise read costs
+ * four thread-pool round trips). With the caller's parser, the folder's rules and modules stay for
+ * single files discovered later with that parser and config (see registry.ts).
  */
-export async function findTestFiles(root: string, config: DiscoveryConfig): Promise<string[]> {
-  const compiled = compileConfig(config);
-  const found: string[] = [];
-  let level = [''];
+export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
+  const absoluteRoot = path.resolve(root);
+  const rules = loadPytestRules(absoluteRoot, config);
+  // The parser loads while the folder is walked.
+  const loading = parser ? Promise.resolve(parser) : PythonTestParser.create();
+  const ready = loading.then(python => new ProjectModules(python, rules, compileConfig(config)));
+  let modules: ProjectModules | undefined;
+  try {
+    const walked = await walkProject(rules, config, () => ready);
+    modules = await ready;
+    const { files } = walked;
+    const chunks: string[][] = [];
+    for (let start = 0; start < files.length; start += CHUNK_FILES) chunks.push(files.slice(start, start + CHUNK_FILES));
+    const results: (FileDiscovery[] | undefined)[] = new Array(chunks.length);
+    // Every thread claims its next chunk from a shared counter: a helper never waits on this thread, which
+    // only reads messages between its own chunks.
+    const claimed = new Int32Array(new SharedArrayBuffer(4));
+    const helpers = options.workerScript && files.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
+    const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer };
+    const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results));
+    const python = await loading;
+    const context = contextOf(modules);
+    for (let index = Atomics.add(claimed, 0, 1); index < chunks.length; index = Atomics.add(claimed, 0, 1)) {
+      results[index] = discoverFiles(python, absoluteRoot, chunks[index], config, context);
+      await new Promise(resolve => setImmediate(resolve));
+    }
+    await Promise.all(helping);
+    // A helper that failed to start or died leaves the chunks it had claimed to this thread.
+    for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, absoluteRoot, chunks[index], config, context);
+    if (parser) {
+      const kept = modules;
+      rememberFolder({ root: absoluteRoot, config, parser, context, collects: collectsFile(kept), dispose: () => kept.dispose() });
+      modules = undefined;
+    }
+    return mergeExtra((results as FileDiscovery[][]).flat(), [...rules.diagnostics, ...walked.diagnostics]);
+  } finally {
+    if (modules) modules.dispose();
+    else if (!parser) (await ready.catch(() => undefined))?.dispose();
+    if (!parser) await loading.then(p => p.dispose(), () => undefined);
+  }
+}
+
+/** Diagnostics of files that are no test files (configuration, conftest.py) as entries of their own, in path order. */
+function mergeExtra(found: FileDiscovery[], diagnostics: MarkerDiagnostic[]): FileDiscovery[] {
+  if (!diagnostics.length) return found;
+  const byFile = new Map(found.map(f => [f.file, f]));
+  for (const diagnostic of diagnostics) {
+    let entry = byFile.get(diagnostic.file);
+    if (!entry) byFile.set(diagnostic.file, (entry = { file: diagnostic.file, tests: [], diagnostics: [] }));
+    entry.diagnostics.push(diagnostic);
+  }
+  return [...byFile.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+}
+
+function contextOf(modules: ProjectModules): Omit<CollectContext, 'absPath'> {
+  return { rules: compileRules(modules.rules, modules.config.config), modules };
+}
+
+function discoverFiles(parser: PythonTestParser, root: string, files: string[], config: DiscoveryConfig, context: Omit<CollectContext, 'absPath'>): FileDiscovery[] {
+  const results: FileDiscovery[] = [];
+  // One context object for the chunk, its file changed for each (collectTests keeps none of it).
+  const perFile: CollectContext = { rules: context.rules, modules: context.modules, absPath: '' };
+  const prefix = root.endsWith('/') ? root : `${root}/`;
+  for (const file of files) {
+    perFile.absPath = prefix + file;
+    let text: string;
+    try {
+      text = fs.readFileSync(fsPath(perFile.absPath), 'utf8');
+    } catch {
+      continue;
+    }
+    results.push(parser.discover(file, text, config, perFile));
+  }
+  return results;
+}
+
+// ---- the walk: pytest's Session.collect over its starting points ----
+
+/** `listings`: the names of every folder walked, so that helper threads need not read them again. */
+interface Walked { files: string[]; diagnostics: MarkerDiagnostic[]; listings: [string, string[]][] }
+interface IgnoreLists { paths: Set<string>; globs: RegExp[] }
+const NO_LISTS: IgnoreLists = { paths: new Set(), globs: [] };
+
+/**
+ * Walks the starting points as pytest's Session does: norecursedirs, `__pycache__`, virtualenvs,
+ * --ignore / --ignore-glob and the closest conftest.py's collect_ignore / collect_ignore_glob; files by
+ * python_files (or a launcher glob); files named as starting points always. The directory walk runs
+ * while the parser loads (`modulesReady`); collect_ignore is applied after, which prunes the same folders.
+ */
+async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesReady: () => Promise<ProjectModules>): Promise<Walked> {
+  const compiled = compileRules(rules, config);
+  const compiledConfig = compileConfig(config);
+  const listings = new Map<string, string[]>();
+  const candidates = new Set<string>();
+  const initial = new Set<string>();
+  const nested: string[] = [];
+  for (const arg of rules.args) {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(arg);
+    } catch {
+      continue;
+    }
+    if (stat.isFile()) {
+      if (arg.endsWith('.py')) {
+        candidates.add(arg);
+        initial.add(arg);
+      }
+      continue;
+    }
+    await walkFolder(arg, rules, compiled, compiledConfig, listings, candidates, nested);
+  }
+  const modules = await modulesReady();
+  for (const [dir, names] of listings) modules.primeListing(dir, names);
+  const diagnostics: MarkerDiagnostic[] = [];
+  const ignored = new IgnoreChecker(modules, diagnostics);
+  // Only conftest.py files can ignore more: those of the folders walked and those above the root. A
+  // conftest.py is parsed here only when it mentions what the walk needs of it.
+  const conftests = new Set(modules.conftestFiles(rules.root));
+  for (const [dir, names] of listings) if (names.includes('conftest.py')) for (const file of modules.conftestFiles(dir)) conftests.add(file);
+  const ignoring = [...conftests].some(file => modules.textOf(file).includes('collect_ignore'));
+  const files: string[] = [];
+  const prefix = rules.root.endsWith('/') ? rules.root : `${rules.root}/`;
+  for (const file of candidates) {
+    // Files outside the workspace folder (a starting point like ../x) have no id here.
+    if (!file.startsWith(prefix)) continue;
+    if (ignoring && !initial.has(file) && ignored.excludes(file, rules.args)) continue;
+    files.push(file.slice(prefix.length));
+  }
+  for (const file of conftests) {
+    if (ignoring) ignored.visit(path.dirname(file));
+    if (!/def\s+pytest_/.test(modules.textOf(file))) continue;
+    const conftest = modules.analysisAt(file);
+    if (conftest) diagnostics.push(...hookDiagnostics(conftest));
+  }
+  for (const config of nested) diagnostics.push(...nestedConfigDiagnostic(config, rules));
+  return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')), listings: [...listings] };
+}
+
+async function walkFolder(start: string, rules: PytestRules, compiled: CompiledRules, config: CompiledConfig, listings: Map<string, string[]>,
+  candidates: Set<string>, nestedConfigs: string[]): Promise<void> {
+  let level = [start];
   while (level.length) {
     const next: string[] = [];
-    await Promise.all(level.map(async rel => {
+    await Promise.all(level.map(async dir => {
       let entries: fs.Dirent<Buffer>[];
       try {
-        entries = await fs.promises.readdir(fsPath(path.join(root, rel)), { withFileTypes: true, encoding: 'buffer' });
+        entries = await fs.promises.readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' });
       } catch {
         return; // vanished or unreadable: nothing to discover there
       }
-      for (const entry of entries) {
-        const name = decodeFsName(entry.name);
-        const child = rel ? `${rel}/${name}` : name;
-        if (entry.isDirectory()) {
-          if (!compiled.isExcludedDir(name)) next.push(child);
-        } else if ((entry.isFile() || entry.isSymbolicLink()) && compiled.isTestFile(child)) {
-          found.push(child);
+      // Names are read as bytes: one that is not valid UTF-8 is kept with its bytes escaped (fsNames.ts).
+      const names = entries.map(e => decodeFsName(e.name));
+      if (dir !== start && !rules.collectInVirtualenv && isVirtualenv(dir, names)) return;
+      listings.set(dir, names);
+      for (const [index, entry] of entries.entries()) {
+        const name = names[index];
+        const child = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        let isDir = entry.isDirectory();
+        let isFile = entry.isFile();
+        if (entry.isSymbolicLink()) {
+          try {
+            const target = await fs.promises.stat(fsPath(child));
+            isDir = target.isDirectory();
+            isFile = target.isFile();
+          } catch {
+            continue;
+          }
+        }
+        if (isDir) {
+          if (compiled.isIgnored(child) || compiled.isExcludedDir(child)) continue;
+          next.push(child);
+        } else if (isFile) {
+          if (dir !== rules.rootdir && isConfigFileName(name)) nestedConfigs.push(child);
+          if (!name.endsWith('.py') || compiled.isIgnored(child)) continue;
+          if (compiled.matchesPythonFiles(child) || (config.config.launchers.length && config.launcherFor(path.relative(rules.root, child)))) candidates.add(child);
         }
       }
     }));
     level = next;
   }
-  return found.sort();
+}
+
+/** pytest 7's _in_venv (bin/activate*) and pytest 8's (pyvenv.cfg, conda-meta/history). */
+function isVirtualenv(dir: string, names: string[]): boolean {
+  let bin = false;
+  let conda = false;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (name === 'pyvenv.cfg') return true;
+    if (name === 'bin') bin = true;
+    else if (name === 'conda-meta') conda = true;
+  }
+  if (conda && fs.existsSync(path.join(dir, 'conda-meta', 'history'))) return true;
+  if (!bin) return false;
+  try {
+    return fs.readdirSync(path.join(dir, 'bin')).some(name => /^(activate(\.csh|\.fish)?|Activate(\.bat|\.ps1)?)$/.test(name));
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Discovers every test file under root, in path order. Files that vanish or cannot be read are skipped.
- * Files are read synchronously, a chunk per event-loop turn: for thousands of small files that is 3-6x
- * faster than fs.promises (each promise read costs four thread-pool round trips).
+ * collect_ignore / collect_ignore_glob of the closest conftest.py that sets each: a path is skipped
+ * when it or a folder on its way from the starting point is listed by the conftest files above it.
  */
-export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
-  const files = await findTestFiles(root, config);
-  const chunks: string[][] = [];
-  for (let start = 0; start < files.length; start += CHUNK_FILES) chunks.push(files.slice(start, start + CHUNK_FILES));
-  const results: (FileDiscovery[] | undefined)[] = new Array(chunks.length);
-  // Every thread claims its next chunk from a shared counter: a helper never waits on this thread, which
-  // only reads messages between its own chunks.
-  const claimed = new Int32Array(new SharedArrayBuffer(4));
-  const helpers = options.workerScript && files.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
-  const job: HelperJob = { root, chunks, config, claimed: claimed.buffer as SharedArrayBuffer };
-  const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results));
+class IgnoreChecker {
+  private readonly perChain = new WeakMap<string[], IgnoreLists>();
+  private readonly verdicts = new Map<string, boolean>();
+  private readonly reported = new Set<ModuleAnalysis>();
 
-  const python = parser ?? (await PythonTestParser.create());
-  try {
-    for (let index = Atomics.add(claimed, 0, 1); index < chunks.length; index = Atomics.add(claimed, 0, 1)) {
-      results[index] = discoverFiles(python, root, chunks[index], config);
-      await new Promise(resolve => setImmediate(resolve));
-    }
-    await Promise.all(helping);
-    // A helper that failed to start or died leaves the chunks it had claimed to this thread.
-    for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, root, chunks[index], config);
-  } finally {
-    if (!parser) python.dispose();
+  constructor(private readonly modules: ProjectModules, private readonly diagnostics: MarkerDiagnostic[]) {}
+
+  /** Whether pytest skips `file` or one of its folders below the starting point that contains it. */
+  excludes(file: string, starts: string[]): boolean {
+    const start = starts.length === 1 ? starts[0] : starts.filter(s => file.startsWith(`${s}/`)).sort((a, b) => b.length - a.length)[0];
+    if (start === undefined || !file.startsWith(`${start}/`)) return false;
+    const dir = path.dirname(file);
+    return this.isIgnored(file, dir) || this.excludedFolder(dir, start);
   }
-  return (results as FileDiscovery[][]).flat();
+
+  /** Whether a folder below `start` (or one between them) is skipped; cached per folder. */
+  private excludedFolder(dir: string, start: string): boolean {
+    if (dir.length <= start.length) return false;
+    let verdict = this.verdicts.get(dir);
+    if (verdict === undefined) {
+      const parent = path.dirname(dir);
+      verdict = this.isIgnored(dir, parent) || this.excludedFolder(parent, start);
+      this.verdicts.set(dir, verdict);
+    }
+    return verdict;
+  }
+
+  /** Reads the lists a folder's conftest.py files set (and reports what is computed in them). */
+  visit(dir: string): void {
+    this.listsFor(dir);
+  }
+
+  private isIgnored(target: string, parent: string): boolean {
+    const lists = this.listsFor(parent);
+    return lists !== NO_LISTS && (lists.paths.has(target) || lists.globs.some(re => re.test(target)));
+  }
+
+  private listsFor(dir: string): IgnoreLists {
+    const files = this.modules.conftestFiles(dir);
+    let lists = this.perChain.get(files);
+    if (lists) return lists;
+    const chain = files
+      .filter(file => this.modules.textOf(file).includes('collect_ignore'))
+      .map(file => this.modules.analysisAt(file))
+      .filter((c): c is ModuleAnalysis => c !== undefined);
+    if (!chain.some(c => c.ignoreLists.size)) {
+      this.perChain.set(files, NO_LISTS);
+      return NO_LISTS;
+    }
+    lists = { paths: new Set(), globs: [] };
+    let pathsFound = false;
+    let globsFound = false;
+    for (let i = chain.length - 1; i >= 0 && !(pathsFound && globsFound); i--) {
+      const conftest = chain[i];
+      const dirOf = path.dirname(conftest.absPath);
+      if (!pathsFound && conftest.ignoreLists.has('collect_ignore')) {
+        pathsFound = true;
+        for (const entry of this.entriesOf(conftest, 'collect_ignore')) lists.paths.add(path.resolve(dirOf, entry));
+      }
+      if (!globsFound && conftest.ignoreLists.has('collect_ignore_glob')) {
+        globsFound = true;
+        for (const entry of this.entriesOf(conftest, 'collect_ignore_glob')) lists.globs.push(fnmatchRegExp(path.resolve(dirOf, entry)));
+      }
+    }
+    this.perChain.set(files, lists);
+    return lists;
+  }
+
+  /** The literal strings of a conftest's list; what is computed is said on the conftest (once). */
+  private entriesOf(conftest: ModuleAnalysis, name: string): string[] {
+    const list = conftest.ignoreLists.get(name)!;
+    const report = !this.reported.has(conftest);
+    const say = (node: Parameters<typeof rangeOf>[0], message: string) => {
+      if (report) this.diagnostics.push({ file: conftest.file, range: rangeOf(node), severity: 'warning', message });
+    };
+    if (list.conditional) {
+      say(list.value!, `${name} is set conditionally here; distest cannot tell whether pytest skips these paths, so it lists them`);
+      this.reported.add(conftest);
+      return [];
+    }
+    const value = conftest.scope.evaluate(list.value!);
+    const entries: string[] = [];
+    if (value.kind === 'sequence') {
+      for (const item of value.items) {
+        if (item.value.kind === 'str') entries.push(item.value.value);
+        else if (item.node) say(item.node, `${name} entry \`${sourceOf(item.node)}\` is computed at run time; distest does not skip it`);
+      }
+    } else {
+      say(list.value!, `${name} is computed at run time; distest does not skip what it lists`);
+    }
+    for (const change of list.changes) say(change, `${name} is changed here at run time; distest applies only the list literal`);
+    this.reported.add(conftest);
+    return entries;
+  }
 }
 
-function discoverFiles(parser: PythonTestParser, root: string, files: string[], config: DiscoveryConfig): FileDiscovery[] {
-  const results: FileDiscovery[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = fs.readFileSync(fsPath(path.join(root, file)), 'utf8');
-    } catch {
-      continue;
+/** Whether the walk would collect a file (relative to the root): what folderOf's users ask of a single file. */
+function collectsFile(modules: ProjectModules): (relFile: string) => boolean {
+  const rules = modules.rules;
+  const compiled = compileRules(rules, modules.config.config);
+  const ignored = new IgnoreChecker(modules, []);
+  return relFile => {
+    const file = path.join(rules.root, relFile);
+    if (rules.args.includes(file)) return file.endsWith('.py');
+    const start = rules.args.filter(a => file.startsWith(`${a}/`)).sort((a, b) => b.length - a.length)[0];
+    if (!start || !file.endsWith('.py') || compiled.isIgnored(file)) return false;
+    for (let dir = path.dirname(file); dir.length > start.length; dir = path.dirname(dir)) {
+      if (compiled.isIgnored(dir) || compiled.isExcludedDir(dir)) return false;
     }
-    results.push(parser.discover(file, text, config));
-  }
-  return results;
+    if (!compiled.matchesPythonFiles(file) && !modules.config.launcherFor(relFile)) return false;
+    return !ignored.excludes(file, rules.args);
+  };
 }
 
-interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; claimed: SharedArrayBuffer }
+/** A configuration file below the rootdir: pytest started in the workspace folder does not read it. */
+function nestedConfigDiagnostic(file: string, rules: PytestRules): MarkerDiagnostic[] {
+  const config = readPytestConfig(file, []);
+  if (!config) return [];
+  const rel = path.relative(rules.root, file).split(path.sep).join('/');
+  const used = rules.inifile ? path.relative(rules.root, rules.inifile).split(path.sep).join('/') : 'no configuration file';
+  const dir = path.dirname(rel);
+  return [{
+    file: rel,
+    range: { line: 1, column: 0, endLine: 1, endColumn: 1 },
+    severity: 'info',
+    message: `pytest started in the workspace folder reads ${used}, not this file, and distest lists the tests that way; pytest given only paths below ${dir}/ reads this file instead`,
+  }];
+}
+
+/** Hooks of a conftest.py that decide at run time what pytest collects. */
+function hookDiagnostics(conftest: ModuleAnalysis): MarkerDiagnostic[] {
+  return conftest.collectionHooks().map(hook => ({
+    file: conftest.file,
+    range: rangeOf(hook.nameNode),
+    severity: 'info' as const,
+    message: `${hook.name} decides at run time what pytest collects; distest lists tests by pytest's own rules here`,
+  }));
+}
+
+// ---- helper threads ----
+
+interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; rules: PytestRules; listings: [string, string[]][]; claimed: SharedArrayBuffer }
 interface ChunkResult { index: number; files: FileDiscovery[] }
 
 /** A helper thread working through the shared chunks; resolves when it exits, however it ends. */
@@ -125,10 +424,14 @@ export function serveDiscoveryWorker(): boolean {
   const port = parentPort;
   // A failure to load ends this thread with an 'error'; the main thread then does the chunks itself.
   void PythonTestParser.create().then(parser => {
+    const modules = new ProjectModules(parser, job.rules, compileConfig(job.config));
+    for (const [dir, names] of job.listings) modules.primeListing(dir, names);
+    const context = contextOf(modules);
     const claimed = new Int32Array(job.claimed);
     for (let index = Atomics.add(claimed, 0, 1); index < job.chunks.length; index = Atomics.add(claimed, 0, 1)) {
-      port.postMessage({ index, files: discoverFiles(parser, job.root, job.chunks[index], job.config) } satisfies ChunkResult);
+      port.postMessage({ index, files: discoverFiles(parser, job.root, job.chunks[index], job.config, context) } satisfies ChunkResult);
     }
+    modules.dispose();
     parser.dispose();
     port.close();
   });

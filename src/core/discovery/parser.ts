@@ -4,8 +4,9 @@ import path from 'node:path';
 import TreeSitter = require('web-tree-sitter');
 import type { FileDiscovery } from '../types';
 import { assetDir } from '../assets';
-import { collectTests, type CollectedFile } from './collect';
+import { collectTests, type CollectContext, type CollectedFile } from './collect';
 import { compileConfig, type DiscoveryConfig } from './config';
+import { folderOf } from './registry';
 import { SyntaxReader, type SyntaxNode, type WasmModule } from './syntax';
 
 export interface ParserOptions {
@@ -51,14 +52,28 @@ export class PythonTestParser {
     return new PythonTestParser(parser, reader);
   }
 
-  discover(relFile: string, text: string, config: DiscoveryConfig): FileDiscovery {
-    return this.discoverWithMarkers(relFile, text, config).discovery;
+  /**
+   * The tests of one file. `context`: its folder's pytest rules and the project's other modules (conftest
+   * fixtures, base classes in other files); without it, those of the folder discoverFolder last walked
+   * with this parser and config, if the file is in one, else pytest's defaults and this file alone.
+   */
+  discover(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): FileDiscovery {
+    return this.discoverWithMarkers(relFile, text, config, context).discovery;
   }
 
   /** Also returns what each rank marker means (for hovers). Never throws on bad Python: tree-sitter recovers. */
-  discoverWithMarkers(relFile: string, text: string, config: DiscoveryConfig): CollectedFile {
-    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config)));
+  discoverWithMarkers(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): CollectedFile {
+    const folder = context ? undefined : folderOf(relFile, config, this);
+    const within = context ?? (folder && { ...folder.context, absPath: path.join(folder.root, relFile) });
+    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config), within));
     return found ?? { discovery: { file: relFile, tests: [], diagnostics: [] }, markers: [] };
+  }
+
+  /** Parses text into a tree the caller keeps until it calls delete() (the modules other files import). */
+  parseKept(text: string): { root: SyntaxNode; delete(): void } | undefined {
+    const tree = this.parser.parse(text);
+    if (!tree) return undefined;
+    return { root: this.reader.root(tree, text), delete: () => tree.delete() };
   }
 
   /** Parses text and hands its root to read; the tree is freed when read returns, and its nodes with it. */

@@ -1,0 +1,149 @@
+// Static discovery against pytest itself: every project under test/fixtures/agreement is collected by the
+// real pytest (`--collect-only -q`, Debian's /usr/bin/python3, with the plugins installed or stubbed) and
+// by discoverFolder; the id sets must be identical and the rank counts those the plugins launch with.
+// Items distest cannot know statically must be listed as dynamic placeholders that cover pytest's ids
+// (the `dynamic` list of each project below, by design of its fixture files).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DiscoveryConfig } from '../../src/core/discovery/config';
+import { discoverFolder } from '../../src/core/discovery/folder';
+import { PythonTestParser } from '../../src/core/discovery/parser';
+import type { FileDiscovery, TestSpec } from '../../src/core/types';
+
+const REPO = path.resolve(__dirname, '../../..');
+const FIXTURES = path.join(REPO, 'test/fixtures/agreement');
+const PROBE = path.join(FIXTURES, 'probe');
+const PYTHON = '/usr/bin/python3';
+const CONFIG: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
+
+/** What the probe plugin records per collected item (see probe/distest_agreement_probe.py). */
+interface ProbeRecord { id: string; nprocs?: number; min_size?: number | null; comm?: number }
+
+interface Collected { ids: string[]; probe: Map<string, ProbeRecord> }
+
+function collectWithPytest(root: string): Collected {
+  const probeFile = path.join(root, '.probe.json');
+  const result = spawnSync(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', '-p', 'distest_agreement_probe'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: PROBE, PYTHONDONTWRITEBYTECODE: '1', DISTEST_PROBE_OUT: probeFile, PYTEST_ADDOPTS: '' },
+  });
+  assert.equal(result.status, 0, `pytest --collect-only failed in ${root}:\n${result.stdout}\n${result.stderr}`);
+  const ids = result.stdout.split('\n').map(l => l.trim()).filter(l => l.includes('::'));
+  const records = JSON.parse(fs.readFileSync(probeFile, 'utf8')) as ProbeRecord[];
+  return { ids, probe: new Map(records.map(r => [r.id, r])) };
+}
+
+/** The rank count each plugin launches an item with (pytest-mpi's bare marker: distest's default). */
+function launchedRanks(record: ProbeRecord): number {
+  if (record.nprocs !== undefined) return record.nprocs;
+  if (record.comm !== undefined) return record.comm;
+  if (record.min_size !== undefined) return record.min_size ?? CONFIG.mpiDefaultRanks;
+  return 1;
+}
+
+interface Project {
+  name: string;
+  /** Placeholders distest must list as dynamic (ids of functions whose parametrization only the run knows). */
+  dynamic: string[];
+  /** Diagnostics distest must report: file and a piece of the message. */
+  diagnostics?: [string, RegExp][];
+}
+
+const PROJECTS: Project[] = [
+  {
+    name: 'config',
+    dynamic: [],
+    diagnostics: [
+      ['conftest.py', /collect_ignore is changed here at run time/],
+      ['tests/sub/pytest.ini', /reads pytest.ini, not this file/],
+    ],
+  },
+  { name: 'toml', dynamic: [] },
+  { name: 'cfg', dynamic: [] },
+  { name: 'tox', dynamic: [] },
+  { name: 'unittest', dynamic: ['tests/test_generated.py::GeneratedCase'] },
+  {
+    name: 'params',
+    dynamic: [
+      'tests/test_values.py::test_duplicates_differ_by_version',
+      'tests/test_values.py::test_int_enum',
+      'tests/test_values.py::test_unknown_call',
+      'tests/test_values.py::test_ids_callable',
+    ],
+  },
+  { name: 'fixtures', dynamic: ['tests/test_use.py::test_computed_ids', 'tests/gen/test_gen.py::test_generated'] },
+  { name: 'mpi', dynamic: [] },
+];
+
+const totals = { matched: 0, pytest: 0, ranksMatched: 0, ranksChecked: 0, dynamic: 0 };
+let parser: PythonTestParser;
+let scratch: string;
+
+before(async () => {
+  parser = await PythonTestParser.create();
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-agreement-'));
+});
+
+after(() => {
+  parser.dispose();
+  fs.rmSync(scratch, { recursive: true, force: true });
+  // The numbers the issue asks for, in the test log.
+  console.log(`agreement: ${totals.matched}/${totals.pytest} pytest ids listed exactly (${totals.dynamic} more under dynamic placeholders), ` +
+    `rank counts ${totals.ranksMatched}/${totals.ranksChecked}`);
+});
+
+describe('distest lists what pytest collects', () => {
+  for (const project of PROJECTS) {
+    test(project.name, async () => {
+      // A copy outside the repository, so that no configuration file above it takes part.
+      const root = path.join(scratch, project.name);
+      fs.cpSync(path.join(FIXTURES, project.name), root, { recursive: true });
+      const collected = collectWithPytest(root);
+      const files = await discoverFolder(root, CONFIG, parser);
+      const tests = files.flatMap(f => f.tests);
+      compare(project, collected, tests);
+      for (const [file, message] of project.diagnostics ?? []) {
+        assert.ok(diagnosticsOf(files, file).some(m => message.test(m)), `no diagnostic ${message} on ${file}: ${JSON.stringify(diagnosticsOf(files, file))}`);
+      }
+    });
+  }
+});
+
+function diagnosticsOf(files: FileDiscovery[], file: string): string[] {
+  return files.filter(f => f.file === file).flatMap(f => f.diagnostics.map(d => d.message));
+}
+
+function compare(project: Project, collected: Collected, tests: TestSpec[]): void {
+  const dynamic = tests.filter(t => t.dynamic && !t.invalid);
+  const exact = tests.filter(t => !t.dynamic);
+  // A function placeholder stands for its parametrizations, a class placeholder for the class's tests.
+  const covers = (placeholder: string, id: string) => id === placeholder || id.startsWith(`${placeholder}[`) || id.startsWith(`${placeholder}::`);
+  const covered = (id: string) => dynamic.some(d => covers(d.id, id));
+  const expected = collected.ids.filter(id => !covered(id));
+  const listed = exact.map(t => t.id);
+  const missing = expected.filter(id => !listed.includes(id));
+  const extra = listed.filter(id => !collected.ids.includes(id));
+  totals.pytest += collected.ids.length;
+  totals.matched += expected.length - missing.length;
+  totals.dynamic += collected.ids.length - expected.length;
+  assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `${project.name}: ids differ from pytest's`);
+  assert.equal(new Set(listed).size, listed.length, `${project.name}: an id is listed twice`);
+  assert.deepEqual(dynamic.map(d => d.id).sort(), [...project.dynamic].sort(), `${project.name}: dynamic placeholders (${dynamic.map(d => `${d.id}: ${d.dynamic}`).join('; ')})`);
+  for (const placeholder of dynamic) {
+    assert.ok(collected.ids.some(id => covers(placeholder.id, id)), `${placeholder.id} has no pytest counterpart`);
+  }
+  const wrongRanks: string[] = [];
+  for (const t of exact) {
+    const record = collected.probe.get(t.id);
+    if (!record) continue;
+    totals.ranksChecked++;
+    if (t.ranks === launchedRanks(record)) totals.ranksMatched++;
+    else wrongRanks.push(`${t.id}: distest ${t.ranks}, plugin ${launchedRanks(record)}`);
+  }
+  assert.deepEqual(wrongRanks, [], `${project.name}: rank counts differ`);
+}
