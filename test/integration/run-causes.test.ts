@@ -151,6 +151,22 @@ test('a test file gone since discovery: its test errors saying so, the others ru
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), []);
 });
 
+test('test ids pytest does not collect (renamed since listing, made by a missing plugin) error saying so; the rest of their launch runs', async () => {
+  const root = project({ 'tests/test_ids.py': `${MPI_TEST('test_renamed')}\n${MPI_TEST('test_kept')}` });
+  const specs = await discovered(root);
+  const renamed = specs.find(s => s.id.endsWith('::test_renamed')) as TestSpec;
+  const pluginMade = { ...renamed, id: 'tests/test_ids.py::test_kept[nprocs=2]', label: 'test_kept[nprocs=2]' };
+  fs.writeFileSync(path.join(root, 'tests/test_ids.py'), `${MPI_TEST('test_renamed_since')}\n${MPI_TEST('test_kept')}`);
+  const runId = `ids${Date.now().toString(16)}`;
+  const results = new Map((await runTests([...specs, pluginMade], { root, alloc: await alloc(), runId, timeoutMs: 60_000 })).map(r => [r.id, r]));
+  for (const id of [renamed.id, pluginMade.id]) {
+    assert.equal(results.get(id)?.state, 'errored', id);
+    assert.match(results.get(id)?.messages.map(m => m.text).join('\n') ?? '', new RegExp(`collects no test ${id.replace(/[[\]]/g, '\\$&')}: was it renamed or removed`));
+  }
+  assert.equal(results.get('tests/test_ids.py::test_kept')?.state, 'passed');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), []);
+});
+
 test('test code cannot forge records: the run id it can read is not the token', async () => {
   const forger = `import base64, json, os\n\n\ndef test_forger():\n    run_id = os.environ["DISTEST_RUN_ID"]\n    assert "DISTEST_TOKEN" not in os.environ\n` +
     `    record = {"kind": "result", "rank": 0, "size": 1, "host": "x", "test": "tests/test_forge.py::test_innocent", "phase": "call", "outcome": "failed", "durationMs": 1, "message": "forged"}\n` +

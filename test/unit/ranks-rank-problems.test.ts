@@ -28,6 +28,17 @@ test('a test file that is not where the rank runs', () => {
   });
 });
 
+test('test ids pytest does not find in their file: every one of them, as pytest printed them', () => {
+  const recorded = recordedLines('openmpi-startup-no-such-test');
+  for (const rank of [0, 1]) {
+    const problem = rankProblem(stderrOf(recorded, rank));
+    assert.equal(problem?.kind, 'no-such-test');
+    assert.deepEqual(problem.kind === 'no-such-test' && problem.nodes.map(n => n.slice(n.indexOf('tests/'))), [
+      'tests/test_mpi_marks.py::test_renamed_since', 'tests/test_mpi_marks.py::test_gather[made_by_a_plugin]',
+    ]);
+  }
+});
+
 test('nothing recognisable is no problem: ordinary output, a crash dump without traceback', () => {
   assert.equal(rankProblem(['hello', 'warning: something', '']), undefined);
   assert.equal(rankProblem(stderrOf(recordedLines('openmpi-pytest'), 0)), undefined);

@@ -6,6 +6,8 @@
 export type RankProblem =
   /** pytest's `ERROR: file or directory not found: tests/x.py::test_y`: the file is not where the rank runs. */
   | { kind: 'not-found'; path: string; line: string }
+  /** pytest's `ERROR: not found: /abs/tests/x.py::test_y` for each id it collects no test for: nothing ran. */
+  | { kind: 'no-such-test'; nodes: string[]; line: string }
   /** The one line that names the error (`ModuleNotFoundError: No module named 'mpi4py'`). */
   | { kind: 'error'; line: string };
 
@@ -41,7 +43,11 @@ export function rankProblem(stderr: readonly string[]): RankProblem | undefined 
     const line = lines[i];
     const notFound = NOT_FOUND.exec(line);
     if (notFound) return { kind: 'not-found', path: notFound[1].split('::')[0], line };
-    if (NODE_NOT_FOUND.test(line) || NO_MODULE.test(line)) return { kind: 'error', line };
+    if (NODE_NOT_FOUND.test(line)) {
+      const nodes = lines.flatMap(l => NODE_NOT_FOUND.exec(l)?.[1] ?? []);
+      return { kind: 'no-such-test', nodes, line };
+    }
+    if (NO_MODULE.test(line)) return { kind: 'error', line };
     const usage = USAGE.exec(line);
     if (usage) return { kind: 'error', line: `pytest: error: ${usage[1]}${pluginHint(usage[1])}` };
     if (EXCEPTION.test(line) && isInTraceback(lines, i)) return { kind: 'error', line };

@@ -274,7 +274,7 @@ class Run {
     const launcherText = launcherLines.join('\n');
     const problems = this.rankProblems(step, records, startedOn, launcherText, faults);
     // A launch that never started has nothing for the aggregate to weigh: the reason is the whole story.
-    const results = status.error
+    const aggregated = status.error
       ? step.tests.map(t => stateResult(t.id, 'errored', status.error as string, t.ranks))
       : aggregate(step.tests, records, {
           exitCode: status.code,
@@ -285,12 +285,16 @@ class Run {
           launcherText,
           rankProblems: problems.texts,
         });
+    const results = aggregated.map(r => {
+      const why = problems.noSuchTest.get(r.id);
+      return why ? stateResult(r.id, 'errored', why, r.ranks) : r;
+    });
     if (!status.error) await faults.annotate(results, { signal: status.signal, launcherText, cancelled });
     const collected = new Set(records.flatMap(r => (r.kind === 'result' ? [r.test] : [])));
     // A count only the run knows runs as pytest's `test_x[4]`: started there, it started `test_x`.
     const parametrized = new Set([...startedOn.keys()].map(withoutParameters));
     const resolved = (t: ExpectedTest) =>
-      (startedOn.get(t.id)?.size ?? 0) >= t.ranks || parametrized.has(t.id) || hasEnclosing(t.id, collected) || problems.resolves(this.specsById.get(t.id)?.file);
+      (startedOn.get(t.id)?.size ?? 0) >= t.ranks || parametrized.has(t.id) || hasEnclosing(t.id, collected) || problems.resolves(t.id);
     const notStarted = step.tests.filter(t => !resolved(t)).map(t => t.id);
     const abnormal = !cancelled && !status.error && (timedOut || status.signal !== null || status.code !== 0);
     const crash = timedOut ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s` : status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}`;
@@ -310,6 +314,7 @@ class Run {
     const failures = new Map(parseLauncherFailure(launcherText).map(f => [f.rank, f]));
     const texts = new Map<number, string>();
     const missingFiles = new Set<string>();
+    const noSuchTest = new Map<string, string>();
     for (let rank = 0; rank < Math.max(step.ranks, 1); rank++) {
       if (started.has(rank)) continue;
       const problem = rankProblem(faults.stderrOf(rank));
@@ -320,6 +325,15 @@ class Run {
         texts.set(rank, `${problem.line} (rank ${rank}${where}, python ${alloc.python})`);
         continue;
       }
+      if (problem.kind === 'no-such-test') {
+        // pytest runs nothing when one id of the launch is unknown: those ids are settled, the rest relaunched.
+        for (const t of step.tests) {
+          if (!problem.nodes.some(node => node === t.id || node.endsWith(`/${t.id}`))) continue;
+          noSuchTest.set(t.id, `pytest (python ${alloc.python}${where}) collects no test ${t.id}: was it renamed or removed since ` +
+            'the tests were listed, or does a plugin this python lacks make it? Refresh the test list');
+        }
+        continue;
+      }
       missingFiles.add(problem.path);
       texts.set(rank, alloc.kind === 'local'
         ? `pytest found no ${problem.path} in ${step.cwd}: was it deleted or renamed since the tests were listed? Refresh the test list`
@@ -327,8 +341,12 @@ class Run {
           `system the nodes share with ${alloc.host.name} (for a login host, distest.remoteRoots names its path there, and ` +
           'distest.syncBeforeRun copies your changes to it)');
     }
-    const resolves = (file: string | undefined) => missingFiles.size > 0 && (alloc.kind !== 'local' || (file !== undefined && missingFiles.has(file)));
-    return { texts, resolves };
+    const resolves = (id: string) => {
+      if (noSuchTest.has(id)) return true;
+      const file = this.specsById.get(id)?.file;
+      return missingFiles.size > 0 && (alloc.kind !== 'local' || (file !== undefined && missingFiles.has(file)));
+    };
+    return { texts, resolves, noSuchTest };
   }
 
   private emit(result: TestResult): void {
