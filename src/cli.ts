@@ -13,11 +13,18 @@ import { HostPool } from './core/transport/pool';
 import { terminalPrompts } from './core/transport/ssh/prompt';
 import type { SweepResult } from './core/faults/sweep';
 import type { TestResult, TestSpec } from './core/types';
+import { parseRankList } from './core/study/stats';
+import { runRepeat, runScale, StudyError, type Study } from './core/study/study';
+import { repeatText, scaleText } from './core/study/report';
+import { scaleCsv } from './core/study/stats';
+import { scaleSvg } from './core/study/chartSvg';
 
 const USAGE = `usage:
   distest list [folder] [--json]
   distest run [folder] [id...] [options]
   distest allocations [folder] [--json]
+  distest repeat [folder] ID [--count N] [--until-fail] [--json] [--out FILE] [run options]
+  distest scale [folder] ID [--ranks 1,2,4,8] [--repeat K] [--weak] [--json|--csv] [--out FILE] [--svg FILE] [run options]
 
   folder   the project root (default: the current folder); test ids are relative to it
   id       a test id (tests/test_x.py::test_y[2]), a file (tests/test_x.py), a prefix
@@ -41,6 +48,13 @@ run options:
                        An allocation created for the run is cancelled when it ends.
   --nodes N --tasks N --time MINUTES --partition P --account A
                        for slurm:new / pbs:new (default: distest.slurm.* / distest.pbs.*)
+
+repeat launches one test N times (--count, default distest.repeat.count) or until it fails (--until-fail) and
+reports its outcomes grouped (failing rank and message, hang stacks, crash signals), the failure rate with its
+95% interval, the first failure and the duration spread. scale runs one test whose rank count is open at each
+count (default 1, 2, 4, ... up to the allocation's slots) K times (--repeat, default distest.scale.repeat) and
+prints the median test-body time, launch overhead, speedup and efficiency (--weak: time ratio). Both run on one
+allocation for the whole study; --out writes the study JSON, --svg the scaling chart.
 
 allocations lists what --allocation accepts here: this machine, distest.hosts, and your Slurm / PBS jobs on
 this machine and on each of distest.loginHosts (with state and time left).
@@ -252,6 +266,96 @@ async function runCommand(args: string[]): Promise<number> {
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
 }
 
+/** `distest repeat` / `distest scale`: one test, many launches on one allocation (core/study). */
+async function studyCommand(kind: 'repeat' | 'scale', args: string[]): Promise<number> {
+  const booleans = ['--json', '--no-oversubscribe', kind === 'repeat' ? '--until-fail' : '--weak', ...(kind === 'scale' ? ['--csv'] : [])];
+  const values = [...VALUE_FLAGS, '--out', ...(kind === 'repeat' ? ['--count'] : ['--repeat', '--svg'])];
+  const p = parseArgs(args, booleans, values);
+  let ranksList: number[] | undefined;
+  let ranksOverride: number | undefined;
+  if (kind === 'scale') {
+    const raw = stringFlag(p, '--ranks');
+    try {
+      ranksList = raw === undefined ? undefined : parseRankList(raw);
+    } catch (err) {
+      throw new UsageError(`--ranks: ${(err as Error).message}`);
+    }
+  } else {
+    ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
+  }
+  const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
+  let root = process.cwd();
+  let selectors = p.positionals;
+  if (selectors.length && isDirectory(selectors[0]) && !selectors[0].includes('::')) {
+    root = path.resolve(selectors[0]);
+    selectors = selectors.slice(1);
+  }
+  if (selectors.length !== 1) throw new UsageError(`${kind} takes one test id, got ${selectors.length ? selectors.join(' ') : 'none'}`);
+  const settings = loadSettings(root);
+  const { specs } = await discover(root, settings);
+  const { selected, unknown } = selectSpecs(specs, selectors);
+  if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
+  if (kind === 'repeat' && selected.length !== 1) throw new UsageError(`repeat runs one test; ${selectors[0]} matches ${selected.length}: ${selected.slice(0, 4).map(s => s.id).join(', ')}${selected.length > 4 ? ', …' : ''}`, false);
+  const spec = allocationSpecFlag(p);
+  const pool = cliHostPool();
+  const stop = stopOnSignals();
+  const runSettings: DistestSettings = {
+    ...settings,
+    mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
+    local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
+  };
+  const say = (text: string) => process.stderr.write(`distest: ${text}\n`);
+  const options = {
+    root,
+    settings: runSettings,
+    allocation: {
+      label: formatAllocationSpec(spec),
+      resolve: (signal: AbortSignal | undefined) => resolveAllocation(spec, allocationContext(runSettings, pool, stringFlag(p, '--python')), {
+        signal,
+        onProgress: say,
+        request: {
+          nodes: numberFlag(p, '--nodes', { integer: true, min: 1 }), tasks: numberFlag(p, '--tasks', { integer: true, min: 1 }),
+          minutes: numberFlag(p, '--time', { integer: true, min: 1 }), partition: stringFlag(p, '--partition'), account: stringFlag(p, '--account'),
+        },
+      }),
+    },
+    signal: stop.signal,
+    timeoutSeconds: timeoutS,
+    progress: say,
+    iterationEvents: () => ({ note: say, progress: say }),
+  };
+  let study: Study;
+  try {
+    study = kind === 'repeat'
+      ? await runRepeat(selected[0], {
+        count: numberFlag(p, '--count', { integer: true, min: 1 }) ?? settings.repeat.count,
+        untilFail: p.flags.has('--until-fail'),
+        ranks: ranksOverride,
+      }, options)
+      : await runScale(selected, {
+        ranks: ranksList,
+        repeat: numberFlag(p, '--repeat', { integer: true, min: 1 }) ?? settings.scale.repeat,
+        weak: p.flags.has('--weak'),
+      }, options);
+  } catch (err) {
+    if (err instanceof StudyError) throw new UsageError(err.message, false);
+    throw err;
+  } finally {
+    pool.dispose();
+    stop.dispose();
+  }
+  const out = stringFlag(p, '--out');
+  if (out) fs.writeFileSync(out, `${JSON.stringify(study, null, 2)}\n`);
+  const svg = stringFlag(p, '--svg');
+  if (svg && study.kind === 'scale') fs.writeFileSync(svg, scaleSvg(study));
+  if (p.flags.has('--json')) process.stdout.write(`${JSON.stringify(study, null, 2)}\n`);
+  else if (p.flags.has('--csv') && study.kind === 'scale') process.stdout.write(scaleCsv(study.points, study.weak));
+  else process.stdout.write(study.kind === 'repeat' ? repeatText(study) : scaleText(study));
+  if (stop.signal.aborted) return stop.exitCode;
+  if (study.kind === 'repeat') return study.outcomes.failed + study.outcomes.errored > 0 ? 1 : 0;
+  return study.points.every(pt => pt.samples.every(x => x.state === 'passed')) ? 0 : 1;
+}
+
 /**
  * Ctrl-C, SIGTERM and SIGHUP (a `timeout`, a closed terminal) stop the run cleanly; a second one quits
  * at once. `exitCode` is the shell's convention for the signal that came.
@@ -365,6 +469,9 @@ async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case 'allocations':
         return await allocationsCommand(rest);
+      case 'repeat':
+      case 'scale':
+        return await studyCommand(command, rest);
       case '-h':
       case '--help':
       case 'help':

@@ -32,6 +32,11 @@ export interface DistestSettings extends AllocationSettings {
   syncBeforeRun: boolean;
   /** Runs whose per-rank logs are kept on disk. */
   logs: { keepRuns: number };
+  /** Repeat studies: iterations asked for by default; stop at the first failure by default. */
+  repeat: { count: number; untilFail: boolean };
+  /** Scale studies: runs per rank count; studies kept in the workspace's history. */
+  scale: { repeat: number };
+  studies: { keep: number };
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -163,12 +168,16 @@ export const SETTINGS: readonly SettingRow[] = [
   whole('cores.maxPerRun', 3, 0, (s, v) => (s.cores.maxPerRun = v)),
   list('pytestArgs', 'a list of strings', e => (typeof e === 'string' ? e : null), 'a string', (s, v) => (s.pytestArgs = v)),
   whole('logs.keepRuns', 10, 1, (s, v) => (s.logs.keepRuns = v)),
+  whole('repeat.count', 20, 1, (s, v) => (s.repeat.count = v)),
+  flag('repeat.untilFail', false, (s, v) => (s.repeat.untilFail = v)),
+  whole('scale.repeat', 3, 1, (s, v) => (s.scale.repeat = v)),
+  whole('studies.keep', 50, 1, (s, v) => (s.studies.keep = v)),
 ];
 
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
 export function defaultSettings(): DistestSettings {
   const settings = {
-    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {},
+    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {}, repeat: {}, scale: {}, studies: {},
   } as DistestSettings;
   for (const setting of SETTINGS) setting.apply(settings, structuredClone(setting.default), { folder: '', problems: [] });
   return settings;
