@@ -39,7 +39,7 @@ const builds = entries.map(e => esbuild.build({
   banner: e.banner ? { js: e.banner } : undefined,
 }));
 
-const webviews = globSync('media/*.ts', { cwd: root });
+const webviews = globSync('media/*.{ts,mts}', { cwd: root });
 if (webviews.length) {
   builds.push(esbuild.build({
     bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,

@@ -6,6 +6,7 @@ import { DiscoveryClient } from './discoveryClient';
 import { FaultDiagnostics } from './faultDiagnostics';
 import { registerLogView } from './logView';
 import { editorSettings } from './settings';
+import { Studies } from './studies';
 import { ActiveRuns, runRequest, type RunDeps } from './testRunner';
 import { FolderTestTree, itemId } from './testTree';
 
@@ -42,6 +43,7 @@ export class TestExplorer implements vscode.Disposable {
       if (spec && !token.isCancellationRequested) await runRequest(runDeps, request, token, spec);
     }, false);
     this.disposables.push(
+      new Studies(context, runDeps),
       this.controller, this.allocation, this.discovery, this.faults,
       vscode.commands.registerCommand('distest.refresh', () => this.refresh()),
       vscode.commands.registerCommand('distest.selectAllocation', () => this.allocation.pick()),

@@ -14,7 +14,7 @@ import type { FolderTestTree } from './testTree';
 const rankColours = [36, 33, 35, 32, 34, 31];
 
 /** `[rank 2] ` in a colour per rank, so interleaved output stays readable in the Test Results terminal. */
-function rankPrefix(rank: number | null): string {
+export function rankPrefix(rank: number | null): string {
   if (rank === null) return '\x1b[2m[launcher]\x1b[0m ';
   return `\x1b[${rankColours[rank % rankColours.length]}m[rank ${rank}]\x1b[0m `;
 }
@@ -155,7 +155,7 @@ function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, 
   }
 }
 
-function toTestMessage(m: ResultMessage, fileUri: (file: string) => vscode.Uri): vscode.TestMessage {
+export function toTestMessage(m: ResultMessage, fileUri: (file: string) => vscode.Uri): vscode.TestMessage {
   const message = new vscode.TestMessage(m.text);
   if (m.file && m.line) message.location = new vscode.Location(fileUri(m.file), new vscode.Position(Math.max(0, m.line - 1), 0));
   return message;

@@ -394,6 +394,16 @@ export class LogStore {
     this.runList = this.runList.filter(r => r.running || newest.has(r));
   }
 
+  /**
+   * Forgets a finished run and deletes its folder (a study's passed iteration, so that the kept runs
+   * are the failing ones).
+   */
+  async discard(run: RunLog): Promise<void> {
+    run.close();
+    this.runList = this.runList.filter(r => r !== run);
+    await fs.promises.rm(run.dir, { recursive: true, force: true });
+  }
+
   /** Runs of this session, oldest first. */
   runs(): readonly RunLog[] {
     return this.runList;

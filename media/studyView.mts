@@ -1,0 +1,187 @@
+// The study webview: a scaling table and chart (Chart.js, log axes, ideal line, min–max bars from
+// the repeats, the previous study as an overlay), or a repeat summary; CSV and PNG export go to the
+// extension, which asks where to save. Fed the same study JSON the CLI writes.
+import { CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, LogarithmicScale, PointElement, ScatterController, Title, Tooltip, type Plugin } from 'chart.js';
+import type { RepeatStudy, ScaleStudy, Study } from '../src/core/study/study.js';
+import type { ScalePoint } from '../src/core/study/stats.js';
+
+Chart.register(LineController, ScatterController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, Legend, Title, Tooltip);
+
+interface VsCodeApi { postMessage(message: unknown): void }
+declare function acquireVsCodeApi(): VsCodeApi;
+const vscode = acquireVsCodeApi();
+
+const root = document.getElementById('root') as HTMLElement;
+let chart: Chart | undefined;
+let current: { study: Study; previous?: Study } | undefined;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
+  const node = Object.assign(document.createElement(tag), props);
+  for (const c of children) node.append(c);
+  return node;
+}
+
+const ms = (v: number): string => (v < 1000 ? `${v.toFixed(v < 10 ? 1 : 0)} ms` : `${(v / 1000).toFixed(2)} s`);
+const pct = (v: number | null): string => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
+const cssVar = (name: string, fallback: string) => getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
+
+/** Min–max bars of each point (`bars` on a dataset: [min, max] per point). */
+const errorBars: Plugin = {
+  id: 'distestErrorBars',
+  afterDatasetsDraw(c) {
+    const ctx = c.ctx;
+    c.data.datasets.forEach((ds, i) => {
+      const bars = (ds as unknown as { bars?: [number, number][] }).bars;
+      if (!bars || !c.isDatasetVisible(i)) return;
+      const meta = c.getDatasetMeta(i);
+      ctx.save();
+      ctx.strokeStyle = String(ds.borderColor);
+      ctx.lineWidth = 1.5;
+      meta.data.forEach((pt, j) => {
+        const bar = bars[j];
+        if (!bar) return;
+        const y0 = c.scales.y.getPixelForValue(bar[0]);
+        const y1 = c.scales.y.getPixelForValue(bar[1]);
+        ctx.beginPath();
+        ctx.moveTo(pt.x, y0);
+        ctx.lineTo(pt.x, y1);
+        ctx.moveTo(pt.x - 4, y0);
+        ctx.lineTo(pt.x + 4, y0);
+        ctx.moveTo(pt.x - 4, y1);
+        ctx.lineTo(pt.x + 4, y1);
+        ctx.stroke();
+      });
+      ctx.restore();
+    });
+  },
+};
+
+/** A white background under the chart, so an exported PNG reads on any page. */
+const background: Plugin = {
+  id: 'distestBackground',
+  beforeDraw(c) {
+    c.ctx.save();
+    c.ctx.fillStyle = cssVar('--vscode-editor-background', '#ffffff');
+    c.ctx.fillRect(0, 0, c.width, c.height);
+    c.ctx.restore();
+  },
+};
+
+const timed = (points: ScalePoint[]) => points.filter(p => p.bodyMs);
+
+function scaleView(study: ScaleStudy, previous: ScaleStudy | undefined): void {
+  const head = ['ranks', 'median', 'min', 'max', 'launch overhead', study.weak ? 'time ratio' : 'speedup', 'efficiency', 'passed'];
+  const table = el('table', { id: 'table' }, [
+    el('thead', {}, [el('tr', {}, head.map(h => el('th', {}, [h])))]),
+    el('tbody', {}, study.points.map(p => el('tr', {}, [
+      String(p.ranks), p.bodyMs ? ms(p.bodyMs.median) : '—', p.bodyMs ? ms(p.bodyMs.min) : '—', p.bodyMs ? ms(p.bodyMs.max) : '—',
+      p.overheadMs !== null ? ms(p.overheadMs) : '—', (study.weak ? p.timeRatio : p.speedup)?.toFixed(2) ?? '—', pct(p.efficiency),
+      `${p.samples.filter(s => s.state === 'passed').length}/${p.samples.length}`,
+    ].map(c => el('td', {}, [c]))))),
+  ]);
+  const compare = el('input', { type: 'checkbox', id: 'compare', checked: previous !== undefined, disabled: previous === undefined });
+  const canvas = el('canvas', { id: 'chart' });
+  root.replaceChildren(
+    el('h2', {}, [`${study.id}`]),
+    el('p', { className: 'sub' }, [`${study.weak ? 'Weak' : 'Strong'} scaling on ${study.allocation}, ${study.repeat} run${study.repeat === 1 ? '' : 's'} per count, ${new Date(study.startedAt).toLocaleString()}${study.cancelled ? ' (cancelled)' : ''}`]),
+    el('div', { className: 'toolbar' }, [
+      el('button', { id: 'csv', onclick: () => vscode.postMessage({ type: 'csv' }) }, ['Export CSV']),
+      el('button', { id: 'png', onclick: () => vscode.postMessage({ type: 'png', data: chart?.toBase64Image('image/png') }) }, ['Export PNG']),
+      el('label', {}, [compare, previous ? ` compare with the study of ${new Date(previous.startedAt).toLocaleString()}` : ' no earlier study of this test to compare with']),
+    ]),
+    el('div', { className: 'chart' }, [canvas]),
+    table,
+    ...study.notes.map(n => el('p', { className: 'note' }, [n])),
+  );
+  const fg = cssVar('--vscode-editor-foreground', '#333');
+  const grid = cssVar('--vscode-editorWidget-border', '#ddd');
+  const pts = timed(study.points);
+  const base = pts[0];
+  const ideal = (n: number) => (base?.bodyMs ? (study.weak ? base.bodyMs.median : (base.bodyMs.median * base.ranks) / n) : NaN);
+  const datasets = [
+    { label: 'measured (median, min–max)', data: pts.map(p => ({ x: p.ranks, y: p.bodyMs!.median })), bars: pts.map(p => [p.bodyMs!.min, p.bodyMs!.max]), borderColor: '#3794ff', backgroundColor: '#3794ff', showLine: true, pointRadius: 4 },
+    { label: study.weak ? 'ideal (constant time)' : 'ideal (linear speedup)', data: study.points.map(p => ({ x: p.ranks, y: ideal(p.ranks) })), borderColor: '#888', backgroundColor: '#888', borderDash: [6, 4], showLine: true, pointRadius: 0 },
+    ...(previous ? [{ label: `previous (${new Date(previous.startedAt).toLocaleString()})`, data: timed(previous.points).map(p => ({ x: p.ranks, y: p.bodyMs!.median })), bars: timed(previous.points).map(p => [p.bodyMs!.min, p.bodyMs!.max]), borderColor: '#d18616', backgroundColor: '#d18616', showLine: true, pointRadius: 3, hidden: !compare.checked }] : []),
+  ];
+  chart?.destroy();
+  chart = new Chart(canvas, {
+    type: 'scatter',
+    data: { datasets: datasets as never },
+    plugins: [background, errorBars],
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      scales: {
+        x: { type: 'logarithmic', title: { display: true, text: 'ranks', color: fg }, ticks: { color: fg, callback: v => (Number.isInteger(Math.log2(Number(v))) ? String(v) : '') }, grid: { color: grid } },
+        y: { type: 'logarithmic', title: { display: true, text: 'test body time (ms)', color: fg }, ticks: { color: fg }, grid: { color: grid } },
+      },
+      plugins: { legend: { labels: { color: fg } }, title: { display: false } },
+    },
+  });
+  compare.onchange = () => {
+    if (!chart || chart.data.datasets.length < 3) return;
+    chart.setDatasetVisibility(2, compare.checked);
+    chart.update();
+  };
+  document.body.dataset.points = String(pts.length);
+  document.body.dataset.series = String(chart.data.datasets.filter((_, i) => chart!.isDatasetVisible(i)).length);
+}
+
+function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined): void {
+  const rate = study.failureRate !== null && study.ci95 ? `${pct(study.failureRate)} (95% interval ${pct(study.ci95[0])}–${pct(study.ci95[1])})` : '—';
+  const spreadRow = (label: string, s: RepeatStudy['durationsMs']) => el('tr', {}, [el('th', {}, [label]), el('td', {}, [s ? `min ${ms(s.min)} · median ${ms(s.median)} · p95 ${ms(s.p95)} · max ${ms(s.max)}` : '—'])]);
+  const prevRate = previous?.failureRate;
+  root.replaceChildren(
+    el('h2', {}, [study.id]),
+    el('p', { className: 'sub' }, [`Repeat on ${study.allocation}, ${study.ranks} ranks, ${study.iterations} of ${study.requested} iterations${study.untilFail ? ' (until the first failure)' : ''}, ${new Date(study.startedAt).toLocaleString()}${study.cancelled ? ' (cancelled)' : ''}`]),
+    el('table', { id: 'summary' }, [
+      el('tr', {}, [el('th', {}, ['outcomes']), el('td', {}, [`passed ${study.outcomes.passed} · failed ${study.outcomes.failed} · errored ${study.outcomes.errored} (hang ${study.kinds.hang}, crash ${study.kinds.crash})${study.outcomes.skipped ? ` · skipped ${study.outcomes.skipped}` : ''}`])]),
+      el('tr', {}, [el('th', {}, ['failure rate']), el('td', {}, [rate, prevRate !== undefined && prevRate !== null ? ` · previous study ${pct(prevRate)}` : ''])]),
+      el('tr', {}, [el('th', {}, ['first failure']), el('td', {}, [study.firstFailure !== null ? `iteration ${study.firstFailure}` : 'none'])]),
+      spreadRow('test body', study.durationsMs),
+      spreadRow('launch', study.wallMs),
+    ]),
+    el('h3', {}, ['Groups']),
+    study.groups.length ? el('table', { id: 'groups' }, [
+      el('thead', {}, [el('tr', {}, ['kind', 'ranks', 'count', 'message', 'iterations'].map(h => el('th', {}, [h])))]),
+      el('tbody', {}, study.groups.map(g => el('tr', {}, [
+        el('td', {}, [g.kind]), el('td', {}, [g.ranks.join(', ')]), el('td', {}, [String(g.iterations.length)]),
+        el('td', {}, [g.file ? el('a', { href: '#', onclick: e => { e.preventDefault(); vscode.postMessage({ type: 'open', file: g.file, line: g.line }); } }, [`${g.message} (${g.file}:${g.line})`]) : g.message]),
+        el('td', {}, g.iterations.flatMap((k, i) => {
+          const run = study.runs.find(r => r.iteration === k);
+          const link = run?.logDir ? el('a', { href: '#', onclick: e => { e.preventDefault(); vscode.postMessage({ type: 'logs', iteration: k }); } }, [String(k)]) : String(k);
+          return i ? [', ', link] : [link];
+        })),
+      ]))),
+    ]) : el('p', {}, ['Every iteration passed.']),
+    el('div', { className: 'chart' }, [el('canvas', { id: 'chart' })]),
+  );
+  const fg = cssVar('--vscode-editor-foreground', '#333');
+  const colours: Record<string, string> = { passed: '#73c991', failed: '#f14c4c', hang: '#cca700', crash: '#c586c0', errored: '#e51400', skipped: '#888' };
+  chart?.destroy();
+  chart = new Chart(document.getElementById('chart') as HTMLCanvasElement, {
+    type: 'scatter',
+    data: { datasets: Object.keys(colours).map(kind => ({ label: kind, data: study.runs.filter(r => r.kind === kind).map(r => ({ x: r.iteration, y: r.wallMs })), backgroundColor: colours[kind], borderColor: colours[kind] })).filter(d => d.data.length) },
+    plugins: [background],
+    options: {
+      animation: false, responsive: true, maintainAspectRatio: false,
+      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg } } },
+      plugins: { legend: { labels: { color: fg } } },
+    },
+  });
+  document.body.dataset.points = String(study.runs.length);
+}
+
+window.addEventListener('message', (event: MessageEvent<{ type: 'study'; study: Study; previous?: Study }>) => {
+  if (event.data?.type !== 'study') return;
+  current = { study: event.data.study, previous: event.data.previous };
+  const started = performance.now();
+  if (current.study.kind === 'scale') scaleView(current.study, current.previous?.kind === 'scale' ? current.previous : undefined);
+  else repeatView(current.study, current.previous?.kind === 'repeat' ? current.previous : undefined);
+  requestAnimationFrame(() => {
+    document.body.dataset.rendered = 'true';
+    vscode.postMessage({ type: 'rendered', ms: performance.now() - started });
+  });
+});
+vscode.postMessage({ type: 'ready' });
