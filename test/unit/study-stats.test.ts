@@ -63,6 +63,8 @@ test('repeat summary: counts, rate, first failure, groups by rank and message, h
     'failed [0] AssertionError: lost an update tests/t.py:9 8',
   ]);
   assert.equal(repeatProgress(runs.slice(0, 6), 20), '6/20 · 2 failed · 1 hang');
+  const relative = summarizeRepeat([it(1, 'errored', { faults: [{ kind: 'hang', rank: 1, host: 'n1', file: 'tests/t.py', line: 20, stack: [{ file: '/abs/tests/t.py', line: 20, function: 'test_h' }] }] })]);
+  assert.deepEqual([relative.groups[0].file, relative.groups[0].line, relative.groups[0].message], ['tests/t.py', 20, 'rank 1 wait in test_h() at tests/t.py:20']);
 });
 
 test('scale table: medians, overhead beside them, strong speedup/efficiency, weak time ratio', () => {

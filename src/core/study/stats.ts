@@ -96,7 +96,12 @@ export function messageKey(text: string): string {
   return first.replace(/^ranks? [\d, ]+(?:of \d+)?(?: \([^)]*\))?:\s*/, '').replace(/ at [^\s:]+:\d+$/, '');
 }
 
-const frameOf = (f: Fault) => f.stack[0] ?? (f.file ? { file: f.file, line: f.line ?? 0, function: '?' } : undefined);
+/** The innermost frame in the user's code: the fault's own file and line (workspace-relative) when it has them. */
+function frameOf(f: Fault): { file: string; line: number; function: string } | undefined {
+  if (!f.file) return f.stack[0];
+  const inner = f.stack.find(fr => fr.line === f.line && (fr.file === f.file || fr.file.endsWith(`/${f.file}`)));
+  return { file: f.file, line: f.line ?? 0, function: inner?.function ?? f.stack[0]?.function ?? '?' };
+}
 
 /**
  * The groups one failing iteration falls into: a failure by (its ranks, message, line); a hang by its

@@ -1,0 +1,127 @@
+// Study runs through the built CLI (dist/cli.js), with real mpirun and pytest: repeat (a test that
+// fails or hangs on some launches, decided by a counter file) and scale (an open rank count).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { processesWithEnv, waitUntilGone } from './procs';
+
+const REPO = path.resolve(__dirname, '../../..');
+const CLI = path.join(REPO, 'dist/cli.js');
+const FIXTURE = path.join(REPO, 'test/fixtures/study-project');
+const FLAKY = 'tests/test_flaky.py::test_flaky';
+const KERNEL = 'tests/test_scaling.py::test_kernel';
+
+interface CliRun { code: number | null; stdout: string; stderr: string }
+
+/** Runs the CLI with a fresh launch counter; every process of it carries a marker to find leftovers. */
+function cli(args: string[], mark = randomBytes(6).toString('hex')): Promise<CliRun & { mark: string }> {
+  const counter = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-study-')), 'launches');
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: FIXTURE,
+    env: { ...process.env, STUDY_COUNTER: counter, DISTEST_TEST_MARK: mark, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', b => (stdout += b));
+  child.stderr.on('data', b => (stderr += b));
+  return new Promise(resolve => child.on('close', code => resolve({ code, stdout, stderr, mark })));
+}
+
+test('repeat --count 30: both outcomes, the failing rank and line, a rate inside its interval', async () => {
+  const res = await cli(['repeat', FLAKY, '--count', '30', '--json']);
+  assert.equal(res.code, 1, res.stderr);
+  const s = JSON.parse(res.stdout);
+  for (const key of ['id', 'iterations', 'outcomes', 'failureRate', 'ci95', 'firstFailure', 'durationsMs', 'groups']) assert.ok(key in s, `${key} in the JSON`);
+  assert.equal(s.id, FLAKY);
+  assert.equal(s.iterations, 30);
+  assert.deepEqual(s.outcomes, { passed: 20, failed: 10, errored: 0, skipped: 0 });
+  assert.equal(s.firstFailure, 3);
+  assert.ok(s.ci95[0] < s.failureRate && s.failureRate < s.ci95[1], JSON.stringify(s.ci95));
+  assert.ok(s.ci95[0] > 0.15 && s.ci95[1] < 0.55, JSON.stringify(s.ci95));
+  assert.deepEqual(s.groups.map((g: { kind: string; ranks: number[]; message: string; file: string; line: number; iterations: number[] }) => [g.kind, g.ranks, g.message, g.file, g.line, g.iterations]), [
+    ['failed', [1], 'AssertionError: lost an update', 'tests/test_flaky.py', 26, [3, 6, 9, 12, 15, 18, 21, 24, 27, 30]],
+  ]);
+  for (const key of ['min', 'median', 'p95', 'max']) assert.equal(typeof s.durationsMs[key], 'number');
+  assert.ok(s.durationsMs.min <= s.durationsMs.median && s.durationsMs.median <= s.durationsMs.p95 && s.durationsMs.p95 <= s.durationsMs.max);
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', res.mark)), []);
+});
+
+test('repeat --until-fail stops at the first failure and prints the summary', async () => {
+  const res = await cli(['repeat', FLAKY, '--count', '20', '--until-fail']);
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stdout, /3 iterations, until the first failure/);
+  assert.match(res.stdout, /passed 2 · failed 1/);
+  assert.match(res.stdout, /failed rank 1 ×1: AssertionError: lost an update at tests\/test_flaky.py:26/);
+  assert.match(res.stderr, /distest: 3\/20 · 1 failed/);
+});
+
+test('repeat of a test that hangs on some launches: grouped as a hang with its stacks, nothing left running', async () => {
+  const res = await cli(['repeat', 'tests/test_flaky.py::test_sometimes_hangs', '--count', '3', '--json']);
+  assert.equal(res.code, 1, res.stderr);
+  const s = JSON.parse(res.stdout);
+  assert.deepEqual(s.outcomes, { passed: 2, failed: 0, errored: 1, skipped: 0 });
+  assert.deepEqual(s.kinds, { hang: 1, crash: 0 });
+  const hang = s.groups.filter((g: { kind: string }) => g.kind === 'hang');
+  const recv = hang.find((g: { ranks: number[] }) => g.ranks.join() === '1');
+  assert.ok(recv, JSON.stringify(s.groups));
+  assert.equal(recv.file, 'tests/test_flaky.py');
+  assert.equal(recv.line, 35);
+  assert.deepEqual(recv.iterations, [2]);
+  const run = s.runs.find((r: { iteration: number }) => r.iteration === 2);
+  assert.ok(run.faults.some((f: { kind: string; stack: unknown[] }) => f.kind === 'hang' && f.stack.length > 0), 'the hanging iteration keeps its stacks');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', res.mark)), []);
+});
+
+test('scale 1,2,4: times, speedup and efficiency consistent; CSV and JSON agree', async () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-scale-')), 'study.json');
+  const svg = path.join(path.dirname(out), 'study.svg');
+  const res = await cli(['scale', KERNEL, '--ranks', '1,2,4', '--repeat', '2', '--csv', '--out', out, '--svg', svg]);
+  assert.equal(res.code, 0, res.stderr);
+  const s = JSON.parse(fs.readFileSync(out, 'utf8'));
+  assert.equal(s.kind, 'scale');
+  assert.deepEqual(s.points.map((p: { ranks: number }) => p.ranks), [1, 2, 4]);
+  for (const p of s.points) {
+    assert.equal(p.samples.length, 2);
+    assert.ok(p.bodyMs.min <= p.bodyMs.median && p.bodyMs.median <= p.bodyMs.max);
+    assert.ok(p.overheadMs > 0);
+    assert.ok(Math.abs(p.speedup - s.points[0].bodyMs.median / p.bodyMs.median) < 1e-9);
+    assert.ok(Math.abs(p.efficiency - p.speedup / p.ranks) < 1e-9);
+  }
+  // 0.8 s of work split across the ranks: 2 ranks on 2 cores halve it.
+  assert.ok(s.points[0].bodyMs.median > 700 && s.points[1].speedup > 1.6, JSON.stringify(s.points.map((p: { bodyMs: unknown }) => p.bodyMs)));
+  const lines = res.stdout.trim().split('\n');
+  assert.equal(lines[0], 'ranks,median_ms,min_ms,max_ms,overhead_ms,speedup,efficiency,samples,passed');
+  lines.slice(1).forEach((line, i) => {
+    const [ranks, median, min, max, , speedup, efficiency, samples, passed] = line.split(',').map(Number);
+    const p = s.points[i];
+    assert.deepEqual([ranks, samples, passed], [p.ranks, 2, 2]);
+    assert.ok(Math.abs(median - p.bodyMs.median) < 1e-3 && Math.abs(min - p.bodyMs.min) < 1e-3 && Math.abs(max - p.bodyMs.max) < 1e-3);
+    assert.ok(Math.abs(speedup - p.speedup) < 1e-4 && Math.abs(efficiency - p.efficiency) < 1e-4);
+  });
+  const chart = fs.readFileSync(svg, 'utf8');
+  assert.equal(chart.match(/class="point"/g)?.length, 3);
+  assert.match(s.notes.join('\n'), /4 ranks oversubscribe the 2 slots|^$/);
+});
+
+test('study input errors: unknown id, a fixed rank count, counts beyond the allocation, bad lists', async () => {
+  const unknown = await cli(['repeat', 'tests/test_nope.py::x']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no test matches tests\/test_nope.py::x/);
+  const fixed = await cli(['scale', 'tests/test_scaling.py::test_serial']);
+  assert.equal(fixed.code, 2);
+  assert.match(fixed.stderr, /has a fixed rank count \(a plain pytest test runs on one rank\)/);
+  const beyond = await cli(['scale', KERNEL, '--ranks', '1,64', '--no-oversubscribe']);
+  assert.equal(beyond.code, 2);
+  assert.match(beyond.stderr, /64 ranks exceed the \d+ slots of local/);
+  const bad = await cli(['scale', KERNEL, '--ranks', '1,x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--ranks: rank counts are whole numbers/);
+  const many = await cli(['repeat', 'tests/test_flaky.py']);
+  assert.equal(many.code, 2);
+  assert.match(many.stderr, /repeat runs one test; tests\/test_flaky.py matches 2/);
+});
