@@ -257,14 +257,88 @@ async function faultsShowInProblemsAtTheirLines({ session, page }) {
   await page.screenshot({ path: path.join(shotsDir, 'ui-fault-problems.png') });
 }
 
-const steps = [
+/** The study webview's frame (an editor webview: its inner frame holds #root). */
+async function studyFrame(page, timeout = 60_000) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      if (await frame.locator('#root h2').count().catch(() => 0)) return frame;
+    }
+    await new Promise(resolve => setTimeout(resolve, 250));
+  }
+  throw new Error('no study webview opened');
+}
+
+/** Answers the study's questions: each entry is text for an input box (null: keep the default) or a quick-pick row. */
+async function answer(page, replies) {
+  for (const reply of replies) {
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 15_000 });
+    if (reply?.pick) {
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: reply.pick }).first().click();
+    } else {
+      if (reply !== null) await input.fill(reply);
+      await input.press('Enter');
+    }
+    await new Promise(resolve => setTimeout(resolve, 300));
+  }
+}
+
+/** Scale… from the test's context menu: the chart webview shows one line per series, a point per count, no CSP violation. */
+async function scaleFromTheTestingViewShowsTheChart({ page }) {
+  const violations = [];
+  const onConsole = message => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+  };
+  page.on('console', onConsole);
+  await openTestingView(page);
+  await expandAllTests(page);
+  await contextMenuOnRow(page, 'test_kernel', 'Scale…');
+  await answer(page, ['1,2,4', '2', { pick: 'Strong scaling' }]);
+  const frame = await studyFrame(page, 120_000);
+  await frame.locator('body[data-rendered="true"]').waitFor({ timeout: 30_000 });
+  const points = await frame.locator('body').getAttribute('data-points');
+  const series = await frame.locator('body').getAttribute('data-series');
+  const rows = await frame.locator('#table tbody tr').allInnerTexts();
+  await page.screenshot({ path: path.join(shotsDir, 'ui-scale-chart.png') });
+  page.off('console', onConsole);
+  assert(points === '3', `the chart has ${points} measured points, expected 3`);
+  assert(series === '2', `the chart shows ${series} series, expected 2 (measured, ideal)`);
+  assert(rows.length === 3 && rows.every((r, i) => r.trim().startsWith(String([1, 2, 4][i]))), `scaling table rows: ${rows.join(' | ')}`);
+  const canvas = await frame.locator('#chart').boundingBox();
+  assert(canvas && canvas.width > 200 && canvas.height > 200, `chart canvas is ${JSON.stringify(canvas)}`);
+  const studies = await page.locator('.pane-header', { hasText: 'distest: Studies' }).count();
+  assert(studies > 0, 'no "distest: Studies" view in the Testing side bar');
+  assert(!violations.length, `CSP violations in the study view: ${violations.join(' | ').slice(0, 600)}`);
+}
+
+/** Repeat… from the test's context menu: three launches, then the summary in the study view. */
+async function repeatFromTheTestingViewShowsTheSummary({ page }) {
+  await openTestingView(page);
+  await contextMenuOnRow(page, 'test_gather_rank_ids', 'Repeat…');
+  await answer(page, ['3', { pick: 'Run all 3 iterations' }]);
+  const summary = await eventually(async () => {
+    const frame = await studyFrame(page, 5_000).catch(() => undefined);
+    return frame ? frame.locator('#summary').innerText().catch(() => '') : '';
+  }, t => t.includes('passed 3'), 120_000);
+  await page.screenshot({ path: path.join(shotsDir, 'ui-repeat-summary.png') });
+  assert(summary.includes('passed 3 · failed 0'), `repeat summary: ${summary.slice(0, 300)}`);
+}
+
+const allSteps = [
   testingViewListsTestsWithRankCounts,
   passingMultiRankTestRunFromItsRow,
   failureOnOneRankPeeksAtTheFailingLine,
   allocationPickerSendsTheNextRunToASlurmJob,
   faultsShowInProblemsAtTheirLines,
   rankLogsShowEachRankAndOpenAsDocument,
+  scaleFromTheTestingViewShowsTheChart,
+  repeatFromTheTestingViewShowsTheSummary,
 ];
+// E2E_STEPS=name,name runs only those steps (after the first, which opens the workbench).
+const only = process.env.E2E_STEPS?.split(',').map(s => s.trim()).filter(Boolean);
+const steps = only?.length ? allSteps.filter((s, i) => i === 0 || only.includes(s.name)) : allSteps;
+const needsCluster = steps.includes(allocationPickerSendsTheNextRunToASlurmJob);
 
 const seconds = since => ((Date.now() - since) / 1000).toFixed(1);
 
@@ -300,13 +374,15 @@ let result = { passed: 0, failed: 1 };
 let session;
 let cluster;
 try {
-  cluster = startTestCluster();
-  console.log(`test cluster up, Slurm job ${cluster.jobId} created outside distest, after ${seconds(t0)} s`);
+  if (needsCluster) {
+    cluster = startTestCluster();
+    console.log(`test cluster up, Slurm job ${cluster.jobId} created outside distest, after ${seconds(t0)} s`);
+  }
   console.log('packaging the extension…');
   const vsix = packageExtension();
   console.log(`  packaged in ${seconds(t0)} s`);
   session = await openSession({
-    name: 'ui', vsix, env: cluster.env,
+    name: 'ui', vsix, env: cluster?.env ?? {},
     settings: { 'testing.automaticallyOpenPeekView': 'failureInVisibleDocument', 'distest.hosts': [{ name: 'localhost', slots: 2 }] },
   });
   console.log(`code-server up at ${session.server.base} after ${seconds(t0)} s`);
