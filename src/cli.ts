@@ -6,7 +6,7 @@ import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
 import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/allocation/spec';
 import { junitXml, messageText } from './core/run/report';
-import { runSession } from './core/run/session';
+import { runSession, type SessionOptions } from './core/run/session';
 import { listAllocations, resolveAllocation, type AllocationContext } from './core/allocation/resolve';
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
@@ -203,46 +203,62 @@ function selectSpecs(specs: TestSpec[], selectors: string[]): { selected: TestSp
   return { selected: specs.filter(s => chosen.has(s.id)), unknown };
 }
 
-async function runCommand(args: string[]): Promise<number> {
-  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS]);
-  const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
-  const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
+/** The folder (a first positional that is one), its settings, and the tests the other positionals select. */
+async function selectedTests(p: Parsed, one?: string): Promise<{ root: string; settings: DistestSettings; selected: TestSpec[]; selectors: string[] }> {
   let root = process.cwd();
   let selectors = p.positionals;
   if (selectors.length && isDirectory(selectors[0]) && !selectors[0].includes('::')) {
     root = path.resolve(selectors[0]);
     selectors = selectors.slice(1);
   }
+  if (one && selectors.length !== 1) throw new UsageError(`${one} takes one test id, got ${selectors.length ? selectors.join(' ') : 'none'}`);
   const settings = loadSettings(root);
   const { specs } = await discover(root, settings);
   const { selected, unknown } = selectSpecs(specs, selectors);
   if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
-  const json = p.flags.has('--json');
+  return { root, settings, selected, selectors };
+}
 
-  const spec = allocationSpecFlag(p);
-  const nodes = numberFlag(p, '--nodes', { integer: true, min: 1 });
-  const tasks = numberFlag(p, '--tasks', { integer: true, min: 1 });
-  const minutes = numberFlag(p, '--time', { integer: true, min: 1 });
-  const partition = stringFlag(p, '--partition');
-  const account = stringFlag(p, '--account');
-  const pool = cliHostPool();
-  const stop = stopOnSignals();
-  const runSettings: DistestSettings = {
+/** The settings with the flags that override them (`--mpiexec`, `--no-oversubscribe`). */
+function cliRunSettings(p: Parsed, settings: DistestSettings): DistestSettings {
+  return {
     ...settings,
     mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
     local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
   };
+}
+
+/** `--allocation` (and the `:new` request flags) as a session's allocation. */
+function cliAllocation(p: Parsed, settings: DistestSettings, pool: HostPool): SessionOptions['allocation'] {
+  const spec = allocationSpecFlag(p);
+  const request = {
+    nodes: numberFlag(p, '--nodes', { integer: true, min: 1 }), tasks: numberFlag(p, '--tasks', { integer: true, min: 1 }),
+    minutes: numberFlag(p, '--time', { integer: true, min: 1 }), partition: stringFlag(p, '--partition'), account: stringFlag(p, '--account'),
+  };
+  return {
+    label: formatAllocationSpec(spec),
+    resolve: signal => resolveAllocation(spec, allocationContext(settings, pool, stringFlag(p, '--python')), {
+      signal,
+      onProgress: text => process.stderr.write(`distest: ${text}\n`),
+      request,
+    }),
+  };
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS]);
+  const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
+  const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
+  const { root, settings, selected } = await selectedTests(p);
+  const json = p.flags.has('--json');
+
+  const pool = cliHostPool();
+  const stop = stopOnSignals();
+  const runSettings = cliRunSettings(p, settings);
   const session = await runSession(selected, {
     root,
     settings: runSettings,
-    allocation: {
-      label: formatAllocationSpec(spec),
-      resolve: signal => resolveAllocation(spec, allocationContext(runSettings, pool, stringFlag(p, '--python')), {
-        signal,
-        onProgress: text => process.stderr.write(`distest: ${text}\n`),
-        request: { nodes, tasks, minutes, partition, account },
-      }),
-    },
+    allocation: cliAllocation(p, runSettings, pool),
     overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS },
     signal: stop.signal,
     events: {
@@ -284,41 +300,16 @@ async function studyCommand(kind: 'repeat' | 'scale', args: string[]): Promise<n
     ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
   }
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
-  let root = process.cwd();
-  let selectors = p.positionals;
-  if (selectors.length && isDirectory(selectors[0]) && !selectors[0].includes('::')) {
-    root = path.resolve(selectors[0]);
-    selectors = selectors.slice(1);
-  }
-  if (selectors.length !== 1) throw new UsageError(`${kind} takes one test id, got ${selectors.length ? selectors.join(' ') : 'none'}`);
-  const settings = loadSettings(root);
-  const { specs } = await discover(root, settings);
-  const { selected, unknown } = selectSpecs(specs, selectors);
-  if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
+  const { root, settings, selected, selectors } = await selectedTests(p, kind);
   if (kind === 'repeat' && selected.length !== 1) throw new UsageError(`repeat runs one test; ${selectors[0]} matches ${selected.length}: ${selected.slice(0, 4).map(s => s.id).join(', ')}${selected.length > 4 ? ', …' : ''}`, false);
-  const spec = allocationSpecFlag(p);
   const pool = cliHostPool();
   const stop = stopOnSignals();
-  const runSettings: DistestSettings = {
-    ...settings,
-    mpiexecPath: stringFlag(p, '--mpiexec') ?? settings.mpiexecPath,
-    local: { ...settings.local, oversubscribe: settings.local.oversubscribe && !p.flags.has('--no-oversubscribe') },
-  };
+  const runSettings = cliRunSettings(p, settings);
   const say = (text: string) => process.stderr.write(`distest: ${text}\n`);
   const options = {
     root,
     settings: runSettings,
-    allocation: {
-      label: formatAllocationSpec(spec),
-      resolve: (signal: AbortSignal | undefined) => resolveAllocation(spec, allocationContext(runSettings, pool, stringFlag(p, '--python')), {
-        signal,
-        onProgress: say,
-        request: {
-          nodes: numberFlag(p, '--nodes', { integer: true, min: 1 }), tasks: numberFlag(p, '--tasks', { integer: true, min: 1 }),
-          minutes: numberFlag(p, '--time', { integer: true, min: 1 }), partition: stringFlag(p, '--partition'), account: stringFlag(p, '--account'),
-        },
-      }),
-    },
+    allocation: cliAllocation(p, runSettings, pool),
     signal: stop.signal,
     timeoutSeconds: timeoutS,
     progress: say,
