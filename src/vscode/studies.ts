@@ -69,6 +69,10 @@ export class Studies implements vscode.Disposable {
       return;
     }
     const { tree, items, specs } = found;
+    if (kind === 'repeat' && specs.length > 1) {
+      void vscode.window.showErrorMessage(`distest: Repeat… runs one test; ${specs[0].groupId ?? specs[0].id} has ${specs.length} rank counts: pick one of them`);
+      return;
+    }
     if (!this.deps.workspace.isTrusted) {
       void vscode.window.showErrorMessage('distest does not run tests in an untrusted folder.');
       return;
