@@ -113,7 +113,15 @@ function scaleView(study: ScaleStudy, previous: ScaleStudy | undefined): void {
       responsive: true,
       maintainAspectRatio: false,
       scales: {
-        x: { type: 'logarithmic', title: { display: true, text: 'ranks', color: fg }, ticks: { color: fg, callback: v => (Number.isInteger(Math.log2(Number(v))) ? String(v) : '') }, grid: { color: grid } },
+        x: {
+          type: 'logarithmic', title: { display: true, text: 'ranks', color: fg }, ticks: { color: fg }, grid: { color: grid },
+          // One tick per power of two (the counts a scaling study usually runs), whatever log10 would pick.
+          afterBuildTicks: axis => {
+            const ticks = [];
+            for (let n = 1; n <= axis.max; n *= 2) if (n >= axis.min) ticks.push({ value: n });
+            axis.ticks = ticks;
+          },
+        },
         y: { type: 'logarithmic', title: { display: true, text: 'test body time (ms)', color: fg }, ticks: { color: fg }, grid: { color: grid } },
       },
       plugins: { legend: { labels: { color: fg } }, title: { display: false } },

@@ -269,10 +269,23 @@ async function studyFrame(page, timeout = 60_000) {
   throw new Error('no study webview opened');
 }
 
+/** Scrolls the Testing view until the row `name` is rendered (the tree renders only the rows in view). */
+async function scrollToRow(page, name) {
+  const tree = page.locator('.test-explorer .monaco-list').first();
+  await tree.hover();
+  for (let i = 0; i < 40; i++) {
+    if ((await testRows(page)).some(r => r.name === name)) return;
+    await page.mouse.wheel(0, 200);
+    await page.waitForTimeout(100);
+    await expandAllTests(page);
+  }
+  throw new Error(`no "${name}" row in the Testing view, even scrolled`);
+}
+
 /** Answers the study's questions: each entry is text for an input box (null: keep the default) or a quick-pick row. */
 async function answer(page, replies) {
   for (const reply of replies) {
-    const input = page.locator('.quick-input-widget input');
+    const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ timeout: 15_000 });
     if (reply?.pick) {
       await page.locator('.quick-input-list .monaco-list-row', { hasText: reply.pick }).first().click();
@@ -293,6 +306,7 @@ async function scaleFromTheTestingViewShowsTheChart({ page }) {
   page.on('console', onConsole);
   await openTestingView(page);
   await expandAllTests(page);
+  await scrollToRow(page, 'test_kernel');
   await contextMenuOnRow(page, 'test_kernel', 'Scale…');
   await answer(page, ['1,2,4', '2', { pick: 'Strong scaling' }]);
   const frame = await studyFrame(page, 120_000);
@@ -315,6 +329,7 @@ async function scaleFromTheTestingViewShowsTheChart({ page }) {
 /** Repeat… from the test's context menu: three launches, then the summary in the study view. */
 async function repeatFromTheTestingViewShowsTheSummary({ page }) {
   await openTestingView(page);
+  await scrollToRow(page, 'test_gather_rank_ids');
   await contextMenuOnRow(page, 'test_gather_rank_ids', 'Repeat…');
   await answer(page, ['3', { pick: 'Run all 3 iterations' }]);
   const summary = await eventually(async () => {
