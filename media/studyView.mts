@@ -114,7 +114,7 @@ function scaleView(study: ScaleStudy, previous: ScaleStudy | undefined): void {
       maintainAspectRatio: false,
       scales: {
         x: {
-          type: 'logarithmic', title: { display: true, text: 'ranks', color: fg }, ticks: { color: fg }, grid: { color: grid },
+          type: 'logarithmic', title: { display: true, text: 'ranks', color: fg }, ticks: { color: fg, callback: v => String(v) }, grid: { color: grid },
           // One tick per power of two (the counts a scaling study usually runs), whatever log10 would pick.
           afterBuildTicks: axis => {
             const ticks = [];
@@ -174,7 +174,7 @@ function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined): void
     plugins: [background],
     options: {
       animation: false, responsive: true, maintainAspectRatio: false,
-      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg } } },
+      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg, precision: 0 } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg } } },
       plugins: { legend: { labels: { color: fg } } },
     },
   });
