@@ -32,6 +32,8 @@ export interface DistestSettings extends AllocationSettings {
   syncBeforeRun: boolean;
   /** Runs whose per-rank logs are kept on disk. */
   logs: { keepRuns: number };
+  /** Keep discovery results across sessions (the discovery cache). */
+  discoveryCache: boolean;
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -163,6 +165,7 @@ export const SETTINGS: readonly SettingRow[] = [
   whole('cores.maxPerRun', 3, 0, (s, v) => (s.cores.maxPerRun = v)),
   list('pytestArgs', 'a list of strings', e => (typeof e === 'string' ? e : null), 'a string', (s, v) => (s.pytestArgs = v)),
   whole('logs.keepRuns', 10, 1, (s, v) => (s.logs.keepRuns = v)),
+  flag('discovery.cache', true, (s, v) => (s.discoveryCache = v)),
 ];
 
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
@@ -227,11 +230,11 @@ export function readFolderSettings(folder: string): SettingsRead {
 }
 
 /** What the discovery language server needs of the settings. */
-export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number }
+export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number; cache: boolean }
 
 /** The language server's slice: in an untrusted folder no launcher templates (they name programs to run). */
 export function discoverySettings(settings: DistestSettings, trusted: boolean): DiscoverySettings {
-  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks };
+  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks, cache: settings.discoveryCache };
 }
 
 /** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */
