@@ -1,7 +1,7 @@
 // Bundled by bench/discovery.mjs into .bench/discovery-entry.js. Run as a program, it is one measured
-// discovery: `node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE]` prints one JSON
+// discovery: `node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE,...]` prints one JSON
 // line with the counts and timings. With --cache the folder's discovery cache in DIR is used (a cold run
-// when DIR is empty, a warm one after); with --edit it then changes FILE (relative to the folder) and
+// when DIR is empty, a warm one after); with --edit it then changes each FILE (relative to the folder) in turn and
 // times the update the language server makes of it: the file rediscovered with the folder's context
 // and its cache entry replaced.
 import fs from 'node:fs';
@@ -18,7 +18,7 @@ export type { DiscoveryConfig, FileDiscovery };
 
 export const benchConfig: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
 
-interface BenchResult { files: number; tests: number; ids: string[]; totalMs: number; wasmMs: number; editMs?: number; editTests?: number }
+interface BenchResult { files: number; tests: number; ids: string[]; totalMs: number; wasmMs: number; editsMs: number[]; editTests?: number }
 
 export async function discoverForBench(root: string, cacheDir?: string, edit?: string): Promise<BenchResult> {
   const started = performance.now();
@@ -29,25 +29,26 @@ export async function discoverForBench(root: string, cacheDir?: string, edit?: s
   const results = await discoverFolder(root, benchConfig, parser, { workerScript: __filename, cache });
   const totalMs = performance.now() - started;
   const ids = results.flatMap(r => r.tests.map(t => t.id));
-  let editMs: number | undefined;
+  // Each listed file is changed in turn (a test added) and its update timed, then put back.
+  const editsMs: number[] = [];
   let editTests: number | undefined;
-  if (edit) {
-    const file = path.join(root, edit);
+  for (const rel of edit ? edit.split(',') : []) {
+    const file = path.join(root, rel);
     const original = fs.readFileSync(file, 'utf8');
     fs.writeFileSync(file, `${original}\n\ndef test_added_by_bench():\n    pass\n`);
     try {
       const editStarted = performance.now();
       const { text, read } = readTestFile(file);
-      const discovery = parser.discover(edit, text, benchConfig);
-      folderOf(edit, benchConfig, parser)?.cache?.put(discovery, read);
-      editMs = performance.now() - editStarted;
+      const discovery = parser.discover(rel, text, benchConfig);
+      folderOf(rel, benchConfig, parser)?.cache?.put(discovery, read);
+      editsMs.push(performance.now() - editStarted);
       editTests = discovery.tests.length;
     } finally {
       fs.writeFileSync(file, original);
     }
   }
   parser.dispose();
-  return { files: results.length, tests: ids.length, ids, totalMs, wasmMs, editMs, editTests };
+  return { files: results.length, tests: ids.length, ids, totalMs, wasmMs, editsMs, editTests };
 }
 
 if (!serveDiscoveryWorker() && require.main === module) {
@@ -58,7 +59,7 @@ if (!serveDiscoveryWorker() && require.main === module) {
   };
   const root = args[0];
   if (!root || root.startsWith('--')) {
-    process.stderr.write('usage: node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE]\n');
+    process.stderr.write('usage: node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE,...]\n');
     process.exit(2);
   }
   discoverForBench(path.resolve(root), option('--cache'), option('--edit')).then(result => {
