@@ -1,9 +1,16 @@
-// Bundled by bench/discovery.mjs into .bench/discovery-entry.js. Run as a program, it is the "cold"
-// measurement: `node .bench/discovery-entry.js <folder>` prints one JSON line with the counts and timings.
+// Bundled by bench/discovery.mjs into .bench/discovery-entry.js. Run as a program, it is one measured
+// discovery: `node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE,...]` prints one JSON
+// line with the counts and timings. With --cache the folder's discovery cache in DIR is used (a cold run
+// when DIR is empty, a warm one after); with --edit it then changes each FILE (relative to the folder) in turn and
+// times the update the language server makes of it: the file rediscovered with the folder's context
+// and its cache entry replaced.
+import fs from 'node:fs';
 import path from 'node:path';
+import { DiscoveryCache, readTestFile } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
 import { discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
+import { folderOf } from '../src/core/discovery/registry';
 import type { FileDiscovery } from '../src/core/types';
 
 export { discoverFolder, PythonTestParser };
@@ -11,26 +18,53 @@ export type { DiscoveryConfig, FileDiscovery };
 
 export const benchConfig: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
 
-export async function discoverForBench(root: string): Promise<{ files: number; tests: number; ids: string[]; totalMs: number; wasmMs: number }> {
+interface BenchResult { files: number; tests: number; ids: string[]; totalMs: number; wasmMs: number; editsMs: number[]; editTests?: number }
+
+export async function discoverForBench(root: string, cacheDir?: string, edit?: string): Promise<BenchResult> {
   const started = performance.now();
   const wasmDir = path.resolve(__dirname, '../dist');
   const parser = await PythonTestParser.create({ wasmDir });
   const wasmMs = performance.now() - started;
-  const results = await discoverFolder(root, benchConfig, parser, { workerScript: __filename });
-  parser.dispose();
+  const cache = cacheDir ? new DiscoveryCache({ dir: cacheDir, log: line => process.stderr.write(`${line}\n`) }) : undefined;
+  const results = await discoverFolder(root, benchConfig, parser, { workerScript: __filename, cache });
+  const totalMs = performance.now() - started;
   const ids = results.flatMap(r => r.tests.map(t => t.id));
-  return { files: results.length, tests: ids.length, ids, totalMs: performance.now() - started, wasmMs };
+  // Each listed file is changed in turn (a test added) and its update timed, then put back.
+  const editsMs: number[] = [];
+  let editTests: number | undefined;
+  for (const rel of edit ? edit.split(',') : []) {
+    const file = path.join(root, rel);
+    const original = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, `${original}\n\ndef test_added_by_bench():\n    pass\n`);
+    try {
+      const editStarted = performance.now();
+      const { text, read } = readTestFile(file);
+      const discovery = parser.discover(rel, text, benchConfig);
+      folderOf(rel, benchConfig, parser)?.cache?.put(discovery, read);
+      editsMs.push(performance.now() - editStarted);
+      editTests = discovery.tests.length;
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  }
+  parser.dispose();
+  return { files: results.length, tests: ids.length, ids, totalMs, wasmMs, editsMs, editTests };
 }
 
 if (!serveDiscoveryWorker() && require.main === module) {
-  const root = process.argv[2];
-  if (!root) {
-    process.stderr.write('usage: node .bench/discovery-entry.js <folder> [--ids]\n');
+  const args = process.argv.slice(2);
+  const option = (name: string) => {
+    const at = args.indexOf(name);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const root = args[0];
+  if (!root || root.startsWith('--')) {
+    process.stderr.write('usage: node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE,...]\n');
     process.exit(2);
   }
-  discoverForBench(path.resolve(root)).then(result => {
+  discoverForBench(path.resolve(root), option('--cache'), option('--edit')).then(result => {
     const { ids, ...summary } = result;
-    process.stdout.write(JSON.stringify(process.argv.includes('--ids') ? { ...summary, ids } : summary) + '\n');
+    process.stdout.write(JSON.stringify(args.includes('--ids') ? { ...summary, ids } : summary) + '\n');
   }, err => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);

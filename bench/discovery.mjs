@@ -1,11 +1,16 @@
 // Discovery benchmark: distest's static discovery (a fresh Node process, wasm load included) against
 // `pytest --collect-only` on the same generated tree of 5,000 test files. Both must find the same tests.
-// Last stdout line: {"files", "tests", "distestMs", "pytestMs", "ratio"} with ratio = pytestMs / distestMs.
+// Cold: no cache. Warm: a fresh process with the discovery cache a previous process filled (a workspace
+// reopened). Edit: in that process, one changed file rediscovered and its cache entry replaced (what the
+// language server does on a save), over several files.
+// Last stdout line: {"files", "tests", "distestMs" (cold), "warmMs", "editMs" (median), "editFirstMs",
+// "pytestMs", "ratio" (pytest / cold), "warmRatio", "editRatio"}.
 // `--distest-only` skips pytest (minutes) while iterating on distest itself.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { discoveryVersionDefine } from '../scripts/discoveryVersion.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const benchDir = path.join(root, '.bench');
@@ -19,14 +24,16 @@ const GENERATOR_VERSION = '4';
 
 await esbuild.build({
   bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', absWorkingDir: root,
-  entryPoints: [path.join(root, 'bench/discovery-entry.ts')], outfile: entryJs,
+  entryPoints: [path.join(root, 'bench/discovery-entry.ts')], outfile: entryJs, define: discoveryVersionDefine(root),
 });
 if (!fs.existsSync(path.join(root, 'dist/tree-sitter-python.wasm'))) throw new Error('dist/*.wasm missing: run node scripts/build.mjs first');
 
 generateTree();
 const distest = timeDistest();
+const cached = timeCached(distest.ids);
 if (process.argv.includes('--distest-only')) {
   console.log(`distest: ${distest.files} files, ${distest.tests} tests, ${distest.ms.toFixed(0)} ms cold (runs: ${distest.runs.map(r => r.toFixed(0)).join(', ')} ms)`);
+  console.log(`cache:    ${cached.warmMs.toFixed(0)} ms warm (runs: ${cached.warmRuns.map(r => r.toFixed(0)).join(', ')} ms), edit ${cached.editMs.toFixed(1)} ms median (first ${cached.editFirstMs.toFixed(1)} ms)`);
   process.exit(0);
 }
 const pytest = timePytest();
@@ -41,9 +48,14 @@ console.log(`tree:     ${treeDir} (${distest.files} test files)`);
 console.log(`distest:  ${distest.tests} tests, ${distest.ms.toFixed(0)} ms cold (median of ${DISTEST_RUNS} fresh processes: ${distest.runs.map(r => r.toFixed(0)).join(', ')} ms; last run in-process: wasm load ${distest.wasmMs.toFixed(0)} ms, total ${distest.totalMs.toFixed(0)} ms)`);
 console.log(`pytest:   ${pytest.tests} tests collected, ${pytest.ms.toFixed(0)} ms (${PYTHON} -m pytest --collect-only -q -p no:cacheprovider)`);
 console.log(`ids:      ${onlyDistest.length} only in distest, ${onlyPytest.length} only in pytest${onlyDistest.length + onlyPytest.length ? `: e.g. ${[...onlyDistest, ...onlyPytest].slice(0, 3).join(', ')}` : ' (identical)'}`);
-console.log(`ratio:    distest is ${ratio.toFixed(1)}x faster than pytest collection`);
+console.log(`cache:    ${cached.warmMs.toFixed(0)} ms warm (median of ${DISTEST_RUNS} fresh processes: ${cached.warmRuns.map(r => r.toFixed(0)).join(', ')} ms), same ids; one-file edit ${cached.editMs.toFixed(1)} ms median of ${cached.edits} (first ${cached.editFirstMs.toFixed(1)} ms)`);
+console.log(`ratio:    distest is ${ratio.toFixed(1)}x faster than pytest collection cold, ${(pytest.ms / cached.warmMs).toFixed(1)}x warm`);
 if (distest.tests !== pytest.tests) console.log(`WARNING: test counts differ (distest ${distest.tests}, pytest ${pytest.tests})`);
-console.log(JSON.stringify({ files: distest.files, tests: distest.tests, distestMs: Math.round(distest.ms), pytestMs: Math.round(pytest.ms), ratio: Number(ratio.toFixed(1)) }));
+console.log(JSON.stringify({
+  files: distest.files, tests: distest.tests, distestMs: Math.round(distest.ms), warmMs: Math.round(cached.warmMs),
+  editMs: Number(cached.editMs.toFixed(1)), editFirstMs: Number(cached.editFirstMs.toFixed(1)), pytestMs: Math.round(pytest.ms),
+  ratio: Number(ratio.toFixed(1)), warmRatio: Number((pytest.ms / cached.warmMs).toFixed(1)), editRatio: Math.round(pytest.ms / cached.editMs),
+}));
 
 function timeDistest() {
   const runs = [];
@@ -60,6 +72,35 @@ function timeDistest() {
   }
   const sorted = [...runs].sort((a, b) => a - b);
   return { ...last, ms: sorted[Math.floor(sorted.length / 2)], runs };
+}
+
+/** Fills a fresh cache (not timed), then times warm processes; the last one also times edits. */
+function timeCached(coldIds) {
+  const cacheDir = path.join(benchDir, 'cache');
+  fs.rmSync(cacheDir, { recursive: true, force: true });
+  const run = (extra) => {
+    const started = process.hrtime.bigint();
+    const child = spawnSync(process.execPath, [entryJs, treeDir, '--cache', cacheDir, ...extra], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (child.status !== 0) throw new Error(`distest discovery with the cache failed: ${child.stderr}`);
+    return { ms, result: JSON.parse(child.stdout) };
+  };
+  run([]);
+  const warmRuns = [];
+  for (let i = 0; i < DISTEST_RUNS; i++) {
+    const { ms, result } = run(i === 0 ? ['--ids'] : []);
+    if (i === 0 && JSON.stringify(result.ids) !== JSON.stringify(coldIds)) throw new Error('the warm cache lists other ids than cold discovery');
+    warmRuns.push(ms);
+  }
+  const editFiles = Array.from({ length: 9 }, (_, i) => { const n = 17 + i * 541; return `pkg_${n % 40}/area_${Math.floor(n / 40) % 25}/test_mod_${n}.py`; });
+  const { result } = run(['--edit', editFiles.join(',')]);
+  const edits = [...result.editsMs].sort((a, b) => a - b);
+  return { warmMs: median(warmRuns), warmRuns, editMs: edits[Math.floor(edits.length / 2)], editFirstMs: result.editsMs[0], edits: edits.length };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 function timePytest() {

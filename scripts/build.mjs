@@ -4,6 +4,7 @@ import * as esbuild from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
 import { globSync } from 'glob';
+import { discoveryVersionDefine } from './discoveryVersion.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = new Set(process.argv.slice(2));
@@ -16,6 +17,7 @@ const nodeCommon = {
   minify: production, logLevel: 'warning', absWorkingDir: root,
   // ssh2's optional native helpers are loaded inside try/catch; the pure-JS fallback is what ships.
   external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
+  define: discoveryVersionDefine(root),
 };
 
 function copyAssets() {

@@ -1,6 +1,8 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
+import { DiscoveryCache } from './core/discovery/cache';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
@@ -59,7 +61,8 @@ allocation for the whole study; --out writes the study JSON, --svg the scaling c
 allocations lists what --allocation accepts here: this machine, distest.hosts, and your Slurm / PBS jobs on
 this machine and on each of distest.loginHosts (with state and time left).
 
-Settings are read from <folder>/.vscode/settings.json (distest.*), like the editor does.
+Settings are read from <folder>/.vscode/settings.json (distest.*), like the editor does. Discovery results are
+cached in $XDG_CACHE_HOME/distest (default ~/.cache/distest; distest.discovery.cache: false turns it off).
 Exit codes: 0 all passed or skipped, 1 a test failed or errored, 2 bad usage, 130 interrupted (143 on SIGTERM).`;
 
 class UsageError extends Error {
@@ -136,7 +139,8 @@ interface Discovered {
 }
 
 async function discover(root: string, settings: DistestSettings): Promise<Discovered> {
-  const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename });
+  const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheDir(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
+  const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename, cache });
   const syntaxErrors = new Map<string, number>();
   for (const f of files) {
     for (const d of f.diagnostics) {
@@ -145,6 +149,12 @@ async function discover(root: string, settings: DistestSettings): Promise<Discov
     }
   }
   return { specs: files.flatMap(f => f.tests), syntaxErrors };
+}
+
+/** The command line's discovery cache: `$XDG_CACHE_HOME/distest` (default `~/.cache/distest`), shared by every project. */
+function cliCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'distest');
 }
 
 async function listCommand(args: string[]): Promise<number> {

@@ -46,6 +46,12 @@ export const SETTINGS_SECTION = 'distest';
 export interface ServerSettings { discovery: DiscoverySettings }
 
 /**
+ * `initializationOptions`: the settings, and the folder the discovery cache may use (the extension's
+ * workspace storage; without one the server keeps no cache).
+ */
+export interface ServerInitOptions extends ServerSettings { cacheDir?: string }
+
+/**
  * Reads ServerSettings from an untrusted JSON value (initializationOptions or a settings section)
  * through the one settings reader: malformed entries are dropped one by one, never the whole
  * configuration; returns the problems found.

@@ -37,6 +37,8 @@ export interface DistestSettings extends AllocationSettings {
   /** Scale studies: runs per rank count; studies kept in the workspace's history. */
   scale: { repeat: number };
   studies: { keep: number };
+  /** Keep discovery results across sessions (the discovery cache). */
+  discoveryCache: boolean;
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -172,6 +174,7 @@ export const SETTINGS: readonly SettingRow[] = [
   flag('repeat.untilFail', false, (s, v) => (s.repeat.untilFail = v)),
   whole('scale.repeat', 3, 1, (s, v) => (s.scale.repeat = v)),
   whole('studies.keep', 50, 1, (s, v) => (s.studies.keep = v)),
+  flag('discovery.cache', true, (s, v) => (s.discoveryCache = v)),
 ];
 
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
@@ -236,11 +239,11 @@ export function readFolderSettings(folder: string): SettingsRead {
 }
 
 /** What the discovery language server needs of the settings. */
-export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number }
+export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number; cache: boolean }
 
 /** The language server's slice: in an untrusted folder no launcher templates (they name programs to run). */
 export function discoverySettings(settings: DistestSettings, trusted: boolean): DiscoverySettings {
-  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks };
+  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks, cache: settings.discoveryCache };
 }
 
 /** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */

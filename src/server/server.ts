@@ -1,22 +1,25 @@
 // The discovery language server: hosts core/discovery for the editor. Open Python files are discovered
 // from their live text (debounced while typing), other files from disk when the watcher reports them.
 // Started by the extension over IPC; `node dist/server.js --stdio` works too (tests use that).
-import fs from 'node:fs';
 import {
   createConnection, DiagnosticSeverity, FileChangeType, MarkupKind, TextDocuments, TextDocumentSyncKind,
   type Connection, type Diagnostic, type InitializeParams, type InitializeResult, type WorkspaceFolder,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
+import { DiscoveryCache, readTestFile, readText, type ReadFile } from '../core/discovery/cache';
 import type { MarkerInfo } from '../core/discovery/collect';
 import { isTestFile } from '../core/discovery/config';
 import { discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
 import { PythonTestParser } from '../core/discovery/parser';
+import { folderOf } from '../core/discovery/registry';
 import { hasEscapedBytes, printableFsName } from '../core/fsNames';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
-import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerSettings } from '../protocol';
-import { FolderMap, type LocatedFile } from './folders';
+import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type ServerSettings } from '../protocol';
+import { FolderMap, type Folder, type LocatedFile } from './folders';
 
 const LIVE_EDIT_DEBOUNCE_MS = 150;
+/** The discovery cache is written this long after the last change it got (and at shutdown). */
+const CACHE_SAVE_DELAY_MS = 2000;
 
 const SEVERITY: Record<MarkerDiagnostic['severity'], DiagnosticSeverity> = {
   error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning, info: DiagnosticSeverity.Information,
@@ -37,6 +40,8 @@ class DiscoveryServer {
   private readonly urisWithDiagnostics = new Set<string>();
   /** Test files per folder the client has heard of, to clear them when their directory is deleted. */
   private readonly knownFiles = new Map<string, Set<string>>();
+  private cache?: DiscoveryCache;
+  private readonly cacheSaves = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly connection: Connection) {}
 
@@ -60,6 +65,7 @@ class DiscoveryServer {
       for (const document of documents.all()) this.discoverDocument(document);
       connection.sendNotification(RescanNeeded);
     }));
+    connection.onShutdown(() => this.saveCaches());
     connection.onDidChangeWatchedFiles(params => this.guard('watched files', async () => {
       for (const change of params.changes) await this.fileChangedOnDisk(change.uri, change.type);
     }));
@@ -90,6 +96,8 @@ class DiscoveryServer {
     const folders: WorkspaceFolder[] = params.workspaceFolders ?? (params.rootUri ? [{ uri: params.rootUri, name: 'root' }] : []);
     for (const folder of folders) this.folders.add(folder.uri);
     this.applySettings(params.initializationOptions);
+    const cacheDir = (params.initializationOptions as Partial<ServerInitOptions> | undefined)?.cacheDir;
+    if (typeof cacheDir === 'string' && cacheDir) this.cache = new DiscoveryCache({ dir: cacheDir, log: line => this.connection.console.warn(line) });
     this.supportsFolderChanges = params.capabilities.workspace?.workspaceFolders === true;
     this.parser = PythonTestParser.create();
     this.parser.catch(err => this.connection.console.error(`distest: cannot load the Python parser: ${describeError(err)}`));
@@ -114,7 +122,8 @@ class DiscoveryServer {
     const folder = this.folders.add(folderUri);
     const parser = await this.ensureParser();
     const results = new Map<string, FileDiscovery>();
-    const scanned = await discoverFolder(folder.path, this.settings.discovery, parser, { workerScript: __filename });
+    const cache = this.settings.discovery.cache ? this.cache : undefined;
+    const scanned = await discoverFolder(folder.path, this.settings.discovery, parser, { workerScript: __filename, cache });
     for (const result of scanned) {
       // The editor addresses files by URI, which holds UTF-8 only: such a file could be neither opened
       // nor run from the Test Explorer, so it is named instead of shown.
@@ -168,17 +177,65 @@ class DiscoveryServer {
   }
 
   private discoverText(located: LocatedFile, document: TextDocument) {
-    return this.parserNow().discoverWithMarkers(located.rel, document.getText(), this.settings.discovery);
+    const text = document.getText();
+    const collected = this.parserNow().discoverWithMarkers(located.rel, text, this.settings.discovery);
+    this.keepInCache(located, collected.discovery, readText(text));
+    return collected;
+  }
+
+  /**
+   * A file's fresh discovery goes into its folder's cache when it was made with the context the folder's
+   * discovery left (same settings, same modules), else the entry is dropped.
+   */
+  private keepInCache(located: LocatedFile, discovery: FileDiscovery | undefined, read: ReadFile | undefined): void {
+    const folderCache = this.cache?.opened(located.folder.path);
+    if (!folderCache) return;
+    const context = discovery && read && this.readyParser ? folderOf(located.rel, this.settings.discovery, this.readyParser) : undefined;
+    if (context?.cache === folderCache && context.root === located.folder.path) folderCache.put(discovery!, read!);
+    else folderCache.forget(located.rel);
+    this.scheduleCacheSave(located.folder);
+  }
+
+  private scheduleCacheSave(folder: Folder): void {
+    clearTimeout(this.cacheSaves.get(folder.path));
+    this.cacheSaves.set(folder.path, setTimeout(() => {
+      this.cacheSaves.delete(folder.path);
+      this.guard('cache save', () => this.cache?.opened(folder.path)?.save());
+    }, CACHE_SAVE_DELAY_MS));
+  }
+
+  private saveCaches(): void {
+    for (const [root, timer] of this.cacheSaves) {
+      clearTimeout(timer);
+      this.guard('cache save', () => this.cache?.opened(root)?.save());
+    }
+    this.cacheSaves.clear();
+  }
+
+  /**
+   * A file other test files' discovery read (a conftest.py, an imported module) or looked for changed:
+   * the folder is discovered again (its cache finds the change and rediscovers every file).
+   */
+  private dependencyChanged(located: LocatedFile): boolean {
+    const folderCache = this.cache?.opened(located.folder.path);
+    if (!folderCache?.dependsOn(located.path)) return false;
+    this.connection.sendNotification(RescanNeeded);
+    return true;
   }
 
   private async fileChangedOnDisk(uri: string, type: FileChangeType): Promise<void> {
     const located = this.folders.locate(uri);
     if (!located) return;
+    if (this.dependencyChanged(located)) return;
     if (type === FileChangeType.Deleted) {
       // A deleted directory arrives as one event for the directory itself.
       const known = this.knownFiles.get(located.folder.uri) ?? new Set<string>();
       const gone = [...known].filter(rel => rel === located.rel || rel.startsWith(`${located.rel}/`));
-      for (const rel of gone) this.send(this.folders.locateRel(located.folder, rel), undefined, undefined);
+      for (const rel of gone) {
+        const file = this.folders.locateRel(located.folder, rel);
+        this.keepInCache(file, undefined, undefined);
+        this.send(file, undefined, undefined);
+      }
       return;
     }
     if (!this.isTestFile(located) || this.documents.get(uri)) return;
@@ -186,15 +243,18 @@ class DiscoveryServer {
   }
 
   private async discoverFromDisk(located: LocatedFile): Promise<void> {
-    let text: string;
+    await this.ensureParser();
+    let read: ReturnType<typeof readTestFile>;
     try {
-      text = await fs.promises.readFile(located.path, 'utf8');
+      read = readTestFile(located.path);
     } catch {
+      this.keepInCache(located, undefined, undefined);
       this.send(located, undefined, undefined); // gone or unreadable: no tests there now
       return;
     }
-    await this.ensureParser();
-    this.send(located, undefined, this.parserNow().discover(located.rel, text, this.settings.discovery));
+    const discovery = this.parserNow().discover(located.rel, read.text, this.settings.discovery);
+    this.keepInCache(located, discovery, read.read);
+    this.send(located, undefined, discovery);
   }
 
   /** Tells the client a file's tests (none when `discovery` is undefined) and publishes its marker problems. */

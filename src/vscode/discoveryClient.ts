@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { DiscoverAll, RescanNeeded, SETTINGS_SECTION, TestsChanged, type TestsChangedParams } from '../protocol';
+import { DiscoverAll, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type TestsChangedParams } from '../protocol';
 import type { FileDiscovery } from '../core/types';
 import { serverSettings } from './settings';
 
@@ -27,7 +27,10 @@ export class DiscoveryClient implements vscode.Disposable {
       // Settings go through serverSettings() (see below), never as the raw section: in an untrusted
       // folder the launcher templates must not reach the server.
       synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.py') },
-      initializationOptions: serverSettings(),
+      initializationOptions: {
+        ...serverSettings(),
+        cacheDir: vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'discovery-cache').fsPath,
+      } satisfies ServerInitOptions,
       outputChannel: log,
     };
     this.client = new LanguageClient('distest', 'distest discovery', serverOptions, clientOptions);

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DiscoveryCache } from '../../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../../src/core/discovery/config';
 import { discoverFolder } from '../../src/core/discovery/folder';
 import { PythonTestParser } from '../../src/core/discovery/parser';
@@ -105,6 +106,13 @@ describe('distest lists what pytest collects', () => {
       fs.cpSync(path.join(FIXTURES, project.name), root, { recursive: true });
       const collected = collectWithPytest(root);
       const files = await discoverFolder(root, CONFIG, parser);
+      // The discovery cache changes nothing: filled (cold), then read back by a fresh process's cache (warm).
+      const cacheDir = path.join(scratch, `${project.name}.cache`);
+      const cold = new DiscoveryCache({ dir: cacheDir });
+      assert.deepEqual(await discoverFolder(root, CONFIG, parser, { cache: cold }), files, `${project.name}: cold with a cache`);
+      const warm = new DiscoveryCache({ dir: cacheDir });
+      assert.deepEqual(await discoverFolder(root, CONFIG, parser, { cache: warm }), files, `${project.name}: warm cache`);
+      assert.equal(warm.opened(root)?.hits, cold.opened(root)?.size, `${project.name}: every test file from the warm cache`);
       const tests = files.flatMap(f => f.tests);
       compare(project, collected, tests);
       for (const [file, message] of project.diagnostics ?? []) {

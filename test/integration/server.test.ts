@@ -62,7 +62,7 @@ before(async () => {
   connection.onNotification(RescanNeeded, () => { rescans++; });
   connection.onNotification('window/logMessage', (params: { type: number; message: string }) => logMessages.push(params));
   connection.listen();
-  const settings: ServerSettings = { discovery: { launchers: [{ glob: 'tests/multi_node/**', launcher: '{mpiexec} -n {ranks} {python} {file}', ranks: 2 }], mpiDefaultRanks: 2 } };
+  const settings: ServerSettings = { discovery: { launchers: [{ glob: 'tests/multi_node/**', launcher: '{mpiexec} -n {ranks} {python} {file}', ranks: 2 }], mpiDefaultRanks: 2, cache: true } };
   const result = await connection.sendRequest(InitializeRequest.type, {
     processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: settings,
     workspaceFolders: [{ uri: projectUri, name: 'mpi-project' }, { uri: pathToFileURL(scratch).href, name: 'scratch' }],

@@ -4,12 +4,13 @@ import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeFsName, fsPath } from '../fsNames';
 import type { FileDiscovery, MarkerDiagnostic } from '../types';
+import { factsForCache, hashText, readTestFile, type DiscoveryCache, type ReadFile } from './cache';
 import type { CollectContext } from './collect';
 import { isConfigFileName, readPytestConfig } from './configFiles';
 import { compileConfig, type CompiledConfig, type DiscoveryConfig } from './config';
 import type { ModuleAnalysis } from './modules';
 import { PythonTestParser } from './parser';
-import { ProjectModules } from './project';
+import { ProjectModules, type DependencyFacts } from './project';
 import { fnmatchRegExp } from './pyText';
 import { rangeOf } from './pysyntax';
 import { rememberFolder } from './registry';
@@ -31,6 +32,11 @@ export interface DiscoverFolderOptions {
    * usually `__filename`). Given, large folders are parsed on helper threads too, one per spare core.
    */
   workerScript?: string;
+  /**
+   * Reuses what an earlier discovery of the folder found for files whose content, and whatever else it
+   * read, are unchanged; keeps what this one finds (see cache.ts).
+   */
+  cache?: DiscoveryCache;
 }
 
 /** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
@@ -65,30 +71,56 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     const walked = await walkProject(rules, config, () => ready);
     modules = await ready;
     const { files } = walked;
+    const cache = options.cache?.folder(absoluteRoot, cacheKey(config, rules));
+    const prefix = absoluteRoot.endsWith('/') ? absoluteRoot : `${absoluteRoot}/`;
+    const reused = new Map<string, FileDiscovery>();
+    let todo = files;
+    const loadedModules = modules;
+    if (cache?.validate(facts => loadedModules.stillHolds(facts, (_file, text, hash) => hashText(text) === hash))) {
+      todo = [];
+      for (const file of files) {
+        const found = cache.lookup(file, fsPath(prefix + file));
+        if (found) reused.set(file, found);
+        else todo.push(file);
+      }
+    }
     const chunks: string[][] = [];
-    for (let start = 0; start < files.length; start += CHUNK_FILES) chunks.push(files.slice(start, start + CHUNK_FILES));
-    const results: (FileDiscovery[] | undefined)[] = new Array(chunks.length);
+    for (let start = 0; start < todo.length; start += CHUNK_FILES) chunks.push(todo.slice(start, start + CHUNK_FILES));
+    const results: (ChunkResult | undefined)[] = new Array(chunks.length);
     // Every thread claims its next chunk from a shared counter: a helper never waits on this thread, which
     // only reads messages between its own chunks.
     const claimed = new Int32Array(new SharedArrayBuffer(4));
-    const helpers = options.workerScript && files.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
-    const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer };
-    const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results));
+    const helpers = options.workerScript && todo.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
+    const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer, cache: cache !== undefined };
+    const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results, facts => cache?.addFacts(facts)));
     const python = await loading;
     const context = contextOf(modules);
+    const keep = cache !== undefined;
     for (let index = Atomics.add(claimed, 0, 1); index < chunks.length; index = Atomics.add(claimed, 0, 1)) {
-      results[index] = discoverFiles(python, absoluteRoot, chunks[index], config, context);
+      results[index] = discoverFiles(python, absoluteRoot, chunks[index], config, context, keep);
       await new Promise(resolve => setImmediate(resolve));
     }
     await Promise.all(helping);
     // A helper that failed to start or died leaves the chunks it had claimed to this thread.
-    for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, absoluteRoot, chunks[index], config, context);
+    for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, absoluteRoot, chunks[index], config, context, keep);
+    let found = (results as ChunkResult[]).flatMap(r => r.files);
+    if (cache) {
+      for (const { files: discoveries, reads } of results as ChunkResult[]) if (reads) discoveries.forEach((discovery, i) => cache.put(discovery, reads[i]));
+      cache.retain(files);
+      const kept = modules;
+      cache.trackFacts(() => kept.facts());
+      cache.save();
+      if (reused.size) {
+        for (const discovery of found) reused.set(discovery.file, discovery);
+        found = files.flatMap(file => reused.get(file) ?? []);
+      }
+    }
     if (parser) {
       const kept = modules;
-      rememberFolder({ root: absoluteRoot, config, parser, context, collects: collectsFile(kept), dispose: () => kept.dispose() });
+      rememberFolder({ root: absoluteRoot, config, parser, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose() });
       modules = undefined;
     }
-    return mergeExtra((results as FileDiscovery[][]).flat(), [...rules.diagnostics, ...walked.diagnostics]);
+    return mergeExtra(found, [...rules.diagnostics, ...walked.diagnostics]);
   } finally {
     if (modules) modules.dispose();
     else if (!parser) (await ready.catch(() => undefined))?.dispose();
@@ -112,8 +144,15 @@ function contextOf(modules: ProjectModules): Omit<CollectContext, 'absPath'> {
   return { rules: compileRules(modules.rules, modules.config.config), modules };
 }
 
-function discoverFiles(parser: PythonTestParser, root: string, files: string[], config: DiscoveryConfig, context: Omit<CollectContext, 'absPath'>): FileDiscovery[] {
+/** What a folder's discovery is cached under besides the version: the settings and pytest's configuration as read. */
+function cacheKey(config: DiscoveryConfig, rules: PytestRules): string {
+  return hashText(JSON.stringify([config, rules]));
+}
+
+/** `keep`: also what the cache keys each file by. */
+function discoverFiles(parser: PythonTestParser, root: string, files: string[], config: DiscoveryConfig, context: Omit<CollectContext, 'absPath'>, keep: boolean): ChunkResult {
   const results: FileDiscovery[] = [];
+  const reads: ReadFile[] | undefined = keep ? [] : undefined;
   // One context object for the chunk, its file changed for each (collectTests keeps none of it).
   const perFile: CollectContext = { rules: context.rules, modules: context.modules, absPath: '' };
   const prefix = root.endsWith('/') ? root : `${root}/`;
@@ -121,13 +160,19 @@ function discoverFiles(parser: PythonTestParser, root: string, files: string[], 
     perFile.absPath = prefix + file;
     let text: string;
     try {
-      text = fs.readFileSync(fsPath(perFile.absPath), 'utf8');
+      if (reads) {
+        const read = readTestFile(fsPath(perFile.absPath));
+        text = read.text;
+        reads.push(read.read);
+      } else {
+        text = fs.readFileSync(fsPath(perFile.absPath), 'utf8');
+      }
     } catch {
       continue;
     }
     results.push(parser.discover(file, text, config, perFile));
   }
-  return results;
+  return { files: results, reads };
 }
 
 // ---- the walk: pytest's Session.collect over its starting points ----
@@ -401,16 +446,33 @@ function hookDiagnostics(conftest: ModuleAnalysis): MarkerDiagnostic[] {
 
 // ---- helper threads ----
 
-interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; rules: PytestRules; listings: [string, string[]][]; claimed: SharedArrayBuffer }
-interface ChunkResult { index: number; files: FileDiscovery[] }
+interface HelperJob { root: string; chunks: string[][]; config: DiscoveryConfig; rules: PytestRules; listings: [string, string[]][]; claimed: SharedArrayBuffer; cache: boolean }
+/** A chunk's discoveries, with what the cache keys each by when there is a cache. */
+interface ChunkResult { files: FileDiscovery[]; reads?: ReadFile[] }
+/** A helper's messages: a chunk done, or (last, with a cache) the facts its modules read. */
+type HelperMessage = { index: number; chunk: ChunkResult } | { facts: DependencyFacts };
 
 /** A helper thread working through the shared chunks; resolves when it exits, however it ends. */
-function runHelper(script: string, job: HelperJob, results: (FileDiscovery[] | undefined)[]): Promise<void> {
+function runHelper(script: string, job: HelperJob, results: (ChunkResult | undefined)[], addFacts: (facts: DependencyFacts) => void): Promise<void> {
   return new Promise(resolve => {
     const helper = new Worker(script, { workerData: { [WORKER_FLAG]: job } });
-    helper.on('message', ({ index, files }: ChunkResult) => { results[index] = files; });
+    const done: ChunkResult[] = [];
+    let factsSent = false;
+    helper.on('message', (message: HelperMessage) => {
+      if ('facts' in message) {
+        factsSent = true;
+        addFacts(message.facts);
+      } else {
+        results[message.index] = message.chunk;
+        done.push(message.chunk);
+      }
+    });
     helper.on('error', () => undefined); // 'exit' follows; the caller redoes what is missing
-    helper.on('exit', () => resolve());
+    helper.on('exit', () => {
+      // Without the facts they rest on, this helper's discoveries are used but not cached.
+      if (job.cache && !factsSent) for (const chunk of done) chunk.reads = undefined;
+      resolve();
+    });
   });
 }
 
@@ -429,8 +491,9 @@ export function serveDiscoveryWorker(): boolean {
     const context = contextOf(modules);
     const claimed = new Int32Array(job.claimed);
     for (let index = Atomics.add(claimed, 0, 1); index < job.chunks.length; index = Atomics.add(claimed, 0, 1)) {
-      port.postMessage({ index, files: discoverFiles(parser, job.root, job.chunks[index], job.config, context) } satisfies ChunkResult);
+      port.postMessage({ index, chunk: discoverFiles(parser, job.root, job.chunks[index], job.config, context, job.cache) } satisfies HelperMessage);
     }
+    if (job.cache) port.postMessage({ facts: factsForCache(modules.facts()) } satisfies HelperMessage);
     modules.dispose();
     parser.dispose();
     port.close();

@@ -26,6 +26,13 @@ export interface FolderFixtures {
   makesIds: boolean;
 }
 
+/**
+ * What discovery read of the file system: texts by absolute path (the text, or what stands for it such
+ * as a hash), `dir\0name` → whether the folder holds the name, file → whether it exists.
+ */
+export interface DependencyFacts<Text = string> { texts: Map<string, Text>; holds: Map<string, boolean>; files: Map<string, boolean> }
+interface AskedFacts { texts: Set<string>; holds: Map<string, boolean>; files: Map<string, boolean> }
+
 export class ProjectModules implements ModuleResolver {
   private readonly analyses = new Map<string, ModuleAnalysis | null>();
   private readonly trees: { delete(): void }[] = [];
@@ -44,6 +51,8 @@ export class ProjectModules implements ModuleResolver {
   private readonly parametrizing = new Map<string, FolderFixtures | null>();
   private readonly mattering = new WeakMap<string[], boolean>();
   private readonly texts = new Map<string, string>();
+  /** What discovery asked of the file system through this instance (see facts()). */
+  private readonly asked: AskedFacts = { texts: new Set(), holds: new Map(), files: new Map() };
 
   constructor(private readonly parser: PythonTestParser, readonly rules: PytestRules, readonly config: CompiledConfig) {}
 
@@ -139,6 +148,7 @@ export class ProjectModules implements ModuleResolver {
   private isFile(file: string): boolean {
     let known = this.files.get(file);
     if (known === undefined) this.files.set(file, (known = isFile(file)));
+    this.asked.files.set(file, known);
     return known;
   }
 
@@ -158,8 +168,7 @@ export class ProjectModules implements ModuleResolver {
       // Then `src/`, and when the workspace folder is itself a package, the folder pytest's import
       // mode puts on sys.path for it: the first one above without an __init__.py.
       for (const candidate of [path.join(dir, 'src'), this.packageBase(dir)]) {
-        const names = candidate ? this.listing(candidate) : null;
-        if (names && (names.has(name) || names.has(`${name}.py`))) {
+        if (candidate && (this.holds(candidate, name) || this.holds(candidate, `${name}.py`))) {
           found = candidate;
           break;
         }
@@ -173,7 +182,7 @@ export class ProjectModules implements ModuleResolver {
 
   private packageBase(dir: string): string | undefined {
     let current = dir;
-    while (this.listing(current)?.has('__init__.py')) {
+    while (this.holds(current, '__init__.py')) {
       if (parentOf(current) === current) return undefined;
       current = parentOf(current);
     }
@@ -285,6 +294,7 @@ export class ProjectModules implements ModuleResolver {
 
   /** A file's text (read once), for cheap looks before parsing. */
   textOf(file: string): string {
+    this.asked.texts.add(file);
     let text = this.texts.get(file);
     if (text === undefined) {
       try {
@@ -349,7 +359,31 @@ export class ProjectModules implements ModuleResolver {
   /** Whether a folder holds an entry of this name; from the walk's list of its names when there is one. */
   private holds(dir: string, name: string): boolean {
     const primed = this.listings.has(dir) ? undefined : this.primed.get(dir);
-    return primed ? primed.includes(name) : (this.listing(dir)?.has(name) ?? false);
+    const held = primed ? primed.includes(name) : (this.listing(dir)?.has(name) ?? false);
+    this.asked.holds.set(`${dir}\0${name}`, held);
+    return held;
+  }
+
+  /**
+   * Every fact about the file system that what this instance answered depends on: the texts it read
+   * (conftest.py files, imported modules, plugins), which names folders hold, which files exist. A
+   * discovery made with this instance stays true while these do (the discovery cache checks them).
+   */
+  facts(): DependencyFacts {
+    const texts = new Map<string, string>();
+    for (const file of this.asked.texts) texts.set(file, this.texts.get(file) ?? '');
+    return { texts, holds: new Map(this.asked.holds), files: new Map(this.asked.files) };
+  }
+
+  /** Whether the file system still answers as it did when `facts` were taken (reading through this instance). */
+  stillHolds<Text>(facts: DependencyFacts<Text>, sameText: (file: string, text: string, was: Text) => boolean): boolean {
+    for (const [key, held] of facts.holds) {
+      const cut = key.indexOf('\0');
+      if (this.holds(key.slice(0, cut), key.slice(cut + 1)) !== held) return false;
+    }
+    for (const [file, exists] of facts.files) if (this.isFile(file) !== exists) return false;
+    for (const [file, was] of facts.texts) if (!sameText(file, this.textOf(file), was)) return false;
+    return true;
   }
 
   dispose(): void {

@@ -3,6 +3,7 @@
 // its folder's pytest rules and modules, so that it lists the same tests as the folder walk did.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { FolderCache } from './cache';
 import type { CollectContext } from './collect';
 import type { DiscoveryConfig } from './config';
 import type { PythonTestParser } from './parser';
@@ -12,6 +13,8 @@ export interface FolderContext {
   config: DiscoveryConfig;
   parser: PythonTestParser;
   context: Omit<CollectContext, 'absPath'>;
+  /** The folder's discovery cache, when it was discovered with one: single files discovered later update it. */
+  cache?: FolderCache;
   /** Whether pytest collects this file (relative to the root): python_files, the folders it skips, ignores. */
   collects(relFile: string): boolean;
   dispose(): void;

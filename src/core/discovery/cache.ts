@@ -1,0 +1,420 @@
+// The persistent discovery cache: one JSON file per workspace folder, in a folder the caller chooses (the
+// editor's workspace storage, the CLI's XDG cache). A file's tests are reused when its content is the
+// same (a SHA-1 of its bytes; an unchanged size, mtime, ctime and inode stand for it) and everything its
+// discovery read besides itself is too: the texts of conftest.py files, imported modules and plugins,
+// which names folders hold and which files exist (ProjectModules.facts()). Those facts are one set for
+// the folder, so a change in any of them rediscovers every file (correctness over speed). The key also
+// holds the discovery version (a distest upgrade), the settings and pytest's configuration as read.
+// A cache file that cannot be read is logged and ignored; nothing here ever fails discovery.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FileDiscovery, MarkerDiagnostic, SourceRange, TestSpec } from '../types';
+import type { DependencyFacts } from './project';
+
+/** Bumped when the file layout below changes. */
+const FORMAT = 1;
+
+/**
+ * Changes with every distest build whose discovery could answer differently: scripts/build.mjs defines it
+ * as the package version plus a hash of the discovery sources and the tree-sitter grammar.
+ */
+declare const DISTEST_DISCOVERY_VERSION: string | undefined;
+export const DISCOVERY_VERSION: string = typeof DISTEST_DISCOVERY_VERSION === 'string' ? DISTEST_DISCOVERY_VERSION : 'unbuilt';
+
+/** A file's size and times: while they stay, its content is taken to be the one hashed. */
+export interface FileStamp { size: number; mtimeMs: number; ctimeMs: number; ino: number }
+
+/** A test file as discovery read it. */
+export interface ReadFile { hash: string; stamp: FileStamp | undefined }
+
+export interface DiscoveryCacheOptions {
+  /** The folder holding the cache files (created when needed). */
+  dir: string;
+  /** The discovery version entries must have been made by; defaults to this build's. */
+  version?: string;
+  /** Where problems go (an unreadable cache file, a failed write). */
+  log?: (line: string) => void;
+  /** The folder's cache files together stay under this many bytes (oldest removed first). */
+  maxBytes?: number;
+  /** At most this many workspace folders are cached (oldest removed first). */
+  maxFolders?: number;
+}
+
+export const DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_CACHE_MAX_FOLDERS = 16;
+/** A file changed this recently may change again within its timestamps' resolution: its stamp is not trusted. */
+const RACY_MS = 2000;
+
+interface Entry { hash: string; stamp: FileStamp | undefined; discovery: FileDiscovery }
+type HashedFacts = DependencyFacts<string>;
+
+/** The caches of the workspace folders discovered with one store folder, kept in memory once read. */
+export class DiscoveryCache {
+  readonly version: string;
+  private readonly folders = new Map<string, FolderCache>();
+
+  constructor(readonly options: DiscoveryCacheOptions) {
+    this.version = options.version ?? DISCOVERY_VERSION;
+  }
+
+  /**
+   * The cache of a workspace folder for discovery with this key (settings and pytest configuration);
+   * entries made under another key or version are dropped.
+   */
+  folder(root: string, key: string): FolderCache {
+    const fullKey = `${FORMAT}\0${this.version}\0${root}\0${key}`;
+    let folder = this.folders.get(root);
+    if (!folder || folder.key !== fullKey) {
+      folder = new FolderCache(this, this.fileOf(root), fullKey);
+      this.folders.set(root, folder);
+    }
+    return folder;
+  }
+
+  /** The folder's cache when discovery opened it in this process. */
+  opened(root: string): FolderCache | undefined {
+    return this.folders.get(root);
+  }
+
+  fileOf(root: string): string {
+    return path.join(this.options.dir, `discovery-${hashText(root).replace(/[/+=]/g, '_').slice(0, 20)}.json`);
+  }
+
+  log(line: string): void {
+    this.options.log?.(`distest: discovery cache: ${line}`);
+  }
+
+  /** Removes the oldest cache files beyond the bounds. */
+  prune(): void {
+    const maxBytes = this.options.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
+    const maxFolders = this.options.maxFolders ?? DEFAULT_CACHE_MAX_FOLDERS;
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.options.dir).filter(n => /^discovery-.*\.json$/.test(n));
+    } catch {
+      return;
+    }
+    const files = names.flatMap(name => {
+      const file = path.join(this.options.dir, name);
+      try {
+        const stat = fs.statSync(file);
+        return [{ file, size: stat.size, mtimeMs: stat.mtimeMs }];
+      } catch {
+        return [];
+      }
+    }).sort((a, b) => b.mtimeMs - a.mtimeMs);
+    let total = 0;
+    files.forEach((f, index) => {
+      total += f.size;
+      if (index >= maxFolders || total > maxBytes) fs.rmSync(f.file, { force: true });
+    });
+  }
+}
+
+/** One workspace folder's entries and the facts they rest on. */
+export class FolderCache {
+  private entries = new Map<string, Entry>();
+  private facts: HashedFacts = { texts: new Map(), holds: new Map(), files: new Map() };
+  /** Facts of discovery done elsewhere (helper threads) since the last save. */
+  private readonly extraFacts: HashedFacts[] = [];
+  /** What this process's discovery asked (the folder's modules), read when saving. */
+  private liveFacts?: () => DependencyFacts;
+  private dirty = false;
+  private loaded = false;
+  /** Files the last discovery of the folder took from the cache. */
+  hits = 0;
+
+  constructor(private readonly cache: DiscoveryCache, readonly file: string, readonly key: string) {}
+
+  /** Reads the cache file once; an unreadable or foreign one is logged and left for the next save to replace. */
+  load(): void {
+    if (this.loaded) return;
+    this.loaded = true;
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.cache.log(`cannot read ${this.file} (${(err as Error).message}); discovering without it`);
+      return;
+    }
+    try {
+      const stored = JSON.parse(text) as StoredFolder;
+      if (typeof stored !== 'object' || stored === null || typeof stored.key !== 'string') throw new Error('no key');
+      if (stored.key !== this.key) return; // another version, settings or configuration: nothing to reuse
+      this.facts = {
+        texts: new Map(pairs(stored.facts.texts, 'string')),
+        holds: new Map(pairs(stored.facts.holds, 'boolean')),
+        files: new Map(pairs(stored.facts.files, 'boolean')),
+      };
+      for (const [rel, hash, stamp, tests, diagnostics] of stored.files) {
+        if (typeof rel !== 'string' || typeof hash !== 'string' || (stamp !== null && !(Array.isArray(stamp) && stamp.length === 4))) throw new Error('an entry is malformed');
+        this.entries.set(rel, { hash, stamp: stamp ? { size: stamp[0], mtimeMs: stamp[1], ctimeMs: stamp[2], ino: stamp[3] } : undefined, discovery: decodeFile(rel, tests, diagnostics) });
+      }
+    } catch (err) {
+      this.entries.clear();
+      this.facts = { texts: new Map(), holds: new Map(), files: new Map() };
+      this.dirty = true;
+      this.cache.log(`${this.file} is not a valid cache file (${(err as Error).message}); discovering without it`);
+    }
+  }
+
+  /**
+   * Whether the entries' facts still hold, asked through `check` (the folder's modules, which remember
+   * what they read for the discovery that follows). When they do not, every entry is dropped.
+   */
+  validate(check: (facts: HashedFacts) => boolean): boolean {
+    this.load();
+    this.foldFacts();
+    this.liveFacts = undefined;
+    this.hits = 0;
+    if (!this.entries.size) return false;
+    if (check(this.facts)) return true;
+    this.entries.clear();
+    this.facts = { texts: new Map(), holds: new Map(), files: new Map() };
+    this.dirty = true;
+    return false;
+  }
+
+  /** The kept discovery of a file when its content is the one it was made from. */
+  lookup(rel: string, absPath: fs.PathLike): FileDiscovery | undefined {
+    const entry = this.entries.get(rel);
+    if (!entry) return undefined;
+    const stamp = stampOf(absPath);
+    if (!stamp) return undefined;
+    if (entry.stamp && sameStamp(entry.stamp, stamp)) {
+      this.hits++;
+      return entry.discovery;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(absPath);
+    } catch {
+      return undefined;
+    }
+    if (hashBytes(bytes) !== entry.hash) return undefined;
+    entry.stamp = trusted(stamp);
+    if (entry.stamp) this.dirty = true;
+    this.hits++;
+    return entry.discovery;
+  }
+
+  /** Keeps a file's fresh discovery. */
+  put(discovery: FileDiscovery, read: ReadFile): void {
+    this.entries.set(discovery.file, { hash: read.hash, stamp: read.stamp && trusted(read.stamp), discovery });
+    this.dirty = true;
+  }
+
+  /** Forgets a file that is gone or no test file any more. */
+  forget(rel: string): void {
+    if (this.entries.delete(rel)) this.dirty = true;
+  }
+
+  /** Keeps only these files' entries (those the walk found). */
+  retain(files: Iterable<string>): void {
+    const keep = new Set(files);
+    for (const rel of this.entries.keys()) if (!keep.has(rel)) this.forget(rel);
+  }
+
+  /** The facts of this process's discovery of the folder (its modules), read when saving. */
+  trackFacts(facts: () => DependencyFacts): void {
+    this.liveFacts = facts;
+  }
+
+  addFacts(facts: HashedFacts): void {
+    this.extraFacts.push(facts);
+    this.dirty = true;
+  }
+
+  /** Writes the cache file when something changed (atomically: a reader sees the old file or the new one). */
+  save(): void {
+    const before = this.facts;
+    this.foldFacts();
+    if (!this.dirty && sameFacts(before, this.facts)) return;
+    this.dirty = false;
+    const facts = this.facts;
+    const stored: StoredFolder = {
+      format: FORMAT,
+      key: this.key,
+      facts: { texts: [...facts.texts], holds: [...facts.holds], files: [...facts.files] },
+      files: [...this.entries].map(([rel, e]) => [rel, e.hash, e.stamp ? [e.stamp.size, e.stamp.mtimeMs, e.stamp.ctimeMs, e.stamp.ino] : null, ...encodeFile(e.discovery)]),
+    };
+    const text = JSON.stringify(stored);
+    const maxBytes = this.cache.options.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
+    if (text.length > maxBytes) {
+      this.cache.log(`${this.file} would take ${text.length} bytes, more than the ${maxBytes} allowed; not written`);
+      fs.rmSync(this.file, { force: true });
+      return;
+    }
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      fs.writeFileSync(temporary, text);
+      fs.renameSync(temporary, this.file);
+    } catch (err) {
+      fs.rmSync(temporary, { force: true });
+      this.cache.log(`cannot write ${this.file} (${(err as Error).message})`);
+      return;
+    }
+    this.cache.prune();
+  }
+
+  /** Adds what this process's discovery read since to the facts the entries rest on. */
+  private foldFacts(): void {
+    this.facts = mergeFacts([this.facts, ...(this.liveFacts ? [hashFacts(this.liveFacts())] : []), ...this.extraFacts]);
+    this.extraFacts.length = 0;
+  }
+
+  /** Whether the entries rest on this file: its text was read, or whether it exists was asked. */
+  dependsOn(absPath: string): boolean {
+    this.foldFacts();
+    if (this.facts.texts.has(absPath) || this.facts.files.has(absPath)) return true;
+    const slash = absPath.lastIndexOf('/');
+    return this.facts.holds.has(`${slash > 0 ? absPath.slice(0, slash) : '/'}\0${absPath.slice(slash + 1)}`);
+  }
+
+  /** How many files have an entry (for tests and logs). */
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Reads a test file for discovery: its text, and what the cache keys it by. */
+export function readTestFile(absPath: fs.PathLike): { text: string; read: ReadFile } {
+  const stamp = stampOf(absPath);
+  const bytes = fs.readFileSync(absPath);
+  return { text: bytes.toString('utf8'), read: { hash: hashBytes(bytes), stamp } };
+}
+
+/** What keys a text discovery read other than from disk (an editor's unsaved document): no stamp. */
+export function readText(text: string): ReadFile {
+  return { hash: hashText(text), stamp: undefined };
+}
+
+export function hashText(text: string): string {
+  return digest(text);
+}
+
+function hashBytes(bytes: Buffer): string {
+  return digest(bytes);
+}
+
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: 'base64') => string }).hash;
+function digest(data: string | Buffer): string {
+  return oneShot ? oneShot('sha1', data, 'base64') : crypto.createHash('sha1').update(data).digest('base64');
+}
+
+function stampOf(absPath: fs.PathLike): FileStamp | undefined {
+  const stat = fs.statSync(absPath, { throwIfNoEntry: false });
+  return stat ? { size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino } : undefined;
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** A stamp that can vouch for the content later: not one of a file changed within the last RACY_MS. */
+function trusted(stamp: FileStamp): FileStamp | undefined {
+  return Math.max(stamp.mtimeMs, stamp.ctimeMs) < Date.now() - RACY_MS ? stamp : undefined;
+}
+
+function hashFacts(facts: DependencyFacts): HashedFacts {
+  const texts = new Map<string, string>();
+  for (const [file, text] of facts.texts) texts.set(file, hashText(text));
+  return { texts, holds: facts.holds, files: facts.files };
+}
+
+function sameFacts(a: HashedFacts, b: HashedFacts): boolean {
+  const same = <T>(x: Map<string, T>, y: Map<string, T>) => x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+  return same(a.texts, b.texts) && same(a.holds, b.holds) && same(a.files, b.files);
+}
+
+export function mergeFacts(all: HashedFacts[]): HashedFacts {
+  const merged: HashedFacts = { texts: new Map(), holds: new Map(), files: new Map() };
+  for (const facts of all) {
+    for (const [k, v] of facts.texts) merged.texts.set(k, v);
+    for (const [k, v] of facts.holds) merged.holds.set(k, v);
+    for (const [k, v] of facts.files) merged.files.set(k, v);
+  }
+  return merged;
+}
+
+/** Hashes a ProjectModules' facts for another thread or the cache file. */
+export function factsForCache(facts: DependencyFacts): HashedFacts {
+  return hashFacts(facts);
+}
+
+// ---- the file layout: compact, since a large workspace has tens of thousands of tests ----
+
+interface StoredFolder {
+  format: number;
+  key: string;
+  facts: { texts: [string, string][]; holds: [string, boolean][]; files: [string, boolean][] };
+  files: [rel: string, hash: string, stamp: [number, number, number, number] | null, tests: StoredTest[], diagnostics: MarkerDiagnostic[]][];
+}
+
+/**
+ * A TestSpec without what its file gives: `s` is the id after `file::` (else `id` is kept), `g` the
+ * groupId after it, `r` the range as [line, column, endLine, endColumn], `label` only when it is not the
+ * id's last part; `file` only when it is not the entry's.
+ */
+type StoredTest = Omit<TestSpec, 'id' | 'label' | 'file' | 'range' | 'groupId'> & { s?: string; id?: string; g?: string; groupId?: string; r: number[]; label?: string; file?: string };
+
+function encodeFile(discovery: FileDiscovery): [StoredTest[], MarkerDiagnostic[]] {
+  const prefix = `${discovery.file}::`;
+  const tests = discovery.tests.map(test => {
+    const { id, groupId, label, file, range } = test;
+    const stored = { r: [range.line, range.column, range.endLine, range.endColumn] } as StoredTest;
+    const copy = stored as unknown as Record<string, unknown>;
+    for (const key in test) if (!ENCODED.has(key)) copy[key] = test[key as keyof TestSpec];
+    if (id.startsWith(prefix)) stored.s = id.slice(prefix.length);
+    else stored.id = id;
+    if (groupId !== undefined) {
+      if (groupId.startsWith(prefix)) stored.g = groupId.slice(prefix.length);
+      else stored.groupId = groupId;
+    }
+    if (label !== lastPart(id)) stored.label = label;
+    if (file !== discovery.file) stored.file = file;
+    return stored;
+  });
+  return [tests, discovery.diagnostics];
+}
+
+/** The TestSpec fields encodeFile writes in a form of their own. */
+const ENCODED = new Set(['id', 'groupId', 'label', 'file', 'range']);
+
+function decodeFile(rel: string, tests: StoredTest[], diagnostics: MarkerDiagnostic[]): FileDiscovery {
+  const prefix = `${rel}::`;
+  if (!Array.isArray(tests) || !Array.isArray(diagnostics)) throw new Error(`the entry of ${rel} is malformed`);
+  return {
+    file: rel,
+    tests: tests.map(stored => {
+      const { s, id, g, groupId, r, label, file } = stored;
+      const fullId = s !== undefined ? prefix + s : id;
+      if (typeof fullId !== 'string' || !Array.isArray(r) || r.length !== 4) throw new Error(`a test of ${rel} is malformed`);
+      const test = { id: fullId } as TestSpec;
+      const group = g !== undefined ? prefix + g : groupId;
+      if (group !== undefined) test.groupId = group;
+      test.label = label ?? lastPart(fullId);
+      test.file = file ?? rel;
+      test.range = { line: r[0], column: r[1], endLine: r[2], endColumn: r[3] } satisfies SourceRange;
+      const copy = test as unknown as Record<string, unknown>;
+      for (const key in stored) if (!STORED_OWN.has(key)) copy[key] = stored[key as keyof StoredTest];
+      return test;
+    }),
+    diagnostics,
+  };
+}
+
+/** The StoredTest fields decodeFile reads itself. */
+const STORED_OWN = new Set(['s', 'id', 'g', 'groupId', 'r', 'label', 'file']);
+
+/** A stored list of [string, value] pairs, checked. */
+function pairs<T>(list: [string, T][], type: 'string' | 'boolean'): [string, T][] {
+  if (!Array.isArray(list) || !list.every(p => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === type)) throw new Error('the facts are malformed');
+  return list;
+}
+
+function lastPart(id: string): string {
+  return id.slice(id.lastIndexOf('::') + 2);
+}
