@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DEFAULT_MAX_RANKS_PER_SLOT } from './allocation/allocation';
 import type { AllocationSettings } from './allocation/resolve';
 import { parseAllocationSpec, type HostSlotsSpec } from './allocation/spec';
+import { parseRankSelection } from './debug/request';
 import type { LauncherTemplate } from './types';
 
 /** The `distest.*` settings, with their defaults filled in. */
@@ -32,6 +33,8 @@ export interface DistestSettings extends AllocationSettings {
   syncBeforeRun: boolean;
   /** Runs whose per-rank logs are kept on disk. */
   logs: { keepRuns: number };
+  /** Debug runs: which ranks get a debugger (`all`, `0,2-3`), break on failure, how long ranks wait for a client. */
+  debug: { ranks: string; breakOnFailure: boolean; waitSeconds: number };
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -163,12 +166,27 @@ export const SETTINGS: readonly SettingRow[] = [
   whole('cores.maxPerRun', 3, 0, (s, v) => (s.cores.maxPerRun = v)),
   list('pytestArgs', 'a list of strings', e => (typeof e === 'string' ? e : null), 'a string', (s, v) => (s.pytestArgs = v)),
   whole('logs.keepRuns', 10, 1, (s, v) => (s.logs.keepRuns = v)),
+  row<string>({
+    key: 'debug.ranks', type: 'string', default: 'all', set: (s, v) => (s.debug.ranks = v),
+    read: raw => (typeof raw === 'string' && validRanks(raw) ? { value: raw.trim() } : { want: '`all` or a list of ranks like `0,2-3`' }),
+  }),
+  flag('debug.breakOnFailure', true, (s, v) => (s.debug.breakOnFailure = v)),
+  decimal('debug.waitSeconds', 300, (s, v) => (s.debug.waitSeconds = v), ''),
 ];
+
+function validRanks(text: string): boolean {
+  try {
+    parseRankSelection(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
 export function defaultSettings(): DistestSettings {
   const settings = {
-    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {},
+    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {}, debug: {},
   } as DistestSettings;
   for (const setting of SETTINGS) setting.apply(settings, structuredClone(setting.default), { folder: '', problems: [] });
   return settings;

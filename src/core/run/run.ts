@@ -12,6 +12,7 @@ import { LauncherBanners } from '../ranks/launcherBanners';
 import { rankProblem } from '../ranks/rankProblems';
 import { ProjectPaths } from '../projectPaths';
 import type { AgentRecord, TestResult, TestSpec } from '../types';
+import type { DebugEndpoint, DebugRequest } from '../debug/request';
 
 export interface RunListener {
   started?(id: string): void;
@@ -27,6 +28,14 @@ export interface RunListener {
   note?(text: string): void;
   /** What the end-of-run sweep found and killed (processes carrying the run id), once per machine swept. */
   cleanup?(r: SweepResult): void;
+  /**
+   * A Debug run: a debugged rank listens. host/port (loopback of this machine, a relay core owns until
+   * the launch ends) take one DAP client; core watches its stopped/continued events to suspend the
+   * per-test timeout and silence watchdog while the rank is paused.
+   */
+  debugEndpoint?(endpoint: DebugEndpoint): void;
+  /** Every rank of that launch is gone and its relays closed. */
+  debugLaunchEnded?(launchId: string): void;
 }
 
 export interface RunOptions {
@@ -61,6 +70,8 @@ export interface RunOptions {
   assetDir?: string;
   signal?: AbortSignal;
   listener?: RunListener;
+  /** A Debug run: the selected ranks start under debugpy (see core/debug). */
+  debug?: DebugRequest;
 }
 
 /** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
