@@ -137,7 +137,8 @@ test('break on failure: a failed assertion stops rank 1 in the test\'s frame (us
     const stopped = await client.waitEvent('stopped', { timeoutMs: 60_000 });
     assert.equal(stopped.body?.reason, 'exception');
     const frame = await client.topFrame(stopped.body?.threadId as number);
-    assert.deepEqual([frame.source?.path, frame.line, frame.name], [TEST_FILE, ASSERT_LINE, 'test_fails_on_rank_1']);
+    assert.deepEqual([frame.source?.path, frame.line], [TEST_FILE, ASSERT_LINE]);
+    assert.match(frame.name, /^test_fails_on_rank_1/);
     await client.request('continue', { threadId: stopped.body?.threadId });
     const res = await run.done;
     assert.equal(res.code, 1);
