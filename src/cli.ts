@@ -8,7 +8,8 @@ import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
 import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/allocation/spec';
 import { junitXml, messageText } from './core/run/report';
-import { runSession, type SessionOptions } from './core/run/session';
+import { debugRequest, runSession, type SessionOptions } from './core/run/session';
+import { parseRankSelection, RankSelectionError, type DebugEndpoint, type DebugRequest } from './core/debug/request';
 import { listAllocations, resolveAllocation, type AllocationContext } from './core/allocation/resolve';
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
@@ -50,6 +51,14 @@ run options:
                        An allocation created for the run is cancelled when it ends.
   --nodes N --tasks N --time MINUTES --partition P --account A
                        for slurm:new / pbs:new (default: distest.slurm.* / distest.pbs.*)
+  --debug RANKS        debug run: the ranks RANKS names (all, 0, 0,2-3) start under debugpy (needs debugpy in the
+                       ranks' python), listen on their node's loopback and wait for a DAP client; each is relayed to a
+                       port on this machine's loopback. One JSON line per debugged rank as it listens:
+                       {"rank":0,"node":"n1","host":"127.0.0.1","port":41234,"pid":1234,"launchId":...,"size":...}
+                       Attach any DAP client to host:port ({"request":"attach"}); the other ranks run free.
+                       Per-test timeouts and the silence watchdog stop while a rank is paused.
+  --debug-endpoints FILE  append those lines to FILE instead of stderr
+  --debug-wait S       seconds a debugged rank waits for a client before running on (default: distest.debug.waitSeconds, 300)
 
 repeat launches one test N times (--count, default distest.repeat.count) or until it fails (--until-fail) and
 reports its outcomes grouped (failing rank and message, hang stacks, crash signals), the failure rate with its
@@ -73,7 +82,10 @@ class UsageError extends Error {
 
 interface Parsed { positionals: string[]; flags: Map<string, string | true> }
 
-const VALUE_FLAGS = new Set(['--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account']);
+const VALUE_FLAGS = new Set([
+  '--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account',
+  '--debug', '--debug-endpoints', '--debug-wait',
+]);
 
 function parseArgs(args: string[], booleans: string[], values: string[]): Parsed {
   const positionals: string[] = [];
@@ -261,6 +273,7 @@ async function runCommand(args: string[]): Promise<number> {
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
   const { root, settings, selected } = await selectedTests(p);
   const json = p.flags.has('--json');
+  const debug = debugFlags(p, settings);
 
   const pool = cliHostPool();
   const stop = stopOnSignals();
@@ -269,7 +282,7 @@ async function runCommand(args: string[]): Promise<number> {
     root,
     settings: runSettings,
     allocation: cliAllocation(p, runSettings, pool),
-    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS },
+    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS, ...(debug ? { debug: debug.request } : {}) },
     signal: stop.signal,
     events: {
       progress: text => process.stderr.write(`distest: ${text}\n`),
@@ -279,6 +292,7 @@ async function runCommand(args: string[]): Promise<number> {
       output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
       launcher: text => process.stderr.write(`${text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
+      ...(debug ? { debugEndpoint: debug.write } : {}),
     },
   });
   const { results, cleanup: sweeps } = session;
@@ -355,6 +369,34 @@ async function studyCommand(kind: 'repeat' | 'scale', args: string[]): Promise<n
   if (stop.signal.aborted) return stop.exitCode;
   if (study.kind === 'repeat') return study.outcomes.failed + study.outcomes.errored > 0 ? 1 : 0;
   return study.points.every(pt => pt.samples.every(x => x.state === 'passed')) ? 0 : 1;
+}
+
+/** `--debug RANKS [--debug-endpoints FILE] [--debug-wait S]`: the request and where endpoint lines go. */
+function debugFlags(p: Parsed, settings: DistestSettings): { request: DebugRequest; write(endpoint: DebugEndpoint): void } | undefined {
+  const ranks = stringFlag(p, '--debug');
+  const file = stringFlag(p, '--debug-endpoints');
+  const wait = numberFlag(p, '--debug-wait', { integer: false, min: 0 });
+  if (ranks === undefined) {
+    if (file !== undefined || wait !== undefined) throw new UsageError('--debug-endpoints and --debug-wait go with --debug RANKS');
+    return undefined;
+  }
+  let selection: 'all' | number[];
+  try {
+    selection = parseRankSelection(ranks);
+  } catch (err) {
+    if (err instanceof RankSelectionError) throw new UsageError(`--debug: ${err.message}`);
+    throw err;
+  }
+  const request = { ...debugRequest(settings, selection), ...(wait !== undefined ? { waitSeconds: wait } : {}) };
+  return {
+    request,
+    write: endpoint => {
+      const { rank, node, host, port, pid, ...rest } = endpoint;
+      const line = `${JSON.stringify({ rank, node, host, port, pid, ...rest })}\n`;
+      if (file === undefined) process.stderr.write(line);
+      else fs.appendFileSync(file, line);
+    },
+  };
 }
 
 /**

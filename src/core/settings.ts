@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DEFAULT_MAX_RANKS_PER_SLOT } from './allocation/allocation';
 import type { AllocationSettings } from './allocation/resolve';
 import { parseAllocationSpec, type HostSlotsSpec } from './allocation/spec';
+import { parseRankSelection } from './debug/request';
 import type { LauncherTemplate } from './types';
 
 /** The `distest.*` settings, with their defaults filled in. */
@@ -39,6 +40,8 @@ export interface DistestSettings extends AllocationSettings {
   studies: { keep: number };
   /** Keep discovery results across sessions (the discovery cache). */
   discoveryCache: boolean;
+  /** Debug runs: which ranks get a debugger (`all`, `0,2-3`), break on failure, how long ranks wait for a client. */
+  debug: { ranks: string; breakOnFailure: boolean; waitSeconds: number };
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -175,12 +178,27 @@ export const SETTINGS: readonly SettingRow[] = [
   whole('scale.repeat', 3, 1, (s, v) => (s.scale.repeat = v)),
   whole('studies.keep', 50, 1, (s, v) => (s.studies.keep = v)),
   flag('discovery.cache', true, (s, v) => (s.discoveryCache = v)),
+  row<string>({
+    key: 'debug.ranks', type: 'string', default: 'all', set: (s, v) => (s.debug.ranks = v),
+    read: raw => (typeof raw === 'string' && validRanks(raw) ? { value: raw.trim() } : { want: '`all` or a list of ranks like `0,2-3`' }),
+  }),
+  flag('debug.breakOnFailure', true, (s, v) => (s.debug.breakOnFailure = v)),
+  decimal('debug.waitSeconds', 300, (s, v) => (s.debug.waitSeconds = v), ''),
 ];
+
+function validRanks(text: string): boolean {
+  try {
+    parseRankSelection(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
 export function defaultSettings(): DistestSettings {
   const settings = {
-    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {}, repeat: {}, scale: {}, studies: {},
+    local: {}, cores: {}, slurm: {}, pbs: {}, logs: {}, repeat: {}, scale: {}, studies: {}, debug: {},
   } as DistestSettings;
   for (const setting of SETTINGS) setting.apply(settings, structuredClone(setting.default), { folder: '', problems: [] });
   return settings;

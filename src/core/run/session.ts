@@ -7,6 +7,7 @@ import type { ResolvedAllocation } from '../allocation/resolve';
 import type { SweepResult } from '../faults/sweep';
 import { ProjectPaths } from '../projectPaths';
 import type { DistestSettings } from '../settings';
+import { parseRankSelection, type DebugRequest } from '../debug/request';
 import type { TestResult, TestSpec } from '../types';
 import { placeProject, type Placement } from './placement';
 import { runTests, type RunListener, type RunOptions } from './run';
@@ -27,6 +28,8 @@ export interface SessionOverrides {
   ranks?: number;
   /** Per-test limit instead of `distest.timeoutSeconds` (`--timeout`). */
   timeoutSeconds?: number;
+  /** A Debug run (`--debug RANKS`, the editor's Debug profile): the ranks it selects start under debugpy. */
+  debug?: DebugRequest;
 }
 
 export interface SessionOptions {
@@ -101,6 +104,7 @@ export function runOptions(settings: DistestSettings, overrides: SessionOverride
   return {
     ...(timeoutSeconds > 0 ? { timeoutMs: Math.round(timeoutSeconds * 1000) } : {}),
     ...(overrides.ranks !== undefined ? { ranksOverride: overrides.ranks } : {}),
+    ...(overrides.debug ? { debug: overrides.debug } : {}),
     defaultRanks: settings.mpiDefaultRanks,
     extraPytestArgs: settings.pytestArgs,
     silenceMs: settings.silenceSeconds * 1000,
@@ -112,4 +116,9 @@ export function runOptions(settings: DistestSettings, overrides: SessionOverride
 function erroredAll(specs: TestSpec[], reason: string): TestResult[] {
   const seen = new Set<string>();
   return specs.filter(s => !seen.has(s.id) && seen.add(s.id)).map(s => ({ id: s.id, ranks: s.ranks ?? 0, state: 'errored', durationMs: 0, failedRanks: [], messages: [{ rank: null, text: reason }] }));
+}
+
+/** The Debug run the `distest.debug.*` settings ask for (the editor's Debug profile; the CLI's flags override). */
+export function debugRequest(settings: DistestSettings, ranks?: 'all' | number[]): DebugRequest {
+  return { ranks: ranks ?? parseRankSelection(settings.debug.ranks), waitSeconds: settings.debug.waitSeconds, breakOnFailure: settings.debug.breakOnFailure };
 }
