@@ -32,6 +32,8 @@ export interface DistestSettings extends AllocationSettings {
   syncBeforeRun: boolean;
   /** Runs whose per-rank logs are kept on disk. */
   logs: { keepRuns: number };
+  /** Settle dynamic items with pytest's own collection in the background (trusted folders only). */
+  discoveryExact: boolean;
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -163,6 +165,7 @@ export const SETTINGS: readonly SettingRow[] = [
   whole('cores.maxPerRun', 3, 0, (s, v) => (s.cores.maxPerRun = v)),
   list('pytestArgs', 'a list of strings', e => (typeof e === 'string' ? e : null), 'a string', (s, v) => (s.pytestArgs = v)),
   whole('logs.keepRuns', 10, 1, (s, v) => (s.logs.keepRuns = v)),
+  flag('discovery.exact', true, (s, v) => (s.discoveryExact = v)),
 ];
 
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
@@ -226,12 +229,20 @@ export function readFolderSettings(folder: string): SettingsRead {
   return read;
 }
 
-/** What the discovery language server needs of the settings. */
-export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number }
+/**
+ * What the discovery language server needs of the settings. `exactPython`: the python that settles
+ * dynamic items with pytest's collection (core/discovery/exact.ts); absent when that pass is off.
+ */
+export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number; exactPython?: string }
 
-/** The language server's slice: in an untrusted folder no launcher templates (they name programs to run). */
+/**
+ * The language server's slice: in an untrusted folder no launcher templates and no exact pass (both run
+ * programs the folder names: a launcher, the folder's own conftest.py files under pytest).
+ */
 export function discoverySettings(settings: DistestSettings, trusted: boolean): DiscoverySettings {
-  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks };
+  const slice: DiscoverySettings = { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks };
+  if (trusted && settings.discoveryExact) slice.exactPython = settings.pythonPath || 'python3';
+  return slice;
 }
 
 /** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */
