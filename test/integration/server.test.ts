@@ -168,3 +168,30 @@ test('a settings change re-discovers open documents and asks for a rescan', asyn
   assert.equal(rescans, 1);
   await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
 });
+
+test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instances after DiscoverAll; a collection error is a diagnostic', async () => {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-exact-'));
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/agreement/dynamic'), folder, { recursive: true });
+  // The same computed list, in a file whose import fails: pytest cannot collect it.
+  fs.writeFileSync(path.join(folder, 'tests/test_broken.py'), 'import itertools\nimport pytest\nimport no_such_module_here\n\n\n@pytest.mark.parametrize("v", list(itertools.repeat(1, 2)))\ndef test_v(v):\n    pass\n');
+  const folderUri = pathToFileURL(folder).href;
+  await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [], exactPython: '/usr/bin/python3' } } });
+  const files = await connection.sendRequest(DiscoverAll, { folderUri });
+  const computed = files.find(f => f.file === 'tests/test_computed.py')!;
+  // The static tree first, placeholders and all.
+  assert.ok(computed.tests.some(t => t.id === 'tests/test_computed.py::test_ids_callable' && t.dynamic), JSON.stringify(computed.tests.map(t => t.id)));
+  const resolved = await testsChanged.next(p => p.folderUri === folderUri && p.file === 'tests/test_computed.py', 'the resolved listing', 60_000);
+  const byId = new Map(resolved.tests.map(t => [t.id, t]));
+  assert.deepEqual([...byId.keys()].filter(id => id.includes('test_ids_callable')), [
+    'tests/test_computed.py::test_ids_callable[v1]', 'tests/test_computed.py::test_ids_callable[v2]', 'tests/test_computed.py::test_ids_callable[v3]',
+  ]);
+  assert.equal(byId.get('tests/test_computed.py::test_ids_callable[v2]')?.groupId, 'tests/test_computed.py::test_ids_callable');
+  assert.equal(byId.get('tests/test_computed.py::test_rank_count_from_variable')?.ranks, 3);
+  assert.equal(resolved.tests.filter(t => t.dynamic).length, 0);
+  const broken = await diagnostics.next(p => p.uri.endsWith('tests/test_broken.py') && p.diagnostics.some(d => /pytest cannot collect/.test(d.message)), 'the collection error', 60_000);
+  const error = broken.diagnostics.find(d => /pytest cannot collect/.test(d.message))!;
+  assert.match(error.message, /No module named 'no_such_module_here'/);
+  assert.equal(error.range.start.line, 2); // line 3, where the import fails
+  await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [] } } });
+  fs.rmSync(folder, { recursive: true, force: true });
+});

@@ -155,7 +155,9 @@ export function applyExact(file: FileDiscovery, collection: ExactCollection, mpi
     }));
     return { file: file.file, tests: file.tests, diagnostics: [...file.diagnostics, ...diagnostics] };
   }
-  const items = collection.items.filter(i => i.file === file.file);
+  // pytest can make one id twice (pytest 7's duplicate-id suffixes); running it runs both, so it is one item here.
+  const seen = new Set<string>();
+  const items = collection.items.filter(i => i.file === file.file && !seen.has(i.id) && seen.add(i.id));
   const byId = new Map(file.tests.map(t => [t.id, t]));
   const placeholders = file.tests.filter(t => t.dynamic);
   const bases = new Map<string, number>();
