@@ -1,7 +1,7 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyExactAll, collectWithPytest, compareWithPytest, filesToResolve, type ExactCollection } from './core/discovery/exact';
+import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection } from './core/discovery/exact';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
@@ -155,7 +155,7 @@ async function listCommand(args: string[]): Promise<number> {
   const settle = p.flags.has('--exact') ? async (files: FileDiscovery[]) => {
     const asked = filesToResolve(files);
     if (!asked.length) return files;
-    const collection = await collectWithPytest(root, asked, exact);
+    const collection = await collectFiles(root, files.filter(f => asked.includes(f.file)), exact);
     reportCollection(collection, asked.length);
     return applyExactAll(files, asked, collection, exact.mpiDefaultRanks);
   } : undefined;
@@ -198,7 +198,7 @@ function reportCollection(collection: ExactCollection, files: number | undefined
 async function verifyListing(root: string, settings: DistestSettings, exact: { python: string; mpiDefaultRanks: number }): Promise<number> {
   let collection: ExactCollection | undefined;
   const { specs } = await discover(root, settings, async files => {
-    collection = await collectWithPytest(root, undefined, exact);
+    collection = await collectProject(root, files, exact);
     reportCollection(collection, undefined);
     return applyExactAll(files, filesToResolve(files), collection, exact.mpiDefaultRanks);
   });

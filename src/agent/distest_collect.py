@@ -30,9 +30,7 @@ def pytest_configure(config):
 
 
 def _workspace_id(nodeid):
-    """A node id relative to pytest's rootdir, made relative to the workspace folder (DISTEST_ROOT)."""
-    path, sep, rest = nodeid.partition("::")
-    return frames.relative_path(os.path.join(_rootpath, path)) + sep + rest
+    return frames.workspace_id(nodeid, _rootpath)
 
 
 def _counts(marker):

@@ -160,3 +160,13 @@ def relative_path(path, base=None):
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):
         return absolute.replace(os.sep, "/")
     return relative.replace(os.sep, "/")
+
+
+def workspace_id(nodeid, rootdir):
+    """A pytest node id (relative to `rootdir`, pytest's) relative to DISTEST_ROOT instead: the same id when
+    pytest's rootdir is the workspace folder, prefixed when it is a folder below (a nested ini file)."""
+    root = os.environ.get("DISTEST_ROOT")
+    if not root or not rootdir or os.path.abspath(root) == os.path.abspath(rootdir):
+        return nodeid
+    path, sep, rest = nodeid.partition("::")
+    return relative_path(os.path.join(rootdir, path)) + sep + rest

@@ -4,7 +4,7 @@
 // and a file's resolved listing is kept by its text, so that the next static listing of the same text is
 // sent resolved at once.
 import fs from 'node:fs';
-import { applyExact, collectWithPytest, filesToResolve } from '../core/discovery/exact';
+import { applyExact, collectFiles, filesToResolve } from '../core/discovery/exact';
 import type { DiscoverySettings } from '../core/settings';
 import type { FileDiscovery } from '../core/types';
 import type { Folder } from './folders';
@@ -91,7 +91,8 @@ export class ExactPass {
     try {
       if (!exactPython) return;
       const rels = [...batch.files.keys()].sort();
-      const collection = await collectWithPytest(folderPath, rels, { python: exactPython, mpiDefaultRanks, signal: this.stopping.signal });
+      const asked = rels.map(rel => batch.files.get(rel)!.discovery);
+      const collection = await collectFiles(folderPath, asked, { python: exactPython, mpiDefaultRanks, signal: this.stopping.signal });
       if (this.stopping.signal.aborted) return;
       if (collection.failure) {
         this.host.log(`distest: exact discovery of ${rels.length} file${rels.length === 1 ? '' : 's'} in ${folderPath} failed; they keep their dynamic items: ${collection.failure}`);

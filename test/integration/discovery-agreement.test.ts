@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DiscoveryConfig } from '../../src/core/discovery/config';
-import { applyExactAll, collectWithPytest as collectExact, filesToResolve } from '../../src/core/discovery/exact';
+import { applyExactAll, collectFiles, filesToResolve } from '../../src/core/discovery/exact';
 import { discoverFolder } from '../../src/core/discovery/folder';
 import { PythonTestParser } from '../../src/core/discovery/parser';
 import type { FileDiscovery, TestSpec } from '../../src/core/types';
@@ -28,17 +28,27 @@ interface ProbeRecord { id: string; nprocs?: number; min_size?: number | null; c
 
 interface Collected { ids: string[]; probe: Map<string, ProbeRecord> }
 
-function collectWithPytest(root: string): Collected {
-  const probeFile = path.join(root, '.probe.json');
-  const result = spawnSync(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', '-p', 'distest_agreement_probe'], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, PYTHONPATH: PROBE, PYTHONDONTWRITEBYTECODE: '1', DISTEST_PROBE_OUT: probeFile, PYTEST_ADDOPTS: '' },
-  });
-  assert.equal(result.status, 0, `pytest --collect-only failed in ${root}:\n${result.stdout}\n${result.stderr}`);
-  const ids = result.stdout.split('\n').map(l => l.trim()).filter(l => l.includes('::'));
-  const records = JSON.parse(fs.readFileSync(probeFile, 'utf8')) as ProbeRecord[];
-  return { ids, probe: new Map(records.map(r => [r.id, r])) };
+/**
+ * pytest's collection, started where distest runs the tests: in the project and in each nested test root
+ * (a folder with its own configuration file, `testRoots`), each without the roots below it; ids of a
+ * nested root's tests prefixed with its path, as distest names them.
+ */
+function collectWithPytest(root: string, testRoots: string[]): Collected {
+  const probeFile = path.join(scratch, '.probe.json');
+  const collected: Collected = { ids: [], probe: new Map() };
+  for (const testRoot of ['', ...testRoots]) {
+    const inside = testRoots.filter(r => r !== testRoot && (!testRoot || r.startsWith(`${testRoot}/`)));
+    const result = spawnSync(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', '-p', 'distest_agreement_probe', ...inside.map(r => `--ignore=${path.join(root, r)}`)], {
+      cwd: path.join(root, testRoot),
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: PROBE, PYTHONDONTWRITEBYTECODE: '1', DISTEST_PROBE_OUT: probeFile, PYTEST_ADDOPTS: '' },
+    });
+    assert.equal(result.status, 0, `pytest --collect-only failed in ${path.join(root, testRoot)}:\n${result.stdout}\n${result.stderr}`);
+    const prefix = testRoot ? `${testRoot}/` : '';
+    collected.ids.push(...result.stdout.split('\n').map(l => l.trim()).filter(l => l.includes('::')).map(id => prefix + id));
+    for (const record of JSON.parse(fs.readFileSync(probeFile, 'utf8')) as ProbeRecord[]) collected.probe.set(prefix + record.id, { ...record, id: prefix + record.id });
+  }
+  return collected;
 }
 
 /** The rank count each plugin launches an item with (pytest-mpi's bare marker: distest's default). */
@@ -53,6 +63,8 @@ interface Project {
   name: string;
   /** Placeholders distest must list as dynamic (ids of functions whose parametrization only the run knows). */
   dynamic: string[];
+  /** Folders with a configuration file of their own, where pytest runs their tests (TestSpec.testRoot). */
+  testRoots?: string[];
   /** Diagnostics distest must report: file and a piece of the message. */
   diagnostics?: [string, RegExp][];
 }
@@ -61,11 +73,14 @@ const PROJECTS: Project[] = [
   {
     name: 'config',
     dynamic: [],
+    testRoots: ['tests/sub'],
     diagnostics: [
       ['conftest.py', /collect_ignore is changed here at run time/],
-      ['tests/sub/pytest.ini', /reads pytest.ini, not this file/],
     ],
   },
+  // Nested configuration files: setup.cfg with a pytest section, a pytest.ini inside that, and a setup.cfg
+  // without one (no test root).
+  { name: 'nested', dynamic: [], testRoots: ['pkg', 'pkg/inner'] },
   { name: 'toml', dynamic: [] },
   { name: 'cfg', dynamic: [] },
   { name: 'tox', dynamic: [] },
@@ -116,9 +131,10 @@ describe('distest lists what pytest collects', () => {
       // A copy outside the repository, so that no configuration file above it takes part.
       const root = path.join(scratch, project.name);
       fs.cpSync(path.join(FIXTURES, project.name), root, { recursive: true });
-      const collected = collectWithPytest(root);
+      const collected = collectWithPytest(root, project.testRoots ?? []);
       const files = await discoverFolder(root, CONFIG, parser);
       const tests = files.flatMap(f => f.tests);
+      assert.deepEqual([...new Set(tests.map(t => t.testRoot).filter(Boolean))].sort(), project.testRoots ?? [], `${project.name}: test roots`);
       compare(project, collected, tests);
       for (const [file, message] of project.diagnostics ?? []) {
         assert.ok(diagnosticsOf(files, file).some(m => message.test(m)), `no diagnostic ${message} on ${file}: ${JSON.stringify(diagnosticsOf(files, file))}`);
@@ -128,7 +144,7 @@ describe('distest lists what pytest collects', () => {
       const asked = filesToResolve(files);
       let exact = tests;
       if (asked.length) {
-        const collection = await collectExact(root, asked, { python: PYTHON, mpiDefaultRanks: CONFIG.mpiDefaultRanks });
+        const collection = await collectFiles(root, files.filter(f => asked.includes(f.file)), { python: PYTHON, mpiDefaultRanks: CONFIG.mpiDefaultRanks });
         assert.equal(collection.failure, undefined);
         assert.deepEqual(collection.errors, []);
         exact = applyExactAll(files, asked, collection, CONFIG.mpiDefaultRanks).flatMap(f => f.tests);

@@ -83,7 +83,30 @@ test('list --verify: exit 0 when distest and pytest agree, 1 with every differen
   assert.equal(broken.status, 1, broken.stdout + broken.stderr);
   assert.match(broken.stdout, /^error +tests\/test_broken\.py:1: pytest cannot collect it: ModuleNotFoundError/m);
 
+  const nested = spawnSync(process.execPath, [CLI, 'list', path.join(REPO, 'test/fixtures/agreement/nested'), '--verify', '--python', PYTHON], { encoding: 'utf8', env: { ...process.env, PYTEST_ADDOPTS: '' } });
+  assert.equal(nested.status, 0, nested.stdout + nested.stderr);
+  assert.match(nested.stdout, /^4 pytest items: 4 listed alike; 0 missing/m);
+
   const noPytest = cli(project('no-python'), ['--verify', '--python', '/nonexistent/python']);
   assert.equal(noPytest.status, 1);
   assert.match(noPytest.stderr, /\/nonexistent\/python -m pytest --collect-only/);
+});
+
+test('a nested test root runs from its own folder: its rules, ids and failure locations named from the workspace folder', () => {
+  const root = path.join(scratch, 'nested-run');
+  fs.cpSync(path.join(REPO, 'test/fixtures/agreement/nested'), root, { recursive: true });
+  fs.appendFileSync(path.join(root, 'pkg/test_pkg.py'), '\n\ndef check_fails():\n    assert 1 == 2\n');
+  const res = spawnSync(process.execPath, [CLI, 'run', root, '--json', '--python', PYTHON], { encoding: 'utf8', env: { ...process.env, PYTEST_ADDOPTS: '' } });
+  assert.equal(res.status, 1, res.stdout + res.stderr);
+  const results = JSON.parse(res.stdout) as { tests: { id: string; state: string; messages: { file: string | null; line: number | null }[] }[] };
+  const states = Object.fromEntries(results.tests.map(t => [t.id, t.state]));
+  assert.deepEqual(states, {
+    'docs/test_doc.py::test_doc': 'passed',
+    'pkg/inner/thing_spec.py::test_spec': 'passed',
+    'pkg/test_pkg.py::check_b': 'passed',
+    'pkg/test_pkg.py::check_fails': 'failed',
+    'test_top.py::test_top': 'passed',
+  });
+  const failed = results.tests.find(t => t.id === 'pkg/test_pkg.py::check_fails')!;
+  assert.ok(failed.messages.some(m => m.file === 'pkg/test_pkg.py' && m.line === 10), JSON.stringify(failed.messages));
 });

@@ -188,10 +188,29 @@ test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instance
   assert.equal(byId.get('tests/test_computed.py::test_ids_callable[v2]')?.groupId, 'tests/test_computed.py::test_ids_callable');
   assert.equal(byId.get('tests/test_computed.py::test_rank_count_from_variable')?.ranks, 3);
   assert.equal(resolved.tests.filter(t => t.dynamic).length, 0);
-  const broken = await diagnostics.next(p => p.uri.endsWith('tests/test_broken.py') && p.diagnostics.some(d => /pytest cannot collect/.test(d.message)), 'the collection error', 60_000);
-  const error = broken.diagnostics.find(d => /pytest cannot collect/.test(d.message))!;
-  assert.match(error.message, /No module named 'no_such_module_here'/);
+  const says = (d: { message: string | { value: string } }) => (typeof d.message === 'string' ? d.message : d.message.value);
+  const broken = await diagnostics.next(p => p.uri.endsWith('tests/test_broken.py') && p.diagnostics.some(d => /pytest cannot collect/.test(says(d))), 'the collection error', 60_000);
+  const error = broken.diagnostics.find(d => /pytest cannot collect/.test(says(d)))!;
+  assert.match(says(error), /No module named 'no_such_module_here'/);
   assert.equal(error.range.start.line, 2); // line 3, where the import fails
   await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [] } } });
+  fs.rmSync(folder, { recursive: true, force: true });
+});
+
+test('an open file below a nested test root is discovered with that root\'s rules and named from the workspace folder', async () => {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-nested-'));
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/agreement/nested'), folder, { recursive: true });
+  const files = await connection.sendRequest(DiscoverAll, { folderUri: pathToFileURL(folder).href });
+  assert.deepEqual(files.flatMap(f => f.tests.map(t => [t.id, t.testRoot ?? ''])), [
+    ['docs/test_doc.py::test_doc', ''], ['pkg/inner/thing_spec.py::test_spec', 'pkg/inner'], ['pkg/test_pkg.py::check_b', 'pkg'], ['test_top.py::test_top', ''],
+  ]);
+  const uri = pathToFileURL(path.join(folder, 'pkg/test_pkg.py')).href;
+  const text = 'def test_a_not_collected_here():\n    pass\n\n\ndef check_b():\n    pass\n\n\ndef check_live():\n    pass\n';
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text } });
+  const opened = await testsChanged.next(p => p.uri === uri, 'TestsChanged after open');
+  assert.deepEqual(opened.tests.map(t => [t.id, t.file, t.testRoot]), [
+    ['pkg/test_pkg.py::check_b', 'pkg/test_pkg.py', 'pkg'], ['pkg/test_pkg.py::check_live', 'pkg/test_pkg.py', 'pkg'],
+  ]);
+  await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
   fs.rmSync(folder, { recursive: true, force: true });
 });

@@ -54,16 +54,58 @@ export function filesToResolve(files: FileDiscovery[]): string[] {
     .map(f => f.file);
 }
 
+/** The test root a file's tests run from (TestSpec.testRoot), '' for the workspace folder. */
+function testRootOf(file: FileDiscovery): string {
+  return file.tests.find(t => t.testRoot)?.testRoot ?? '';
+}
+
 /**
- * Runs `python -m pytest --collect-only` in `root` with the collection hook: on `files` (relative to
- * root), or with pytest's own starting points when `files` is undefined. pytest chooses its
- * configuration as the run side's launches make it choose (the same folder, the same kind of arguments).
+ * pytest's collection of these files (FileDiscovery entries, usually filesToResolve's), one run per test
+ * root they are in: from the folder their tests run from, on paths relative to it, as launches run them.
  */
-export async function collectWithPytest(root: string, files: string[] | undefined, opts: ExactOptions): Promise<ExactCollection> {
+export async function collectFiles(root: string, files: FileDiscovery[], opts: ExactOptions): Promise<ExactCollection> {
+  const byRoot = new Map<string, string[]>();
+  for (const file of files) {
+    const testRoot = testRootOf(file);
+    byRoot.set(testRoot, [...(byRoot.get(testRoot) ?? []), testRoot ? file.file.slice(testRoot.length + 1) : file.file]);
+  }
+  const runs: ExactCollection[] = [];
+  for (const [testRoot, rels] of [...byRoot].sort()) runs.push(await collectWithPytest(root, testRoot, rels, opts));
+  return merged(runs);
+}
+
+/**
+ * pytest's full collection as distest's launches would see it: started in the workspace folder and in each
+ * nested test root (given in `files`' tests), each without the nested roots below it.
+ */
+export async function collectProject(root: string, files: FileDiscovery[], opts: ExactOptions): Promise<ExactCollection> {
+  const roots = [...new Set(['', ...files.map(testRootOf)])].sort();
+  const runs: ExactCollection[] = [];
+  for (const testRoot of roots) {
+    const inside = roots.filter(r => r && r !== testRoot && (!testRoot || r.startsWith(`${testRoot}/`)));
+    runs.push(await collectWithPytest(root, testRoot, undefined, opts, inside.map(r => `--ignore=${path.join(root, r)}`)));
+  }
+  return merged(runs);
+}
+
+function merged(runs: ExactCollection[]): ExactCollection {
+  const failures = runs.map(r => r.failure).filter(Boolean);
+  const result: ExactCollection = { items: runs.flatMap(r => r.items), errors: runs.flatMap(r => r.errors), ms: runs.reduce((n, r) => n + r.ms, 0) };
+  if (failures.length) result.failure = failures.join('; ');
+  return result;
+}
+
+/**
+ * Runs `python -m pytest --collect-only` with the collection hook in `root`/`testRoot`: on `files`
+ * (relative to that folder), or with pytest's own starting points when `files` is undefined. Ids come back
+ * relative to `root`.
+ */
+export async function collectWithPytest(root: string, testRoot: string, files: string[] | undefined, opts: ExactOptions, extraArgs: string[] = []): Promise<ExactCollection> {
   const started = Date.now();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-collect-'));
   const out = path.join(scratch, 'items.json');
   const agent = path.join(assetDir(), 'agent');
+  const cwd = testRoot ? path.join(root, testRoot) : root;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PYTHONPATH: [agent, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
@@ -73,9 +115,12 @@ export async function collectWithPytest(root: string, files: string[] | undefine
     PYTHONDONTWRITEBYTECODE: '1',
   };
   delete env.DISTEST_TOKEN;
-  const argv = ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', '-p', 'distest_collect', ...(files ?? []).map(f => (f.startsWith('-') ? `./${f}` : f))];
+  const argv = [
+    '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', '-p', 'distest_collect', ...(testRoot ? [`--rootdir=${cwd}`] : []), ...extraArgs,
+    ...(files ?? []).map(f => (f.startsWith('-') ? `./${f}` : f)),
+  ];
   try {
-    const { code, output } = await run(opts.python, argv, root, env, opts.timeoutMs ?? 120_000, opts.signal);
+    const { code, output } = await run(opts.python, argv, cwd, env, opts.timeoutMs ?? 120_000, opts.signal);
     let parsed: { items: CollectedItem[]; errors: CollectionError[] } | undefined;
     try {
       parsed = JSON.parse(fs.readFileSync(out, 'utf8')) as { items: CollectedItem[]; errors: CollectionError[] };
