@@ -193,6 +193,13 @@ test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instance
   const error = broken.diagnostics.find(d => /pytest cannot collect/.test(says(d)))!;
   assert.match(says(error), /No module named 'no_such_module_here'/);
   assert.equal(error.range.start.line, 2); // line 3, where the import fails
+
+  // A change on disk (a save): the static listing first, then pytest's again, with the new instance.
+  const file = path.join(folder, 'tests/test_computed.py');
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('[1, 2, 3], ids=make_id', '[1, 2, 3, 4], ids=make_id'));
+  await connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: pathToFileURL(file).href, type: FileChangeType.Changed }] });
+  const again = await testsChanged.next(p => p.file === 'tests/test_computed.py' && p.tests.some(t => t.id.endsWith('test_ids_callable[v4]')), 'the listing resolved after the save', 60_000);
+  assert.equal(again.tests.filter(t => t.dynamic).length, 0);
   await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [] } } });
   fs.rmSync(folder, { recursive: true, force: true });
 });
