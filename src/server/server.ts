@@ -82,6 +82,10 @@ class DiscoveryServer {
 
     documents.onDidOpen(event => this.guard('open', () => this.discoverDocument(event.document)));
     documents.onDidChangeContent(event => this.scheduleDocument(event.document));
+    documents.onDidSave(event => this.guard('save', () => {
+      this.discoveredVersion.delete(event.document.uri);
+      return this.discoverDocument(event.document);
+    }));
     documents.onDidClose(event => this.guard('close', async () => {
       const { uri } = event.document;
       clearTimeout(this.debounce.get(uri));
@@ -106,7 +110,8 @@ class DiscoveryServer {
     this.parser.catch(err => this.connection.console.error(`distest: cannot load the Python parser: ${describeError(err)}`));
     return {
       capabilities: {
-        textDocumentSync: TextDocumentSyncKind.Incremental,
+        // Saves too: pytest reads the disk, so a saved document is when the exact pass can settle it.
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         hoverProvider: true,
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import {
   DidChangeConfigurationNotification, DidChangeTextDocumentNotification, DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification,
-  DidOpenTextDocumentNotification, ExitNotification, FileChangeType, HoverRequest, InitializedNotification, InitializeRequest,
+  DidOpenTextDocumentNotification, DidSaveTextDocumentNotification, ExitNotification, FileChangeType, HoverRequest, InitializedNotification, InitializeRequest,
   PublishDiagnosticsNotification, ShutdownRequest, type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol';
 import { DiscoverAll, RescanNeeded, TestsChanged, type ServerSettings, type TestsChangedParams } from '../../src/protocol';
@@ -200,6 +200,19 @@ test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instance
   await connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: pathToFileURL(file).href, type: FileChangeType.Changed }] });
   const again = await testsChanged.next(p => p.file === 'tests/test_computed.py' && p.tests.some(t => t.id.endsWith('test_ids_callable[v4]')), 'the listing resolved after the save', 60_000);
   assert.equal(again.tests.filter(t => t.dynamic).length, 0);
+
+  // An open document: edited (pytest cannot see unsaved text), then saved: settled from the saved file.
+  const uri = pathToFileURL(file).href;
+  const saved = fs.readFileSync(file, 'utf8');
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text: saved } });
+  const edited = saved.replace('[1, 2, 3, 4], ids=make_id', '[1, 2, 3, 4, 5], ids=make_id');
+  await connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: edited }] });
+  const live = await testsChanged.next(p => p.uri === uri && p.tests.some(t => t.id === 'tests/test_computed.py::test_ids_callable' && t.dynamic), 'the live, unsaved listing');
+  assert.ok(live.tests.some(t => t.dynamic));
+  fs.writeFileSync(file, edited);
+  await connection.sendNotification(DidSaveTextDocumentNotification.type, { textDocument: { uri } });
+  await testsChanged.next(p => p.uri === uri && p.tests.some(t => t.id.endsWith('test_ids_callable[v5]')), 'the listing resolved after the save', 60_000);
+  await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
   await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [] } } });
   fs.rmSync(folder, { recursive: true, force: true });
 });
