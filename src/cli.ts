@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { DiscoveryCache } from './core/discovery/cache';
+import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection } from './core/discovery/exact';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
@@ -15,7 +16,7 @@ import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
 import { terminalPrompts } from './core/transport/ssh/prompt';
 import type { SweepResult } from './core/faults/sweep';
-import type { TestResult, TestSpec } from './core/types';
+import type { FileDiscovery, TestResult, TestSpec } from './core/types';
 import { parseRankList } from './core/study/stats';
 import { runRepeat, runScale, StudyError, type Study } from './core/study/study';
 import { repeatText, scaleText } from './core/study/report';
@@ -23,7 +24,7 @@ import { scaleCsv } from './core/study/stats';
 import { scaleSvg } from './core/study/chartSvg';
 
 const USAGE = `usage:
-  distest list [folder] [--json]
+  distest list [folder] [--json] [--exact | --verify] [--python P]
   distest run [folder] [id...] [options]
   distest allocations [folder] [--json]
   distest repeat [folder] ID [--count N] [--until-fail] [--json] [--out FILE] [run options]
@@ -32,6 +33,14 @@ const USAGE = `usage:
   folder   the project root (default: the current folder); test ids are relative to it
   id       a test id (tests/test_x.py::test_y[2]), a file (tests/test_x.py), a prefix
            (tests/test_x.py::TestHalo, tests/multi_node/) or a test with all its rank counts (tests/test_x.py::test_sizes)
+
+list options:
+  --exact              settle dynamic items (computed parameters, ids callables, rank counts from variables) with
+                       pytest's own collection (python -m pytest --collect-only) on just their files
+  --verify             run pytest's full collection and print every difference from distest's listing (ids
+                       missing or extra, rank counts); dynamic items are settled from the same collection.
+                       Exit 1 when there is any difference or pytest cannot collect
+  --python P           python for pytest in --exact / --verify (default: distest.pythonPath, else python3)
 
 run options:
   --ranks N            rank count for tests whose count the marker leaves open (dynamic, pytest-mpi min_size, launcher files)
@@ -150,9 +159,10 @@ interface Discovered {
   syntaxErrors: Map<string, number>;
 }
 
-async function discover(root: string, settings: DistestSettings): Promise<Discovered> {
+async function discover(root: string, settings: DistestSettings, settle?: (files: FileDiscovery[]) => Promise<FileDiscovery[]>): Promise<Discovered> {
   const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheDir(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
-  const files = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename, cache });
+  const found = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename, cache });
+  const files = settle ? await settle(found) : found;
   const syntaxErrors = new Map<string, number>();
   for (const f of files) {
     for (const d of f.diagnostics) {
@@ -170,11 +180,22 @@ function cliCacheDir(): string {
 }
 
 async function listCommand(args: string[]): Promise<number> {
-  const p = parseArgs(args, ['--json'], []);
+  const p = parseArgs(args, ['--json', '--exact', '--verify'], ['--python']);
   if (p.positionals.length > 1) throw new UsageError('list takes at most one folder');
+  if (p.flags.has('--exact') && p.flags.has('--verify')) throw new UsageError('--verify settles dynamic items itself: give --exact or --verify');
   const root = path.resolve(p.positionals[0] ?? '.');
   if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
-  const { specs, syntaxErrors } = await discover(root, loadSettings(root));
+  const settings = loadSettings(root);
+  const exact = { python: stringFlag(p, '--python') || settings.pythonPath || 'python3', mpiDefaultRanks: settings.mpiDefaultRanks };
+  if (p.flags.has('--verify')) return verifyListing(root, settings, exact);
+  const settle = p.flags.has('--exact') ? async (files: FileDiscovery[]) => {
+    const asked = filesToResolve(files);
+    if (!asked.length) return files;
+    const collection = await collectFiles(root, files.filter(f => asked.includes(f.file)), exact);
+    reportCollection(collection, asked.length);
+    return applyExactAll(files, asked, collection, exact.mpiDefaultRanks);
+  } : undefined;
+  const { specs, syntaxErrors } = await discover(root, settings, settle);
   if (p.flags.has('--json')) {
     const items = specs.map(s => ({
       id: s.id,
@@ -198,6 +219,37 @@ async function listCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(`${specs.length} test${specs.length === 1 ? '' : 's'}\n`);
   return 0;
+}
+
+/** What pytest said beyond its items: a failed run, or files it could not collect (printed by discover as diagnostics). */
+function reportCollection(collection: ExactCollection, files: number | undefined): void {
+  if (collection.failure) process.stderr.write(`distest: ${collection.failure}\n`);
+  else process.stderr.write(`distest: pytest collected ${collection.items.length} items${files === undefined ? '' : ` in ${files} file${files === 1 ? '' : 's'}`} (${collection.ms} ms)\n`);
+}
+
+/**
+ * `list --verify`: pytest's full collection against distest's listing (dynamic items settled from the same
+ * collection). Prints every difference; 1 when there is one or pytest gave no answer.
+ */
+async function verifyListing(root: string, settings: DistestSettings, exact: { python: string; mpiDefaultRanks: number }): Promise<number> {
+  let collection: ExactCollection | undefined;
+  const { specs } = await discover(root, settings, async files => {
+    collection = await collectProject(root, files, exact);
+    reportCollection(collection, undefined);
+    return applyExactAll(files, filesToResolve(files), collection, exact.mpiDefaultRanks);
+  });
+  if (!collection || collection.failure) return 1;
+  for (const error of collection.errors) {
+    if (!error.skipped) process.stdout.write(encodeFsName(`error    ${error.file}:${error.line}: pytest cannot collect it: ${error.message}\n`));
+  }
+  const { differences, matched, covered } = compareWithPytest(specs, collection, exact.mpiDefaultRanks);
+  for (const d of differences) process.stdout.write(encodeFsName(`${d.kind.padEnd(8)} ${d.id}${d.detail ? `   (${d.detail})` : ''}\n`));
+  const count = (kind: string) => differences.filter(d => d.kind === kind).length;
+  process.stdout.write(
+    `${collection.items.length} pytest items: ${matched} listed alike${covered ? `, ${covered} under dynamic items` : ''}; ` +
+      `${count('missing')} missing, ${count('extra')} extra, ${count('ranks')} with other rank counts\n`,
+  );
+  return differences.length || collection.errors.some(e => !e.skipped) ? 1 : 0;
 }
 
 /**

@@ -60,7 +60,10 @@ export function readServerSettings(raw: unknown): { settings: ServerSettings; pr
   const section = isObject(raw) ? raw : {};
   const source = isObject(section.discovery) ? section.discovery : section;
   const { settings, problems } = readSettings(key => source[key], '');
-  return { settings: { discovery: discoverySettings(settings, true) }, problems };
+  // The exact pass runs only when the client asked for it (a trusted folder with it on): never by default.
+  const discovery = discoverySettings({ ...settings, discoveryExact: false }, true);
+  if (typeof source.exactPython === 'string' && source.exactPython) discovery.exactPython = source.exactPython;
+  return { settings: { discovery }, problems };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

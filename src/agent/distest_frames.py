@@ -160,3 +160,16 @@ def relative_path(path, base=None):
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):
         return absolute.replace(os.sep, "/")
     return relative.replace(os.sep, "/")
+
+
+def workspace_id(nodeid, rootdir):
+    """A pytest node id (relative to `rootdir`, pytest's) relative to DISTEST_ROOT instead: prefixed with the
+    folder's path when pytest's rootdir is a folder below the workspace folder (a nested test root), else
+    unchanged (a rootdir elsewhere, e.g. the same folder through a symlink, is left alone)."""
+    root = os.environ.get("DISTEST_ROOT")
+    if not root or not rootdir or not nodeid:
+        return nodeid
+    relative = os.path.relpath(os.path.abspath(str(rootdir)), os.path.abspath(root))
+    if relative == os.curdir or relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
+        return nodeid
+    return relative.replace(os.sep, "/") + "/" + nodeid

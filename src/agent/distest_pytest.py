@@ -41,7 +41,7 @@ def pytest_configure(config):
 
 def pytest_collection_finish(session):
     if _active():
-        frames.hello(item.nodeid for item in session.items)
+        frames.hello(_id(item.nodeid) for item in session.items)
 
 
 def pytest_collectreport(report):
@@ -51,20 +51,20 @@ def pytest_collectreport(report):
         text = report.longreprtext
         if report.skipped:
             location, message = _skip_location(report), _skip_reason(report)
-            frames.result(report.nodeid, "setup", "skipped", 0, location, message)
+            frames.result(_id(report.nodeid), "setup", "skipped", 0, location, message)
             return
         file = frames.relative_path(os.path.join(_base_dir, report.nodeid.split("::")[0]), _base_dir)
         lines = [int(m.group("line") or m.group("syntax_line")) for m in _TRACEBACK_LINE.finditer(text)
                  if frames.relative_path(m.group("path") or m.group("syntax_path"), _base_dir) == file]
         location = (file, lines[-1] if lines else 1)
-        frames.result(report.nodeid, "setup", "error", 0, location, _collection_message(text), text)
+        frames.result(_id(report.nodeid), "setup", "error", 0, location, _collection_message(text), text)
     except Exception as error:  # noqa: BLE001
         _report_problem("pytest_collectreport", error)
 
 
 def pytest_runtest_logstart(nodeid, location):
     if _active():
-        frames.start(nodeid)
+        frames.start(_id(nodeid))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -96,23 +96,28 @@ def pytest_sessionfinish(session):
         frames.bye()
 
 
+def _id(nodeid):
+    """The id distest knows the test by: relative to the workspace folder, whatever pytest's rootdir."""
+    return frames.workspace_id(nodeid, _base_dir)
+
+
 def _emit_phase(report):
     phase = report.when
     xfail = getattr(report, "wasxfail", None)
     if report.skipped:
         if xfail is not None:
             message = "expected failure" + (": " + xfail if xfail else "")
-            frames.result(report.nodeid, phase, "skipped", report.duration * 1000,
+            frames.result(_id(report.nodeid), phase, "skipped", report.duration * 1000,
                           getattr(report, "distest_location", None), message, report.longreprtext)
         else:
-            frames.result(report.nodeid, phase, "skipped", report.duration * 1000,
+            frames.result(_id(report.nodeid), phase, "skipped", report.duration * 1000,
                           _skip_location(report), _skip_reason(report))
     elif report.failed:
         outcome = "failed" if phase == "call" else "error"
-        frames.result(report.nodeid, phase, outcome, report.duration * 1000,
+        frames.result(_id(report.nodeid), phase, outcome, report.duration * 1000,
                       getattr(report, "distest_location", None), _failure_message(report), report.longreprtext)
     elif phase == "call":
-        frames.result(report.nodeid, phase, "passed", report.duration * 1000)
+        frames.result(_id(report.nodeid), phase, "passed", report.duration * 1000)
 
 
 def _failure_location(item, excinfo):

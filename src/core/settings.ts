@@ -42,6 +42,8 @@ export interface DistestSettings extends AllocationSettings {
   discoveryCache: boolean;
   /** Debug runs: which ranks get a debugger (`all`, `0,2-3`), break on failure, how long ranks wait for a client. */
   debug: { ranks: string; breakOnFailure: boolean; waitSeconds: number };
+  /** Settle dynamic items with pytest's own collection in the background (trusted folders only). */
+  discoveryExact: boolean;
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
@@ -184,6 +186,7 @@ export const SETTINGS: readonly SettingRow[] = [
   }),
   flag('debug.breakOnFailure', true, (s, v) => (s.debug.breakOnFailure = v)),
   decimal('debug.waitSeconds', 300, (s, v) => (s.debug.waitSeconds = v), ''),
+  flag('discovery.exact', true, (s, v) => (s.discoveryExact = v)),
 ];
 
 function validRanks(text: string): boolean {
@@ -256,12 +259,20 @@ export function readFolderSettings(folder: string): SettingsRead {
   return read;
 }
 
-/** What the discovery language server needs of the settings. */
-export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number; cache: boolean }
+/**
+ * What the discovery language server needs of the settings. `exactPython`: the python that settles
+ * dynamic items with pytest's collection (core/discovery/exact.ts); absent when that pass is off.
+ */
+export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRanks: number; cache: boolean; exactPython?: string }
 
-/** The language server's slice: in an untrusted folder no launcher templates (they name programs to run). */
+/**
+ * The language server's slice: in an untrusted folder no launcher templates and no exact pass (both run
+ * programs the folder names: a launcher, the folder's own conftest.py files under pytest).
+ */
 export function discoverySettings(settings: DistestSettings, trusted: boolean): DiscoverySettings {
-  return { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks, cache: settings.discoveryCache };
+  const slice: DiscoverySettings = { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks, cache: settings.discoveryCache };
+  if (trusted && settings.discoveryExact) slice.exactPython = settings.pythonPath || 'python3';
+  return slice;
 }
 
 /** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */

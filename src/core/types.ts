@@ -43,6 +43,11 @@ export interface TestSpec {
   className?: string;
   /** Wall-clock limit from `@pytest.mark.timeout(S)`; absent means the `distest.timeoutSeconds` setting. */
   timeoutSeconds?: number;
+  /**
+   * The folder pytest runs this test from, relative to the discovery root: a folder below with its own
+   * configuration file (pytest.ini, ...), whose rules apply to it. Absent: the discovery root itself.
+   */
+  testRoot?: string;
 }
 
 export type Severity = 'error' | 'warning' | 'info';

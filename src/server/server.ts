@@ -15,6 +15,7 @@ import { folderOf } from '../core/discovery/registry';
 import { hasEscapedBytes, printableFsName } from '../core/fsNames';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type ServerSettings } from '../protocol';
+import { ExactPass } from './exact';
 import { FolderMap, type Folder, type LocatedFile } from './folders';
 
 const LIVE_EDIT_DEBOUNCE_MS = 150;
@@ -42,8 +43,16 @@ class DiscoveryServer {
   private readonly knownFiles = new Map<string, Set<string>>();
   private cache?: DiscoveryCache;
   private readonly cacheSaves = new Map<string, NodeJS.Timeout>();
+  /** Settles dynamic items with pytest in the background (distest.discovery.exact, trusted folders). */
+  private readonly exact: ExactPass;
 
-  constructor(private readonly connection: Connection) {}
+  constructor(private readonly connection: Connection) {
+    this.exact = new ExactPass({
+      resolved: (folder, rel, discovery) => this.publish(this.folders.locateRel(folder, rel), undefined, discovery),
+      log: message => connection.console.info(message),
+      settings: () => this.settings.discovery,
+    });
+  }
 
   listen(): void {
     const { connection, documents } = this;
@@ -61,6 +70,7 @@ class DiscoveryServer {
       const section = (params.settings as Record<string, unknown> | null | undefined)?.[SETTINGS_SECTION];
       if (section === undefined) return;
       this.applySettings(section);
+      this.exact.forget();
       this.discoveredVersion.clear();
       for (const document of documents.all()) this.discoverDocument(document);
       connection.sendNotification(RescanNeeded);
@@ -78,6 +88,10 @@ class DiscoveryServer {
 
     documents.onDidOpen(event => this.guard('open', () => this.discoverDocument(event.document)));
     documents.onDidChangeContent(event => this.scheduleDocument(event.document));
+    documents.onDidSave(event => this.guard('save', () => {
+      this.discoveredVersion.delete(event.document.uri);
+      return this.discoverDocument(event.document);
+    }));
     documents.onDidClose(event => this.guard('close', async () => {
       const { uri } = event.document;
       clearTimeout(this.debounce.get(uri));
@@ -88,6 +102,7 @@ class DiscoveryServer {
       const located = this.folders.locate(uri);
       if (located && this.isTestFile(located)) await this.discoverFromDisk(located);
     }));
+    connection.onShutdown(() => this.exact.dispose());
     documents.listen(connection);
     connection.listen();
   }
@@ -103,7 +118,8 @@ class DiscoveryServer {
     this.parser.catch(err => this.connection.console.error(`distest: cannot load the Python parser: ${describeError(err)}`));
     return {
       capabilities: {
-        textDocumentSync: TextDocumentSyncKind.Incremental,
+        // Saves too: pytest reads the disk, so a saved document is when the exact pass can settle it.
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         hoverProvider: true,
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
@@ -141,7 +157,8 @@ class DiscoveryServer {
       const located = this.folders.locate(document.uri);
       if (located?.folder === folder && this.isTestFile(located)) results.set(located.rel, this.discoverText(located, document).discovery);
     }
-    const files = [...results.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    const sorted = [...results.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    const files = this.exact.offerFolder(folder, sorted, rel => this.folders.fileUri(folder.path, rel).path);
     this.knownFiles.set(folder.uri, new Set(files.map(f => f.file)));
     const openUris = new Map(this.documents.all().map(d => [this.folders.locate(d.uri)?.path, d.uri]));
     for (const file of files) {
@@ -173,7 +190,7 @@ class DiscoveryServer {
     this.discoveredVersion.set(current.uri, current.version);
     const collected = this.discoverText(located, current);
     this.markers.set(current.uri, collected.markers);
-    this.send(located, current.uri, collected.discovery);
+    this.send(located, current.uri, collected.discovery, current.getText());
   }
 
   private discoverText(located: LocatedFile, document: TextDocument) {
@@ -254,11 +271,20 @@ class DiscoveryServer {
     }
     const discovery = this.parserNow().discover(located.rel, read.text, this.settings.discovery);
     this.keepInCache(located, discovery, read.read);
-    this.send(located, undefined, discovery);
+    this.send(located, undefined, discovery, read.text);
   }
 
-  /** Tells the client a file's tests (none when `discovery` is undefined) and publishes its marker problems. */
-  private send(located: LocatedFile, documentUri: string | undefined, discovery: FileDiscovery | undefined): void {
+  /**
+   * Tells the client a file's tests (none when `discovery` is undefined) and publishes its marker problems;
+   * a listing with dynamic items goes out resolved when its `text` was resolved before, else is resolved in
+   * the background.
+   */
+  private send(located: LocatedFile, documentUri: string | undefined, discovery: FileDiscovery | undefined, text?: string): void {
+    const listing = discovery && this.exact.offer(located.folder, located.path, discovery, text);
+    this.publish(located, documentUri, listing);
+  }
+
+  private publish(located: LocatedFile, documentUri: string | undefined, discovery: FileDiscovery | undefined): void {
     const uri = documentUri ?? this.documentUri(located.folder.path, located.rel);
     let known = this.knownFiles.get(located.folder.uri);
     if (!known) this.knownFiles.set(located.folder.uri, (known = new Set()));

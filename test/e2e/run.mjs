@@ -5,6 +5,7 @@
 // suite goes on with the next one. Screenshots of every step go to .e2e/shots/ui-*.png.
 //
 // usage: node test/e2e/run.mjs          last line: `N passed, N failed`; exit code 1 on any failure
+//        E2E_STEPS=name,name node test/e2e/run.mjs   only those steps (the test cluster only when one needs it)
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageExtension } from '../../scripts/lib/extension.mjs';
@@ -44,6 +45,28 @@ async function testingViewListsTestsWithRankCounts({ session, page }) {
     assert(row, `no "${name}" row in the Testing view`);
     assert(ranks.test(row.description), `"${name}" shows "${row.description}", expected ${ranks}`);
   }
+}
+
+/**
+ * examples/tests/test_sweep.py computes its parameter list at import: static discovery lists one dynamic
+ * row, and the background exact pass (pytest's own collection of that file) turns it into its instances.
+ */
+async function dynamicItemTurnsIntoItsExactInstances({ session, page }) {
+  if (!page.url().includes('folder=')) {
+    await page.goto(session.workbenchUrl(session.workspace));
+    await waitForWorkbench(page);
+  }
+  await openTestingView(page);
+  const instances = ['[8]', '[16]', '[24]'];
+  const rows = await eventually(async () => {
+    await expandAllTests(page).catch(() => undefined);
+    return testRows(page);
+  }, found => instances.every(name => found.some(r => r.name === name)), 90_000);
+  for (const name of instances) assert(rows.some(r => r.name === name && r.description === '2 ranks'), `no "${name}" row with 2 ranks: ${rows.map(r => `${r.name} [${r.description}]`).join(', ')}`);
+  const group = rows.find(r => r.name === 'test_grid_sizes');
+  assert(group?.description === '2 ranks', `the group row test_grid_sizes shows "${group?.description}"`);
+  await (await testRow(page, '[16]')).scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shotsDir, 'ui-exact-instances.png') });
 }
 
 async function passingMultiRankTestRunFromItsRow({ page }) {
@@ -342,6 +365,7 @@ async function repeatFromTheTestingViewShowsTheSummary({ page }) {
 
 const allSteps = [
   testingViewListsTestsWithRankCounts,
+  dynamicItemTurnsIntoItsExactInstances,
   passingMultiRankTestRunFromItsRow,
   failureOnOneRankPeeksAtTheFailingLine,
   allocationPickerSendsTheNextRunToASlurmJob,
@@ -350,9 +374,9 @@ const allSteps = [
   scaleFromTheTestingViewShowsTheChart,
   repeatFromTheTestingViewShowsTheSummary,
 ];
-// E2E_STEPS=name,name runs only those steps (after the first, which opens the workbench).
-const only = process.env.E2E_STEPS?.split(',').map(s => s.trim()).filter(Boolean);
-const steps = only?.length ? allSteps.filter((s, i) => i === 0 || only.includes(s.name)) : allSteps;
+const chosen = process.env.E2E_STEPS?.split(',').map(s => s.trim()).filter(Boolean);
+const steps = chosen ? allSteps.filter(step => chosen.includes(step.name)) : allSteps;
+if (chosen && steps.length !== chosen.length) throw new Error(`E2E_STEPS names unknown steps; known: ${allSteps.map(s => s.name).join(', ')}`);
 const needsCluster = steps.includes(allocationPickerSendsTheNextRunToASlurmJob);
 
 const seconds = since => ((Date.now() - since) / 1000).toFixed(1);

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import {
   DidChangeConfigurationNotification, DidChangeTextDocumentNotification, DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification,
-  DidOpenTextDocumentNotification, ExitNotification, FileChangeType, HoverRequest, InitializedNotification, InitializeRequest,
+  DidOpenTextDocumentNotification, DidSaveTextDocumentNotification, ExitNotification, FileChangeType, HoverRequest, InitializedNotification, InitializeRequest,
   PublishDiagnosticsNotification, ShutdownRequest, type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol';
 import { DiscoverAll, RescanNeeded, TestsChanged, type ServerSettings, type TestsChangedParams } from '../../src/protocol';
@@ -167,4 +167,70 @@ test('a settings change re-discovers open documents and asks for a rescan', asyn
   assert.equal((await testsChanged.next(p => p.uri === uri, 'TestsChanged after settings')).tests[0].ranks, 5);
   assert.equal(rescans, 1);
   await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+});
+
+test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instances after DiscoverAll; a collection error is a diagnostic', async () => {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-exact-'));
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/agreement/dynamic'), folder, { recursive: true });
+  // The same computed list, in a file whose import fails: pytest cannot collect it.
+  fs.writeFileSync(path.join(folder, 'tests/test_broken.py'), 'import itertools\nimport pytest\nimport no_such_module_here\n\n\n@pytest.mark.parametrize("v", list(itertools.repeat(1, 2)))\ndef test_v(v):\n    pass\n');
+  const folderUri = pathToFileURL(folder).href;
+  await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [], exactPython: '/usr/bin/python3' } } });
+  const files = await connection.sendRequest(DiscoverAll, { folderUri });
+  const computed = files.find(f => f.file === 'tests/test_computed.py')!;
+  // The static tree first, placeholders and all.
+  assert.ok(computed.tests.some(t => t.id === 'tests/test_computed.py::test_ids_callable' && t.dynamic), JSON.stringify(computed.tests.map(t => t.id)));
+  const resolved = await testsChanged.next(p => p.folderUri === folderUri && p.file === 'tests/test_computed.py', 'the resolved listing', 60_000);
+  const byId = new Map(resolved.tests.map(t => [t.id, t]));
+  assert.deepEqual([...byId.keys()].filter(id => id.includes('test_ids_callable')), [
+    'tests/test_computed.py::test_ids_callable[v1]', 'tests/test_computed.py::test_ids_callable[v2]', 'tests/test_computed.py::test_ids_callable[v3]',
+  ]);
+  assert.equal(byId.get('tests/test_computed.py::test_ids_callable[v2]')?.groupId, 'tests/test_computed.py::test_ids_callable');
+  assert.equal(byId.get('tests/test_computed.py::test_rank_count_from_variable')?.ranks, 3);
+  assert.equal(resolved.tests.filter(t => t.dynamic).length, 0);
+  const says = (d: { message: string | { value: string } }) => (typeof d.message === 'string' ? d.message : d.message.value);
+  const broken = await diagnostics.next(p => p.uri.endsWith('tests/test_broken.py') && p.diagnostics.some(d => /pytest cannot collect/.test(says(d))), 'the collection error', 60_000);
+  const error = broken.diagnostics.find(d => /pytest cannot collect/.test(says(d)))!;
+  assert.match(says(error), /No module named 'no_such_module_here'/);
+  assert.equal(error.range.start.line, 2); // line 3, where the import fails
+
+  // A change on disk (a save): the static listing first, then pytest's again, with the new instance.
+  const file = path.join(folder, 'tests/test_computed.py');
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('[1, 2, 3], ids=make_id', '[1, 2, 3, 4], ids=make_id'));
+  await connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: pathToFileURL(file).href, type: FileChangeType.Changed }] });
+  const again = await testsChanged.next(p => p.file === 'tests/test_computed.py' && p.tests.some(t => t.id.endsWith('test_ids_callable[v4]')), 'the listing resolved after the save', 60_000);
+  assert.equal(again.tests.filter(t => t.dynamic).length, 0);
+
+  // An open document: edited (pytest cannot see unsaved text), then saved: settled from the saved file.
+  const uri = pathToFileURL(file).href;
+  const saved = fs.readFileSync(file, 'utf8');
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text: saved } });
+  const edited = saved.replace('[1, 2, 3, 4], ids=make_id', '[1, 2, 3, 4, 5], ids=make_id');
+  await connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: edited }] });
+  const live = await testsChanged.next(p => p.uri === uri && p.tests.some(t => t.id === 'tests/test_computed.py::test_ids_callable' && t.dynamic), 'the live, unsaved listing');
+  assert.ok(live.tests.some(t => t.dynamic));
+  fs.writeFileSync(file, edited);
+  await connection.sendNotification(DidSaveTextDocumentNotification.type, { textDocument: { uri } });
+  await testsChanged.next(p => p.uri === uri && p.tests.some(t => t.id.endsWith('test_ids_callable[v5]')), 'the listing resolved after the save', 60_000);
+  await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+  await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { distest: { mpiDefaultRanks: 2, launchers: [] } } });
+  fs.rmSync(folder, { recursive: true, force: true });
+});
+
+test('an open file below a nested test root is discovered with that root\'s rules and named from the workspace folder', async () => {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-nested-'));
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/agreement/nested'), folder, { recursive: true });
+  const files = await connection.sendRequest(DiscoverAll, { folderUri: pathToFileURL(folder).href });
+  assert.deepEqual(files.flatMap(f => f.tests.map(t => [t.id, t.testRoot ?? ''])), [
+    ['docs/test_doc.py::test_doc', ''], ['pkg/inner/thing_spec.py::test_spec', 'pkg/inner'], ['pkg/test_pkg.py::check_b', 'pkg'], ['test_top.py::test_top', ''],
+  ]);
+  const uri = pathToFileURL(path.join(folder, 'pkg/test_pkg.py')).href;
+  const text = 'def test_a_not_collected_here():\n    pass\n\n\ndef check_b():\n    pass\n\n\ndef check_live():\n    pass\n';
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text } });
+  const opened = await testsChanged.next(p => p.uri === uri, 'TestsChanged after open');
+  assert.deepEqual(opened.tests.map(t => [t.id, t.file, t.testRoot]), [
+    ['pkg/test_pkg.py::check_b', 'pkg/test_pkg.py', 'pkg'], ['pkg/test_pkg.py::check_live', 'pkg/test_pkg.py', 'pkg'],
+  ]);
+  await connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+  fs.rmSync(folder, { recursive: true, force: true });
 });

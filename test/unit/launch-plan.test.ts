@@ -207,3 +207,19 @@ test('a file name that is not UTF-8 reaches pytest percent-encoded (the agent re
     'the name of t/d\\xff/test_\\xfe.py is not valid UTF-8, and a launcher template can only be given UTF-8 arguments (distest passes such names to pytest ranks only): rename the file to run it under a launcher',
   ]);
 });
+
+test('tests of a nested test root run in a launch of their own, from that folder as rootdir, on ids relative to it', () => {
+  const plan = planRun(
+    [
+      spec('t/a.py::test_top', 'pytest', 1),
+      spec('sub/t/b.py::nested_x', 'pytest', 1, { testRoot: 'sub' }),
+      spec('sub/t/b.py::nested_y[2]', 'pytest', 1, { testRoot: 'sub' }),
+    ],
+    alloc(),
+    OPTS,
+  );
+  assert.deepEqual(plan.steps.map(s => [s.cwd, s.argv, s.tests.map(t => t.id)]), [
+    ['/proj', [...PYTEST, 't/a.py::test_top'], ['t/a.py::test_top']],
+    ['/proj/sub', [...PYTEST, '--rootdir=/proj/sub', 't/b.py::nested_x', 't/b.py::nested_y[2]'], ['sub/t/b.py::nested_x', 'sub/t/b.py::nested_y[2]']],
+  ]);
+});

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_SETTINGS, readFolderSettings, readSettings, SETTINGS, settingsFromObject, stripJsonc } from '../../src/core/settings';
+import { DEFAULT_SETTINGS, defaultSettings, discoverySettings, readFolderSettings, readSettings, SETTINGS, settingsFromObject, stripJsonc } from '../../src/core/settings';
+import { readServerSettings } from '../../src/protocol';
 
 function folderWith(settingsText: string | null): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-settings-'));
@@ -125,4 +126,15 @@ test('the reader takes any source: the editor hands it VS Code configuration loo
   assert.equal(settings.local.slots, 6);
   assert.equal(settings.timeoutSeconds, DEFAULT_SETTINGS.timeoutSeconds);
   assert.deepEqual(problems, ['distest.timeoutSeconds should be a number ≥ 0 (0: no timeout), got -1; using the default']);
+});
+
+test('the exact discovery pass reaches the language server only from a trusted folder with it on, and only when the client says so', () => {
+  const settings = defaultSettings();
+  assert.equal(discoverySettings(settings, true).exactPython, 'python3');
+  assert.equal(discoverySettings({ ...settings, pythonPath: '/usr/bin/python3' }, true).exactPython, '/usr/bin/python3');
+  assert.equal(discoverySettings(settings, false).exactPython, undefined);
+  assert.equal(discoverySettings({ ...settings, discoveryExact: false }, true).exactPython, undefined);
+  // The server reads what the client sent: nothing means off, whatever the defaults.
+  assert.equal(readServerSettings({ launchers: [], mpiDefaultRanks: 2 }).settings.discovery.exactPython, undefined);
+  assert.equal(readServerSettings({ discovery: { launchers: [], mpiDefaultRanks: 2, exactPython: '/opt/py' } }).settings.discovery.exactPython, '/opt/py');
 });

@@ -1,6 +1,6 @@
 import { Minimatch } from 'minimatch';
 import type { LauncherTemplate } from '../types';
-import { folderOf } from './registry';
+import { folderFor } from './registry';
 
 export interface DiscoveryConfig {
   /** unittest-style files: a file matching `glob` (relative to the root) runs under the launcher template. */
@@ -61,6 +61,6 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
  * folder discoverFolder walked with these settings, whether pytest there collects it.
  */
 export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
-  const folder = folderOf(relFile, config);
-  return folder ? folder.collects(relFile) : compileConfig(config).isTestFile(relFile);
+  const located = folderFor(relFile, config);
+  return located ? located.folder.collects(located.rel) : compileConfig(config).isTestFile(relFile);
 }

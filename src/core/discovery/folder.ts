@@ -6,14 +6,14 @@ import { decodeFsName, fsPath } from '../fsNames';
 import type { FileDiscovery, MarkerDiagnostic } from '../types';
 import { factsForCache, hashText, readTestFile, type DiscoveryCache, type ReadFile } from './cache';
 import type { CollectContext } from './collect';
-import { isConfigFileName, readPytestConfig } from './configFiles';
+import { isConfigFileName, locatePytestConfig } from './configFiles';
 import { compileConfig, type CompiledConfig, type DiscoveryConfig } from './config';
 import type { ModuleAnalysis } from './modules';
 import { PythonTestParser } from './parser';
 import { ProjectModules, type DependencyFacts } from './project';
 import { fnmatchRegExp } from './pyText';
 import { rangeOf } from './pysyntax';
-import { rememberFolder } from './registry';
+import { rememberFolder, underTestRoot } from './registry';
 import { compileRules, loadPytestRules, type CompiledRules, type PytestRules } from './rules';
 import { sourceOf } from './scope';
 
@@ -70,7 +70,10 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
   try {
     const walked = await walkProject(rules, config, () => ready);
     modules = await ready;
-    const { files } = walked;
+    // A folder below with a configuration file of its own is a test root of its own (see nestedRoots).
+    const nested = nestedRoots(walked.nestedConfigs, absoluteRoot);
+    const below = (rel: string) => nested.some(dir => rel.startsWith(`${dir}/`));
+    const files = nested.length ? walked.files.filter(f => !below(f)) : walked.files;
     const cache = options.cache?.folder(absoluteRoot, cacheKey(config, rules));
     const prefix = absoluteRoot.endsWith('/') ? absoluteRoot : `${absoluteRoot}/`;
     const reused = new Map<string, FileDiscovery>();
@@ -117,10 +120,14 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     }
     if (parser) {
       const kept = modules;
-      rememberFolder({ root: absoluteRoot, config, parser, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose() });
+      rememberFolder({ root: absoluteRoot, config, parser, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
       modules = undefined;
     }
-    return mergeExtra(found, [...rules.diagnostics, ...walked.diagnostics]);
+    const own = mergeExtra(found, [...rules.diagnostics, ...walked.diagnostics.filter(d => !below(d.file))]);
+    if (!nested.length) return own;
+    const inner: FileDiscovery[] = [];
+    for (const dir of nested) inner.push(...(await discoverFolder(path.join(absoluteRoot, dir), config, parser, options)).map(f => underTestRoot(f, dir)));
+    return [...own, ...inner].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   } finally {
     if (modules) modules.dispose();
     else if (!parser) (await ready.catch(() => undefined))?.dispose();
@@ -177,8 +184,11 @@ function discoverFiles(parser: PythonTestParser, root: string, files: string[], 
 
 // ---- the walk: pytest's Session.collect over its starting points ----
 
-/** `listings`: the names of every folder walked, so that helper threads need not read them again. */
-interface Walked { files: string[]; diagnostics: MarkerDiagnostic[]; listings: [string, string[]][] }
+/**
+ * `listings`: the names of every folder walked, so that helper threads need not read them again.
+ * `nestedConfigs`: configuration files found below the rootdir.
+ */
+interface Walked { files: string[]; diagnostics: MarkerDiagnostic[]; listings: [string, string[]][]; nestedConfigs: string[] }
 interface IgnoreLists { paths: Set<string>; globs: RegExp[] }
 const NO_LISTS: IgnoreLists = { paths: new Set(), globs: [] };
 
@@ -234,8 +244,7 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
     const conftest = modules.analysisAt(file);
     if (conftest) diagnostics.push(...hookDiagnostics(conftest));
   }
-  for (const config of nested) diagnostics.push(...nestedConfigDiagnostic(config, rules));
-  return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')), listings: [...listings] };
+  return { files: [...new Set(files)].sort(), diagnostics: diagnostics.filter(d => !d.file.startsWith('../')), listings: [...listings], nestedConfigs: nested };
 }
 
 async function walkFolder(start: string, rules: PytestRules, compiled: CompiledRules, config: CompiledConfig, listings: Map<string, string[]>,
@@ -419,19 +428,22 @@ function collectsFile(modules: ProjectModules): (relFile: string) => boolean {
   };
 }
 
-/** A configuration file below the rootdir: pytest started in the workspace folder does not read it. */
-function nestedConfigDiagnostic(file: string, rules: PytestRules): MarkerDiagnostic[] {
-  const config = readPytestConfig(file, []);
-  if (!config) return [];
-  const rel = path.relative(rules.root, file).split(path.sep).join('/');
-  const used = rules.inifile ? path.relative(rules.root, rules.inifile).split(path.sep).join('/') : 'no configuration file';
-  const dir = path.dirname(rel);
-  return [{
-    file: rel,
-    range: { line: 1, column: 0, endLine: 1, endColumn: 1 },
-    severity: 'info',
-    message: `pytest started in the workspace folder reads ${used}, not this file, and distest lists the tests that way; pytest given only paths below ${dir}/ reads this file instead`,
-  }];
+/**
+ * The folders below the root whose configuration file pytest reads (pytest.ini always; the others with a
+ * pytest section), relative, the outermost only (discovering one finds those below it). pytest picks the
+ * configuration closest to its path arguments: given the paths of one test below such a folder (which is
+ * how tests run), pytest started in the workspace folder reads that folder's file, not the workspace's,
+ * and names the test relative to it. So such a folder is a test root of its own: its rules apply below
+ * it, its tests run from it, and their ids stay relative to the workspace folder (TestSpec.testRoot).
+ */
+function nestedRoots(configs: string[], root: string): string[] {
+  const dirs = new Set<string>();
+  for (const file of configs) {
+    const dir = path.dirname(file);
+    if (dir !== root && !dirs.has(dir) && path.dirname(locatePytestConfig(dir, [])?.path ?? '') === dir) dirs.add(dir);
+  }
+  const sorted = [...dirs].map(dir => path.relative(root, dir).split(path.sep).join('/')).sort();
+  return sorted.filter(dir => !sorted.some(outer => dir.startsWith(`${outer}/`)));
 }
 
 /** Hooks of a conftest.py that decide at run time what pytest collects. */

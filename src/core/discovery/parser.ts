@@ -6,7 +6,7 @@ import type { FileDiscovery } from '../types';
 import { assetDir } from '../assets';
 import { collectTests, type CollectContext, type CollectedFile } from './collect';
 import { compileConfig, type DiscoveryConfig } from './config';
-import { folderOf } from './registry';
+import { folderFor, underTestRoot } from './registry';
 import { SyntaxReader, type SyntaxNode, type WasmModule } from './syntax';
 
 export interface ParserOptions {
@@ -63,9 +63,11 @@ export class PythonTestParser {
 
   /** Also returns what each rank marker means (for hovers). Never throws on bad Python: tree-sitter recovers. */
   discoverWithMarkers(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): CollectedFile {
-    const folder = context ? undefined : folderOf(relFile, config, this);
-    const within = context ?? (folder && { ...folder.context, absPath: path.join(folder.root, relFile) });
-    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config), within));
+    const located = context ? undefined : folderFor(relFile, config, this);
+    const rel = located?.rel ?? relFile;
+    const within = context ?? (located && { ...located.folder.context, absPath: path.join(located.folder.root, rel) });
+    const found = this.withTree(text, root => collectTests(root, rel, compileConfig(config), within));
+    if (found && located?.prefix) found.discovery = underTestRoot(found.discovery, located.prefix.slice(0, -1));
     return found ?? { discovery: { file: relFile, tests: [], diagnostics: [] }, markers: [] };
   }
 

@@ -7,6 +7,7 @@ import type { FolderCache } from './cache';
 import type { CollectContext } from './collect';
 import type { DiscoveryConfig } from './config';
 import type { PythonTestParser } from './parser';
+import type { FileDiscovery } from '../types';
 
 export interface FolderContext {
   root: string;
@@ -18,6 +19,8 @@ export interface FolderContext {
   /** Whether pytest collects this file (relative to the root): python_files, the folders it skips, ignores. */
   collects(relFile: string): boolean;
   dispose(): void;
+  /** Folders below (relative) with a configuration file of their own: test roots discovered apart (folder.ts nestedRoots). */
+  nestedRoots?: string[];
 }
 
 const folders = new Map<string, FolderContext>();
@@ -32,11 +35,48 @@ export function rememberFolder(folder: FolderContext): void {
 /** The one remembered folder, discovered with this very settings object, that holds the file. */
 export function folderOf(relFile: string, config: DiscoveryConfig, parser?: PythonTestParser): FolderContext | undefined {
   let found: FolderContext | undefined;
+  // A nested test root is reached through the folder it is in (folderFor), never by a path of its own.
+  const nested = new Set<string>();
+  for (const folder of folders.values()) for (const dir of folder.nestedRoots ?? []) nested.add(path.join(folder.root, dir));
   for (const folder of folders.values()) {
-    if (folder.config !== config || (parser && folder.parser !== parser)) continue;
+    if (folder.config !== config || (parser && folder.parser !== parser) || nested.has(folder.root)) continue;
     if (!fs.existsSync(path.join(folder.root, relFile))) continue;
     if (found) return undefined; // the same relative path in two folders: neither is sure
     found = folder;
   }
   return found;
+}
+
+/**
+ * The remembered folder whose rules a file follows, and its path there: a file below a nested test root
+ * is that root's (`prefix`: the root's path from the workspace folder, with a trailing slash).
+ */
+export function folderFor(relFile: string, config: DiscoveryConfig, parser?: PythonTestParser): { folder: FolderContext; rel: string; prefix: string } | undefined {
+  const outer = folderOf(relFile, config, parser);
+  if (!outer) return undefined;
+  let folder: FolderContext = outer;
+  let rel = relFile;
+  let prefix = '';
+  for (;;) {
+    const dir: string | undefined = folder.nestedRoots?.find(d => rel.startsWith(`${d}/`));
+    const inner: FolderContext | undefined = dir === undefined ? undefined : folders.get(path.join(folder.root, dir));
+    if (dir === undefined || !inner || inner.config !== config) return { folder, rel, prefix };
+    folder = inner;
+    rel = rel.slice(dir.length + 1);
+    prefix += `${dir}/`;
+  }
+}
+
+/** A nested test root's discovery, named from the workspace folder: ids, files and groups under `dir/`. */
+export function underTestRoot(found: FileDiscovery, dir: string): FileDiscovery {
+  const prefix = `${dir}/`;
+  return {
+    file: prefix + found.file,
+    tests: found.tests.map(t => {
+      const test = { ...t, id: prefix + t.id, file: prefix + t.file, testRoot: t.testRoot ? prefix + t.testRoot : dir };
+      if (t.groupId) test.groupId = prefix + t.groupId;
+      return test;
+    }),
+    diagnostics: found.diagnostics.map(d => ({ ...d, file: prefix + d.file })),
+  };
 }

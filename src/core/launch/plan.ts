@@ -55,7 +55,8 @@ const MPI_LAUNCHERS = new Set(['mpirun', 'mpiexec']);
 /** Turns the selected tests into launcher invocations for an allocation. Pure: no I/O. */
 export function planRun(specs: TestSpec[], alloc: Allocation, opts: PlanOptions): LaunchPlan {
   const plan: LaunchPlan = { steps: [], skipped: [], errored: [] };
-  const pytestBatches = new Map<number, Batch>();
+  // One launch per rank count and test root: pytest reads one configuration file per run.
+  const pytestBatches = new Map<string, Batch>();
   const launcherBatches = new Map<string, Batch>();
   const seen = new Set<string>();
   for (const spec of specs) {
@@ -74,11 +75,12 @@ export function planRun(specs: TestSpec[], alloc: Allocation, opts: PlanOptions)
       const key = JSON.stringify([spec.file, spec.launcher.launcher, decided.ranks]);
       addToBatch(launcherBatches, key, decided, spec);
     } else {
-      addToBatch(pytestBatches, decided.ranks, decided, spec);
+      addToBatch(pytestBatches, `${decided.ranks}\0${spec.testRoot ?? ''}`, decided, spec);
     }
   }
   const ctx = new PlanContext(alloc, opts, plan);
-  for (const batch of [...pytestBatches.values()].sort((a, b) => a.ranks - b.ranks)) ctx.addPytestBatch(batch);
+  const rootOf = (batch: Batch) => batch.specs[0].testRoot ?? '';
+  for (const batch of [...pytestBatches.values()].sort((a, b) => a.ranks - b.ranks || (rootOf(a) < rootOf(b) ? -1 : rootOf(a) > rootOf(b) ? 1 : 0))) ctx.addPytestBatch(batch);
   for (const batch of launcherBatches.values()) ctx.addLauncherBatch(batch);
   return plan;
 }
@@ -164,18 +166,24 @@ class PlanContext {
       return;
     }
     const pytestArgs = [this.alloc.python, '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
+    // A nested test root (a folder with its own configuration file): pytest runs there, as its rootdir,
+    // on ids relative to it; the agent names them from DISTEST_ROOT again.
+    const testRoot = specs[0].testRoot;
+    const cwd = testRoot ? path.posix.join(this.opts.root, testRoot) : this.opts.root;
+    const argOf = (s: TestSpec) => pythonArgument(testRoot && s.id.startsWith(`${testRoot}/`) ? s.id.slice(testRoot.length + 1) : s.id);
+    if (testRoot) pytestArgs.push(`--rootdir=${cwd}`);
     if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
     pytestArgs.push(...extraArgs);
     const launcher = this.launcher(specs, ranks, notes);
     if (!launcher) return;
     const prefix = [...launcher.argv, ...pytestArgs];
-    const chunks = chunkByBytes(specs, prefix, s => [pythonArgument(s.id)], this.maxArgvBytes);
+    const chunks = chunkByBytes(specs, prefix, s => [argOf(s)], this.maxArgvBytes);
     chunks.forEach((chunk, i) => {
       const chunkNotes = chunks.length > 1 ? [...notes, `part ${i + 1} of ${chunks.length} (argv limit)`] : notes;
       this.plan.steps.push({
-        argv: [...prefix, ...chunk.map(s => pythonArgument(s.id))],
+        argv: [...prefix, ...chunk.map(argOf)],
         env: { ...launcher.env },
-        cwd: this.opts.root,
+        cwd,
         tests: chunk.map(s => ({ id: s.id, ranks })),
         ranks,
         tagStyle: launcher.tagStyle,
