@@ -1,0 +1,76 @@
+// The language server's discovery cache: a second server (a reopened workspace) lists from the cache the
+// first one wrote, and a saved change to a file other tests depend on makes the server ask for a rescan
+// that lists the new items.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import {
+  DidChangeWatchedFilesNotification, ExitNotification, FileChangeType, InitializedNotification, InitializeRequest, ShutdownRequest,
+} from 'vscode-languageserver-protocol';
+import { DiscoverAll, RescanNeeded, type ServerInitOptions } from '../../src/protocol';
+
+const repoRoot = path.resolve(__dirname, '../../..');
+
+async function startServer(folder: string, cacheDir: string) {
+  const server = spawn(process.execPath, [path.join(repoRoot, 'dist/server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
+  const logs: string[] = [];
+  let rescans = 0;
+  connection.onNotification('window/logMessage', (params: { message: string }) => { logs.push(params.message); });
+  connection.onNotification(RescanNeeded, () => { rescans++; });
+  connection.listen();
+  const options: ServerInitOptions = { discovery: { launchers: [], mpiDefaultRanks: 2, cache: true }, cacheDir };
+  await connection.sendRequest(InitializeRequest.type, {
+    processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: options,
+    workspaceFolders: [{ uri: pathToFileURL(folder).href, name: 'project' }],
+  });
+  await connection.sendNotification(InitializedNotification.type, {});
+  return {
+    connection, logs, rescans: () => rescans,
+    discoverAll: () => connection.sendRequest(DiscoverAll, { folderUri: pathToFileURL(folder).href }),
+    stop: async () => {
+      await connection.sendRequest(ShutdownRequest.type).catch(() => undefined);
+      await connection.sendNotification(ExitNotification.type).catch(() => undefined);
+      await new Promise(resolve => (server.exitCode !== null ? resolve(undefined) : server.once('exit', resolve)));
+      connection.dispose();
+    },
+  };
+}
+
+test('a reopened workspace lists from the cache; a saved conftest change asks for a rescan with the new items', async () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-cache-'));
+  const folder = path.join(scratch, 'project');
+  const cacheDir = path.join(scratch, 'cache');
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/mpi-project'), folder, { recursive: true });
+  fs.writeFileSync(path.join(folder, 'tests/conftest.py'), 'import pytest\n\n@pytest.fixture(params=[1, 2])\ndef size(request):\n    return request.param\n');
+  fs.writeFileSync(path.join(folder, 'tests/test_sized.py'), 'def test_sized(size):\n    pass\n');
+  try {
+    const first = await startServer(folder, cacheDir);
+    const cold = await first.discoverAll();
+    await first.stop();
+    assert.equal(fs.readdirSync(cacheDir).filter(n => n.endsWith('.json')).length, 1, 'the cache file was written');
+
+    const second = await startServer(folder, cacheDir);
+    try {
+      assert.deepEqual(await second.discoverAll(), cold);
+      const ids = (files: typeof cold) => files.flatMap(f => f.tests.map(t => t.id));
+      assert.ok(ids(cold).includes('tests/test_sized.py::test_sized[2]'));
+      fs.writeFileSync(path.join(folder, 'tests/conftest.py'), 'import pytest\n\n@pytest.fixture(params=[1, 2, 3])\ndef size(request):\n    return request.param\n');
+      await second.connection.sendNotification(DidChangeWatchedFilesNotification.type, {
+        changes: [{ uri: pathToFileURL(path.join(folder, 'tests/conftest.py')).href, type: FileChangeType.Changed }],
+      });
+      for (let waited = 0; second.rescans() === 0 && waited < 5000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
+      assert.equal(second.rescans(), 1, 'a rescan is asked for');
+      assert.ok(ids(await second.discoverAll()).includes('tests/test_sized.py::test_sized[3]'));
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+});
