@@ -6,7 +6,8 @@ import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
 import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/allocation/spec';
 import { junitXml, messageText } from './core/run/report';
-import { runSession } from './core/run/session';
+import { debugRequest, runSession } from './core/run/session';
+import { parseRankSelection, RankSelectionError, type DebugEndpoint, type DebugRequest } from './core/debug/request';
 import { listAllocations, resolveAllocation, type AllocationContext } from './core/allocation/resolve';
 import { readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
@@ -41,6 +42,14 @@ run options:
                        An allocation created for the run is cancelled when it ends.
   --nodes N --tasks N --time MINUTES --partition P --account A
                        for slurm:new / pbs:new (default: distest.slurm.* / distest.pbs.*)
+  --debug RANKS        debug run: the ranks RANKS names (all, 0, 0,2-3) start under debugpy (needs debugpy in the
+                       ranks' python), listen on their node's loopback and wait for a DAP client; each is relayed to a
+                       port on this machine's loopback. One JSON line per debugged rank as it listens:
+                       {"rank":0,"node":"n1","host":"127.0.0.1","port":41234,"pid":1234,"launchId":...,"size":...}
+                       Attach any DAP client to host:port ({"request":"attach"}); the other ranks run free.
+                       Per-test timeouts and the silence watchdog stop while a rank is paused.
+  --debug-endpoints FILE  append those lines to FILE instead of stderr
+  --debug-wait S       seconds a debugged rank waits for a client before running on (default: distest.debug.waitSeconds, 300)
 
 allocations lists what --allocation accepts here: this machine, distest.hosts, and your Slurm / PBS jobs on
 this machine and on each of distest.loginHosts (with state and time left).
@@ -56,7 +65,10 @@ class UsageError extends Error {
 
 interface Parsed { positionals: string[]; flags: Map<string, string | true> }
 
-const VALUE_FLAGS = new Set(['--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account']);
+const VALUE_FLAGS = new Set([
+  '--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account',
+  '--debug', '--debug-endpoints', '--debug-wait',
+]);
 
 function parseArgs(args: string[], booleans: string[], values: string[]): Parsed {
   const positionals: string[] = [];
@@ -204,6 +216,7 @@ async function runCommand(args: string[]): Promise<number> {
   const { selected, unknown } = selectSpecs(specs, selectors);
   if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
   const json = p.flags.has('--json');
+  const debug = debugFlags(p, settings);
 
   const spec = allocationSpecFlag(p);
   const nodes = numberFlag(p, '--nodes', { integer: true, min: 1 });
@@ -229,7 +242,7 @@ async function runCommand(args: string[]): Promise<number> {
         request: { nodes, tasks, minutes, partition, account },
       }),
     },
-    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS },
+    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS, ...(debug ? { debug: debug.request } : {}) },
     signal: stop.signal,
     events: {
       progress: text => process.stderr.write(`distest: ${text}\n`),
@@ -239,6 +252,7 @@ async function runCommand(args: string[]): Promise<number> {
       output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
       launcher: text => process.stderr.write(`${text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
+      ...(debug ? { debugEndpoint: debug.write } : {}),
     },
   });
   const { results, cleanup: sweeps } = session;
@@ -250,6 +264,34 @@ async function runCommand(args: string[]): Promise<number> {
   process.stdout.write(json ? `${JSON.stringify(jsonReport(results, sweeps), null, 2)}\n` : encodeFsName(humanSummary(results)));
   if (stop.signal.aborted) return stop.exitCode;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
+}
+
+/** `--debug RANKS [--debug-endpoints FILE] [--debug-wait S]`: the request and where endpoint lines go. */
+function debugFlags(p: Parsed, settings: DistestSettings): { request: DebugRequest; write(endpoint: DebugEndpoint): void } | undefined {
+  const ranks = stringFlag(p, '--debug');
+  const file = stringFlag(p, '--debug-endpoints');
+  const wait = numberFlag(p, '--debug-wait', { integer: false, min: 0 });
+  if (ranks === undefined) {
+    if (file !== undefined || wait !== undefined) throw new UsageError('--debug-endpoints and --debug-wait go with --debug RANKS');
+    return undefined;
+  }
+  let selection: 'all' | number[];
+  try {
+    selection = parseRankSelection(ranks);
+  } catch (err) {
+    if (err instanceof RankSelectionError) throw new UsageError(`--debug: ${err.message}`);
+    throw err;
+  }
+  const request = { ...debugRequest(settings, selection), ...(wait !== undefined ? { waitSeconds: wait } : {}) };
+  return {
+    request,
+    write: endpoint => {
+      const { rank, node, host, port, pid, ...rest } = endpoint;
+      const line = `${JSON.stringify({ rank, node, host, port, pid, ...rest })}\n`;
+      if (file === undefined) process.stderr.write(line);
+      else fs.appendFileSync(file, line);
+    },
+  };
 }
 
 /**

@@ -51,3 +51,18 @@ _run_shadowed_sitecustomize()
 if os.environ.get("DISTEST_TOKEN"):
     _restore_file_name_arguments()
 _install_distest()
+
+
+def _start_debugger():
+    """A distest Debug run (DISTEST_DEBUG_RANKS): this rank under debugpy, before any user code or MPI."""
+    if not os.environ.get("DISTEST_DEBUG_RANKS"):
+        return
+    try:
+        import distest_debug
+
+        distest_debug.start()
+    except Exception as error:  # noqa: BLE001 - never stop the user's program from starting
+        sys.stderr.write("distest: debugger not started: %r\n" % (error,))
+
+
+_start_debugger()

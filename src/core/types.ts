@@ -90,7 +90,23 @@ export interface RankStart { kind: 'start'; rank: number; test: string }
 /** Sent when the agent finished all its tests on that rank. */
 export interface RankBye { kind: 'bye'; rank: number }
 
-export type AgentRecord = RankRecord | RankHello | RankStart | RankBye;
+/**
+ * A Debug run's rank under debugpy (agent/distest_debug.py): `listening` on loopback `port` of `host`,
+ * then `attached` (a client's configurationDone) or `unattended` (the wait ran out); `error` with a
+ * message when debugpy is missing or cannot listen.
+ */
+export interface RankDebug {
+  kind: 'debug';
+  event: 'listening' | 'attached' | 'unattended' | 'error';
+  rank: number;
+  size: number;
+  host: string;
+  pid: number;
+  port?: number;
+  message?: string;
+}
+
+export type AgentRecord = RankRecord | RankHello | RankStart | RankBye | RankDebug;
 
 export type TestState = 'passed' | 'failed' | 'skipped' | 'errored';
 

@@ -61,6 +61,15 @@ export class StepFaults {
     this.watchdog.record(r);
   }
 
+  /** Suspends the launch's timeouts and silence watchdog while `reason` holds (a rank paused in a debugger). */
+  hold(reason: string): void {
+    this.watchdog.hold(reason);
+  }
+
+  release(reason: string): void {
+    this.watchdog.release(reason);
+  }
+
   /**
    * Checks the limits until `stop` is called; on the first one that runs out, captures the stacks and
    * then calls `kill` (the capture must see the ranks alive).

@@ -26,7 +26,10 @@ interface Position { test: string | null; since: number }
 
 export class HangWatchdog {
   private readonly now: () => number;
-  private readonly startedAt: number;
+  private startedAt: number;
+  /** Why the clocks stand still (ranks paused in a debugger, waiting for one), and since when. */
+  private readonly holds = new Set<string>();
+  private heldSince = 0;
   private lastActivity: number;
   private readonly positions = new Map<number, Position>();
   readonly processes = new Map<number, RankProcess>();
@@ -57,6 +60,7 @@ export class HangWatchdog {
         this.positions.set(r.rank, { test: null, since: at });
         break;
       case 'result':
+      case 'debug':
         break;
     }
   }
@@ -66,8 +70,34 @@ export class HangWatchdog {
     return this.positions.get(rank)?.test ?? undefined;
   }
 
+  /**
+   * Stops every clock (per-test limits, start-up, silence) while `reason` holds: a rank paused in a
+   * debugger is not a hang, and the ranks waiting for it in a collective are not either.
+   */
+  hold(reason: string): void {
+    if (this.holds.size === 0) this.heldSince = this.now();
+    this.holds.add(reason);
+  }
+
+  /** Ends a hold; when none is left, the clocks go on where they stood (the paused time does not count). */
+  release(reason: string): void {
+    if (!this.holds.delete(reason) || this.holds.size > 0) return;
+    const now = this.now();
+    const paused = now - this.heldSince;
+    // What happened during the hold starts its clock no later than now.
+    const shift = (at: number) => Math.min(at + paused, now);
+    this.startedAt = shift(this.startedAt);
+    this.lastActivity = shift(this.lastActivity);
+    for (const position of this.positions.values()) position.since = shift(position.since);
+  }
+
+  get held(): boolean {
+    return this.holds.size > 0;
+  }
+
   /** The first limit that ran out, or null. */
   check(): Expiry | null {
+    if (this.holds.size > 0) return null;
     const now = this.now();
     const { silenceMs, defaultMs } = this.opts;
     for (const { test, since } of this.positions.values()) {

@@ -45,6 +45,8 @@ export interface PlanOptions {
   asRoot?: boolean;
   /** Longest argv (bytes) one step may have before its ids are split over several steps. */
   maxArgvBytes?: number;
+  /** More variables for every rank (a Debug run's DISTEST_DEBUG_*), forwarded like the others. */
+  extraEnv?: Record<string, string>;
 }
 
 const DEFAULT_MAX_ARGV_BYTES = 100_000;
@@ -145,6 +147,7 @@ class PlanContext {
       DISTEST_ROOT: opts.root,
       PYTHONPATH: opts.inheritedPythonPath ? `${agentDir}${path.delimiter}${opts.inheritedPythonPath}` : agentDir,
       PYTHONUNBUFFERED: '1',
+      ...opts.extraEnv,
     };
     this.maxArgvBytes = opts.maxArgvBytes ?? DEFAULT_MAX_ARGV_BYTES;
   }

@@ -115,7 +115,13 @@ export function parseRecord(json: string): AgentRecord | null {
         && typeof value.durationMs === 'number' && value.durationMs >= 0
         && optional(value.location, isLocation) && optional(value.message, isString) && optional(value.text, isString)
         ? (value as unknown as AgentRecord) : null;
+    case 'debug':
+      return DEBUG_EVENTS.includes(value.event as string) && isRank(value.size) && isString(value.host) && isRank(value.pid)
+        && optional(value.port, isRank) && optional(value.message, isString)
+        ? (value as unknown as AgentRecord) : null;
     default:
       return null;
   }
 }
+
+const DEBUG_EVENTS: readonly string[] = ['listening', 'attached', 'unattended', 'error'];

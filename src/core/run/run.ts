@@ -12,7 +12,8 @@ import { LauncherBanners } from '../ranks/launcherBanners';
 import { rankProblem } from '../ranks/rankProblems';
 import { ProjectPaths } from '../projectPaths';
 import type { AgentRecord, TestResult, TestSpec } from '../types';
-import type { DebugEndpoint, DebugRequest } from '../debug/request';
+import { formatRankSelection, type DebugEndpoint, type DebugRequest } from '../debug/request';
+import { DebugLaunch } from '../debug/launch';
 
 export interface RunListener {
   started?(id: string): void;
@@ -117,6 +118,8 @@ class Run {
   private readonly nodes: AllocationNodes;
   /** Hosts ranks said hello from, so the sweep reaches them even where the allocation lists no nodes. */
   private readonly rankHosts = new Set<string>();
+  /** A Debug run whose ranks cannot be debugged (no debugpy): the later launches would fail the same way. */
+  private debugFailure?: string;
 
   constructor(
     specs: TestSpec[],
@@ -161,6 +164,9 @@ class Run {
         defaultRanks: this.opts.defaultRanks,
         extraPytestArgs: this.opts.extraPytestArgs,
         inheritedPythonPath: process.env.PYTHONPATH,
+        ...(this.opts.debug ? {
+          extraEnv: { DISTEST_DEBUG_RANKS: formatRankSelection(this.opts.debug.ranks), DISTEST_DEBUG_WAIT: String(this.opts.debug.waitSeconds) },
+        } : {}),
       };
     } catch (err) {
       this.erroredAll((err as Error).message);
@@ -181,6 +187,10 @@ class Run {
       for (const step of plan.steps) {
         if (this.opts.signal?.aborted) {
           for (const t of step.tests) this.emit(stateResult(t.id, 'errored', 'cancelled', t.ranks));
+          continue;
+        }
+        if (this.debugFailure !== undefined) {
+          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', this.debugFailure, t.ranks));
           continue;
         }
         if (pythonProblem && step.argv.includes(alloc.python)) {
@@ -227,6 +237,24 @@ class Run {
       ...(step.tagStyle === 'none' && step.ranks === 1 ? { rank: 0 } : {}),
     });
     const records: AgentRecord[] = [];
+    // A Debug run: the ranks' debugger endpoints, relayed here; a rank that cannot be debugged ends the launch.
+    let debugFailure: string | undefined;
+    let failLaunch = (reason: string) => { debugFailure ??= reason; };
+    const debug = this.opts.debug ? new DebugLaunch({
+      launchId: `${this.runId.slice(0, 8)}-${index + 1}`,
+      testIds: step.tests.map(t => t.id),
+      request: this.opts.debug,
+      alloc,
+      nodes: this.nodes,
+      paths: this.opts.paths ?? new ProjectPaths(this.opts.root),
+      env: { DISTEST_RUN_ID: this.runId },
+      endpoint: e => this.listener.debugEndpoint?.(e),
+      ended: id => this.listener.debugLaunchEnded?.(id),
+      note: text => this.listener.note?.(text),
+      hold: reason => faults.hold(reason),
+      release: reason => faults.release(reason),
+      fail: reason => failLaunch(reason),
+    }) : undefined;
     // Ranks that started each test: a test only some ranks reached is a victim of the one the others
     // are stuck or died in, so it counts as not started and is rerun by the isolation above.
     const startedOn = new Map<string, Set<number>>();
@@ -236,6 +264,7 @@ class Run {
     streams.onRecord(r => {
       faults.record(r);
       if (r.kind === 'hello') this.rankHosts.add(r.host);
+      if (r.kind === 'debug') debug?.record(r);
       records.push(r);
       this.listener.record?.({ ...r, step: index });
       if (r.kind !== 'start' && r.kind !== 'result') return;
@@ -269,6 +298,12 @@ class Run {
     };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
+    failLaunch = reason => {
+      if (debugFailure !== undefined) return;
+      debugFailure = reason;
+      void proc.kill();
+    };
+    if (debugFailure !== undefined) void proc.kill();
     // The stacks are captured before the kill: a dead rank has none to give.
     const stopWatch = faults.watch(expiry => {
       timedOut = true;
@@ -279,14 +314,17 @@ class Run {
     stopWatch();
     signal?.removeEventListener('abort', onAbort);
     // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
-    if (cancelled || timedOut) await proc.kill();
+    if (cancelled || timedOut || debugFailure !== undefined) await proc.kill();
+    await debug?.close();
     streams.end();
     showLauncher(banners.end());
     const launcherText = launcherLines.join('\n');
     const problems = this.rankProblems(step, records, startedOn, launcherText, faults);
     // A launch that never started has nothing for the aggregate to weigh: the reason is the whole story.
-    const aggregated = status.error
-      ? step.tests.map(t => stateResult(t.id, 'errored', status.error as string, t.ranks))
+    const launchError = status.error ?? (cancelled ? undefined : debugFailure);
+    if (debugFailure !== undefined) this.debugFailure = debugFailure;
+    const aggregated = launchError
+      ? step.tests.map(t => stateResult(t.id, 'errored', launchError, t.ranks))
       : aggregate(step.tests, records, {
           exitCode: status.code,
           signal: status.signal,
@@ -300,14 +338,14 @@ class Run {
       const why = problems.noSuchTest.get(r.id);
       return why ? stateResult(r.id, 'errored', why, r.ranks) : r;
     });
-    if (!status.error) await faults.annotate(results, { signal: status.signal, launcherText, cancelled });
+    if (!launchError) await faults.annotate(results, { signal: status.signal, launcherText, cancelled });
     const collected = new Set(records.flatMap(r => (r.kind === 'result' ? [r.test] : [])));
     // A count only the run knows runs as pytest's `test_x[4]`: started there, it started `test_x`.
     const parametrized = new Set([...startedOn.keys()].map(withoutParameters));
     const resolved = (t: ExpectedTest) =>
       (startedOn.get(t.id)?.size ?? 0) >= t.ranks || parametrized.has(t.id) || hasEnclosing(t.id, collected) || problems.resolves(t.id);
     const notStarted = step.tests.filter(t => !resolved(t)).map(t => t.id);
-    const abnormal = !cancelled && !status.error && (timedOut || status.signal !== null || status.code !== 0);
+    const abnormal = !cancelled && !launchError && (timedOut || status.signal !== null || status.code !== 0);
     const crash = timedOut ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s` : status.signal ? `launcher killed by ${status.signal}` : `exit code ${status.code}`;
     return { results, notStarted, ...(abnormal ? { crash } : {}) };
   }

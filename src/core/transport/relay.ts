@@ -32,6 +32,11 @@ export class RelayedNode implements CommandRunner {
     return this.via.exec(this.wrap(argv), opts);
   }
 
+  /** The argv that runs `argv` on the node, to be run on the host it is reached through (a long-lived stream). */
+  command(argv: string[]): string[] {
+    return this.wrap(argv);
+  }
+
   which(cmd: string): Promise<string | null> {
     return lookUpCommand(this, cmd);
   }

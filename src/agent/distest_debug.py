@@ -1,0 +1,83 @@
+"""Puts this rank under debugpy for a distest Debug run (imported by sitecustomize before anything else runs).
+
+Runs only when DISTEST_DEBUG_RANKS names this rank (`all`, `0`, `0,2-3`): configures debugpy without
+sub-process debugging, listens on loopback (an ephemeral port: the adapter has no authentication, so it is
+never reachable from the network; distest relays it), reports {rank, host, port, pid} as a `debug` record on
+the agent's framed channel, then waits for a client (its configurationDone) up to DISTEST_DEBUG_WAIT
+seconds and runs on. All of this happens at interpreter start, before mpi4py can initialise MPI (Open MPI
+discourages fork after MPI_Init, and listen() starts the adapter process).
+
+Without debugpy it reports an `error` debug record naming this python and the install command; distest ends
+the launch with it.
+"""
+import os
+import sys
+import threading
+
+import distest_frames as frames
+
+
+def _selected(selection, rank):
+    selection = selection.strip()
+    if selection in ("all", "*"):
+        return True
+    for part in selection.split(","):
+        low, _, high = part.strip().partition("-")
+        try:
+            if int(low) <= rank <= int(high or low):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _record(event, **fields):
+    record = {"kind": "debug", "event": event, "rank": frames.RANK, "size": frames.SIZE, "host": frames.HOST, "pid": os.getpid()}
+    record.update(fields)
+    frames.emit(record)
+
+
+def start():
+    selection = os.environ.pop("DISTEST_DEBUG_RANKS", None)
+    wait_text = os.environ.pop("DISTEST_DEBUG_WAIT", None)
+    if not selection or not frames.active() or not _selected(selection, frames.RANK):
+        return
+    # Processes this rank starts (the debugpy adapter first) must neither report nor debug as this rank.
+    os.environ.pop("DISTEST_TOKEN", None)
+    try:
+        import debugpy
+    except ImportError as error:
+        _record("error", message=(
+            "debugpy is not importable by %s on %s (%s): install it for that python "
+            "(Debian/Ubuntu: apt-get install python3-debugpy; pip: %s -m pip install debugpy)"
+            % (sys.executable, frames.HOST, error, sys.executable)))
+        return
+    try:
+        debugpy.configure(subProcess=False)
+        _host, port = debugpy.listen(("127.0.0.1", 0))
+    except Exception as error:  # noqa: BLE001 - the run must say why, not hang
+        _record("error", message="debugpy.listen failed in %s on %s: %r" % (sys.executable, frames.HOST, error))
+        return
+    _record("listening", port=port)
+    try:
+        wait = float(wait_text or "300")
+    except ValueError:
+        wait = 300.0
+    waiter = threading.Thread(target=_wait_for_client, args=(debugpy,), name="distest-debug-wait", daemon=True)
+    waiter.start()
+    waiter.join(wait if wait > 0 else None)
+    if waiter.is_alive():
+        try:
+            debugpy.wait_for_client.cancel()
+        except Exception:  # noqa: BLE001
+            pass
+        _record("unattended", waitSeconds=wait)
+    else:
+        _record("attached")
+
+
+def _wait_for_client(debugpy):
+    try:
+        debugpy.wait_for_client()
+    except Exception:  # noqa: BLE001 - cancelled
+        pass
