@@ -23,7 +23,7 @@ const isDistest = (config: vscode.DebugConfiguration): config is DistestConfig =
 const isRank = (config: vscode.DebugConfiguration): config is RankConfig => isDistest(config) && config.distestRole === 'rank';
 
 /** Where a rank session's debuggee is, from the DAP events it sent. */
-interface RankState {
+export interface RankState {
   session: vscode.DebugSession;
   rank: number;
   stoppedThread?: number;
@@ -67,7 +67,7 @@ class LaunchAdapter implements vscode.DebugAdapter {
 }
 
 /** One launch under the debugger: its parent session and a session per debugged rank. */
-class Launch {
+export class Launch {
   parent?: vscode.DebugSession;
   parentStarted?: Promise<vscode.DebugSession | undefined>;
   adapter?: LaunchAdapter;
@@ -90,6 +90,8 @@ export interface DebugRunStats {
 export class DebugRun {
   readonly started = Date.now();
   readonly stats: DebugRunStats = { firstStopMs: new Map() };
+  /** Every endpoint the run's launches reported, in order. */
+  readonly endpoints: DebugEndpoint[] = [];
   private readonly launches = new Map<string, Launch>();
   private ending = false;
 
@@ -106,6 +108,7 @@ export class DebugRun {
   /** A rank listens: its launch's parent session (started once) gets a child session for it. */
   endpoint(endpoint: DebugEndpoint): void {
     if (this.ending) return;
+    this.endpoints.push(endpoint);
     const launch = this.launchFor(endpoint.launchId);
     if (launch.ended) return;
     if (!launch.parentStarted) launch.parentStarted = this.startParent(launch, endpoint);
