@@ -109,6 +109,7 @@ export class DebugRun {
   endpoint(endpoint: DebugEndpoint): void {
     if (this.ending) return;
     this.endpoints.push(endpoint);
+    this.sessions.log.info(`debug: rank ${endpoint.rank} of ${endpoint.size} (${endpoint.node}) listens at ${endpoint.host}:${endpoint.port}, ${Date.now() - this.started} ms into the run`);
     const launch = this.launchFor(endpoint.launchId);
     if (launch.ended) return;
     if (!launch.parentStarted) launch.parentStarted = this.startParent(launch, endpoint);
@@ -176,6 +177,7 @@ export class DebugRun {
     await vscode.debug.startDebugging(this.folder, config, {
       parentSession: parent, lifecycleManagedByParent: true, consoleMode: vscode.DebugConsoleMode.Separate, suppressSaveBeforeStart: true,
     });
+    this.sessions.log.info(`debug: ${config.name} attached, ${Date.now() - this.started} ms into the run`);
   }
 
   private endSessions(launch: Launch): void {

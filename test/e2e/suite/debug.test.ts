@@ -10,11 +10,12 @@ import { itemsByNodeId, poll, recordRuns, workspaceUri } from './helpers';
 
 const TEST_ID = 'tests/test_halo.py::test_halo_exchange[2]';
 const FILE = 'tests/test_halo.py';
-/** The line (1-based) in test_halo_exchange after `cells` is set: both ranks reach it. */
-const lineOf = (text: string): number => {
+/** The line (1-based) of `text` after `after` in the demo file. */
+const lineOf = (after: string, text: string): number => {
   const lines = fs.readFileSync(vscode.Uri.joinPath(workspaceUri(), FILE).fsPath, 'utf8').split('\n');
-  const index = lines.findIndex(l => l.includes(text));
-  assert.ok(index >= 0, `no "${text}" in ${FILE}`);
+  const start = lines.findIndex(l => l.includes(after));
+  const index = lines.findIndex((l, i) => i > start && l.includes(text));
+  assert.ok(start >= 0 && index >= 0, `no "${text}" after "${after}" in ${FILE}`);
   return index + 1;
 };
 
@@ -59,7 +60,8 @@ suite('Debug runs in a real extension host', () => {
     const found = itemsByNodeId(api.controller).get(TEST_ID);
     assert.ok(found, `no item ${TEST_ID}`);
     item = found;
-    const line = lineOf('left, right = neighbours(comm)') - 1;
+    // test_halo_exchange's line after `cells` is set: both ranks reach it.
+    const line = lineOf('def test_halo_exchange', 'left, right = neighbours(comm)') - 1;
     breakpoint = new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.joinPath(workspaceUri(), FILE), new vscode.Position(line, 0)));
   });
 
