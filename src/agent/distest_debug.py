@@ -54,7 +54,8 @@ def start():
         return
     try:
         debugpy.configure(subProcess=False)
-        _host, port = debugpy.listen(("127.0.0.1", 0))
+        with _adapter_stdio_detached():
+            _host, port = debugpy.listen(("127.0.0.1", 0))
     except Exception as error:  # noqa: BLE001 - the run must say why, not hang
         _record("error", message="debugpy.listen failed in %s on %s: %r" % (sys.executable, frames.HOST, error))
         return
@@ -74,6 +75,30 @@ def start():
         _record("unattended", waitSeconds=wait)
     else:
         _record("attached")
+
+
+class _adapter_stdio_detached(object):
+    """The adapter process listen() starts inherits fds 0-2: give it /dev/null instead of the launcher's
+    pipes, which the launcher waits on (Open MPI counts a rank done only when its output pipes close)."""
+
+    def __enter__(self):
+        self.saved = []
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for fd in (0, 1, 2):
+                try:
+                    self.saved.append((fd, os.dup(fd)))
+                except OSError:
+                    continue
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+    def __exit__(self, *exc):
+        for fd, copy in self.saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        return False
 
 
 def _wait_for_client(debugpy):

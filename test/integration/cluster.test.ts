@@ -14,6 +14,8 @@ import { LocalHost } from '../../src/core/transport/local';
 import { SshHost } from '../../src/core/transport/ssh/sshHost';
 import type { SweepResult } from '../../src/core/faults/stepFaults';
 import type { TestResult, TestSpec } from '../../src/core/types';
+import type { DebugEndpoint } from '../../src/core/debug/request';
+import { DapClient } from './dapClient';
 import { holdingProject, killCliMidRun } from './killedCli';
 import { processesWithEnv, waitUntilGone } from './procs';
 import { pythonOnPath } from './pythonOnPath';
@@ -511,4 +513,58 @@ test('CLI killed outright mid-run on a slurm:new job: the job it created leaves 
   assert.equal(job, undefined, `job ${jobId} distest created outlived the CLI`);
   // Nor anything of the job here on the login host (salloc and what it ran).
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('SLURM_JOB_ID', jobId), 10_000), []);
+});
+
+const DEBUG_PROJECT = path.join(REPO, 'test/fixtures/debug-project');
+const DEBUG_FILE = path.join(DEBUG_PROJECT, 'tests/test_debug.py');
+
+/**
+ * A Debug run of 4 ranks over both nodes: a DAP client attaches to each endpoint (a port here, relayed
+ * through the launching host to the node's loopback), stops at the breakpoint, reads comm.rank, continues.
+ */
+async function debug4(alloc: HostsAllocation | SlurmAllocation): Promise<void> {
+  const token = `debug${Date.now().toString(16)}`;
+  const endpoints: DebugEndpoint[] = [];
+  const clients: DapClient[] = [];
+  const attaching: Promise<void>[] = [];
+  const notes: string[] = [];
+  let ended = false;
+  const attach = async (e: DebugEndpoint) => {
+    const client = await DapClient.connect(e.host, e.port);
+    clients.push(client);
+    await client.attach({ breakpoints: { [DEBUG_FILE]: [9] }, pathMappings: e.pathMappings });
+    const stopped = await client.waitEvent('stopped', { timeoutMs: 60_000 });
+    const threadId = stopped.body?.threadId as number;
+    const frame = await client.topFrame(threadId);
+    assert.equal(frame.line, 9, `rank ${e.rank} on ${e.node}`);
+    assert.equal(await client.evaluate('comm.rank', frame.id), String(e.rank));
+    await client.request('continue', { threadId });
+  };
+  const [result] = await runTests([{ ...spec('tests/test_debug.py::test_ranks_meet') }], {
+    root: DEBUG_PROJECT, alloc, runId: token, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS,
+    debug: { ranks: 'all', waitSeconds: 60, breakOnFailure: false },
+    listener: {
+      debugEndpoint: e => void (endpoints.push(e), attaching.push(attach(e))),
+      debugLaunchEnded: () => void (ended = true),
+      note: t => void notes.push(t),
+    },
+  });
+  await Promise.all(attaching);
+  for (const client of clients) client.destroy();
+  assert.equal(result.state, 'passed', `${JSON.stringify(result.messages)}\n${notes.join('\n')}`);
+  assert.deepEqual(endpoints.map(e => e.rank).sort(), [0, 1, 2, 3]);
+  assert.deepEqual([...new Set(endpoints.map(e => e.node))].sort(), NODES);
+  assert.ok(endpoints.every(e => e.host === '127.0.0.1'));
+  assert.ok(ended, 'debugLaunchEnded');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', token), 15_000), [], 'no rank, adapter or bridge is left');
+  assert.deepEqual(await waitForNoStrays(15_000), []);
+}
+
+test('debug: hosts allocation, 4 ranks on two nodes, a client on each relayed endpoint (bridge over ssh) stops at the breakpoint', async () => {
+  await debug4(await hostsAllocation(2));
+});
+
+test('debug: slurm allocation, 4 ranks on two nodes through srun, a client on each relayed endpoint stops at the breakpoint', async () => {
+  createdBySuite ??= await slurm.allocate({ nodes: 2, tasks: 4, minutes: 10, python: PYTHON });
+  await debug4(createdBySuite);
 });

@@ -36,3 +36,24 @@ test('start-up counts against the default; silence is off unless set', () => {
   c.t += 200;
   assert.deepEqual(quiet.check(), { reason: 'silence', limitMs: 1000 });
 });
+
+test('a hold (a rank paused in the debugger) stops every clock; the paused time does not count afterwards', () => {
+  const c = clock();
+  const dog = new HangWatchdog({ defaultMs: 3000, silenceMs: 2000, now: c.now });
+  dog.record({ kind: 'hello', rank: 0, size: 1, host: 'h', pid: 5, tests: [] });
+  dog.record({ kind: 'start', rank: 0, test: 't' });
+  c.t += 1500;
+  dog.hold('pause:0');
+  dog.hold('wait:1');
+  c.t += 60_000;
+  assert.equal(dog.check(), null);
+  dog.release('pause:0');
+  assert.equal(dog.check(), null, 'still held by the other reason');
+  c.t += 1000;
+  dog.release('wait:1');
+  assert.equal(dog.held, false);
+  c.t += 400;
+  assert.equal(dog.check(), null, '1.9 s of the test and 0.4 s of silence counted');
+  c.t += 200;
+  assert.deepEqual(dog.check(), { reason: 'silence', limitMs: 2000 });
+});
