@@ -348,14 +348,14 @@ async function debugStopsEveryRankAtABreakpointAndContinuesAll({ session, page }
   assert(left.length === 0, `CALL STACK still lists: ${left.join(' | ')}`);
 }
 
-/** Processes (pid and command) whose working directory is the workspace: ranks, mpirun, debugpy adapters; not the language server. */
+/** A run's processes (pid and command) in the workspace: mpirun, the ranks' pytest, debugpy adapters (not the editor's language servers). */
 function workspaceProcesses(workspace) {
   const root = fs.realpathSync(workspace);
   return fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).flatMap(pid => {
     try {
       const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
       const command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-      return (cwd === root || cwd.startsWith(`${root}/`)) && !command.includes('dist/server.js') ? [`${pid} ${command.slice(0, 120)}`] : [];
+      return (cwd === root || cwd.startsWith(`${root}/`)) && /mpirun|orted|prterun|pytest|debugpy/.test(command) ? [`${pid} ${command.slice(0, 120)}`] : [];
     } catch {
       return [];
     }

@@ -19,7 +19,7 @@ const lineOf = (after: string, text: string): number => {
   return index + 1;
 };
 
-/** Processes whose working directory is in the workspace (ranks, mpirun, debugpy adapters), but not this one or the language server. */
+/** A run's processes in the workspace: mpirun, the ranks' pytest, debugpy adapters (not the editor's language servers). */
 function processesInWorkspace(): string[] {
   const root = fs.realpathSync(workspaceUri().fsPath);
   const found: string[] = [];
@@ -28,7 +28,7 @@ function processesInWorkspace(): string[] {
     try {
       const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
       const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      if ((cwd === root || cwd.startsWith(`${root}/`)) && !cmdline.includes('dist/server.js')) found.push(`${pid} ${cmdline.slice(0, 160)}`);
+      if ((cwd === root || cwd.startsWith(`${root}/`)) && /mpirun|orted|prterun|pytest|debugpy/.test(cmdline)) found.push(`${pid} ${cmdline.slice(0, 160)}`);
     } catch {
       // gone, or not ours to read
     }
