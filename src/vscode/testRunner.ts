@@ -2,11 +2,12 @@ import * as vscode from 'vscode';
 import { describeAllocation } from '../core/allocation/allocation';
 import { rankStatesOf, type LogStore, type RunLog } from '../core/logs/logStore';
 import { ProjectPaths } from '../core/projectPaths';
-import { runSession } from '../core/run/session';
+import { debugRequest, runSession, type SessionEvents } from '../core/run/session';
 import type { RankLine } from '../core/ranks/demux';
 import type { ResultMessage, TestResult, TestSpec } from '../core/types';
 import type { AllocationSpec } from '../core/allocation/spec';
 import type { AllocationPicker } from './allocation';
+import type { DebugRun, DebugSessions } from './debugSessions';
 import type { FaultDiagnostics } from './faultDiagnostics';
 import { editorSettings } from './settings';
 import type { FolderTestTree } from './testTree';
@@ -31,6 +32,18 @@ export interface RunDeps {
   faults?: FaultDiagnostics;
   /** Runs in progress, stopped when the extension deactivates (window closed or reloaded). */
   active?: ActiveRuns;
+  /** The rank debug sessions of Debug runs. */
+  debugSessions?: Pick<DebugSessions, 'createRun'>;
+}
+
+/** What a request asks beyond its tests. */
+export interface RunRequestOptions {
+  /** A one-off destination instead of the workspace's allocation ("Run on…"). */
+  allocationSpec?: AllocationSpec;
+  /** A Debug run: the ranks under the debugger (`distest.debug.ranks` when not given). */
+  debug?: { ranks?: 'all' | number[] };
+  /** Called with each folder's DebugRun as it starts (the extension-host suite reads its sessions). */
+  onDebugRun?: (debugRun: DebugRun) => void;
 }
 
 /** The runs in progress, so deactivation stops them instead of leaving ranks behind. */
@@ -50,11 +63,12 @@ export class ActiveRuns {
 }
 
 /** Runs a Test Explorer request through core/run, one workspace folder at a time. */
-export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken, allocationSpec?: AllocationSpec): Promise<void> {
+export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, token: vscode.CancellationToken, options: RunRequestOptions = {}): Promise<void> {
   const run = deps.controller.createTestRun(request);
   const excluded = new Set((request.exclude ?? []).map(i => i.id));
   const abort = new AbortController();
-  const cancelSubscription = token.onCancellationRequested(() => abort.abort());
+  // The profile's token, and the run's own (a run started by a command, or cancelled from its debug session).
+  const cancelSubscriptions = [token, run.token].map(t => t.onCancellationRequested(() => abort.abort()));
   let finished!: () => void;
   const done = new Promise<void>(resolve => (finished = resolve));
   deps.active?.track(abort, done);
@@ -65,20 +79,20 @@ export async function runRequest(deps: RunDeps, request: vscode.TestRunRequest, 
       if (request.include && !include?.length) continue;
       const items = tree.leaves(include, excluded);
       if (!items.length) continue;
-      await runFolder(deps, tree, items, run, abort.signal, allocationSpec);
-      if (token.isCancellationRequested) break;
+      await runFolder(deps, tree, items, run, abort, options);
+      if (abort.signal.aborted) break;
     }
   } catch (err) {
     deps.log.error(`run failed: ${String(err)}`);
     run.appendOutput(`distest: ${String(err)}\r\n`);
   } finally {
-    cancelSubscription.dispose();
+    for (const subscription of cancelSubscriptions) subscription.dispose();
     run.end();
     finished();
   }
 }
 
-async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, signal: AbortSignal, allocationSpec?: AllocationSpec): Promise<void> {
+async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.TestItem[], run: vscode.TestRun, abort: AbortController, options: RunRequestOptions): Promise<void> {
   const byId = new Map<string, vscode.TestItem>();
   const specs: TestSpec[] = [];
   for (const item of items) {
@@ -97,12 +111,28 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
   let runLog: RunLog | undefined;
   let paths = new ProjectPaths(tree.folder.uri.fsPath);
   const fileUri = (file: string) => vscode.Uri.file(paths.localPath(file));
-  await runSession(specs, {
-    root: tree.folder.uri.fsPath,
-    settings,
-    allocation: deps.allocation.allocationFor(tree.folder, settings, allocationSpec),
-    signal,
-    events: {
+  // A Debug run: each launch's debugged ranks become rank sessions under a parent session carrying `run`.
+  const debugRun = options.debug ? deps.debugSessions?.createRun(run, tree.folder, id => id.split('::').pop() ?? id, () => abort.abort()) : undefined;
+  if (debugRun) options.onDebugRun?.(debugRun);
+  try {
+    await runSession(specs, {
+      root: tree.folder.uri.fsPath,
+      settings,
+      allocation: deps.allocation.allocationFor(tree.folder, settings, options.allocationSpec),
+      signal: abort.signal,
+      ...(options.debug ? { overrides: { debug: debugRequest(settings, options.debug.ranks) } } : {}),
+      events: runEvents(),
+    });
+  } finally {
+    debugRun?.end();
+  }
+  // A session never throws: the files are complete once it returns.
+  runLog?.close();
+
+  function runEvents(): SessionEvents {
+    return {
+      debugEndpoint: endpoint => debugRun?.endpoint(endpoint),
+      debugLaunchEnded: launchId => debugRun?.launchEnded(launchId),
       progress: text => run.appendOutput(`distest: ${text}\r\n`),
       allocated: alloc => run.appendOutput(`distest: ${describeAllocation(alloc)}\r\n`),
       placed: async (placement, placed) => {
@@ -129,10 +159,8 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
         }
         if (item) report(run, item, result, fileUri);
       },
-    },
-  });
-  // A session never throws: the files are complete once it returns.
-  runLog?.close();
+    };
+  }
 }
 
 function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, fileUri: (file: string) => vscode.Uri): void {

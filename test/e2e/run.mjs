@@ -363,6 +363,145 @@ async function repeatFromTheTestingViewShowsTheSummary({ page }) {
   assert(summary.includes('passed 3 · failed 0'), `repeat summary: ${summary.slice(0, 300)}`);
 }
 
+/** The workbench on the demo workspace with the Testing view expanded (a step run alone opens it). */
+async function testingViewOpen({ session, page }) {
+  if (!page.url().includes('folder=')) {
+    await page.goto(session.workbenchUrl(session.workspace));
+    await waitForWorkbench(page);
+  }
+  await openTestingView(page);
+  await page.locator('.test-explorer .monaco-list-row').first().waitFor({ timeout: 60_000 });
+  await expandAllTests(page);
+}
+
+const DEBUG_FILE = 'tests/test_halo.py';
+const DEBUG_TEST = 'test_halo_exchange[2]';
+/** The line of test_halo_exchange after `cells` is set (1-based): both ranks reach it. */
+const debugLine = source => source.findIndex((l, i) => i > source.findIndex(x => x.includes('def test_halo_exchange')) && l.includes('left, right = neighbours(comm)')) + 1;
+
+/** A breakpoint on the line of test_halo_exchange both ranks reach (Debug: Toggle Breakpoint there), seen in the glyph margin. */
+async function breakpointInTheTwoRankTest({ session, page }) {
+  const source = fs.readFileSync(path.join(session.workspace, DEBUG_FILE), 'utf8').split('\n');
+  const line = debugLine(source);
+  await openFile(page, DEBUG_FILE, 'def test_halo_exchange');
+  const glyphs = page.locator('.monaco-editor .codicon-debug-breakpoint');
+  if ((await glyphs.count()) === 0) {
+    await page.keyboard.press('Control+G');
+    await page.locator('.quick-input-widget input.input').fill(`:${line}`);
+    await page.keyboard.press('Enter');
+    await eventually(() => page.locator('#status\\.editor\\.selection').innerText().catch(() => ''), t => t.includes(`Ln ${line},`), 10_000);
+    await runCommand(page, 'Debug: Toggle Breakpoint');
+  }
+  await glyphs.first().waitFor({ timeout: 10_000 });
+  return line;
+}
+
+/** The CALL STACK rows' texts (empty when the view is not shown). */
+const callStackRows = page => page.locator('.debug-call-stack .monaco-list-row').allInnerTexts().then(t => t.map(x => x.replace(/\s+/g, ' ')), () => []);
+const bothRanksPaused = rows => [0, 1].every(rank => rows.some(r => r.includes(`rank ${rank} of 2`) && /paused on breakpoint/i.test(r)));
+
+/**
+ * Debug on the row with the breakpoint set: the launch's session and its two rank sessions in CALL STACK,
+ * both paused at the line; rank 1's frame shows rank 1's cells in Variables; Continue All Ranks on the
+ * debug toolbar → the row passes and the sessions are gone.
+ */
+async function debugStopsEveryRankAtABreakpointAndContinuesAll({ session, page }) {
+  await testingViewOpen({ session, page });
+  const line = await breakpointInTheTwoRankTest({ session, page });
+  await openTestingView(page);
+  const label = () => testRows(page).then(rows => rows.find(r => r.name === DEBUG_TEST)?.label ?? '');
+  const before = await label();
+  const row = await testRow(page, DEBUG_TEST);
+  await row.scrollIntoViewIfNeeded();
+  await row.hover();
+  const clicked = Date.now();
+  await row.locator('.action-label[aria-label^="Debug Test"]').click();
+  // The Run and Debug view opens when a rank stops (debug.openDebug); open it ourselves if it did not.
+  const rows = await eventually(async () => {
+    if (!(await page.locator('.debug-call-stack').isVisible().catch(() => false))) await page.locator('.activitybar .action-item a[aria-label^="Run and Debug"]').click().catch(() => undefined);
+    return callStackRows(page);
+  }, bothRanksPaused, 90_000);
+  const pausedMs = Date.now() - clicked;
+  assert(bothRanksPaused(rows), `CALL STACK does not show both ranks paused on the breakpoint: ${rows.join(' | ')}`);
+  assert(rows.some(r => r.includes('test_halo_exchange[2] · 2 ranks')), `no launch session "test_halo_exchange[2] · 2 ranks" in CALL STACK: ${rows.join(' | ')}`);
+  console.log(`    Debug clicked → both ranks paused in CALL STACK after ${pausedMs} ms`);
+  metrics.push({ step: 'debug', pausedMs });
+
+  // Rank 1's session: its top frame is at the line, and Variables show rank 1's cells (10·rank + i).
+  await page.locator('.debug-call-stack .monaco-list-row', { hasText: 'rank 1 of 2' }).first().click();
+  const frame = page.locator('.debug-call-stack .monaco-list-row', { hasText: 'test_halo_exchange' }).filter({ hasText: `${line}` });
+  await frame.first().waitFor({ timeout: 10_000 });
+  const variables = () => page.locator('.debug-variables .monaco-list-row').allInnerTexts().then(t => t.map(x => x.replace(/\s+/g, ' ')), () => []);
+  const rank1 = v => v.some(x => x.includes('cells') && x.includes('10, 11, 12, 13'));
+  let shown = await eventually(variables, rank1, 10_000);
+  if (!rank1(shown)) {
+    // The session row focused the session; its frame row selects the frame whose scopes Variables shows.
+    await page.locator('.debug-call-stack .monaco-list-row', { hasText: 'rank 1 of 2' }).locator('xpath=following-sibling::*[1]').click().catch(() => undefined);
+    shown = await eventually(variables, rank1, 10_000);
+  }
+  assert(rank1(shown), `Variables of rank 1 do not show cells [10, 11, 12, 13]: ${shown.join(' | ')}`);
+  await page.screenshot({ path: path.join(shotsDir, 'ui-debug-call-stack-both-ranks.png') });
+
+  const continued = Date.now();
+  await page.locator('.debug-toolbar .action-label[aria-label="Continue All Ranks"]').click();
+  await openTestingView(page);
+  await eventually(label, l => l !== before && /\(Passed\)/.test(l), 60_000);
+  const outcome = await waitForOutcome(page, DEBUG_TEST, 60_000);
+  assert(/\(Passed\)/.test(outcome), `${DEBUG_TEST} after Continue All Ranks: ${outcome}`);
+  console.log(`    Continue All Ranks → row passed after ${Date.now() - continued} ms`);
+  const left = await eventually(() => callStackRows(page), r => r.length === 0, 15_000);
+  assert(left.length === 0, `CALL STACK still lists: ${left.join(' | ')}`);
+}
+
+/** A run's processes (pid and command) in the workspace: mpirun, the ranks' pytest, debugpy adapters (not the editor's language servers). */
+function workspaceProcesses(workspace) {
+  const root = fs.realpathSync(workspace);
+  return fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).flatMap(pid => {
+    try {
+      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+      const command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      return (cwd === root || cwd.startsWith(`${root}/`)) && /mpirun|orted|prterun|pytest|debugpy/.test(command) ? [`${pid} ${command.slice(0, 120)}`] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Both ranks paused at the breakpoint, then Stop on the debug toolbar: the run ends, no rank, mpirun or debugpy adapter is left. */
+async function stoppingADebugRunEndsEveryRank({ session, page }) {
+  await testingViewOpen({ session, page });
+  await breakpointInTheTwoRankTest({ session, page });
+  await openTestingView(page);
+  const row = await testRow(page, DEBUG_TEST);
+  await row.scrollIntoViewIfNeeded();
+  await row.hover();
+  await row.locator('.action-label[aria-label^="Debug Test"]').click();
+  const rows = await eventually(async () => {
+    if (!(await page.locator('.debug-call-stack').isVisible().catch(() => false))) await page.locator('.activitybar .action-item a[aria-label^="Run and Debug"]').click().catch(() => undefined);
+    return callStackRows(page);
+  }, bothRanksPaused, 90_000);
+  assert(bothRanksPaused(rows), `CALL STACK does not show both ranks paused: ${rows.join(' | ')}`);
+  const running = workspaceProcesses(session.workspace);
+  assert(running.length >= 3, `expected mpirun and two ranks in the workspace, found: ${running.join(' | ')}`);
+  const stopped = Date.now();
+  // A rank's session is focused: the toolbar offers Disconnect (attach) or Stop; either ends the launch.
+  await page.locator('.debug-toolbar .action-label[aria-label^="Stop"], .debug-toolbar .action-label[aria-label^="Disconnect"]').first().click();
+  const left = await eventually(() => workspaceProcesses(session.workspace), p => p.length === 0, 30_000);
+  assert(left.length === 0, `left running after Stop: ${left.join(' | ')}`);
+  const gone = await eventually(() => callStackRows(page), r => r.length === 0, 15_000);
+  assert(gone.length === 0, `CALL STACK still lists: ${gone.join(' | ')}`);
+  await openTestingView(page);
+  const outcome = await waitForOutcome(page, DEBUG_TEST, 30_000).catch(err => String(err));
+  assert(!/\(Passed\)/.test(outcome), `${DEBUG_TEST} after Stop: ${outcome}`);
+  console.log(`    Stop → every process gone and the sessions closed after ${Date.now() - stopped} ms; row: ${outcome}`);
+  metrics.push({ step: 'stop', goneMs: Date.now() - stopped });
+  await page.screenshot({ path: path.join(shotsDir, 'ui-debug-stopped.png') });
+  await runCommand(page, 'Remove All Breakpoints');
+}
+
+/** Numbers the debug steps measured, printed as one JSON line at the end. */
+const metrics = [];
+
 const allSteps = [
   testingViewListsTestsWithRankCounts,
   dynamicItemTurnsIntoItsExactInstances,
@@ -373,6 +512,8 @@ const allSteps = [
   rankLogsShowEachRankAndOpenAsDocument,
   scaleFromTheTestingViewShowsTheChart,
   repeatFromTheTestingViewShowsTheSummary,
+  debugStopsEveryRankAtABreakpointAndContinuesAll,
+  stoppingADebugRunEndsEveryRank,
 ];
 const chosen = process.env.E2E_STEPS?.split(',').map(s => s.trim()).filter(Boolean);
 const steps = chosen ? allSteps.filter(step => chosen.includes(step.name)) : allSteps;
@@ -432,6 +573,7 @@ try {
   await session?.close();
   cluster?.stop();
 }
+if (metrics.length) console.log(`debug metrics: ${JSON.stringify(metrics)}`);
 console.log(`total ${seconds(t0)} s`);
 console.log(`${result.passed} passed, ${result.failed} failed`);
 process.exit(result.failed ? 1 : 0);

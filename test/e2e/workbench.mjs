@@ -34,7 +34,8 @@ export async function openFile(page, relPath, expectText) {
 export async function openTestingView(page, timeout = 90_000) {
   const icon = page.locator(TESTING_ICON);
   await icon.waitFor({ timeout });
-  if (!(await page.locator('.test-explorer').isVisible().catch(() => false))) await icon.click();
+  // force: a badge on the icon (failed tests) can take the pointer.
+  if (!(await page.locator('.test-explorer').isVisible().catch(() => false))) await icon.click({ force: true });
   await page.locator('.test-explorer').waitFor();
 }
 
