@@ -10,6 +10,8 @@ export interface LauncherTemplate {
   launcher: string;
   /** Rank count to run with; 0 means the launcher decides (shown as dynamic). */
   ranks?: number;
+  /** `false`: one launch per file even where the template could run several files in one launch. */
+  batch?: boolean;
 }
 
 /** A 1-based line and 0-based column, as editors and pytest tracebacks both name lines. */
