@@ -81,7 +81,11 @@ export interface RankRecord {
   message?: string;
   /** Full traceback text. */
   text?: string;
+  /** pytest's own outcome where distest's states have none: an xfail (skipped) or an xpass (passed, or failed when strict). */
+  pytestOutcome?: PytestOutcome;
 }
+
+export type PytestOutcome = 'xfailed' | 'xpassed';
 
 /** Sent by the agent once per rank at start, so ranks that never report can be named. */
 export interface RankHello { kind: 'hello'; rank: number; size: number; host: string; pid: number; tests: string[] }
@@ -108,6 +112,8 @@ export interface TestResult {
   messages: ResultMessage[];
   /** Hangs, fatal signals and core files behind an errored state, one per rank (see core/faults). */
   faults?: Fault[];
+  /** pytest's xfail/xpass, when every rank's call ended so (state skipped for xfailed; passed, or failed if strict, for xpassed). */
+  pytestOutcome?: PytestOutcome;
 }
 
 /** A Python or native frame, innermost first in a stack. */

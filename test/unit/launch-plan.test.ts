@@ -13,7 +13,8 @@ function alloc(over: Partial<LocalAllocation> = {}): LocalAllocation {
   return { kind: 'local', host: new LocalHost(), slots: 2, oversubscribe: true, python: '/usr/bin/python3', mpi: OPENMPI, ...over };
 }
 
-const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false };
+// The project's inifile loads pytest_parallel (as the fixtures' conftest does), so distest adds no -p of its own.
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false, pytestConfigArgs: ['-p', 'pytest_parallel.plugin'] };
 
 function spec(id: string, framework: Framework, ranks: number | null, extra: Partial<TestSpec> = {}): TestSpec {
   const file = id.split('::')[0];
@@ -238,4 +239,16 @@ test('a file name that is not UTF-8 reaches pytest percent-encoded (the agent re
   assert.deepEqual(plan.errored.map(e => e.reason), [
     'the name of t/d\\xff/test_\\xfe.py is not valid UTF-8, and a launcher template can only be given UTF-8 arguments (distest passes such names to pytest ranks only): rename the file to run it under a launcher',
   ]);
+});
+
+test('a launch holding pytest_parallel tests loads its plugin unless the configuration or distest.pytestArgs already name it', () => {
+  const tests = [spec('t/a.py::test_par[2]', 'pytest_parallel', 2), spec('t/b.py::test_mpi[2]', 'pytest-mpi', 2), spec('t/c.py::test_s', 'pytest', 1)];
+  const argvs = (opts: Partial<PlanOptions>) => planRun(tests, alloc(), { ...OPTS, pytestConfigArgs: [], ...opts }).steps.map(s => s.argv.join(' '));
+  const bare = argvs({});
+  assert.ok(bare[1].includes(' -p pytest_parallel.plugin '), bare[1]);
+  assert.ok(!bare[0].includes('pytest_parallel'), bare[0]);
+  for (const named of [{ pytestConfigArgs: ['-ppytest_parallel.plugin'] }, { extraPytestArgs: ['-p', 'pytest_parallel.plugin'] }, { extraPytestArgs: ['-p', 'no:pytest_parallel.plugin'] }]) {
+    const argv = argvs(named)[1];
+    assert.equal(argv.split('pytest_parallel.plugin').length - 1, named.extraPytestArgs ? 1 : 0, argv);
+  }
 });

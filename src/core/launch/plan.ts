@@ -39,6 +39,8 @@ export interface PlanOptions {
   /** Rank count for dynamic counts when there is no override (`distest.mpiDefaultRanks`). */
   defaultRanks?: number;
   extraPytestArgs?: string[];
+  /** Arguments pytest takes from its configuration (addopts, PYTEST_ADDOPTS); only read, never passed. */
+  pytestConfigArgs?: string[];
   /** The PYTHONPATH the ranks would inherit; kept after the agent folder. */
   inheritedPythonPath?: string;
   /** Whether the launch runs as root (OpenMPI refuses unless told otherwise); defaults to this process. */
@@ -163,6 +165,10 @@ class PlanContext {
     }
     const pytestArgs = [this.alloc.python, '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
     if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
+    // pytest_parallel's docs have users load it with -p; without it its `comm` fixture is not found.
+    if (specs.some(s => s.framework === 'pytest_parallel') && !namesPlugin([...(this.opts.pytestConfigArgs ?? []), ...extraArgs], 'pytest_parallel')) {
+      pytestArgs.push('-p', 'pytest_parallel.plugin');
+    }
     pytestArgs.push(...extraArgs);
     const launcher = this.launcher(specs, ranks, notes);
     if (!launcher) return;
@@ -444,6 +450,14 @@ function selfLaunchingScheduler(args: string[]): string | null {
     }
   }
   return null;
+}
+
+/** Whether pytest arguments already load (or block, `-p no:...`) a plugin of this package. */
+function namesPlugin(args: string[], pkg: string): boolean {
+  return args.some((arg, i) => {
+    const value = arg === '-p' ? args[i + 1] : arg.startsWith('-p') ? arg.slice(2).replace(/^=/, '') : undefined;
+    return value !== undefined && value.replace(/^no:/, '').split('.')[0] === pkg;
+  });
 }
 
 interface Launcher { argv: string[]; tagStyle: TagStyle; env: Record<string, string> }
