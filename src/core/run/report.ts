@@ -27,7 +27,7 @@ export function junitXml(results: TestResult[], specs: Map<string, TestSpec>, su
     const first = summary.split('\n')[0] ?? '';
     if (r.state === 'failed') lines.push(`      <failure message="${attr(first)}">${text(summary)}</failure>`);
     else if (r.state === 'errored') lines.push(`      <error message="${attr(first)}">${text(summary)}</error>`);
-    else if (r.state === 'skipped' && r.pytestOutcome === 'xfailed') lines.push(`      <skipped type="pytest.xfail" message="${attr(xfailReason(first))}"/>`);
+    else if (r.state === 'skipped' && r.pytestOutcome === 'xfailed') lines.push(`      <skipped type="pytest.xfail" message="${attr(xfailReason(r.messages[0]?.text ?? ''))}"/>`);
     else if (r.state === 'skipped') lines.push(`      <skipped message="${attr(first)}"/>`);
     lines.push('    </testcase>');
   }
