@@ -481,6 +481,7 @@ function jsonReport(results: TestResult[], sweeps: SweepResult[]) {
     id: r.id,
     ranks: r.ranks,
     state: r.state,
+    pytestOutcome: r.pytestOutcome ?? null,
     durationMs: r.durationMs,
     failedRanks: r.failedRanks,
     messages: r.messages.map(m => ({ rank: m.rank, text: m.text, file: m.file ?? null, line: m.line ?? null })),

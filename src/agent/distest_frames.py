@@ -133,9 +133,11 @@ def start(test):
     emit({"kind": "start", "rank": RANK, "test": test})
 
 
-def result(test, phase, outcome, duration_ms, location=None, message=None, text=None):
+def result(test, phase, outcome, duration_ms, location=None, message=None, text=None, pytest_outcome=None):
     record = {"kind": "result", "rank": RANK, "size": SIZE, "host": HOST, "test": test, "phase": phase,
               "outcome": outcome, "durationMs": round(duration_ms, 3)}
+    if pytest_outcome is not None:
+        record["pytestOutcome"] = pytest_outcome
     if location is not None:
         record["location"] = {"file": location[0], "line": location[1]}
     if message:

@@ -106,18 +106,23 @@ def _emit_phase(report):
     xfail = getattr(report, "wasxfail", None)
     if report.skipped:
         if xfail is not None:
-            message = "expected failure" + (": " + xfail if xfail else "")
+            # pytest's own words: `XFAIL id - reason` in its summary, `reason: ...` for pytest.xfail().
+            reason = xfail[len("reason: "):] if xfail.startswith("reason: ") else xfail
+            message = "xfail (expected failure)" + (": " + reason if reason else "")
             frames.result(_id(report.nodeid), phase, "skipped", report.duration * 1000,
-                          getattr(report, "distest_location", None), message, report.longreprtext)
+                          getattr(report, "distest_location", None), message, report.longreprtext, "xfailed")
         else:
             frames.result(_id(report.nodeid), phase, "skipped", report.duration * 1000,
                           _skip_location(report), _skip_reason(report))
     elif report.failed:
         outcome = "failed" if phase == "call" else "error"
+        # A strict xfail that passed fails as `[XPASS(strict)] reason`.
+        xpassed = "xpassed" if phase == "call" and report.longreprtext.startswith("[XPASS(strict)]") else None
         frames.result(_id(report.nodeid), phase, outcome, report.duration * 1000,
-                      getattr(report, "distest_location", None), _failure_message(report), report.longreprtext)
+                      getattr(report, "distest_location", None), _failure_message(report), report.longreprtext, xpassed)
     elif phase == "call":
-        frames.result(_id(report.nodeid), phase, "passed", report.duration * 1000)
+        frames.result(_id(report.nodeid), phase, "passed", report.duration * 1000,
+                      pytest_outcome="xpassed" if xfail is not None else None)
 
 
 def _failure_location(item, excinfo):

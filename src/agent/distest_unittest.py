@@ -2,7 +2,7 @@
 
 Two ways in, one mechanism: `install()` patches unittest's TestResult and TestSuite so whatever runner
 a file uses (unittest.main(), a launcher template we don't control, or `python -m distest_unittest
-<file.py> [Class.method ...]`) emits framed hello/start/result/bye records. sitecustomize.py calls
+<file.py> [Class.method ...]`, or `--file A.py [names] --file B.py ...` for a batch of files in one launch) emits framed hello/start/result/bye records. sitecustomize.py calls
 install() when DISTEST_TOKEN is set. Test ids are `<file relative to DISTEST_ROOT or cwd>::Class::method`.
 
 Mapping: an exception inside a test (setUp, the method, tearDown, a subtest) is a failed call; one
@@ -229,11 +229,17 @@ def install():
     unittest.TestResult._distest_installed = True
 
 
-def _load_file(path):
+def _load_file(path, unique=False):
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)
     name = os.path.splitext(os.path.basename(path))[0]
+    if unique:
+        # Files of a batch may share a base name (a/test_x.py, b/test_x.py): each keeps a module of its own.
+        base, n = name, 1
+        while name in sys.modules:
+            n += 1
+            name = "%s__distest%d" % (base, n)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError("cannot load %s as a Python module" % path)
@@ -252,22 +258,91 @@ def _resolves(module, dotted):
     return True
 
 
+_USAGE = ("usage: python -m distest_unittest <file.py> [Class | Class.method | Class::method ...]\n"
+          "       python -m distest_unittest --file <file.py> [names ...] [--file <file.py> [names ...] ...]\n")
+
+
+def _file_groups(argv):
+    """`--file F [names] --file G [names]` → [(F, [names]), (G, [names])]; the word after --file is always a file."""
+    groups = []
+    i = 0
+    while i < len(argv):
+        if argv[i] != "--file" or i + 1 >= len(argv):
+            return None
+        groups.append((argv[i + 1], []))
+        i += 2
+        while i < len(argv) and argv[i] != "--file":
+            groups[-1][1].append(argv[i])
+            i += 1
+    return groups
+
+
+def _load_failure(path, error, text):
+    """Reports a file that cannot be imported as that file's error; the batch goes on with the others."""
+    sys.stderr.write(text)
+    if _reporting():
+        file_id = frames.relative_path(path)
+        frames.result(file_id, "setup", "error", 0, (file_id, _import_error_line(text, path)),
+                      _exception_message((type(error), error, None)), text)
+
+
+def run_files(groups):
+    """Runs several files' tests in this one process (a batch of launcher-template files), one suite, one hello."""
+    # `python file.py` puts the file's folder first on sys.path, not the working directory that -m adds.
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.getcwd():
+        del sys.path[0]
+    install()
+    loader = unittest.TestLoader()
+    suites, expected, missing, failed = [], [], [], []
+    for path, names in groups:
+        path = os.path.abspath(path)
+        file_id = frames.relative_path(path)
+        try:
+            module = _load_file(path, unique=True)
+        except BaseException as error:  # noqa: BLE001 - SystemExit from an import is a load failure too
+            failed.append((path, error, traceback.format_exc()))
+            continue
+        names = [name.replace("::", ".") for name in names]
+        gone = [name for name in names if not _resolves(module, name)]
+        if names:
+            suite = unittest.TestSuite(loader.loadTestsFromName(name, module) for name in names if name not in gone)
+        else:
+            suite = loader.loadTestsFromModule(module)
+        suites.append(suite)
+        expected.extend(test_id(test) for test in _leaf_tests(suite))
+        missing.extend(("%s::%s" % (file_id, name.replace(".", "::")), file_id, name) for name in gone)
+    if _reporting():
+        _send_hello(expected + [m[0] for m in missing])
+        for missing_id, file_id, name in missing:
+            frames.result(missing_id, "setup", "error", 0, None, "not found: %s has no test %s" % (file_id, name))
+    for path, error, text in failed:
+        _load_failure(path, error, text)
+    for _, file_id, name in missing:
+        sys.stderr.write("distest_unittest: %s has no test %s\n" % (file_id, name))
+    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=1).run(unittest.TestSuite(suites))
+    return 0 if result.wasSuccessful() and not missing and not failed else 1
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
-        sys.stderr.write("usage: python -m distest_unittest <file.py> [Class | Class.method | Class::method ...]\n")
+        sys.stderr.write(_USAGE)
         return 2
+    if argv[0] == "--file":
+        groups = _file_groups(argv)
+        if groups is None:
+            sys.stderr.write(_USAGE)
+            return 2
+        return run_files(groups)
     path = os.path.abspath(argv[0])
     file_id = frames.relative_path(path)
     install()
     try:
         module = _load_file(path)
     except BaseException as error:  # noqa: BLE001 - SystemExit from an import is a load failure too
-        text = traceback.format_exc()
-        sys.stderr.write(text)
         if _reporting():
             _send_hello([])
-            frames.result(file_id, "setup", "error", 0, (file_id, _import_error_line(text, path)),
-                          _exception_message((type(error), error, None)), text)
+        _load_failure(path, error, traceback.format_exc())
+        if _reporting():
             frames.bye()
         return 2
     loader = unittest.TestLoader()

@@ -135,7 +135,7 @@ export const SETTINGS: readonly SettingRow[] = [
   text('pythonPath', '', (s, v) => (s.pythonPath = v)),
   text('mpiexecPath', '', (s, v) => (s.mpiexecPath = v)),
   whole('mpiDefaultRanks', 2, 1, (s, v) => (s.mpiDefaultRanks = v)),
-  list('launchers', 'an array of {glob, launcher, ranks?}', readLauncherTemplate, '{"glob": string, "launcher": string, "ranks"?: whole number ≥ 0}', (s, v) => (s.launchers = v)),
+  list('launchers', 'an array of {glob, launcher, ranks?, batch?}', readLauncherTemplate, '{"glob": string, "launcher": string, "ranks"?: whole number ≥ 0, "batch"?: boolean}', (s, v) => (s.launchers = v)),
   flag('local.oversubscribe', true, (s, v) => (s.local.oversubscribe = v)),
   whole('local.maxRanksPerSlot', DEFAULT_MAX_RANKS_PER_SLOT, 0, (s, v) => (s.local.maxRanksPerSlot = v), ' (0: no limit)'),
   row<number | null>({
@@ -278,11 +278,13 @@ export function discoverySettings(settings: DistestSettings, trusted: boolean): 
 /** One `distest.launchers` entry, or null when it is not `{glob, launcher, ranks?}` with sane values. */
 function readLauncherTemplate(entry: unknown): LauncherTemplate | null {
   if (typeof entry !== 'object' || entry === null) return null;
-  const { glob, launcher, ranks } = entry as Record<string, unknown>;
+  const { glob, launcher, ranks, batch } = entry as Record<string, unknown>;
   if (typeof glob !== 'string' || !glob || typeof launcher !== 'string' || !launcher.trim()) return null;
-  if (ranks === undefined) return { glob, launcher };
+  if (batch !== undefined && typeof batch !== 'boolean') return null;
+  const template: LauncherTemplate = { glob, launcher, ...(batch === false ? { batch } : {}) };
+  if (ranks === undefined) return template;
   if (typeof ranks !== 'number' || !Number.isInteger(ranks) || ranks < 0) return null;
-  return { glob, launcher, ranks };
+  return { ...template, ranks };
 }
 
 /** A `distest.hosts` entry (`"node1"` or `{"name": "node1", "slots": 4}`), checked like `hosts:` specs. */

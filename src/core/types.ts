@@ -10,6 +10,8 @@ export interface LauncherTemplate {
   launcher: string;
   /** Rank count to run with; 0 means the launcher decides (shown as dynamic). */
   ranks?: number;
+  /** `false`: one launch per file even where the template could run several files in one launch. */
+  batch?: boolean;
 }
 
 /** A 1-based line and 0-based column, as editors and pytest tracebacks both name lines. */
@@ -84,7 +86,11 @@ export interface RankRecord {
   message?: string;
   /** Full traceback text. */
   text?: string;
+  /** pytest's own outcome where distest's states have none: an xfail (skipped) or an xpass (passed, or failed when strict). */
+  pytestOutcome?: PytestOutcome;
 }
+
+export type PytestOutcome = 'xfailed' | 'xpassed';
 
 /** Sent by the agent once per rank at start, so ranks that never report can be named. */
 export interface RankHello { kind: 'hello'; rank: number; size: number; host: string; pid: number; tests: string[] }
@@ -127,6 +133,8 @@ export interface TestResult {
   messages: ResultMessage[];
   /** Hangs, fatal signals and core files behind an errored state, one per rank (see core/faults). */
   faults?: Fault[];
+  /** pytest's xfail/xpass, when every rank's call ended so (state skipped for xfailed; passed, or failed if strict, for xpassed). */
+  pytestOutcome?: PytestOutcome;
 }
 
 /** A Python or native frame, innermost first in a stack. */

@@ -123,3 +123,15 @@ test('a count only the run knows, in a larger world (--ranks 4): parallel(2) get
   assert.deepEqual(res.tests[1].messages.map(m => m.text), ['Not enough procs to execute: 8 required but only 4 available']);
   assert.equal(res.code, 0);
 });
+
+test('distest loads the plugin itself (-p pytest_parallel.plugin) when nothing in the project does: no "fixture \'comm\' not found"', options, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-pytest-parallel-noplugin-'));
+  try {
+    fs.cpSync(PROJECT, dir, { recursive: true, filter: src => !/__pycache__/.test(src) });
+    fs.rmSync(path.join(dir, 'conftest.py'));
+    const res = await cli(['run', '--json', '--python', PYTHON, `${FILE}::test_two`, `${FILE}::test_fails_on_rank_1`], env(), dir);
+    assert.deepEqual(brief(res.tests), [['test_two[2]', 2, 'passed', []], ['test_fails_on_rank_1[3]', 3, 'failed', [1]]], res.stderr.slice(-3000));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

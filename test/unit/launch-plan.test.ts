@@ -13,7 +13,8 @@ function alloc(over: Partial<LocalAllocation> = {}): LocalAllocation {
   return { kind: 'local', host: new LocalHost(), slots: 2, oversubscribe: true, python: '/usr/bin/python3', mpi: OPENMPI, ...over };
 }
 
-const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false };
+// The project's inifile loads pytest_parallel (as the fixtures' conftest does), so distest adds no -p of its own.
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false, pytestConfigArgs: ['-p', 'pytest_parallel.plugin'] };
 
 function spec(id: string, framework: Framework, ranks: number | null, extra: Partial<TestSpec> = {}): TestSpec {
   const file = id.split('::')[0];
@@ -116,8 +117,8 @@ function unittestSpec(id: string, launcher: LauncherTemplate, ranks: number | nu
   return spec(id, 'unittest', ranks, { launcher });
 }
 
-test('launcher templates: one step per file, placeholders filled, tag flag and oversubscription inserted', () => {
-  const launcher = { glob: 'tests/multi_node/**', launcher: 'mpiexec -n {ranks} {python} {file} {tests}', ranks: 3 };
+test('launcher templates: one step per file with "batch": false, placeholders filled, tag flag and oversubscription inserted', () => {
+  const launcher = { glob: 'tests/multi_node/**', launcher: 'mpiexec -n {ranks} {python} {file} {tests}', ranks: 3, batch: false };
   const file = 'tests/multi node/t;x.py';
   const plan = planRun(
     [unittestSpec(`${file}::TestWorld::test_a`, launcher), unittestSpec(`${file}::TestWorld::test_b`, launcher), unittestSpec('tests/multi_node/u.py::T::t', launcher)],
@@ -130,6 +131,38 @@ test('launcher templates: one step per file, placeholders filled, tag flag and o
   ]);
   assert.equal(plan.steps[0].tagStyle, 'openmpi');
   assert.equal(plan.steps[0].env.PYTHONPATH, '/ext/dist/agent');
+});
+
+test('launcher templates ending in {python} {file}: files sharing template and count run in one launch through distest_unittest', () => {
+  const launcher = { glob: 'tests/**', launcher: 'mpiexec -n {ranks} {python} {file} {tests}', ranks: 3 };
+  const file = 'tests/multi node/t;x.py';
+  const plan = planRun(
+    [unittestSpec(`${file}::TestWorld::test_a`, launcher), unittestSpec('tests/u.py::T::t', launcher), unittestSpec(`${file}::TestWorld::test_b`, launcher),
+      unittestSpec('tests/v.py::T::t', launcher, 2)],
+    alloc(),
+    OPTS,
+  );
+  assert.deepEqual(plan.steps.map(s => s.argv), [
+    ['/usr/bin/mpirun', '--tag-output', '--oversubscribe', '-n', '3', '/usr/bin/python3', '-m', 'distest_unittest',
+      '--file', file, 'TestWorld.test_a', 'TestWorld.test_b', '--file', 'tests/u.py', 'T.t'],
+    ['/usr/bin/mpirun', '--tag-output', '-n', '2', '/usr/bin/python3', 'tests/v.py', 'T.t'],
+  ]);
+  assert.deepEqual(plan.steps[0].tests.map(t => t.id), [`${file}::TestWorld::test_a`, `${file}::TestWorld::test_b`, 'tests/u.py::T::t']);
+  // Templates that do more with the file than run it stay one launch per file.
+  for (const template of ['{python} -X x={file} {file}', 'dragon {file}', "sh -c '{python} {file}'", '{python} {file} -v']) {
+    const steps = planRun([unittestSpec('t/a.py::T::t', { glob: '*', launcher: template, ranks: 1 }), unittestSpec('t/b.py::T::t', { glob: '*', launcher: template, ranks: 1 })], alloc(), OPTS).steps;
+    assert.equal(steps.length, 2, template);
+  }
+});
+
+test('launcher templates with {files}: every file of the batch, one argument each; split at the argv limit', () => {
+  const launcher = { glob: '*', launcher: "sh -c 'exec {python} run_all.py {files}'", ranks: 1 };
+  const specs = ['t/a b.py', 't/$(x).py', 't/c.py'].map(f => unittestSpec(`${f}::T::t`, launcher));
+  const plan = planRun(specs, alloc(), OPTS);
+  assert.deepEqual(plan.steps.map(s => s.argv), [['sh', '-c', 'exec "${1}" run_all.py "${2}" "${3}" "${4}"', 'distest-launch', '/usr/bin/python3', 't/a b.py', 't/$(x).py', 't/c.py']]);
+  const split = planRun(specs, alloc(), { ...OPTS, maxArgvBytes: 80 });
+  assert.deepEqual(split.steps.map(s => s.tests.length), [1, 1, 1]);
+  assert.match(split.steps[0].note ?? '', /part 1 of 3 \(argv limit\)/);
 });
 
 test('launcher templates: an existing tag flag is kept, srun gets -l, others run untagged', () => {
@@ -222,4 +255,16 @@ test('tests of a nested test root run in a launch of their own, from that folder
     ['/proj', [...PYTEST, 't/a.py::test_top'], ['t/a.py::test_top']],
     ['/proj/sub', [...PYTEST, '--rootdir=/proj/sub', 't/b.py::nested_x', 't/b.py::nested_y[2]'], ['sub/t/b.py::nested_x', 'sub/t/b.py::nested_y[2]']],
   ]);
+});
+
+test('a launch holding pytest_parallel tests loads its plugin unless the configuration or distest.pytestArgs already name it', () => {
+  const tests = [spec('t/a.py::test_par[2]', 'pytest_parallel', 2), spec('t/b.py::test_mpi[2]', 'pytest-mpi', 2), spec('t/c.py::test_s', 'pytest', 1)];
+  const argvs = (opts: Partial<PlanOptions>) => planRun(tests, alloc(), { ...OPTS, pytestConfigArgs: [], ...opts }).steps.map(s => s.argv.join(' '));
+  const bare = argvs({});
+  assert.ok(bare[1].includes(' -p pytest_parallel.plugin '), bare[1]);
+  assert.ok(!bare[0].includes('pytest_parallel'), bare[0]);
+  for (const named of [{ pytestConfigArgs: ['-ppytest_parallel.plugin'] }, { extraPytestArgs: ['-p', 'pytest_parallel.plugin'] }, { extraPytestArgs: ['-p', 'no:pytest_parallel.plugin'] }]) {
+    const argv = argvs(named)[1];
+    assert.equal(argv.split('pytest_parallel.plugin').length - 1, named.extraPytestArgs ? 1 : 0, argv);
+  }
 });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
 import type { ExpectedTest } from '../ranks/aggregate';
 import type { TagStyle } from '../ranks/demux';
-import type { TestSpec } from '../types';
+import type { LauncherTemplate, TestSpec } from '../types';
 import { allocationLabel, allocationSlots, DEFAULT_MAX_RANKS_PER_SLOT, type Allocation, type HostsAllocation, type LocalAllocation } from '../allocation/allocation';
 import type { MpiInstall } from '../allocation/mpi';
 import { expandTemplate, splitCommandLine, TemplateError, usesPlaceholder } from './template';
@@ -39,6 +39,8 @@ export interface PlanOptions {
   /** Rank count for dynamic counts when there is no override (`distest.mpiDefaultRanks`). */
   defaultRanks?: number;
   extraPytestArgs?: string[];
+  /** Arguments pytest takes from its configuration (addopts, PYTEST_ADDOPTS); only read, never passed. */
+  pytestConfigArgs?: string[];
   /** The PYTHONPATH the ranks would inherit; kept after the agent folder. */
   inheritedPythonPath?: string;
   /** Whether the launch runs as root (OpenMPI refuses unless told otherwise); defaults to this process. */
@@ -72,7 +74,8 @@ export function planRun(specs: TestSpec[], alloc: Allocation, opts: PlanOptions)
         plan.errored.push({ id: spec.id, reason: `no launcher template applies to ${spec.file} (add a distest.launchers entry whose glob matches it)` });
         continue;
       }
-      const key = JSON.stringify([spec.file, spec.launcher.launcher, decided.ranks]);
+      // Files sharing a template and count run in one launch where the template can take several files.
+      const key = JSON.stringify([batchShape(spec.launcher) ? '' : spec.file, spec.launcher.launcher, decided.ranks]);
       addToBatch(launcherBatches, key, decided, spec);
     } else {
       addToBatch(pytestBatches, `${decided.ranks}\0${spec.testRoot ?? ''}`, decided, spec);
@@ -173,6 +176,10 @@ class PlanContext {
     const argOf = (s: TestSpec) => pythonArgument(testRoot && s.id.startsWith(`${testRoot}/`) ? s.id.slice(testRoot.length + 1) : s.id);
     if (testRoot) pytestArgs.push(`--rootdir=${cwd}`);
     if (specs.some(s => s.framework === 'pytest-mpi')) pytestArgs.push('--with-mpi');
+    // pytest_parallel's docs have users load it with -p; without it its `comm` fixture is not found.
+    if (specs.some(s => s.framework === 'pytest_parallel') && !namesPlugin([...(this.opts.pytestConfigArgs ?? []), ...extraArgs], 'pytest_parallel')) {
+      pytestArgs.push('-p', 'pytest_parallel.plugin');
+    }
     pytestArgs.push(...extraArgs);
     const launcher = this.launcher(specs, ranks, notes);
     if (!launcher) return;
@@ -193,23 +200,28 @@ class PlanContext {
   }
 
   addLauncherBatch(batch: Batch): void {
-    const { ranks, specs } = batch;
+    const { ranks } = batch;
     const notes = [...batch.notes];
-    const template = specs[0].launcher?.launcher ?? '';
-    const file = specs[0].file;
+    const template = batch.specs[0].launcher?.launcher ?? '';
     const alloc = this.alloc;
     if (alloc.kind === 'slurm' || alloc.kind === 'pbs') {
-      const reason = `launcher templates run on local and host-list allocations only; ${allocationLabel(alloc)} cannot run ${file} (use a pytest-family marker, or a hosts allocation)`;
-      for (const s of specs) this.plan.skipped.push({ id: s.id, reason });
+      for (const s of batch.specs) {
+        const reason = `launcher templates run on local and host-list allocations only; ${allocationLabel(alloc)} cannot run ${s.file} (use a pytest-family marker, or a hosts allocation)`;
+        this.plan.skipped.push({ id: s.id, reason });
+      }
       return;
     }
+    // Node cannot put bytes that are not UTF-8 in argv: such files are errored, each on its own.
+    const [unnamable, specs] = partition(batch.specs, s => hasEscapedBytes(s.file));
+    for (const s of unnamable) {
+      this.plan.errored.push({
+        id: s.id,
+        reason: `the name of ${printableFsName(s.file)} is not valid UTF-8, and a launcher template can only be given UTF-8 arguments ` +
+          '(distest passes such names to pytest ranks only): rename the file to run it under a launcher',
+      });
+    }
+    if (!specs.length) return;
     try {
-      if (hasEscapedBytes(file)) {
-        throw new TemplateError(
-          `the name of ${printableFsName(file)} is not valid UTF-8, and a launcher template can only be given UTF-8 arguments ` +
-            '(distest passes such names to pytest ranks only): rename the file to run it under a launcher',
-        );
-      }
       const words = splitCommandLine(template);
       if (words.length === 0) throw new TemplateError('launcher template is empty');
       const first = words[0];
@@ -234,27 +246,59 @@ class PlanContext {
         tagStyle = 'srun';
         if (!words.includes('-l') && !words.includes('--label')) words.splice(1, 0, '-l');
       }
-      const tests = specs.map(s => unittestName(s));
-      const argv = expandTemplate(words, {
-        file,
-        ranks: String(ranks),
-        python: this.alloc.python,
-        mpiexec: alloc.mpi?.path ?? null,
-        tests,
-      });
-      this.plan.steps.push({
-        argv,
-        env: { ...env },
-        cwd: this.opts.root,
-        tests: specs.map(s => ({ id: s.id, ranks })),
-        ranks,
-        tagStyle,
-        ...(notes.length ? { note: notes.join('; ') } : {}),
-      });
+      for (const launch of this.launcherArgvs(words, specs, ranks)) {
+        const launchNotes = launch.part ? [...notes, launch.part] : notes;
+        this.plan.steps.push({
+          argv: launch.argv,
+          env: { ...env },
+          cwd: this.opts.root,
+          tests: launch.specs.map(s => ({ id: s.id, ranks })),
+          ranks,
+          tagStyle,
+          ...(launchNotes.length ? { note: launchNotes.join('; ') } : {}),
+        });
+      }
     } catch (err) {
       if (!(err instanceof TemplateError)) throw err;
       for (const s of specs) this.plan.errored.push({ id: s.id, reason: err.message });
     }
+  }
+
+  /**
+   * The launches of a template's batch: one file as the template says; several files through `{files}`,
+   * or (a template ending in `{python} {file}`) as `python -m distest_unittest --file A names... --file B ...`,
+   * split where the argv would grow past the limit.
+   */
+  private launcherArgvs(words: string[], specs: TestSpec[], ranks: number): { argv: string[]; specs: TestSpec[]; part?: string }[] {
+    const byFile = new Map<string, TestSpec[]>();
+    for (const s of specs) byFile.set(s.file, [...(byFile.get(s.file) ?? []), s]);
+    const values = (file: string, tests: TestSpec[], files?: string[]) => ({
+      file, ranks: String(ranks), python: this.alloc.python, mpiexec: (this.alloc as LocalAllocation | HostsAllocation).mpi?.path ?? null,
+      tests: tests.map(s => unittestName(s)), ...(files ? { files } : {}),
+    });
+    const files = [...byFile.keys()];
+    const shape = batchShape({ launcher: words.join(' '), glob: '' }, words);
+    if (files.length === 1 || !shape) {
+      return files.map(file => ({ argv: expandTemplate(words, values(file, byFile.get(file) as TestSpec[])), specs: byFile.get(file) as TestSpec[] }));
+    }
+    const groups = files.map(file => ({ file, specs: byFile.get(file) as TestSpec[] }));
+    if (shape.kind === 'files') {
+      const prefix = expandTemplate(words, values(files[0], [], []));
+      const chunks = chunkByBytes(groups, prefix, g => [g.file, ...g.specs.map(unittestName)], this.maxArgvBytes);
+      return chunks.map((chunk, i) => ({
+        argv: expandTemplate(words, values(chunk[0].file, chunk.flatMap(g => g.specs), chunk.map(g => g.file))),
+        specs: chunk.flatMap(g => g.specs),
+        ...(chunks.length > 1 ? { part: `part ${i + 1} of ${chunks.length} (argv limit)` } : {}),
+      }));
+    }
+    const prefix = [...expandTemplate(words.slice(0, shape.pythonAt + 1), values(files[0], [])), '-m', 'distest_unittest'];
+    const argsOf = (g: { file: string; specs: TestSpec[] }) => ['--file', g.file, ...g.specs.map(unittestName)];
+    const chunks = chunkByBytes(groups, prefix, argsOf, this.maxArgvBytes);
+    return chunks.map((chunk, i) => ({
+      argv: [...prefix, ...chunk.flatMap(argsOf)],
+      specs: chunk.flatMap(g => g.specs),
+      ...(chunks.length > 1 ? { part: `part ${i + 1} of ${chunks.length} (argv limit)` } : {}),
+    }));
   }
 
   /** The words before the python command that start `ranks` ranks, or null after filing the tests. */
@@ -419,9 +463,40 @@ function selfLaunchingScheduler(args: string[]): string | null {
   return null;
 }
 
+/** Whether pytest arguments already load (or block, `-p no:...`) a plugin of this package. */
+function namesPlugin(args: string[], pkg: string): boolean {
+  return args.some((arg, i) => {
+    const value = arg === '-p' ? args[i + 1] : arg.startsWith('-p') ? arg.slice(2).replace(/^=/, '') : undefined;
+    return value !== undefined && value.replace(/^no:/, '').split('.')[0] === pkg;
+  });
+}
+
 interface Launcher { argv: string[]; tagStyle: TagStyle; env: Record<string, string> }
 
 interface MpiLaunch { tagFlags: string[]; placement: string[]; countFlag: string; oversubscribe: boolean; tagStyle: TagStyle; env: Record<string, string> }
+
+type BatchShape = { kind: 'files' } | { kind: 'python-file'; pythonAt: number };
+
+const PYTHON_PROGRAM = /^(python|pypy)[\d.]*$/;
+
+/**
+ * How a template runs several files in one launch, or null (one launch per file): it names `{files}`
+ * (and not `{file}`), or it ends in `{python} {file}` (optionally `{tests}`) with `{file}` nowhere else,
+ * which distest runs as `{python} -m distest_unittest --file A ... --file B ...`. `"batch": false` opts out.
+ */
+export function batchShape(template: LauncherTemplate, split?: string[]): BatchShape | null {
+  if (template.batch === false) return null;
+  const words = split ?? safeSplit(template.launcher);
+  if (!words) return null;
+  if (usesPlaceholder(words, 'files')) return usesPlaceholder(words, 'file') ? null : { kind: 'files' };
+  let end = words.length;
+  if (words[end - 1] === '{tests}') end--;
+  const pythonAt = end - 2;
+  if (pythonAt < 0 || words[end - 1] !== '{file}' || words.slice(0, end - 1).some(w => w.includes('{file}') || w.includes('{tests}'))) return null;
+  const python = words[pythonAt];
+  if (python !== '{python}' && !PYTHON_PROGRAM.test(path.basename(python))) return null;
+  return { kind: 'python-file', pythonAt };
+}
 
 /** `tests/x.py::TestWorld::test_size` → `TestWorld.test_size`, the name unittest's command line takes. */
 function unittestName(spec: TestSpec): string {

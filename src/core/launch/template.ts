@@ -65,10 +65,12 @@ function operatorError(op: string, text: string): TemplateError {
   );
 }
 
-export interface TemplateValues { file: string; ranks: string; python: string; mpiexec: string | null; tests: string[] }
+export interface TemplateValues { file: string; ranks: string; python: string; mpiexec: string | null; tests: string[]; files?: string[] }
 
 type PlaceholderName = keyof TemplateValues;
-const KNOWN: PlaceholderName[] = ['file', 'ranks', 'python', 'tests', 'mpiexec'];
+const KNOWN: PlaceholderName[] = ['file', 'files', 'ranks', 'python', 'tests', 'mpiexec'];
+/** Placeholders that expand to several arguments, one per value. */
+const LISTS = new Set<PlaceholderName>(['tests', 'files']);
 const PLACEHOLDER = /\{(\w+)\}/g;
 const PLACEHOLDER_AT = /^\{(\w+)\}/;
 
@@ -127,7 +129,8 @@ export function expandTemplate(words: string[], values: TemplateValues): string[
       argv.push(word);
       continue;
     }
-    if (word === '{tests}') argv.push(...values.tests);
+    const list = LISTS.has(word.slice(1, -1) as PlaceholderName) && word === `{${word.slice(1, -1)}}` ? listValue(word.slice(1, -1) as PlaceholderName, values) : null;
+    if (list) argv.push(...list);
     else argv.push(word.replace(PLACEHOLDER, (_whole, name: string) => singleValue(name as PlaceholderName, word, values)));
   }
   if (script) {
@@ -153,8 +156,14 @@ function singleValue(name: PlaceholderName, word: string, values: TemplateValues
       if (values.mpiexec === null) throw new TemplateError('launcher template uses {mpiexec} but no mpirun or mpiexec was found');
       return values.mpiexec;
     case 'tests':
-      throw new TemplateError(`{tests} expands to several arguments and must stand alone, not inside "${word}"`);
+    case 'files':
+      throw new TemplateError(`{${name}} expands to several arguments and must stand alone, not inside "${word}"`);
   }
+}
+
+/** The values of a list placeholder: `{tests}`, or `{files}` (the file alone when the template runs one). */
+function listValue(name: PlaceholderName, values: TemplateValues): string[] {
+  return name === 'files' ? (values.files ?? [values.file]) : values.tests;
 }
 
 function unknownPlaceholder(name: string): TemplateError {
@@ -277,14 +286,15 @@ export function rewriteShellScript(script: string, program: string, first: numbe
   const reference = (name: PlaceholderName, context: ScriptContext): string => {
     const quote = REFERENCE[context];
     if (!quote) throw refuse(`{${name}} stands inside a command substitution or a \${...} expansion`);
-    if (name === 'tests') {
-      if (context !== 'plain') throw refuse('{tests} expands to several arguments and must not stand inside quotes');
+    if (LISTS.has(name)) {
+      if (context !== 'plain') throw refuse(`{${name}} expands to several arguments and must not stand inside quotes`);
+      const list = listValue(name, values);
       if (!positions.has(name)) {
         positions.set(name, first + args.length);
-        args.push(...values.tests);
+        args.push(...list);
       }
       const start = positions.get(name) as number;
-      return values.tests.map((_, k) => quote(start + k)).join(' ');
+      return list.map((_, k) => quote(start + k)).join(' ');
     }
     if (!positions.has(name)) {
       positions.set(name, first + args.length);

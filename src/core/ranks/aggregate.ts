@@ -1,4 +1,4 @@
-import type { AgentRecord, Fault, Location, RankHello, RankRecord, ResultMessage, TestResult } from '../types';
+import type { AgentRecord, Fault, Location, PytestOutcome, RankHello, RankRecord, ResultMessage, TestResult } from '../types';
 import { describeLauncherFailure, parseLauncherFailure, type LauncherFailure } from './launcherFailure';
 
 /** A test a launch was asked to run, with the rank count it was launched for (0: the launcher decides). */
@@ -204,7 +204,18 @@ function aggregateOne(test: ExpectedTest, evidence: Evidence, failures: Map<numb
       messages.push({ rank: null, text: `skipped on ${rankList(skipped)} ${of} (${distinct.join('; ')}); passed on the others`, ...where });
     }
   }
-  return { id: test.id, ranks: test.ranks, state, durationMs, failedRanks, messages, ...(faults.length ? { faults } : {}) };
+  const pytestOutcome = sharedPytestOutcome(ranks.map(rank => evidence.recordsFor(test.id, rank)), state);
+  return { id: test.id, ranks: test.ranks, state, durationMs, failedRanks, messages, ...(faults.length ? { faults } : {}), ...(pytestOutcome ? { pytestOutcome } : {}) };
+}
+
+/** pytest's xfailed / xpassed when every rank's records say the same and the state agrees with it. */
+function sharedPytestOutcome(perRank: RankRecord[][], state: TestResult['state']): PytestOutcome | undefined {
+  const outcomes = new Set(perRank.map(records => records.find(r => r.pytestOutcome)?.pytestOutcome));
+  if (outcomes.size !== 1) return undefined;
+  const [outcome] = outcomes;
+  if (outcome === 'xfailed' && state === 'skipped') return outcome;
+  if (outcome === 'xpassed' && (state === 'passed' || state === 'failed')) return outcome;
+  return undefined;
 }
 
 /** A file or class that failed to collect, as a fault at its line: the editor shows it as a Problem on that file. */

@@ -114,6 +114,7 @@ export function parseRecord(json: string): AgentRecord | null {
         && PHASES.includes(value.phase as Phase) && OUTCOMES.includes(value.outcome as Outcome)
         && typeof value.durationMs === 'number' && value.durationMs >= 0
         && optional(value.location, isLocation) && optional(value.message, isString) && optional(value.text, isString)
+        && optional(value.pytestOutcome, v => v === 'xfailed' || v === 'xpassed')
         ? (value as unknown as AgentRecord) : null;
     case 'debug':
       return DEBUG_EVENTS.includes(value.event as string) && isRank(value.size) && isString(value.host) && isRank(value.pid)

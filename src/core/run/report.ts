@@ -27,11 +27,18 @@ export function junitXml(results: TestResult[], specs: Map<string, TestSpec>, su
     const first = summary.split('\n')[0] ?? '';
     if (r.state === 'failed') lines.push(`      <failure message="${attr(first)}">${text(summary)}</failure>`);
     else if (r.state === 'errored') lines.push(`      <error message="${attr(first)}">${text(summary)}</error>`);
+    else if (r.state === 'skipped' && r.pytestOutcome === 'xfailed') lines.push(`      <skipped type="pytest.xfail" message="${attr(xfailReason(r.messages[0]?.text ?? ''))}"/>`);
     else if (r.state === 'skipped') lines.push(`      <skipped message="${attr(first)}"/>`);
     lines.push('    </testcase>');
   }
   lines.push('  </testsuite>', '</testsuites>', '');
   return lines.join('\n');
+}
+
+/** The reason alone, as pytest's JUnit writes an xfail's message (the agent's text is `xfail (expected failure): reason`). */
+function xfailReason(message: string): string {
+  const prefix = 'xfail (expected failure)';
+  return message.startsWith(prefix) ? message.slice(prefix.length).replace(/^: /, '') : message;
 }
 
 /** `tests/test_x.py::TestHalo::test_y[2]` → classname `tests.test_x.TestHalo`, name `test_y[2]`. */

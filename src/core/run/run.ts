@@ -67,6 +67,8 @@ export interface RunOptions {
   /** Rank count for dynamic counts without an override (`distest.mpiDefaultRanks`). */
   defaultRanks?: number;
   extraPytestArgs?: string[];
+  /** What pytest reads on its own (the inifile's addopts, PYTEST_ADDOPTS): plugins loaded there are not loaded again. */
+  pytestConfigArgs?: string[];
   /** Where agent/ lives; found next to the bundle when absent. */
   assetDir?: string;
   signal?: AbortSignal;
@@ -163,6 +165,7 @@ class Run {
         ranksOverride: this.opts.ranksOverride,
         defaultRanks: this.opts.defaultRanks,
         extraPytestArgs: this.opts.extraPytestArgs,
+        pytestConfigArgs: this.opts.pytestConfigArgs,
         inheritedPythonPath: process.env.PYTHONPATH,
         ...(this.opts.debug ? {
           extraEnv: { DISTEST_DEBUG_RANKS: formatRankSelection(this.opts.debug.ranks), DISTEST_DEBUG_WAIT: String(this.opts.debug.waitSeconds) },

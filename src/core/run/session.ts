@@ -5,6 +5,8 @@
 import { allocationLabel, type Allocation } from '../allocation/allocation';
 import type { ResolvedAllocation } from '../allocation/resolve';
 import type { SweepResult } from '../faults/sweep';
+import { locatePytestConfig } from '../discovery/configFiles';
+import { shlexSplit } from '../discovery/pyText';
 import { ProjectPaths } from '../projectPaths';
 import type { DistestSettings } from '../settings';
 import { parseRankSelection, type DebugRequest } from '../debug/request';
@@ -88,6 +90,7 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
       root: placement.root,
       paths,
       assetDir: placement.assetDir,
+      pytestConfigArgs: pytestConfigArgs(opts.root),
       alloc,
       signal: opts.signal,
       listener: { ...events, cleanup: r => { cleanup.push(r); events.cleanup?.(r); } },
@@ -111,6 +114,20 @@ export function runOptions(settings: DistestSettings, overrides: SessionOverride
     cores: settings.cores,
     nativeStacks: settings.nativeStacks,
   };
+}
+
+/** The pytest arguments the ranks' pytest takes on its own: the inifile's addopts and PYTEST_ADDOPTS. */
+function pytestConfigArgs(root: string): string[] {
+  const split = (value: string | string[] | undefined) => {
+    if (value === undefined) return [];
+    if (Array.isArray(value)) return value;
+    try {
+      return shlexSplit(value);
+    } catch {
+      return [];
+    }
+  };
+  return [...split(locatePytestConfig(root, [])?.options.get('addopts')?.value), ...split(process.env.PYTEST_ADDOPTS)];
 }
 
 function erroredAll(specs: TestSpec[], reason: string): TestResult[] {

@@ -1,0 +1,130 @@
+// Throughput benchmark: whole `distest run` commands (CLI start, discovery, launches, results) against
+// what a user would otherwise type, interleaved in one run on generated fixtures:
+// - launcherSuiteRatio: 50 unittest files importing a shared TestCase module under the launcher template
+//   `{mpiexec} -n {ranks} {python} {file}` (2 ranks), vs the suite's own runner in one launch
+//   (`mpirun -n 2 python run_suite.py`, unittest discovery of the same files);
+// - fastRatio: 200 fast 2-rank pytest-mpi tests in one file, vs one `mpirun -n 2 python -m pytest --with-mpi`.
+// Also prints where distest's time goes: CLI start (`--help`), discovery (`list --json`), the run itself.
+// Last stdout line: {"launcherSuiteRatio", "fastRatio", "profile": {...}} (ratios of medians).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const CLI = path.join(root, 'dist/cli.js');
+const PYTHON = '/usr/bin/python3';
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const FILES = 50;
+const FAST_TESTS = 200;
+if (!fs.existsSync(CLI)) throw new Error('dist/cli.js missing: run node scripts/build.mjs first');
+
+const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-throughput-'));
+try {
+  const suite = launcherSuite(path.join(work, 'suite'));
+  const fast = fastFile(path.join(work, 'fast'));
+  const mpirun = which('mpirun');
+
+  const times = { suiteDistest: [], suiteBare: [], fastDistest: [], fastBare: [], cliStart: [], suiteList: [], fastList: [] };
+  for (let i = 0; i < RUNS; i++) {
+    times.suiteDistest.push(distestRun(suite, FILES * 2));
+    times.suiteBare.push(timed(mpirun, ['-n', '2', PYTHON, 'run_suite.py'], suite));
+    times.fastDistest.push(distestRun(fast, FAST_TESTS));
+    times.fastBare.push(timed(mpirun, ['-n', '2', PYTHON, '-m', 'pytest', '--with-mpi', '-q', '-p', 'no:cacheprovider', 'test_fast.py'], fast));
+    times.cliStart.push(timed(process.execPath, [CLI, '--help'], work));
+    times.suiteList.push(timed(process.execPath, [CLI, 'list', suite, '--json'], work));
+    times.fastList.push(timed(process.execPath, [CLI, 'list', fast, '--json'], work));
+  }
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+  const ratio = (a, b) => Number((a / b).toFixed(3));
+  console.log(`launcher suite (${FILES} files, 2 ranks): distest ${m.suiteDistest.toFixed(0)} ms, one-launch runner ${m.suiteBare.toFixed(0)} ms (medians of ${RUNS})`);
+  console.log(`fast tests (${FAST_TESTS} × 2 ranks, one file): distest ${m.fastDistest.toFixed(0)} ms, mpirun -n 2 pytest --with-mpi ${m.fastBare.toFixed(0)} ms`);
+  console.log(`distest CLI start ${m.cliStart.toFixed(0)} ms; discovery (list) suite ${m.suiteList.toFixed(0)} ms, fast ${m.fastList.toFixed(0)} ms`);
+  console.log(JSON.stringify({
+    launcherSuiteRatio: ratio(m.suiteDistest, m.suiteBare),
+    fastRatio: ratio(m.fastDistest, m.fastBare),
+    profile: {
+      suiteDistestMs: Math.round(m.suiteDistest), suiteBareMs: Math.round(m.suiteBare), fastDistestMs: Math.round(m.fastDistest), fastBareMs: Math.round(m.fastBare),
+      cliStartMs: Math.round(m.cliStart), suiteListMs: Math.round(m.suiteList), fastListMs: Math.round(m.fastList),
+    },
+  }));
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+/** 50 unittest files, each a TestCase subclass of a shared module, runnable alone or by run_suite.py. */
+function launcherSuite(dir) {
+  fs.mkdirSync(path.join(dir, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(dir, '.vscode/settings.json'), JSON.stringify({
+    'distest.launchers': [{ glob: 'test_*.py', launcher: '{mpiexec} -n {ranks} {python} {file}', ranks: 2 }],
+  }));
+  fs.writeFileSync(path.join(dir, 'shared_case.py'), [
+    'import unittest', 'from mpi4py import MPI', '',
+    'class MpiCase(unittest.TestCase):',
+    '    comm = MPI.COMM_WORLD', '',
+    '    def test_world(self):',
+    '        self.assertEqual(self.comm.allreduce(1), self.comm.Get_size())', '',
+  ].join('\n'));
+  for (let i = 0; i < FILES; i++) {
+    const n = String(i).padStart(2, '0');
+    fs.writeFileSync(path.join(dir, `test_${n}.py`), [
+      'import unittest', 'import shared_case', '',
+      `class TestCase${n}(shared_case.MpiCase):`,
+      '    def test_sum(self):',
+      `        self.assertEqual(self.comm.allreduce(${i}), ${i} * self.comm.Get_size())`, '',
+      'if __name__ == "__main__":', '    unittest.main()', '',
+    ].join('\n'));
+  }
+  fs.writeFileSync(path.join(dir, 'run_suite.py'), [
+    'import sys, unittest', '',
+    'suite = unittest.TestLoader().discover(".", pattern="test_*.py")',
+    'result = unittest.TextTestRunner(verbosity=1).run(suite)',
+    'sys.exit(0 if result.wasSuccessful() else 1)', '',
+  ].join('\n'));
+  return dir;
+}
+
+function fastFile(dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const tests = Array.from({ length: FAST_TESTS }, (_, i) =>
+    `@pytest.mark.mpi(min_size=2)\ndef test_fast_${i}():\n    assert MPI.COMM_WORLD.allreduce(1) == MPI.COMM_WORLD.Get_size()\n`);
+  fs.writeFileSync(path.join(dir, 'test_fast.py'), `import pytest\nfrom mpi4py import MPI\n\n\n${tests.join('\n\n')}`);
+  return dir;
+}
+
+/** `distest run` on the whole folder; every one of `expected` tests must pass. */
+function distestRun(dir, expected) {
+  const started = performance.now();
+  const res = spawnSync(process.execPath, [CLI, 'run', dir, '--json', '--python', PYTHON], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ms = performance.now() - started;
+  let tests = [];
+  try {
+    tests = JSON.parse(res.stdout).tests;
+  } catch {
+    throw new Error(`distest run ${dir}: no JSON (exit ${res.status})\n${res.stderr.slice(-2000)}`);
+  }
+  const passed = tests.filter(t => t.state === 'passed').length;
+  if (passed !== expected) throw new Error(`distest run ${dir}: ${passed} of ${expected} passed\n${JSON.stringify(tests.filter(t => t.state !== 'passed').slice(0, 3))}\n${res.stderr.slice(-2000)}`);
+  return ms;
+}
+
+function timed(program, args, cwd) {
+  const started = performance.now();
+  const res = spawnSync(program, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ms = performance.now() - started;
+  if (res.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${res.status})\n${res.stdout.slice(-1000)}${res.stderr.slice(-1000)}`);
+  return ms;
+}
+
+function which(name) {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+  if (!found) throw new Error(`${name} not found on PATH`);
+  return found;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
