@@ -60,6 +60,8 @@ async function dynamicItemTurnsIntoItsExactInstances({ session, page }) {
   const instances = ['[8]', '[16]', '[24]'];
   const rows = await eventually(async () => {
     await expandAllTests(page).catch(() => undefined);
+    // The demo's tree is taller than the view: the rows below it are rendered only once scrolled to.
+    await scrollToRow(page, '[24]').catch(() => undefined);
     return testRows(page);
   }, found => instances.every(name => found.some(r => r.name === name)), 90_000);
   for (const name of instances) assert(rows.some(r => r.name === name && r.description === '2 ranks'), `no "${name}" row with 2 ranks: ${rows.map(r => `${r.name} [${r.description}]`).join(', ')}`);
@@ -369,6 +371,8 @@ async function testingViewOpen({ session, page }) {
     await page.goto(session.workbenchUrl(session.workspace));
     await waitForWorkbench(page);
   }
+  // A study webview or a rank log left in front by earlier steps keeps the source editor from showing.
+  await runCommand(page, 'View: Close All Editors');
   await openTestingView(page);
   await page.locator('.test-explorer .monaco-list-row').first().waitFor({ timeout: 60_000 });
   await expandAllTests(page);
