@@ -69,6 +69,9 @@ async function dynamicItemTurnsIntoItsExactInstances({ session, page }) {
   assert(group?.description === '2 ranks', `the group row test_grid_sizes shows "${group?.description}"`);
   await (await testRow(page, '[16]')).scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(shotsDir, 'ui-exact-instances.png') });
+  // Back to the top of the tree, where the next steps find their rows.
+  await page.locator('.test-explorer .monaco-list').first().hover();
+  await page.mouse.wheel(0, -20_000);
 }
 
 async function passingMultiRankTestRunFromItsRow({ page }) {
