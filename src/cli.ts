@@ -93,8 +93,9 @@ interface Parsed { positionals: string[]; flags: Map<string, string | true> }
 
 const VALUE_FLAGS = new Set([
   '--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account',
-  '--debug', '--debug-endpoints', '--debug-wait',
 ]);
+/** `run` only: a study's iterations are not debugged (parseArgs refuses these there as unknown flags). */
+const DEBUG_FLAGS = ['--debug', '--debug-endpoints', '--debug-wait'];
 
 function parseArgs(args: string[], booleans: string[], values: string[]): Parsed {
   const positionals: string[] = [];
@@ -320,7 +321,7 @@ function cliAllocation(p: Parsed, settings: DistestSettings, pool: HostPool): Se
 }
 
 async function runCommand(args: string[]): Promise<number> {
-  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS]);
+  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS, ...DEBUG_FLAGS]);
   const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
   const { root, settings, selected } = await selectedTests(p);
