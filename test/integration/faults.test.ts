@@ -6,8 +6,12 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { discoverFolder } from '../../src/core/discovery/folder';
 import { localAllocation, type LocalAllocation } from '../../src/core/allocation/allocation';
+import { parseAllocationSpec } from '../../src/core/allocation/spec';
 import { runTests, type RunOptions } from '../../src/core/run/run';
+import { runSession } from '../../src/core/run/session';
+import { defaultSettings } from '../../src/core/settings';
 import { LocalHost } from '../../src/core/transport/local';
+import type { ExecResult } from '../../src/core/transport/host';
 import type { SweepResult } from '../../src/core/faults/stepFaults';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
@@ -128,6 +132,49 @@ test('a detached daemon a passing test leaves is swept', async () => {
   assert.equal(result.state, 'passed', JSON.stringify(result.messages));
   assert.equal(cleanup.length, 1);
   assert.ok(cleanup[0].killed.length >= 2, `killed ${JSON.stringify(cleanup[0].killed)}`);
+});
+
+/** This machine, where the end-of-run sweep (the one command that SIGKILLs) takes `delayMs` longer. */
+class SlowSweepHost extends LocalHost {
+  constructor(private readonly delayMs: number) {
+    super();
+  }
+
+  override async exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult> {
+    if (argv.some(arg => arg.includes('signal.SIGKILL'))) await new Promise(resolve => setTimeout(resolve, this.delayMs));
+    return super.exec(argv, opts);
+  }
+}
+
+test('the session reports results when the tests end; the sweep comes after, and the next run on the machine waits for it', async () => {
+  const events: [string, number][] = [];
+  const at = (what: string) => events.push([what, Date.now()]);
+  const session = (name: string, events: Parameters<typeof runSession>[1]['events']) => async () => {
+    const local = await alloc();
+    return runSession([await spec(name)], {
+      root: PROJECT,
+      settings: { ...defaultSettings(), pythonPath: PYTHON },
+      allocation: { label: 'local', resolve: async () => ({ allocation: { ...local, host: new SlowSweepHost(SWEEP_DELAY_MS) }, spec: parseAllocationSpec('local') }) },
+      events,
+    });
+  };
+  const SWEEP_DELAY_MS = 3000;
+  let second: Promise<unknown> | undefined;
+  const first = await session('test_leaves_a_daemon', {
+    result: r => at(`result ${r.state}`),
+    finished: () => {
+      at('finished');
+      second = session('test_leaves_a_daemon', { started: () => at('second started') })();
+    },
+    cleanup: r => at(`cleanup ${r.killed.length >= 2}`),
+  })();
+  at('session');
+  await second;
+  const order = events.map(e => e[0]);
+  assert.deepEqual(order, ['result passed', 'finished', 'cleanup true', 'session', 'second started'], JSON.stringify(events));
+  const when = new Map(events);
+  assert.ok((when.get('cleanup true') ?? 0) - (when.get('finished') ?? 0) >= SWEEP_DELAY_MS - 200, JSON.stringify(events));
+  assert.equal(first.cleanup.length, 1);
 });
 
 test('distest run --json: faults per test and the cleanup sweep', async () => {
