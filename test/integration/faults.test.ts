@@ -1,6 +1,6 @@
 // Hangs, crashes, core files and cleanup on real mpirun with real ranks (test/fixtures/faults-project).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -181,10 +181,25 @@ test('distest run --json: faults per test and the cleanup sweep', async () => {
   removeCores();
   const cli = path.resolve(__dirname, '../../../dist/cli.js');
   const ids = [`${FILE}::test_rank_1_aborts`, `${FILE}::test_leaves_a_daemon`];
+  // The tests are out on stdout before the sweep's note ("killed 2 stray processes") reaches stderr.
+  const arrivals: string[] = [];
   const stdout = await new Promise<string>(resolve => {
-    execFile(process.execPath, [cli, 'run', PROJECT, ...ids, '--json', '--python', PYTHON], { timeout: 120_000 }, (_err, out) => resolve(out));
+    const child = spawn(process.execPath, [cli, 'run', PROJECT, ...ids, '--json', '--python', PYTHON], { timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', b => {
+      out += b;
+      if (out.includes('"tests"') && !arrivals.includes('tests')) arrivals.push('tests');
+      if (out.includes('"cleanup"')) arrivals.push('cleanup');
+    });
+    child.stderr.on('data', b => {
+      err += b;
+      if (/killed \d+ stray process/.test(err) && !arrivals.includes('sweep note')) arrivals.push('sweep note');
+    });
+    child.on('close', () => resolve(out));
   });
   removeCores();
+  assert.deepEqual(arrivals.filter((a, i) => arrivals.indexOf(a) === i), ['tests', 'sweep note', 'cleanup']);
   const report = JSON.parse(stdout) as {
     tests: { id: string; state: string; faults: { kind: string; rank: number; host: string; signal: string | null; file: string | null; line: number | null; stack: unknown[] }[] }[];
     cleanup: { killed: number; hosts: string[] };
