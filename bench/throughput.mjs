@@ -4,13 +4,16 @@
 //   `{mpiexec} -n {ranks} {python} {file}` (2 ranks), vs the suite's own runner in one launch
 //   (`mpirun -n 2 python run_suite.py`, unittest discovery of the same files);
 // - fastRatio: 200 fast 2-rank pytest-mpi tests in one file, vs one `mpirun -n 2 python -m pytest --with-mpi`.
+// - remoteOverhead {hosts, slurm}: one 4-rank test on the test cluster's host list / Slurm job vs bare
+//   mpirun / srun (bench/remoteOverhead.mjs; brings the cluster up, needs root; BENCH_REMOTE=0 skips it).
 // Also prints where distest's time goes: CLI start (`--help`), discovery (`list --json`), the run itself.
-// Last stdout line: {"launcherSuiteRatio", "fastRatio", "profile": {...}} (ratios of medians).
+// Last stdout line: {"launcherSuiteRatio", "fastRatio", "remoteOverhead", "profile": {...}} (ratios of medians).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { remoteOverhead } from './remoteOverhead.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const CLI = path.join(root, 'dist/cli.js');
@@ -37,14 +40,17 @@ try {
     times.suiteList.push(timed(process.execPath, [CLI, 'list', suite, '--json'], work));
     times.fastList.push(timed(process.execPath, [CLI, 'list', fast, '--json'], work));
   }
+  const remote = process.env.BENCH_REMOTE === '0' ? null : await remoteOverhead({ root, cli: CLI, python: PYTHON, runs: RUNS });
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const ratio = (a, b) => Number((a / b).toFixed(3));
   console.log(`launcher suite (${FILES} files, 2 ranks): distest ${m.suiteDistest.toFixed(0)} ms, one-launch runner ${m.suiteBare.toFixed(0)} ms (medians of ${RUNS})`);
   console.log(`fast tests (${FAST_TESTS} × 2 ranks, one file): distest ${m.fastDistest.toFixed(0)} ms, mpirun -n 2 pytest --with-mpi ${m.fastBare.toFixed(0)} ms`);
   console.log(`distest CLI start ${m.cliStart.toFixed(0)} ms; discovery (list) suite ${m.suiteList.toFixed(0)} ms, fast ${m.fastList.toFixed(0)} ms`);
+  if (remote) console.log(`one 4-rank test on the test cluster: hosts distest ${remote.ms.hostsDistest} ms (exit ${remote.ms.hostsDistestExit}), bare mpirun ${remote.ms.hostsBare} ms; slurm distest ${remote.ms.slurmDistest} ms (exit ${remote.ms.slurmDistestExit}), bare srun ${remote.ms.slurmBare} ms`);
   console.log(JSON.stringify({
     launcherSuiteRatio: ratio(m.suiteDistest, m.suiteBare),
     fastRatio: ratio(m.fastDistest, m.fastBare),
+    remoteOverhead: remote && { hosts: remote.hosts, slurm: remote.slurm, ...(remote.slurmProblem ? { slurmProblem: remote.slurmProblem } : {}) },
     profile: {
       suiteDistestMs: Math.round(m.suiteDistest), suiteBareMs: Math.round(m.suiteBare), fastDistestMs: Math.round(m.fastDistest), fastBareMs: Math.round(m.fastBare),
       cliStartMs: Math.round(m.cliStart), suiteListMs: Math.round(m.suiteList), fastListMs: Math.round(m.fastList),

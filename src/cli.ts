@@ -331,6 +331,13 @@ async function runCommand(args: string[]): Promise<number> {
   const pool = cliHostPool();
   const stop = stopOnSignals();
   const runSettings = cliRunSettings(p, settings);
+  const junitPath = stringFlag(p, '--junit');
+  // The report goes out when the tests end, while the end-of-run sweep still runs; `--json`'s
+  // `cleanup` (what the sweep killed) closes the document once the sweep is done.
+  const report = (results: TestResult[]) => {
+    if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
+    process.stdout.write(json ? jsonTests(results) : encodeFsName(humanSummary(results)));
+  };
   const session = await runSession(selected, {
     root,
     settings: runSettings,
@@ -345,6 +352,7 @@ async function runCommand(args: string[]): Promise<number> {
       output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
       launcher: text => process.stderr.write(`${text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
+      finished: report,
       ...(debug ? { debugEndpoint: debug.write } : {}),
     },
   });
@@ -352,9 +360,7 @@ async function runCommand(args: string[]): Promise<number> {
   pool.dispose();
   stop.dispose();
 
-  const junitPath = stringFlag(p, '--junit');
-  if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
-  process.stdout.write(json ? `${JSON.stringify(jsonReport(results, sweeps), null, 2)}\n` : encodeFsName(humanSummary(results)));
+  if (json) process.stdout.write(jsonCleanup(sweeps));
   if (stop.signal.aborted) return stop.exitCode;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
 }
@@ -476,8 +482,12 @@ function stopOnSignals(): { signal: AbortSignal; readonly exitCode: number; disp
   };
 }
 
-/** `run --json`: every test with its messages and faults, and what the cleanup sweep killed. */
-function jsonReport(results: TestResult[], sweeps: SweepResult[]) {
+/**
+ * `run --json` is one document, `{"tests": [...], "cleanup": {...}}`, written in two parts: every test
+ * with its messages and faults when the tests end (jsonTests), what the cleanup sweep killed after it
+ * (jsonCleanup). Together they are exactly `JSON.stringify(report, null, 2)` and a newline.
+ */
+function jsonTests(results: TestResult[]): string {
   const tests = results.map(r => ({
     id: r.id,
     ranks: r.ranks,
@@ -490,8 +500,13 @@ function jsonReport(results: TestResult[], sweeps: SweepResult[]) {
       kind: f.kind, rank: f.rank, host: f.host, signal: f.signal ?? null, core: f.core ?? null, file: f.file ?? null, line: f.line ?? null, stack: f.stack,
     })),
   }));
+  const whole = JSON.stringify({ tests }, null, 2);
+  return `${whole.slice(0, -'\n}'.length)},\n`;
+}
+
+function jsonCleanup(sweeps: SweepResult[]): string {
   const cleanup = { killed: sweeps.reduce((n, s) => n + s.killed.length, 0), hosts: sweeps.filter(s => s.killed.length).map(s => s.host) };
-  return { tests, cleanup };
+  return `  "cleanup": ${JSON.stringify(cleanup, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
 }
 
 function allocationSpecFlag(p: Parsed) {
