@@ -60,10 +60,10 @@ export async function findTestFiles(root: string, config: DiscoveryConfig, parse
  * four thread-pool round trips). With the caller's parser, the folder's rules and modules stay for
  * single files discovered later with that parser and config (see registry.ts).
  */
-export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
+export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser | Promise<PythonTestParser>, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
   const absoluteRoot = path.resolve(root);
   const rules = loadPytestRules(absoluteRoot, config);
-  // The parser loads while the folder is walked.
+  // The parser loads while the folder is walked (the caller's too, when it is still loading).
   const loading = parser ? Promise.resolve(parser) : PythonTestParser.create();
   const ready = loading.then(python => new ProjectModules(python, rules, compileConfig(config)));
   let modules: ProjectModules | undefined;
@@ -120,7 +120,7 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     }
     if (parser) {
       const kept = modules;
-      rememberFolder({ root: absoluteRoot, config, parser, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
+      rememberFolder({ root: absoluteRoot, config, parser: python, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
       modules = undefined;
     }
     const own = mergeExtra(found, [...rules.diagnostics, ...walked.diagnostics.filter(d => !below(d.file))]);
