@@ -77,6 +77,12 @@ class Writer {
     this.varint(index);
   }
 
+  /** A string that is seldom repeated (an id, a path, a hash): a number of its own without the lookup (a repeat is stored twice). */
+  unique(s: string): void {
+    this.varint(this.text.length);
+    this.text.push(s);
+  }
+
   /** The lengths of the table's strings, in order. */
   lengths(): number[] {
     return this.text.map(s => s.length);
@@ -118,7 +124,7 @@ function writeTest(w: Writer, test: TestSpec, rel: string): void {
   const flags = (groupId !== undefined ? FLAG_GROUP : 0) | (label !== lastPart(id) ? FLAG_LABEL : 0) | (file !== rel ? FLAG_FILE : 0)
     | (className !== undefined ? FLAG_CLASS : 0) | (ranks === null ? FLAG_RANKS_NULL : 0) | (rest ? FLAG_REST : 0);
   w.varint(flags);
-  w.string(id);
+  w.unique(id);
   w.varint(range.line);
   w.varint(range.column);
   w.varint(range.endLine);
@@ -136,8 +142,8 @@ export function encodeFolder(folder: StoredFolder): Buffer {
   const w = new Writer();
   w.varint(folder.entries.length);
   for (const { rel, hash, stamp, discovery } of folder.entries) {
-    w.string(rel);
-    w.string(hash);
+    w.unique(rel);
+    w.unique(hash);
     if (stamp) {
       w.varint(1);
       w.double(stamp.size);
