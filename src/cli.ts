@@ -211,14 +211,18 @@ async function listCommand(args: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
     return 0;
   }
-  const width = Math.max(0, ...specs.map(s => s.id.length));
+  let width = 0;
+  for (const s of specs) width = Math.max(width, s.id.length);
+  // One write for the whole listing: a write per line to a pipe or file costs a system call each.
+  const lines: string[] = [];
   for (const s of specs) {
     const ranks = s.invalid ? 'invalid' : s.ranks === null ? `dynamic (${s.dynamic ?? 'decided at run time'})` : `${s.ranks} rank${s.ranks === 1 ? '' : 's'}`;
     const broken = syntaxErrors.has(s.file) ? `   (syntax error at line ${syntaxErrors.get(s.file)}: errors at collection)` : '';
-    // A file name that is not UTF-8 is printed as its bytes, as pytest prints it.
-    process.stdout.write(encodeFsName(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}${broken}\n`));
+    lines.push(`${s.id.padEnd(width)}   ${ranks.padEnd(8)}   ${s.framework}${broken}\n`);
   }
-  process.stdout.write(`${specs.length} test${specs.length === 1 ? '' : 's'}\n`);
+  lines.push(`${specs.length} test${specs.length === 1 ? '' : 's'}\n`);
+  // A file name that is not UTF-8 is printed as its bytes, as pytest prints it.
+  process.stdout.write(encodeFsName(lines.join('')));
   return 0;
 }
 

@@ -136,10 +136,10 @@ class DiscoveryServer {
   private async discoverAll(folderUri: string): Promise<FileDiscovery[]> {
     const started = Date.now();
     const folder = this.folders.add(folderUri);
-    const parser = await this.ensureParser();
     const results = new Map<string, FileDiscovery>();
     const cache = this.settings.discovery.cache ? this.cache : undefined;
-    const scanned = await discoverFolder(folder.path, this.settings.discovery, parser, { workerScript: __filename, cache });
+    // The folder is walked and its cache read while the parser may still be loading.
+    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache });
     for (const result of scanned) {
       // The editor addresses files by URI, which holds UTF-8 only: such a file could be neither opened
       // nor run from the Test Explorer, so it is named instead of shown.

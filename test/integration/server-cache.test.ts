@@ -53,7 +53,7 @@ test('a reopened workspace lists from the cache; a saved conftest change asks fo
     const first = await startServer(folder, cacheDir);
     const cold = await first.discoverAll();
     await first.stop();
-    assert.equal(fs.readdirSync(cacheDir).filter(n => n.endsWith('.json')).length, 1, 'the cache file was written');
+    assert.equal(fs.readdirSync(cacheDir).filter(n => n.endsWith('.bin')).length, 1, 'the cache file was written');
 
     const second = await startServer(folder, cacheDir);
     try {

@@ -53,7 +53,7 @@ async function withCache(root: string, dir: string, options: { version?: string;
 }
 
 const ids = (files: FileDiscovery[]) => files.flatMap(f => f.tests.map(t => t.id));
-const cacheFiles = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter(n => n.endsWith('.json')) : []);
+const cacheFiles = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter(n => n.endsWith('.bin')) : []);
 
 function setUp() {
   const root = makeTree(PROJECT, 'distest-cache-');
@@ -148,14 +148,19 @@ test('a corrupt or truncated cache file is ignored with a log line and replaced'
     await withCache(root, dir);
     const [name] = cacheFiles(dir);
     const file = path.join(dir, name);
-    const good = fs.readFileSync(file, 'utf8');
-    for (const broken of [good.slice(0, Math.floor(good.length / 2)), 'garbage', '{"format":1}', good.replace('"files":[[', '"files":[[1,')]) {
-      fs.writeFileSync(file, broken);
+    const good = fs.readFileSync(file);
+    // Cut short, foreign, the first layout's JSON, an entry's bytes changed (a string out of bounds),
+    // and bytes after the last entry.
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 2] = 0xff;
+    const broken = [good.subarray(0, Math.floor(good.length / 2)), Buffer.from('garbage'), Buffer.from('{"format":1}'), flipped, Buffer.concat([good, Buffer.from([0])])];
+    for (const bytes of broken) {
+      fs.writeFileSync(file, bytes);
       const log: string[] = [];
       const read = await withCache(root, dir, { log });
       assert.deepEqual(read.files, plain);
       assert.equal(read.hits, 0);
-      assert.equal(log.length, 1, `${broken.slice(0, 40)}: ${log.join(' | ')}`);
+      assert.equal(log.length, 1, `${bytes.subarray(0, 40).toString('latin1')}: ${log.join(' | ')}`);
       assert.match(log[0], /^distest: discovery cache: .* is not a valid cache file \(.*\); discovering without it$/);
       assert.equal((await withCache(root, dir)).hits, 3, 'the next discovery wrote a good file');
     }
@@ -181,5 +186,30 @@ test('the cache stays within its bounds: folders and bytes', async () => {
   } finally {
     done();
     for (const folder of others) fs.rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('a stamp taken within the racy window is rechecked by content (same size, same mtime, other bytes)', () => {
+  const { root, dir, done } = setUp();
+  try {
+    const file = path.join(root, 'tests/test_plain.py');
+    const rel = 'tests/test_plain.py';
+    const discovery: FileDiscovery = { file: rel, tests: [], diagnostics: [] };
+    const stampOf = () => {
+      const s = fs.statSync(file);
+      return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino };
+    };
+    // The entry claims other bytes than the file holds, under the file's own current stamp: what a
+    // file rewritten within its timestamps' resolution after it was read looks like.
+    const folder = new DiscoveryCache({ dir }).folder(root, 'k');
+    folder.put(discovery, { hash: 'not-the-content', stamp: stampOf() });
+    assert.equal(folder.lookup(rel, file), undefined, 'a fresh stamp does not vouch for the content');
+    // Outside the racy window (none here, as for a file last changed long before it was read) the stamp
+    // vouches for the content, as git's index does.
+    const aged = new DiscoveryCache({ dir, racyMs: -1000 }).folder(root, 'k');
+    aged.put(discovery, { hash: 'not-the-content', stamp: stampOf() });
+    assert.equal(aged.lookup(rel, file), discovery);
+  } finally {
+    done();
   }
 });

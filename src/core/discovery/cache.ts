@@ -1,4 +1,4 @@
-// The persistent discovery cache: one JSON file per workspace folder, in a folder the caller chooses (the
+// The persistent discovery cache: one file per workspace folder (layout in cacheFile.ts), in a folder the caller chooses (the
 // editor's workspace storage, the CLI's XDG cache). A file's tests are reused when its content is the
 // same (a SHA-1 of its bytes; an unchanged size, mtime, ctime and inode stand for it) and everything its
 // discovery read besides itself is too: the texts of conftest.py files, imported modules and plugins,
@@ -9,11 +9,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FileDiscovery, MarkerDiagnostic, SourceRange, TestSpec } from '../types';
+import type { FileDiscovery } from '../types';
+import { decodeFolder, encodeFolder, FORMAT } from './cacheFile';
 import type { DependencyFacts } from './project';
-
-/** Bumped when the file layout below changes. */
-const FORMAT = 1;
 
 /**
  * Changes with every distest build whose discovery could answer differently: scripts/build.mjs defines it
@@ -39,12 +37,18 @@ export interface DiscoveryCacheOptions {
   maxBytes?: number;
   /** At most this many workspace folders are cached (oldest removed first). */
   maxFolders?: number;
+  /** The racy window (RACY_MS unless a test says otherwise). */
+  racyMs?: number;
 }
 
 export const DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_FOLDERS = 16;
-/** A file changed this recently may change again within its timestamps' resolution: its stamp is not trusted. */
-const RACY_MS = 2000;
+/**
+ * A file changed this recently may change again within its timestamps' resolution (FAT keeps 2 s, some
+ * network file systems 1 s) without its stamp changing: that stamp is not trusted, the file is rechecked
+ * by content (git's "racily clean" entries).
+ */
+export const RACY_MS = 2000;
 
 interface Entry { hash: string; stamp: FileStamp | undefined; discovery: FileDiscovery }
 type HashedFacts = DependencyFacts<string>;
@@ -78,7 +82,7 @@ export class DiscoveryCache {
   }
 
   fileOf(root: string): string {
-    return path.join(this.options.dir, `discovery-${hashText(root).replace(/[/+=]/g, '_').slice(0, 20)}.json`);
+    return path.join(this.options.dir, `discovery-${hashText(root).replace(/[/+=]/g, '_').slice(0, 20)}.bin`);
   }
 
   log(line: string): void {
@@ -91,10 +95,13 @@ export class DiscoveryCache {
     const maxFolders = this.options.maxFolders ?? DEFAULT_CACHE_MAX_FOLDERS;
     let names: string[];
     try {
-      names = fs.readdirSync(this.options.dir).filter(n => /^discovery-.*\.json$/.test(n));
+      names = fs.readdirSync(this.options.dir);
     } catch {
       return;
     }
+    // Files of the first layout (JSON) are never read again.
+    for (const name of names) if (/^discovery-.*\.json$/.test(name)) fs.rmSync(path.join(this.options.dir, name), { force: true });
+    names = names.filter(n => /^discovery-.*\.bin$/.test(n));
     const files = names.flatMap(name => {
       const file = path.join(this.options.dir, name);
       try {
@@ -131,26 +138,18 @@ export class FolderCache {
   load(): void {
     if (this.loaded) return;
     this.loaded = true;
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      bytes = fs.readFileSync(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.cache.log(`cannot read ${this.file} (${(err as Error).message}); discovering without it`);
       return;
     }
     try {
-      const stored = JSON.parse(text) as StoredFolder;
-      if (typeof stored !== 'object' || stored === null || typeof stored.key !== 'string') throw new Error('no key');
-      if (stored.key !== this.key) return; // another version, settings or configuration: nothing to reuse
-      this.facts = {
-        texts: new Map(pairs(stored.facts.texts, 'string')),
-        holds: new Map(pairs(stored.facts.holds, 'boolean')),
-        files: new Map(pairs(stored.facts.files, 'boolean')),
-      };
-      for (const [rel, hash, stamp, tests, diagnostics] of stored.files) {
-        if (typeof rel !== 'string' || typeof hash !== 'string' || (stamp !== null && !(Array.isArray(stamp) && stamp.length === 4))) throw new Error('an entry is malformed');
-        this.entries.set(rel, { hash, stamp: stamp ? { size: stamp[0], mtimeMs: stamp[1], ctimeMs: stamp[2], ino: stamp[3] } : undefined, discovery: decodeFile(rel, tests, diagnostics) });
-      }
+      const stored = decodeFolder(bytes, this.key);
+      if (!stored) return; // another version, settings or configuration: nothing to reuse
+      this.facts = stored.facts;
+      for (const { rel, hash, stamp, discovery } of stored.entries) this.entries.set(rel, { hash, stamp, discovery });
     } catch (err) {
       this.entries.clear();
       this.facts = { texts: new Map(), holds: new Map(), files: new Map() };
@@ -193,7 +192,7 @@ export class FolderCache {
       return undefined;
     }
     if (hashBytes(bytes) !== entry.hash) return undefined;
-    entry.stamp = trusted(stamp);
+    entry.stamp = this.trusted(stamp);
     if (entry.stamp) this.dirty = true;
     this.hits++;
     return entry.discovery;
@@ -201,8 +200,13 @@ export class FolderCache {
 
   /** Keeps a file's fresh discovery. */
   put(discovery: FileDiscovery, read: ReadFile): void {
-    this.entries.set(discovery.file, { hash: read.hash, stamp: read.stamp && trusted(read.stamp), discovery });
+    this.entries.set(discovery.file, { hash: read.hash, stamp: read.stamp && this.trusted(read.stamp), discovery });
     this.dirty = true;
+  }
+
+  /** A stamp that can vouch for the content later: not one of a file changed within the racy window before now. */
+  private trusted(stamp: FileStamp): FileStamp | undefined {
+    return Math.max(stamp.mtimeMs, stamp.ctimeMs) < Date.now() - (this.cache.options.racyMs ?? RACY_MS) ? stamp : undefined;
   }
 
   /** Forgets a file that is gone or no test file any more. */
@@ -228,28 +232,20 @@ export class FolderCache {
 
   /** Writes the cache file when something changed (atomically: a reader sees the old file or the new one). */
   save(): void {
-    const before = this.facts;
-    this.foldFacts();
-    if (!this.dirty && sameFacts(before, this.facts)) return;
+    if (this.foldFacts()) this.dirty = true;
+    if (!this.dirty) return;
     this.dirty = false;
-    const facts = this.facts;
-    const stored: StoredFolder = {
-      format: FORMAT,
-      key: this.key,
-      facts: { texts: [...facts.texts], holds: [...facts.holds], files: [...facts.files] },
-      files: [...this.entries].map(([rel, e]) => [rel, e.hash, e.stamp ? [e.stamp.size, e.stamp.mtimeMs, e.stamp.ctimeMs, e.stamp.ino] : null, ...encodeFile(e.discovery)]),
-    };
-    const text = JSON.stringify(stored);
+    const bytes = encodeFolder({ key: this.key, facts: this.facts, entries: [...this.entries].map(([rel, e]) => ({ rel, ...e })) });
     const maxBytes = this.cache.options.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
-    if (text.length > maxBytes) {
-      this.cache.log(`${this.file} would take ${text.length} bytes, more than the ${maxBytes} allowed; not written`);
+    if (bytes.length > maxBytes) {
+      this.cache.log(`${this.file} would take ${bytes.length} bytes, more than the ${maxBytes} allowed; not written`);
       fs.rmSync(this.file, { force: true });
       return;
     }
     const temporary = `${this.file}.${process.pid}.tmp`;
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      fs.writeFileSync(temporary, text);
+      fs.writeFileSync(temporary, bytes);
       fs.renameSync(temporary, this.file);
     } catch (err) {
       fs.rmSync(temporary, { force: true });
@@ -259,10 +255,13 @@ export class FolderCache {
     this.cache.prune();
   }
 
-  /** Adds what this process's discovery read since to the facts the entries rest on. */
-  private foldFacts(): void {
-    this.facts = mergeFacts([this.facts, ...(this.liveFacts ? [hashFacts(this.liveFacts())] : []), ...this.extraFacts]);
+  /** Adds what this process's discovery read since to the facts the entries rest on; whether that added any. */
+  private foldFacts(): boolean {
+    const added = [...(this.liveFacts ? [hashFacts(this.liveFacts())] : []), ...this.extraFacts].filter(facts => !knownFacts(facts, this.facts));
     this.extraFacts.length = 0;
+    if (!added.length) return false;
+    this.facts = mergeFacts([this.facts, ...added]);
+    return true;
   }
 
   /** Whether the entries rest on this file: its text was read, or whether it exists was asked. */
@@ -313,10 +312,6 @@ function sameStamp(a: FileStamp, b: FileStamp): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 }
 
-/** A stamp that can vouch for the content later: not one of a file changed within the last RACY_MS. */
-function trusted(stamp: FileStamp): FileStamp | undefined {
-  return Math.max(stamp.mtimeMs, stamp.ctimeMs) < Date.now() - RACY_MS ? stamp : undefined;
-}
 
 function hashFacts(facts: DependencyFacts): HashedFacts {
   const texts = new Map<string, string>();
@@ -324,9 +319,13 @@ function hashFacts(facts: DependencyFacts): HashedFacts {
   return { texts, holds: facts.holds, files: facts.files };
 }
 
-function sameFacts(a: HashedFacts, b: HashedFacts): boolean {
-  const same = <T>(x: Map<string, T>, y: Map<string, T>) => x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
-  return same(a.texts, b.texts) && same(a.holds, b.holds) && same(a.files, b.files);
+/** Whether every fact of `facts` is already in `known`, with the same answer. */
+function knownFacts(facts: HashedFacts, known: HashedFacts): boolean {
+  const within = <T>(x: Map<string, T>, y: Map<string, T>) => {
+    for (const [k, v] of x) if (y.get(k) !== v) return false;
+    return true;
+  };
+  return within(facts.texts, known.texts) && within(facts.holds, known.holds) && within(facts.files, known.files);
 }
 
 export function mergeFacts(all: HashedFacts[]): HashedFacts {
@@ -342,79 +341,4 @@ export function mergeFacts(all: HashedFacts[]): HashedFacts {
 /** Hashes a ProjectModules' facts for another thread or the cache file. */
 export function factsForCache(facts: DependencyFacts): HashedFacts {
   return hashFacts(facts);
-}
-
-// ---- the file layout: compact, since a large workspace has tens of thousands of tests ----
-
-interface StoredFolder {
-  format: number;
-  key: string;
-  facts: { texts: [string, string][]; holds: [string, boolean][]; files: [string, boolean][] };
-  files: [rel: string, hash: string, stamp: [number, number, number, number] | null, tests: StoredTest[], diagnostics: MarkerDiagnostic[]][];
-}
-
-/**
- * A TestSpec without what its file gives: `s` is the id after `file::` (else `id` is kept), `g` the
- * groupId after it, `r` the range as [line, column, endLine, endColumn], `label` only when it is not the
- * id's last part; `file` only when it is not the entry's.
- */
-type StoredTest = Omit<TestSpec, 'id' | 'label' | 'file' | 'range' | 'groupId'> & { s?: string; id?: string; g?: string; groupId?: string; r: number[]; label?: string; file?: string };
-
-function encodeFile(discovery: FileDiscovery): [StoredTest[], MarkerDiagnostic[]] {
-  const prefix = `${discovery.file}::`;
-  const tests = discovery.tests.map(test => {
-    const { id, groupId, label, file, range } = test;
-    const stored = { r: [range.line, range.column, range.endLine, range.endColumn] } as StoredTest;
-    const copy = stored as unknown as Record<string, unknown>;
-    for (const key in test) if (!ENCODED.has(key)) copy[key] = test[key as keyof TestSpec];
-    if (id.startsWith(prefix)) stored.s = id.slice(prefix.length);
-    else stored.id = id;
-    if (groupId !== undefined) {
-      if (groupId.startsWith(prefix)) stored.g = groupId.slice(prefix.length);
-      else stored.groupId = groupId;
-    }
-    if (label !== lastPart(id)) stored.label = label;
-    if (file !== discovery.file) stored.file = file;
-    return stored;
-  });
-  return [tests, discovery.diagnostics];
-}
-
-/** The TestSpec fields encodeFile writes in a form of their own. */
-const ENCODED = new Set(['id', 'groupId', 'label', 'file', 'range']);
-
-function decodeFile(rel: string, tests: StoredTest[], diagnostics: MarkerDiagnostic[]): FileDiscovery {
-  const prefix = `${rel}::`;
-  if (!Array.isArray(tests) || !Array.isArray(diagnostics)) throw new Error(`the entry of ${rel} is malformed`);
-  return {
-    file: rel,
-    tests: tests.map(stored => {
-      const { s, id, g, groupId, r, label, file } = stored;
-      const fullId = s !== undefined ? prefix + s : id;
-      if (typeof fullId !== 'string' || !Array.isArray(r) || r.length !== 4) throw new Error(`a test of ${rel} is malformed`);
-      const test = { id: fullId } as TestSpec;
-      const group = g !== undefined ? prefix + g : groupId;
-      if (group !== undefined) test.groupId = group;
-      test.label = label ?? lastPart(fullId);
-      test.file = file ?? rel;
-      test.range = { line: r[0], column: r[1], endLine: r[2], endColumn: r[3] } satisfies SourceRange;
-      const copy = test as unknown as Record<string, unknown>;
-      for (const key in stored) if (!STORED_OWN.has(key)) copy[key] = stored[key as keyof StoredTest];
-      return test;
-    }),
-    diagnostics,
-  };
-}
-
-/** The StoredTest fields decodeFile reads itself. */
-const STORED_OWN = new Set(['s', 'id', 'g', 'groupId', 'r', 'label', 'file']);
-
-/** A stored list of [string, value] pairs, checked. */
-function pairs<T>(list: [string, T][], type: 'string' | 'boolean'): [string, T][] {
-  if (!Array.isArray(list) || !list.every(p => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === type)) throw new Error('the facts are malformed');
-  return list;
-}
-
-function lastPart(id: string): string {
-  return id.slice(id.lastIndexOf('::') + 2);
 }

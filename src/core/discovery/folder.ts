@@ -60,10 +60,10 @@ export async function findTestFiles(root: string, config: DiscoveryConfig, parse
  * four thread-pool round trips). With the caller's parser, the folder's rules and modules stay for
  * single files discovered later with that parser and config (see registry.ts).
  */
-export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
+export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser | Promise<PythonTestParser>, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
   const absoluteRoot = path.resolve(root);
   const rules = loadPytestRules(absoluteRoot, config);
-  // The parser loads while the folder is walked.
+  // The parser loads while the folder is walked (the caller's too, when it is still loading).
   const loading = parser ? Promise.resolve(parser) : PythonTestParser.create();
   const ready = loading.then(python => new ProjectModules(python, rules, compileConfig(config)));
   let modules: ProjectModules | undefined;
@@ -120,7 +120,7 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     }
     if (parser) {
       const kept = modules;
-      rememberFolder({ root: absoluteRoot, config, parser, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
+      rememberFolder({ root: absoluteRoot, config, parser: python, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
       modules = undefined;
     }
     const own = mergeExtra(found, [...rules.diagnostics, ...walked.diagnostics.filter(d => !below(d.file))]);
@@ -252,16 +252,19 @@ async function walkFolder(start: string, rules: PytestRules, compiled: CompiledR
   let level = [start];
   while (level.length) {
     const next: string[] = [];
-    await Promise.all(level.map(async dir => {
+    // Synchronous reads, a level per event-loop turn: for a thousand folders 2-3x faster than
+    // fs.promises (whose every call is a thread-pool round trip).
+    await new Promise(resolve => setImmediate(resolve));
+    for (const dir of level) {
       let entries: fs.Dirent<Buffer>[];
       try {
-        entries = await fs.promises.readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' });
+        entries = fs.readdirSync(fsPath(dir), { withFileTypes: true, encoding: 'buffer' });
       } catch {
-        return; // vanished or unreadable: nothing to discover there
+        continue; // vanished or unreadable: nothing to discover there
       }
       // Names are read as bytes: one that is not valid UTF-8 is kept with its bytes escaped (fsNames.ts).
       const names = entries.map(e => decodeFsName(e.name));
-      if (dir !== start && !rules.collectInVirtualenv && isVirtualenv(dir, names)) return;
+      if (dir !== start && !rules.collectInVirtualenv && isVirtualenv(dir, names)) continue;
       listings.set(dir, names);
       for (const [index, entry] of entries.entries()) {
         const name = names[index];
@@ -269,13 +272,14 @@ async function walkFolder(start: string, rules: PytestRules, compiled: CompiledR
         let isDir = entry.isDirectory();
         let isFile = entry.isFile();
         if (entry.isSymbolicLink()) {
+          let target: fs.Stats;
           try {
-            const target = await fs.promises.stat(fsPath(child));
-            isDir = target.isDirectory();
-            isFile = target.isFile();
+            target = fs.statSync(fsPath(child));
           } catch {
-            continue;
+            continue; // dangling, a loop, unreadable
           }
+          isDir = target.isDirectory();
+          isFile = target.isFile();
         }
         if (isDir) {
           if (compiled.isIgnored(child) || compiled.isExcludedDir(child)) continue;
@@ -286,7 +290,7 @@ async function walkFolder(start: string, rules: PytestRules, compiled: CompiledR
           if (compiled.matchesPythonFiles(child) || (config.config.launchers.length && config.launcherFor(path.relative(rules.root, child)))) candidates.add(child);
         }
       }
-    }));
+    }
     level = next;
   }
 }
