@@ -1,14 +1,19 @@
 // Debug benchmark: time from the start of a Debug run to every rank stopped at a breakpoint on the test's
 // first line (a DAP client attached to each endpoint as it appears), for 2 and 8 local ranks, against the
 // same test's plain run measured in the same process; and continue-all latency across 8 ranks (continue
-// sent to every rank → every rank's continue answered, i.e. running again). Cluster runs are not
-// measured here (see the last line's `cluster`).
+// sent to every rank → every rank's continue answered, i.e. running again). On the test cluster
+// (test/cluster/up.sh, brought up and down again when it was not up; needs root; BENCH_CLUSTER=0 skips
+// it): 4 ranks over two nodes (`--allocation hosts:dt-node1:2,dt-node2:2`) through the CLI, `--debug all
+// --debug-endpoints FILE` with a client attached to each relayed endpoint, against the same `distest run`.
 // Last stdout line: {"debug": {...}}.
 import * as esbuild from 'esbuild';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { clusterClientEnv, clusterScript } from '../test/e2e/cluster.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const entryJs = path.join(root, '.bench/debug-entry.js');
@@ -86,7 +91,87 @@ for (const ranks of [2, 8]) {
   };
   process.stderr.write(`${ranks} ranks: ${JSON.stringify(out[`local${ranks}`])}\n`);
 }
-const clusterUp = spawnSync('ip', ['netns', 'pids', 'dt-node1']).status === 0;
-out.cluster = clusterUp ? 'up, but not measured by this benchmark (see test/integration/cluster.test.ts debug tests)' : 'not measured: the test cluster is not up';
+if (process.env.BENCH_CLUSTER !== '0') {
+  out.cluster4 = await clusterCase();
+  process.stderr.write(`4 ranks on two cluster nodes: ${JSON.stringify(out.cluster4)}\n`);
+}
 process.stdout.write(`${JSON.stringify({ debug: out })}\n`);
 process.exit(0);
+
+/** The CLI's `run` in the fixture project; resolves with its exit time (ms) once it passed. */
+function cliRun(args, env, onStdout = () => undefined) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), 'run', ...args], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', b => { output += b; onStdout(); });
+  child.stderr.on('data', b => (output += b));
+  return new Promise((resolve, reject) => child.on('close', code => (code === 0
+    ? resolve(performance.now() - t0)
+    : reject(new Error(`distest run ${args.join(' ')}: exit ${code}\n${output.slice(-2000)}`)))));
+}
+
+/** 4 ranks on dt-node1 and dt-node2: plain run vs Debug run (all stopped at the first line, continue all). */
+async function clusterCase() {
+  const wasUp = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes('dt-node1');
+  clusterScript('up.sh');
+  try {
+    const env = { ...process.env, ...clusterClientEnv() };
+    const base = ['--allocation', 'hosts:dt-node1:2,dt-node2:2', '--python', PYTHON, '--ranks', '4', spec.id];
+    const plains = [];
+    const debugs = [];
+    for (let i = 0; i < RUNS; i++) {
+      plains.push(await cliRun(base, env));
+      debugs.push(await clusterDebugRun(base, env));
+    }
+    const plainMs = median(plains);
+    const stoppedMs = median(debugs.map(d => d.stoppedMs));
+    return {
+      plainRunMs: Math.round(plainMs), allStoppedMs: Math.round(stoppedMs), debugRunMs: Math.round(median(debugs.map(d => d.totalMs))),
+      stoppedVsPlainRun: +(stoppedMs / plainMs).toFixed(2), continueAllMs: +median(debugs.map(d => d.continueMs)).toFixed(1),
+    };
+  } finally {
+    if (!wasUp) clusterScript('down.sh');
+  }
+}
+
+/** A `--debug all` CLI run: a DAP client on each endpoint line as it appears in the endpoints file. */
+async function clusterDebugRun(base, env) {
+  const endpoints = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-bench-debug-')), 'endpoints.jsonl');
+  fs.writeFileSync(endpoints, '');
+  const t0 = performance.now();
+  const stops = [];
+  const attaching = [];
+  let seen = 0;
+  let allStopped;
+  const stopped = new Promise(resolve => (allStopped = resolve));
+  let stoppedMs = 0;
+  const attach = async endpoint => {
+    const client = await DapClient.connect(endpoint.host, endpoint.port);
+    await client.attach({ breakpoints: { [file]: [FIRST_LINE] } });
+    const event = await client.waitEvent('stopped', { timeoutMs: 120_000 });
+    stops.push({ client, threadId: event.body.threadId });
+    if (stops.length === 4) {
+      stoppedMs = performance.now() - t0;
+      allStopped();
+    }
+  };
+  const poll = setInterval(() => {
+    const lines = fs.readFileSync(endpoints, 'utf8').split('\n').filter(l => l.endsWith('}'));
+    for (const line of lines.slice(seen)) attaching.push(attach(JSON.parse(line)));
+    seen = lines.length;
+  }, 20);
+  const running = cliRun([...base, '--debug', 'all', '--debug-endpoints', endpoints, '--debug-wait', '120'], env);
+  try {
+    await Promise.race([stopped, running.then(() => { throw new Error('the debug run ended before every rank stopped'); })]);
+  } finally {
+    clearInterval(poll);
+  }
+  const c0 = performance.now();
+  await Promise.all(stops.map(s => s.client.request('continue', { threadId: s.threadId })));
+  const continueMs = performance.now() - c0;
+  const totalMs = await running;
+  await Promise.all(attaching);
+  for (const s of stops) s.client.destroy();
+  fs.rmSync(path.dirname(endpoints), { recursive: true, force: true });
+  return { stoppedMs, continueMs, totalMs };
+}
