@@ -11,6 +11,7 @@ import { ProjectPaths } from '../projectPaths';
 import type { DistestSettings } from '../settings';
 import { parseRankSelection, type DebugRequest } from '../debug/request';
 import type { TestResult, TestSpec } from '../types';
+import { durationsFile, readDurations, recordDurations } from './durations';
 import { placeProject, type Placement } from './placement';
 import { runTests, type RunListener, type RunOptions } from './run';
 
@@ -32,6 +33,8 @@ export interface SessionOverrides {
   timeoutSeconds?: number;
   /** A Debug run (`--debug RANKS`, the editor's Debug profile): the ranks it selects start under debugpy. */
   debug?: DebugRequest;
+  /** Launches at once instead of `distest.parallelLaunches` (`--jobs`). */
+  jobs?: number;
 }
 
 export interface SessionOptions {
@@ -85,8 +88,10 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
     if (placement.note) events.progress?.(placement.note);
     const paths = new ProjectPaths(opts.root, placement.root === opts.root ? undefined : placement.root);
     await events.placed?.(placement, paths);
+    const durations = durationsFile(opts.root);
     const results = await runTests(specs, {
       ...runOptions(opts.settings, opts.overrides),
+      durations: readDurations(durations),
       root: placement.root,
       paths,
       assetDir: placement.assetDir,
@@ -95,6 +100,7 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
       signal: opts.signal,
       listener: { ...events, cleanup: r => { cleanup.push(r); events.cleanup?.(r); } },
     });
+    recordDurations(durations, results);
     return { results, allocation: alloc, cleanup };
   } finally {
     await resolved.release?.().catch(err => events.progress?.(`could not release ${allocationLabel(alloc)}: ${(err as Error).message}`));
@@ -109,6 +115,7 @@ export function runOptions(settings: DistestSettings, overrides: SessionOverride
     ...(overrides.ranks !== undefined ? { ranksOverride: overrides.ranks } : {}),
     ...(overrides.debug ? { debug: overrides.debug } : {}),
     defaultRanks: settings.mpiDefaultRanks,
+    parallelLaunches: overrides.jobs ?? settings.parallelLaunches,
     extraPytestArgs: settings.pytestArgs,
     silenceMs: settings.silenceSeconds * 1000,
     cores: settings.cores,
