@@ -2,33 +2,18 @@
 // ones one launch per file gives ("batch": false), a crash in one file reruns the files after it, a
 // hostile file name stays one argument; and pytest's xfail / xpass stay visible in JSON and JUnit.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { runCliJson, type CliJsonRun } from './cliJson';
 
-const REPO = path.resolve(__dirname, '../../..');
-const CLI = path.join(REPO, 'dist/cli.js');
 const PYTHON = '/usr/bin/python3'; // python3 on PATH here is a pyenv build without mpi4py
 
 interface JsonTest { id: string; state: string; failedRanks: number[]; pytestOutcome: string | null; messages: { text: string }[] }
 
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; tests: JsonTest[]; stderr: string }> {
-  const child = spawn('/bin/sh', ['-c', 'ulimit -Sc 0; exec node "$@"', 'sh', CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', b => (stdout += b));
-  child.stderr.on('data', b => (stderr += b));
-  return new Promise(resolve => child.on('close', code => {
-    let tests: JsonTest[] = [];
-    try {
-      tests = (JSON.parse(stdout) as { tests: JsonTest[] }).tests;
-    } catch {
-      tests = [];
-    }
-    resolve({ code, tests, stderr });
-  }));
+function runCli(args: string[], env: Record<string, string> = {}): Promise<CliJsonRun<JsonTest>> {
+  return runCliJson<JsonTest>(args, { env });
 }
 
 const HOSTILE = 'test_5 $(touch $DISTEST_PWN);x.py';

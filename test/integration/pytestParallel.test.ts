@@ -4,11 +4,12 @@
 // schedulers do under distest's launches: its `comm` fixture, sub-communicators, skips and its gathering
 // of a failing rank's report.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { runCliJson, type CliJsonRun } from './cliJson';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLI = path.join(REPO, 'dist/cli.js');
@@ -37,21 +38,8 @@ const env = () => {
 
 interface JsonTest { id: string; ranks: number; state: string; failedRanks: number[]; messages: { rank: number | null; text: string; line: number | null }[] }
 
-function cli(args: string[], extraEnv: Record<string, string>, cwd = PROJECT): Promise<{ code: number | null; tests: JsonTest[]; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', b => (stdout += b));
-  child.stderr.on('data', b => (stderr += b));
-  return new Promise(resolve => child.on('close', code => {
-    let tests: JsonTest[] = [];
-    try {
-      tests = (JSON.parse(stdout) as { tests: JsonTest[] }).tests;
-    } catch {
-      tests = [];
-    }
-    resolve({ code, tests, stderr });
-  }));
+function cli(args: string[], extraEnv: Record<string, string>, cwd = PROJECT): Promise<CliJsonRun<JsonTest>> {
+  return runCliJson<JsonTest>(args, { cwd, env: extraEnv });
 }
 
 const brief = (tests: JsonTest[]) => tests.map(t => [t.id.slice(FILE.length + 2), t.ranks, t.state, t.failedRanks]);
