@@ -2,7 +2,8 @@
 // run side by side on a 3-slot local allocation. The proof of overlap is a file barrier: each launch's
 // first test writes its mark and waits for the other's, which only a concurrent launch can write. Also:
 // results stay per test, a crash in one launch errors only its tests (its unstarted ones are relaunched),
-// `--jobs 1` is the old one-after-another order, and a cancel leaves no process of either launch.
+// `--jobs 1` is the old one-after-another order, a host list gives each launch its own slots, and a cancel
+// leaves no process of either launch.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -113,6 +114,13 @@ test('a 2-rank and a 1-rank launch run side by side; results stay per test; a cr
   const recorded = JSON.parse(fs.readFileSync(path.join(dir, '.distest/durations.json'), 'utf8')) as { tests: Record<string, number> };
   assert.ok((recorded.tests['tests/test_pack.py::test_two_meets_one'] ?? 0) > 0, JSON.stringify(recorded));
   assert.equal(recorded.tests['tests/test_pack.py::test_two_crashes'], undefined, 'an errored test has no duration of its own');
+});
+
+test('a host list: each launch gets its own share of the hosts\' slots (--host localhost:2 beside --host localhost:1)', { timeout: 120_000 }, async () => {
+  const dir = project();
+  const res = await cli(dir, ['--allocation', 'hosts:localhost:3', 'tests/test_pack.py::test_two_meets_one', 'tests/test_pack.py::test_one_meets_two'], {});
+  assert.deepEqual(states(res.tests), { test_two_meets_one: 'passed', test_one_meets_two: 'passed' }, res.stderr);
+  assert.match(res.stderr, /launch 2 \(\d ranks?, 1 tests\) runs beside launch 1 on localhost:[12]\b/);
 });
 
 test('--jobs 1 runs the launches one after another: the barrier cannot be met by the first', { timeout: 120_000 }, async () => {
