@@ -2,6 +2,7 @@
 // the test cluster's nodes) and a Slurm allocation (srun into a salloc job), each against the bare
 // launcher command in a shell (same launcher, same pytest, no distest agent), interleaved in one run.
 // Brings the test cluster up (test/cluster/up.sh) and down again unless it was already up.
+// distest's time is until its result (runTests returns); the end-of-run sweep that follows is printed beside it.
 // Last stdout line: {"launchOverhead": {"local", "hosts", "slurm"}} with overhead = distestMs / bareMs - 1.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,8 @@ const entryJs = path.join(root, '.bench/launch-entry.js');
 const project = path.join(root, 'test/fixtures/mpi-project');
 const PYTHON = '/usr/bin/python3';
 const RUNS = 5;
+/** How long each run's end-of-run sweep went on after its result (per allocation kind). */
+let sweepMs = [];
 const TEST = 'tests/test_mpi_marks.py::test_gather';
 
 await esbuild.build({
@@ -41,6 +44,7 @@ try {
   };
   const overhead = {};
   for (const [kind, alloc] of Object.entries(allocs)) {
+    sweepMs = [];
     const distest = [];
     const bare = [];
     const bareCommand = bareShellCommand(alloc);
@@ -51,7 +55,7 @@ try {
     const d = median(distest);
     const b = median(bare);
     overhead[kind] = Number((d / b - 1).toFixed(3));
-    console.log(`${kind.padEnd(6)} distest ${d.toFixed(0)} ms, bare ${b.toFixed(0)} ms (medians of ${RUNS}), ratio ${(d / b).toFixed(2)}`);
+    console.log(`${kind.padEnd(6)} distest ${d.toFixed(0)} ms, bare ${b.toFixed(0)} ms (medians of ${RUNS}), ratio ${(d / b).toFixed(2)}; sweep after the result ${median(sweepMs).toFixed(0)} ms`);
     console.log(`       bare: ${bareCommand}`);
   }
   console.log(JSON.stringify({ launchOverhead: overhead }));
@@ -60,10 +64,14 @@ try {
   if (!wasUp) clusterScript('down.sh');
 }
 
+/** Until the result is in; the end-of-run sweep runs after it (off the clock) and is awaited before the next launch. */
 async function timeDistest(alloc) {
   const started = performance.now();
-  const [result] = await runTests([spec], { root: project, alloc, ranksOverride: 4, timeoutMs: 120_000 });
+  let sweep = Promise.resolve();
+  const [result] = await runTests([spec], { root: project, alloc, ranksOverride: 4, timeoutMs: 120_000, sweepStarted: s => (sweep = s) });
   const ms = performance.now() - started;
+  await sweep;
+  sweepMs.push(performance.now() - started - ms);
   if (result.state !== 'passed') throw new Error(`${alloc.kind}: ${TEST} ${result.state}: ${JSON.stringify(result.messages).slice(0, 500)}`);
   return ms;
 }

@@ -11,13 +11,16 @@
 //   against pytest_parallel's dynamic scheduler under `mpirun -np 4` (the real plugin, shared/third_party);
 //   `--jobs 1` (one launch per count, one after another) is timed too.
 // Also prints where distest's time goes: CLI start (`--help`), discovery (`list --json`), the run itself.
-// Last stdout line: {"launcherSuiteRatio", "fastRatio", "mixedVsBound", "mixedVsPytestParallelDynamic", "profile": {...}}
-// (ratios of medians).
+// - remoteOverhead {hosts, slurm}: one 4-rank test on the test cluster's host list / Slurm job vs bare
+//   mpirun / srun (bench/remoteOverhead.mjs; brings the cluster up, needs root; BENCH_REMOTE=0 skips it).
+// Last stdout line: {"launcherSuiteRatio", "fastRatio", "mixedVsBound", "mixedVsPytestParallelDynamic", "remoteOverhead",
+// "profile": {...}} (ratios of medians).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { remoteOverhead } from './remoteOverhead.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const CLI = path.join(root, 'dist/cli.js');
@@ -54,6 +57,7 @@ try {
     times.suiteList.push(timed(process.execPath, [CLI, 'list', suite, '--json'], work));
     times.fastList.push(timed(process.execPath, [CLI, 'list', fast, '--json'], work));
   }
+  const remote = process.env.BENCH_REMOTE === '0' ? null : await remoteOverhead({ root, cli: CLI, python: PYTHON, runs: RUNS });
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const ratio = (a, b) => Number((a / b).toFixed(3));
   console.log(`launcher suite (${FILES} files, 2 ranks): distest ${m.suiteDistest.toFixed(0)} ms, one-launch runner ${m.suiteBare.toFixed(0)} ms (medians of ${RUNS})`);
@@ -61,11 +65,13 @@ try {
   console.log(`mixed (${mixedTests} tests at ${MIXED.counts.join(', ')} ranks, ${MIXED.seconds} s each, ${MIXED.slots} slots on ${os.cpus().length} cores): distest packed ${m.mixedDistest.toFixed(0)} ms, ` +
     `--jobs 1 ${m.mixedSequential.toFixed(0)} ms, pytest_parallel dynamic (mpirun -np ${MIXED.slots}) ${m.mixedDynamic.toFixed(0)} ms, lower bound ${MIXED_BOUND_MS.toFixed(0)} ms`);
   console.log(`distest CLI start ${m.cliStart.toFixed(0)} ms; discovery (list) suite ${m.suiteList.toFixed(0)} ms, fast ${m.fastList.toFixed(0)} ms`);
+  if (remote) console.log(`one 4-rank test on the test cluster: hosts distest ${remote.ms.hostsDistest} ms (exit ${remote.ms.hostsDistestExit}), bare mpirun ${remote.ms.hostsBare} ms; slurm distest ${remote.ms.slurmDistest} ms (exit ${remote.ms.slurmDistestExit}), bare srun ${remote.ms.slurmBare} ms`);
   console.log(JSON.stringify({
     launcherSuiteRatio: ratio(m.suiteDistest, m.suiteBare),
     fastRatio: ratio(m.fastDistest, m.fastBare),
     mixedVsBound: ratio(m.mixedDistest, MIXED_BOUND_MS),
     mixedVsPytestParallelDynamic: ratio(m.mixedDistest, m.mixedDynamic),
+    remoteOverhead: remote && { hosts: remote.hosts, slurm: remote.slurm, ...(remote.slurmProblem ? { slurmProblem: remote.slurmProblem } : {}) },
     profile: {
       mixedDistestMs: Math.round(m.mixedDistest), mixedSequentialMs: Math.round(m.mixedSequential), mixedDynamicMs: Math.round(m.mixedDynamic), mixedBoundMs: Math.round(MIXED_BOUND_MS),
       suiteDistestMs: Math.round(m.suiteDistest), suiteBareMs: Math.round(m.suiteBare), fastDistestMs: Math.round(m.fastDistest), fastBareMs: Math.round(m.fastBare),

@@ -95,8 +95,9 @@ interface Parsed { positionals: string[]; flags: Map<string, string | true> }
 
 const VALUE_FLAGS = new Set([
   '--ranks', '--timeout', '--junit', '--python', '--mpiexec', '--allocation', '--nodes', '--tasks', '--time', '--partition', '--account',
-  '--debug', '--debug-endpoints', '--debug-wait',
 ]);
+/** `run` only: a study's iterations are not debugged (parseArgs refuses these there as unknown flags). */
+const DEBUG_FLAGS = ['--debug', '--debug-endpoints', '--debug-wait'];
 
 function parseArgs(args: string[], booleans: string[], values: string[]): Parsed {
   const positionals: string[] = [];
@@ -322,7 +323,7 @@ function cliAllocation(p: Parsed, settings: DistestSettings, pool: HostPool): Se
 }
 
 async function runCommand(args: string[]): Promise<number> {
-  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS, '--jobs']);
+  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS, ...DEBUG_FLAGS, '--jobs']);
   const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
   const jobs = numberFlag(p, '--jobs', { integer: true, min: 1 });
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
@@ -333,6 +334,13 @@ async function runCommand(args: string[]): Promise<number> {
   const pool = cliHostPool();
   const stop = stopOnSignals();
   const runSettings = cliRunSettings(p, settings);
+  const junitPath = stringFlag(p, '--junit');
+  // The report goes out when the tests end, while the end-of-run sweep still runs; `--json`'s
+  // `cleanup` (what the sweep killed) closes the document once the sweep is done.
+  const report = (results: TestResult[]) => {
+    if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
+    process.stdout.write(json ? jsonTests(results) : encodeFsName(humanSummary(results)));
+  };
   const session = await runSession(selected, {
     root,
     settings: runSettings,
@@ -347,6 +355,7 @@ async function runCommand(args: string[]): Promise<number> {
       output: l => { if (l.rank !== null) process.stderr.write(`[rank ${l.rank}] ${l.text}\n`); },
       launcher: text => process.stderr.write(`${text}\n`),
       note: text => process.stderr.write(`distest: ${text}\n`),
+      finished: report,
       ...(debug ? { debugEndpoint: debug.write } : {}),
     },
   });
@@ -354,9 +363,7 @@ async function runCommand(args: string[]): Promise<number> {
   pool.dispose();
   stop.dispose();
 
-  const junitPath = stringFlag(p, '--junit');
-  if (junitPath) fs.writeFileSync(junitPath, junitXml(results, new Map(selected.map(s => [s.id, s]))));
-  process.stdout.write(json ? `${JSON.stringify(jsonReport(results, sweeps), null, 2)}\n` : encodeFsName(humanSummary(results)));
+  if (json) process.stdout.write(jsonCleanup(sweeps));
   if (stop.signal.aborted) return stop.exitCode;
   return results.some(r => r.state === 'failed' || r.state === 'errored') ? 1 : 0;
 }
@@ -478,8 +485,12 @@ function stopOnSignals(): { signal: AbortSignal; readonly exitCode: number; disp
   };
 }
 
-/** `run --json`: every test with its messages and faults, and what the cleanup sweep killed. */
-function jsonReport(results: TestResult[], sweeps: SweepResult[]) {
+/**
+ * `run --json` is one document, `{"tests": [...], "cleanup": {...}}`, written in two parts: every test
+ * with its messages and faults when the tests end (jsonTests), what the cleanup sweep killed after it
+ * (jsonCleanup). Together they are exactly `JSON.stringify(report, null, 2)` and a newline.
+ */
+function jsonTests(results: TestResult[]): string {
   const tests = results.map(r => ({
     id: r.id,
     ranks: r.ranks,
@@ -492,8 +503,13 @@ function jsonReport(results: TestResult[], sweeps: SweepResult[]) {
       kind: f.kind, rank: f.rank, host: f.host, signal: f.signal ?? null, core: f.core ?? null, file: f.file ?? null, line: f.line ?? null, stack: f.stack,
     })),
   }));
+  const whole = JSON.stringify({ tests }, null, 2);
+  return `${whole.slice(0, -'\n}'.length)},\n`;
+}
+
+function jsonCleanup(sweeps: SweepResult[]): string {
   const cleanup = { killed: sweeps.reduce((n, s) => n + s.killed.length, 0), hosts: sweeps.filter(s => s.killed.length).map(s => s.host) };
-  return { tests, cleanup };
+  return `  "cleanup": ${JSON.stringify(cleanup, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
 }
 
 function allocationSpecFlag(p: Parsed) {

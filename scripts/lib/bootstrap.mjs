@@ -8,7 +8,7 @@ import path from 'node:path';
 export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 /** Debian packages the demo and the test suites use: real MPI + pytest, and code-server's build needs. */
-export const TEST_APT_PACKAGES = ['openmpi-bin', 'python3-mpi4py', 'python3-pytest', 'python3-pytest-mpi', 'libkrb5-dev', 'ripgrep', 'gdb', 'python3-dbg',
+export const TEST_APT_PACKAGES = ['openmpi-bin', 'python3-mpi4py', 'python3-pytest', 'python3-pytest-mpi', 'python3-debugpy', 'libkrb5-dev', 'ripgrep', 'gdb', 'python3-dbg',
   // test/cluster (Slurm test cluster with accounting; keep in step with PKGS in test/cluster/lib.sh)
   // libpmix-dev: Slurm's mpi/pmix plugin dlopens the unversioned libpmix.so only that package provides.
   'openssh-server', 'openssh-client', 'slurmctld', 'slurmd', 'slurm-client', 'libpmix-dev', 'munge', 'slurmdbd', 'mariadb-server', 'iproute2', 'procps', 'util-linux'];

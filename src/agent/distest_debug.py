@@ -44,6 +44,9 @@ def start():
         return
     # Processes this rank starts (the debugpy adapter first) must neither report nor debug as this rank.
     os.environ.pop("DISTEST_TOKEN", None)
+    # pydevd warns in every rank's log that Python 3.11's frozen modules may miss breakpoints: those are
+    # the interpreter's own startup modules, not code a test's breakpoints are in.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     try:
         import debugpy
     except ImportError as error:

@@ -36,33 +36,20 @@ def _restore_file_name_arguments():
                    for arg in sys.argv]
 
 
-def _install_distest():
-    if not os.environ.get("DISTEST_TOKEN"):
+def _start_agent_part(trigger, entry, what):
+    """Runs `entry` (module.function) when `trigger` is set; a failure is said, never fatal to the program."""
+    if not os.environ.get(trigger):
         return
+    name, _, function = entry.partition(".")
     try:
-        import distest_unittest
-
-        distest_unittest.install()
+        getattr(importlib.import_module(name), function)()
     except Exception as error:  # noqa: BLE001 - never stop the user's program from starting
-        sys.stderr.write("distest: unittest reporting disabled: %r\n" % (error,))
+        sys.stderr.write("distest: %s: %r\n" % (what, error))
 
 
 _run_shadowed_sitecustomize()
 if os.environ.get("DISTEST_TOKEN"):
     _restore_file_name_arguments()
-_install_distest()
-
-
-def _start_debugger():
-    """A distest Debug run (DISTEST_DEBUG_RANKS): this rank under debugpy, before any user code or MPI."""
-    if not os.environ.get("DISTEST_DEBUG_RANKS"):
-        return
-    try:
-        import distest_debug
-
-        distest_debug.start()
-    except Exception as error:  # noqa: BLE001 - never stop the user's program from starting
-        sys.stderr.write("distest: debugger not started: %r\n" % (error,))
-
-
-_start_debugger()
+_start_agent_part("DISTEST_TOKEN", "distest_unittest.install", "unittest reporting disabled")
+# A distest Debug run (DISTEST_DEBUG_RANKS): this rank under debugpy, before any user code or MPI.
+_start_agent_part("DISTEST_DEBUG_RANKS", "distest_debug.start", "debugger not started")

@@ -335,7 +335,7 @@ export class DebugSessions implements vscode.Disposable {
         }
       },
       onDidSendMessage: message => {
-        const m = message as { type?: string; event?: string; body?: { threadId?: number } };
+        const m = message as { type?: string; event?: string; body?: { threadId?: number; reason?: string } };
         if (m.type !== 'event') return;
         if (m.event === 'stopped') {
           state.stoppedThread = m.body?.threadId;
@@ -343,6 +343,7 @@ export class DebugSessions implements vscode.Disposable {
             state.firstStopAt = Date.now();
             const stats = launch.debugRun.stats.firstStopMs;
             if (!stats.has(state.rank)) stats.set(state.rank, state.firstStopAt - launch.debugRun.started);
+            this.log.info(`debug: ${session.name} stopped (${m.body?.reason ?? 'no reason given'}), ${state.firstStopAt - launch.debugRun.started} ms into the run`);
           }
         } else if (m.event === 'continued') {
           state.stoppedThread = undefined;

@@ -20,7 +20,7 @@ ALLNS=("$HEAD" "${COMPUTE[@]}")
 PY=/usr/bin/python3                   # Debian python (mpi4py/pytest-mpi live here, NOT in pyenv's python3)
 ACCT="${CLUSTER_ACCOUNTING:-1}"        # 1: slurmdbd + MariaDB so sacct works; 0: accounting_storage/none
 # keep in step with TEST_APT_PACKAGES in scripts/lib/bootstrap.mjs
-PKGS=(openssh-server openssh-client openmpi-bin python3-mpi4py python3-pytest python3-pytest-mpi
+PKGS=(openssh-server openssh-client openmpi-bin python3-mpi4py python3-pytest python3-pytest-mpi python3-debugpy
       slurmctld slurmd slurm-client libpmix-dev munge procps iproute2 util-linux)  # libpmix-dev: srun --mpi=pmix dlopens libpmix.so
 if [ "$ACCT" = 1 ]; then PKGS+=(slurmdbd mariadb-server); fi
 HOSTS_BEGIN="# BEGIN distest-test-cluster"

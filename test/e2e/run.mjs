@@ -386,21 +386,32 @@ const DEBUG_TEST = 'test_halo_exchange[2]';
 /** The line of test_halo_exchange after `cells` is set (1-based): both ranks reach it. */
 const debugLine = source => source.findIndex((l, i) => i > source.findIndex(x => x.includes('def test_halo_exchange')) && l.includes('left, right = neighbours(comm)')) + 1;
 
-/** A breakpoint on the line of test_halo_exchange both ranks reach (Debug: Toggle Breakpoint there), seen in the glyph margin. */
+/**
+ * A breakpoint on the line of test_halo_exchange both ranks reach (Debug: Toggle Breakpoint there), seen in
+ * the glyph margin. The file may open scrolled elsewhere (a failure peek of an earlier step reveals its
+ * own line), so the step goes to the line before it looks.
+ */
 async function breakpointInTheTwoRankTest({ session, page }) {
   const source = fs.readFileSync(path.join(session.workspace, DEBUG_FILE), 'utf8').split('\n');
   const line = debugLine(source);
-  await openFile(page, DEBUG_FILE, 'def test_halo_exchange');
-  const glyphs = page.locator('.monaco-editor .codicon-debug-breakpoint');
-  if ((await glyphs.count()) === 0) {
-    await page.keyboard.press('Control+G');
-    await page.locator('.quick-input-widget input.input').fill(`:${line}`);
-    await page.keyboard.press('Enter');
-    await eventually(() => page.locator('#status\\.editor\\.selection').innerText().catch(() => ''), t => t.includes(`Ln ${line},`), 10_000);
-    await runCommand(page, 'Debug: Toggle Breakpoint');
-  }
-  await glyphs.first().waitFor({ timeout: 10_000 });
+  await runCommand(page, 'Remove All Breakpoints');
+  await openFile(page, DEBUG_FILE, '');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+G');
+  await page.locator('.quick-input-widget input.input').fill(`:${line}`);
+  await page.keyboard.press('Enter');
+  await eventually(() => page.locator('#status\\.editor\\.selection').innerText().catch(() => ''), t => t.includes(`Ln ${line},`), 10_000);
+  await runCommand(page, 'Debug: Toggle Breakpoint');
+  await page.locator('.monaco-editor .codicon-debug-breakpoint').first().waitFor({ timeout: 10_000 });
   return line;
+}
+
+/**
+ * Opens Run and Debug when CALL STACK is not shown. Its shortcut opens the view (the activity bar icon
+ * toggles it, and a click there waited for the pointer up to the action timeout while a hover covered it).
+ */
+async function showCallStack(page) {
+  if (!(await page.locator('.debug-call-stack').isVisible().catch(() => false))) await page.keyboard.press('Control+Shift+D');
 }
 
 /** The CALL STACK rows' texts (empty when the view is not shown). */
@@ -425,7 +436,7 @@ async function debugStopsEveryRankAtABreakpointAndContinuesAll({ session, page }
   await row.locator('.action-label[aria-label^="Debug Test"]').click();
   // The Run and Debug view opens when a rank stops (debug.openDebug); open it ourselves if it did not.
   const rows = await eventually(async () => {
-    if (!(await page.locator('.debug-call-stack').isVisible().catch(() => false))) await page.locator('.activitybar .action-item a[aria-label^="Run and Debug"]').click().catch(() => undefined);
+    await showCallStack(page);
     return callStackRows(page);
   }, bothRanksPaused, 90_000);
   const pausedMs = Date.now() - clicked;
@@ -484,7 +495,7 @@ async function stoppingADebugRunEndsEveryRank({ session, page }) {
   await row.hover();
   await row.locator('.action-label[aria-label^="Debug Test"]').click();
   const rows = await eventually(async () => {
-    if (!(await page.locator('.debug-call-stack').isVisible().catch(() => false))) await page.locator('.activitybar .action-item a[aria-label^="Run and Debug"]').click().catch(() => undefined);
+    await showCallStack(page);
     return callStackRows(page);
   }, bothRanksPaused, 90_000);
   assert(bothRanksPaused(rows), `CALL STACK does not show both ranks paused: ${rows.join(' | ')}`);

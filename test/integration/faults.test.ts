@@ -1,13 +1,17 @@
 // Hangs, crashes, core files and cleanup on real mpirun with real ranks (test/fixtures/faults-project).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { discoverFolder } from '../../src/core/discovery/folder';
 import { localAllocation, type LocalAllocation } from '../../src/core/allocation/allocation';
+import { parseAllocationSpec } from '../../src/core/allocation/spec';
 import { runTests, type RunOptions } from '../../src/core/run/run';
+import { runSession } from '../../src/core/run/session';
+import { defaultSettings } from '../../src/core/settings';
 import { LocalHost } from '../../src/core/transport/local';
+import type { ExecResult } from '../../src/core/transport/host';
 import type { SweepResult } from '../../src/core/faults/stepFaults';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
@@ -130,14 +134,72 @@ test('a detached daemon a passing test leaves is swept', async () => {
   assert.ok(cleanup[0].killed.length >= 2, `killed ${JSON.stringify(cleanup[0].killed)}`);
 });
 
+/** This machine, where the end-of-run sweep (the one command that SIGKILLs) takes `delayMs` longer. */
+class SlowSweepHost extends LocalHost {
+  constructor(private readonly delayMs: number) {
+    super();
+  }
+
+  override async exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult> {
+    if (argv.some(arg => arg.includes('signal.SIGKILL'))) await new Promise(resolve => setTimeout(resolve, this.delayMs));
+    return super.exec(argv, opts);
+  }
+}
+
+test('the session reports results when the tests end; the sweep comes after, and the next run on the machine waits for it', async () => {
+  const events: [string, number][] = [];
+  const at = (what: string) => events.push([what, Date.now()]);
+  const session = (name: string, events: Parameters<typeof runSession>[1]['events']) => async () => {
+    const local = await alloc();
+    return runSession([await spec(name)], {
+      root: PROJECT,
+      settings: { ...defaultSettings(), pythonPath: PYTHON },
+      allocation: { label: 'local', resolve: async () => ({ allocation: { ...local, host: new SlowSweepHost(SWEEP_DELAY_MS) }, spec: parseAllocationSpec('local') }) },
+      events,
+    });
+  };
+  const SWEEP_DELAY_MS = 3000;
+  let second: Promise<unknown> | undefined;
+  const first = await session('test_leaves_a_daemon', {
+    result: r => at(`result ${r.state}`),
+    finished: () => {
+      at('finished');
+      second = session('test_leaves_a_daemon', { started: () => at('second started') })();
+    },
+    cleanup: r => at(`cleanup ${r.killed.length >= 2}`),
+  })();
+  at('session');
+  await second;
+  const order = events.map(e => e[0]);
+  assert.deepEqual(order, ['result passed', 'finished', 'cleanup true', 'session', 'second started'], JSON.stringify(events));
+  const when = new Map(events);
+  assert.ok((when.get('cleanup true') ?? 0) - (when.get('finished') ?? 0) >= SWEEP_DELAY_MS - 200, JSON.stringify(events));
+  assert.equal(first.cleanup.length, 1);
+});
+
 test('distest run --json: faults per test and the cleanup sweep', async () => {
   removeCores();
   const cli = path.resolve(__dirname, '../../../dist/cli.js');
   const ids = [`${FILE}::test_rank_1_aborts`, `${FILE}::test_leaves_a_daemon`];
+  // The tests are out on stdout before the sweep's note ("killed 2 stray processes") reaches stderr.
+  const arrivals: string[] = [];
   const stdout = await new Promise<string>(resolve => {
-    execFile(process.execPath, [cli, 'run', PROJECT, ...ids, '--json', '--python', PYTHON], { timeout: 120_000 }, (_err, out) => resolve(out));
+    const child = spawn(process.execPath, [cli, 'run', PROJECT, ...ids, '--json', '--python', PYTHON], { timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', b => {
+      out += b;
+      if (out.includes('"tests"') && !arrivals.includes('tests')) arrivals.push('tests');
+      if (out.includes('"cleanup"')) arrivals.push('cleanup');
+    });
+    child.stderr.on('data', b => {
+      err += b;
+      if (/killed \d+ stray process/.test(err) && !arrivals.includes('sweep note')) arrivals.push('sweep note');
+    });
+    child.on('close', () => resolve(out));
   });
   removeCores();
+  assert.deepEqual(arrivals.filter((a, i) => arrivals.indexOf(a) === i), ['tests', 'sweep note', 'cleanup']);
   const report = JSON.parse(stdout) as {
     tests: { id: string; state: string; faults: { kind: string; rank: number; host: string; signal: string | null; file: string | null; line: number | null; stack: unknown[] }[] }[];
     cleanup: { killed: number; hosts: string[] };

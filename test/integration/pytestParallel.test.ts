@@ -53,7 +53,7 @@ test("the [N] ids distest lists are the ones pytest collects under the real plug
   const items = JSON.parse(listed.stdout) as { id: string; ranks: number | null; dynamic: string | null }[];
   // A count only the run knows is listed once, as the function, which selects pytest's `[N]` of it.
   const dynamic = items.filter(i => i.dynamic).map(i => i.id);
-  assert.deepEqual(dynamic, [`${FILE}::test_sub_communicator`, `${FILE}::test_more_ranks_than_the_world`]);
+  assert.deepEqual(dynamic, [`${FILE}::test_sub_communicator`, `${FILE}::test_more_ranks_than_the_world`, `${FILE}::test_sub_communicator_fails_on_rank_1`]);
   const byPytest = pytestIds.filter(id => !dynamic.some(d => id.startsWith(`${d}[`)));
   assert.deepEqual(items.filter(i => !i.dynamic).map(i => i.id), byPytest);
   assert.deepEqual(items.filter(i => !i.dynamic).map(i => i.ranks), [2, 2, 4, 3, 2, 2, 2, 2, 1]);
@@ -110,6 +110,15 @@ test('a count only the run knows, in a larger world (--ranks 4): parallel(2) get
   assert.deepEqual(ran, [[0, 0, 4, 0, 2], [1, 1, 4, 1, 2]], res.stderr.slice(-3000));
   assert.deepEqual(res.tests[1].messages.map(m => m.text), ['Not enough procs to execute: 8 required but only 4 available']);
   assert.equal(res.code, 0);
+});
+
+test("a failure on the sub-communicator's rank 1 (parallel(2) in a world of 4) is rank 1's alone, with its message and line", options, async () => {
+  const res = await cli(['run', '--json', '--python', PYTHON, '--ranks', '4', `${FILE}::test_sub_communicator_fails_on_rank_1`], { ...env(), DISTEST_FIXTURE_RANKS: '2' });
+  assert.deepEqual(brief(res.tests), [['test_sub_communicator_fails_on_rank_1', 4, 'failed', [1]]], res.stderr.slice(-3000));
+  const failure = res.tests[0].messages;
+  assert.deepEqual(failure.map(m => [m.rank, m.line]), [[1, 62]], JSON.stringify(failure));
+  assert.match(failure[0].text, /^rank 1 of 4: \[2\] AssertionError: sub-communicator rank 1 disagrees at tests\/test_comm\.py:62/);
+  assert.equal(res.code, 1);
 });
 
 test('distest loads the plugin itself (-p pytest_parallel.plugin) when nothing in the project does: no "fixture \'comm\' not found"', options, async () => {

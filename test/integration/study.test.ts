@@ -124,4 +124,9 @@ test('study input errors: unknown id, a fixed rank count, counts beyond the allo
   const many = await cli(['repeat', 'tests/test_flaky.py']);
   assert.equal(many.code, 2);
   assert.match(many.stderr, /repeat runs one test; tests\/test_flaky.py matches 2/);
+
+  // A study's iterations are not debugged: --debug is refused, not ignored.
+  const debugged = await cli(['repeat', KERNEL, '--debug', '0']);
+  assert.equal(debugged.code, 2);
+  assert.match(debugged.stderr, /unknown option --debug/);
 });

@@ -78,6 +78,12 @@ export interface RunOptions {
   /** A Debug run: the selected ranks start under debugpy (see core/debug). */
   debug?: DebugRequest;
   /**
+   * Takes the end-of-run sweep off the critical path: runTests then returns as soon as every test has
+   * its result and hands over the sweep (settled once every node is swept and reported through
+   * `note`/`cleanup`; it never rejects). Without it, runTests returns after the sweep.
+   */
+  sweepStarted?(sweep: Promise<void>): void;
+  /**
    * Launches at once on disjoint slots (`distest.parallelLaunches`, `--jobs`): `auto` as many as fit,
    * 1 one after another (the default here; Slurm, PBS and Debug runs always run one at a time).
    */
@@ -97,7 +103,8 @@ const MAX_RELAUNCHES = 50;
 /**
  * Runs the tests, one launch step at a time, and returns exactly one result per distinct spec id (in
  * spec order), whatever goes wrong: plan problems, missing programs, crashes, cancel and timeout all
- * become skipped/errored results. Never throws for bad input.
+ * become skipped/errored results. Never throws for bad input. The end-of-run sweep comes after the
+ * results (see `sweepStarted`).
  */
 export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<TestResult[]> {
   const run = new Run(specs, opts);
@@ -106,8 +113,11 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
   } catch (err) {
     run.erroredAll(`internal error: ${(err as Error).stack ?? String(err)}`);
   }
-  await run.sweep().catch(err => opts.listener?.note?.(`cleanup sweep failed: ${(err as Error).message}`));
-  return run.finalResults();
+  const results = run.finalResults();
+  const sweep = run.sweep().catch(err => opts.listener?.note?.(`cleanup sweep failed: ${(err as Error).message}`));
+  if (opts.sweepStarted) opts.sweepStarted(sweep);
+  else await sweep;
+  return results;
 }
 
 interface Queued extends Job { step: LaunchStep }

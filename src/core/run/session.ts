@@ -23,6 +23,11 @@ export interface SessionEvents extends RunListener {
   allocated?(allocation: Allocation, created: boolean): void;
   /** The project is in place on the launching host; the launches start once this settles. */
   placed?(placement: Placement, paths: ProjectPaths): void | Promise<void>;
+  /**
+   * Every test has its result (the same list the session returns), once per session and before the
+   * end-of-run sweep and the release finish: a front-end reports here, not when the session returns.
+   */
+  finished?(results: TestResult[]): void;
 }
 
 /** What a front-end asks of a run beyond the settings (the CLI's flags). */
@@ -60,7 +65,17 @@ export interface SessionResult {
   cleanup: SweepResult[];
 }
 
-/** Runs `specs` as the options say. Never throws for bad input: every test ends with a state. */
+/**
+ * End-of-run sweeps still running, by launching host (every sweep ends there, after the nodes): a
+ * later session's launches from that host wait for them, the results of the session that started
+ * them never do.
+ */
+const sweeping = new Map<string, Promise<void>>();
+
+/**
+ * Runs `specs` as the options say. Never throws for bad input: every test ends with a state.
+ * `events.finished` comes when the tests end; the returned promise settles after the sweep and release.
+ */
 export async function runSession(specs: TestSpec[], opts: SessionOptions): Promise<SessionResult> {
   const events = opts.events ?? {};
   const cleanup: SweepResult[] = [];
@@ -68,6 +83,7 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
     events.progress?.(reason);
     const results = erroredAll(specs, reason);
     for (const result of results) events.result?.(result);
+    events.finished?.(results);
     return { results, cleanup };
   };
   let resolved: ResolvedAllocation;
@@ -77,6 +93,7 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
     return everyTest(opts.signal?.aborted ? 'cancelled' : `allocation ${opts.allocation.label}: ${(err as Error).message}`);
   }
   const alloc = resolved.allocation;
+  let swept: Promise<void> | undefined;
   try {
     events.allocated?.(alloc, resolved.release !== undefined);
     let placement: Placement;
@@ -88,6 +105,7 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
     if (placement.note) events.progress?.(placement.note);
     const paths = new ProjectPaths(opts.root, placement.root === opts.root ? undefined : placement.root);
     await events.placed?.(placement, paths);
+    await sweeping.get(alloc.host.name);
     const durations = durationsFile(opts.root);
     const results = await runTests(specs, {
       ...runOptions(opts.settings, opts.overrides),
@@ -99,10 +117,20 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
       alloc,
       signal: opts.signal,
       listener: { ...events, cleanup: r => { cleanup.push(r); events.cleanup?.(r); } },
+      sweepStarted: sweep => {
+        swept = sweep;
+        const key = alloc.host.name;
+        const after = Promise.all([sweeping.get(key), sweep]).then(() => undefined);
+        sweeping.set(key, after);
+        void after.then(() => { if (sweeping.get(key) === after) sweeping.delete(key); });
+      },
     });
+    events.finished?.(results);
     recordDurations(durations, results);
     return { results, allocation: alloc, cleanup };
   } finally {
+    // The session ends with its sweep: a job created for the run is released only once its nodes are swept.
+    await swept;
     await resolved.release?.().catch(err => events.progress?.(`could not release ${allocationLabel(alloc)}: ${(err as Error).message}`));
   }
 }
