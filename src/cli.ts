@@ -46,6 +46,8 @@ run options:
   --ranks N            rank count for tests whose count the marker leaves open (dynamic, pytest-mpi min_size, launcher files)
   --timeout S          seconds per test (unless @pytest.mark.timeout says) before every rank's stack is captured, the launch
                        killed and the test errored (default: distest.timeoutSeconds, 600)
+  --jobs N             (run) launches at once on disjoint slots of the allocation (default: distest.parallelLaunches,
+                       "auto": as many as fit; 1: one after another; Slurm, PBS and --debug run one at a time)
   --json               print results as JSON on stdout
   --junit FILE         also write JUnit XML to FILE
   --python P           python for the ranks (default: distest.pythonPath, else python3)
@@ -325,8 +327,9 @@ function cliAllocation(p: Parsed, settings: DistestSettings, pool: HostPool): Se
 }
 
 async function runCommand(args: string[]): Promise<number> {
-  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS, ...DEBUG_FLAGS]);
+  const p = parseArgs(args, ['--json', '--no-oversubscribe'], [...VALUE_FLAGS, ...DEBUG_FLAGS, '--jobs']);
   const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
+  const jobs = numberFlag(p, '--jobs', { integer: true, min: 1 });
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
   const { root, settings, selected } = await selectedTests(p);
   const json = p.flags.has('--json');
@@ -346,7 +349,7 @@ async function runCommand(args: string[]): Promise<number> {
     root,
     settings: runSettings,
     allocation: cliAllocation(p, runSettings, pool),
-    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS, ...(debug ? { debug: debug.request } : {}) },
+    overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS, jobs, ...(debug ? { debug: debug.request } : {}) },
     signal: stop.signal,
     events: {
       progress: text => process.stderr.write(`distest: ${text}\n`),

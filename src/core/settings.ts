@@ -44,10 +44,12 @@ export interface DistestSettings extends AllocationSettings {
   debug: { ranks: string; breakOnFailure: boolean; waitSeconds: number };
   /** Settle dynamic items with pytest's own collection in the background (trusted folders only). */
   discoveryExact: boolean;
+  /** Launches at once on disjoint slots of the allocation: `auto` as many as fit, 1 one after another. */
+  parallelLaunches: number | 'auto';
 }
 
 /** A JSON schema type as package.json's `contributes.configuration` writes it. */
-export type SettingType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object' | ['integer', 'null'];
+export type SettingType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object' | ['integer', 'null'] | ['string', 'integer'];
 
 /** How a value is read: the value to keep, or what was wanted (the default is kept). */
 type Read<T> = { value: T } | { want: string };
@@ -141,6 +143,10 @@ export const SETTINGS: readonly SettingRow[] = [
   row<number | null>({
     key: 'local.slots', type: ['integer', 'null'], default: null, set: (s, v) => (s.local.slots = v),
     read: raw => (raw === null || (typeof raw === 'number' && Number.isInteger(raw) && raw >= 1) ? { value: raw } : { want: 'a whole number ≥ 1, or null for the CPU count' }),
+  }),
+  row<number | 'auto'>({
+    key: 'parallelLaunches', type: ['string', 'integer'], default: 'auto', set: (s, v) => (s.parallelLaunches = v),
+    read: raw => (raw === 'auto' || (typeof raw === 'number' && Number.isInteger(raw) && raw >= 1) ? { value: raw } : { want: '"auto" or a whole number ≥ 1' }),
   }),
   list('hosts', 'a list of host names or {"name", "slots"}', readHostEntry, 'a host name or {"name": string, "slots"?: whole number ≥ 1}', (s, v) => (s.hosts = v)),
   list('loginHosts', 'a list of ssh host aliases', e => (typeof e === 'string' && readHostEntry(e) ? e : null), 'an ssh host alias', (s, v) => (s.loginHosts = v)),

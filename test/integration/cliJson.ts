@@ -1,4 +1,5 @@
-// `distest run --json` as a child process, for the integration tests that read its per-test report.
+// The built CLI's `run --json` as integration tests use it: a core size limit of 0 (crash fixtures
+// segfault), stderr as it grows, the parsed `tests` (empty when stdout is not JSON).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
@@ -6,19 +7,17 @@ export const CLI = path.resolve(__dirname, '../../../dist/cli.js');
 
 export interface CliJsonRun<T> { code: number | null; tests: T[]; stderr: string }
 
-/**
- * Runs the CLI with `args` and parses its JSON report's `tests` (none when stdout is not JSON).
- * `noCores`: the run starts with a zero core-file limit, for tests whose ranks crash on purpose.
- */
-export function runCliJson<T>(args: string[], opts: { cwd?: string; env?: Record<string, string>; noCores?: boolean } = {}): Promise<CliJsonRun<T>> {
-  const [cmd, argv] = opts.noCores
-    ? ['/bin/sh', ['-c', 'ulimit -Sc 0; exec "$@"', 'sh', process.execPath, CLI, ...args]]
-    : [process.execPath, [CLI, ...args]];
-  const child = spawn(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCliJson<T>(args: string[], opts: { cwd?: string; env?: Record<string, string>; onStderr?: (text: string, kill: () => void) => void } = {}): Promise<CliJsonRun<T>> {
+  const child = spawn('/bin/sh', ['-c', 'ulimit -Sc 0; exec node "$@"', 'sh', CLI, ...args], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}), env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', b => (stdout += b));
-  child.stderr.on('data', b => (stderr += b));
+  child.stderr.on('data', b => {
+    stderr += b;
+    opts.onStderr?.(stderr, () => child.kill('SIGINT'));
+  });
   return new Promise(resolve => child.on('close', code => {
     let tests: T[] = [];
     try {

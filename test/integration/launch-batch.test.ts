@@ -6,13 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runCliJson } from './cliJson';
+import { runCliJson, type CliJsonRun } from './cliJson';
 
 const PYTHON = '/usr/bin/python3'; // python3 on PATH here is a pyenv build without mpi4py
 
 interface JsonTest { id: string; state: string; failedRanks: number[]; pytestOutcome: string | null; messages: { text: string }[] }
 
-const runCli = (args: string[], env: Record<string, string> = {}) => runCliJson<JsonTest>(args, { env, noCores: true });
+function runCli(args: string[], env: Record<string, string> = {}): Promise<CliJsonRun<JsonTest>> {
+  return runCliJson<JsonTest>(args, { env });
+}
 
 const HOSTILE = 'test_5 $(touch $DISTEST_PWN);x.py';
 

@@ -9,9 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CLI, runCliJson } from './cliJson';
+import { runCliJson, type CliJsonRun } from './cliJson';
 
 const REPO = path.resolve(__dirname, '../../..');
+const CLI = path.join(REPO, 'dist/cli.js');
 const PROJECT = path.join(REPO, 'test/fixtures/pytest-parallel-project');
 const FILE = 'tests/test_comm.py';
 const PYTHON = '/usr/bin/python3';
@@ -37,7 +38,9 @@ const env = () => {
 
 interface JsonTest { id: string; ranks: number; state: string; failedRanks: number[]; messages: { rank: number | null; text: string; line: number | null }[] }
 
-const cli = (args: string[], extraEnv: Record<string, string>, cwd = PROJECT) => runCliJson<JsonTest>(args, { cwd, env: extraEnv });
+function cli(args: string[], extraEnv: Record<string, string>, cwd = PROJECT): Promise<CliJsonRun<JsonTest>> {
+  return runCliJson<JsonTest>(args, { cwd, env: extraEnv });
+}
 
 const brief = (tests: JsonTest[]) => tests.map(t => [t.id.slice(FILE.length + 2), t.ranks, t.state, t.failedRanks]);
 

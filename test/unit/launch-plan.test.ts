@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LocalAllocation } from '../../src/core/allocation/allocation';
+import type { HostsAllocation, LocalAllocation } from '../../src/core/allocation/allocation';
 import type { MpiInstall } from '../../src/core/allocation/mpi';
-import { planRun, type PlanOptions } from '../../src/core/launch/plan';
+import { placeStep, planRun, splitStep, type PlanOptions } from '../../src/core/launch/plan';
 import { LocalHost } from '../../src/core/transport/local';
 import type { Framework, LauncherTemplate, TestSpec } from '../../src/core/types';
 
@@ -267,4 +267,20 @@ test('a launch holding pytest_parallel tests loads its plugin unless the configu
     const argv = argvs(named)[1];
     assert.equal(argv.split('pytest_parallel.plugin').length - 1, named.extraPytestArgs ? 1 : 0, argv);
   }
+});
+
+test('splitStep divides a pytest launch by its ids; placeStep narrows a host list to the slots a launch got', () => {
+  const specs = ['t/a.py::x[2]', 't/a.py::y[2]', 't/b.py::z[2]'].map(id => spec(id, 'pytest_parallel', 2));
+  const [step] = planRun(specs, alloc(), { ...OPTS, concurrent: true }).steps;
+  assert.deepEqual(step.argv.slice(0, 6), ['/usr/bin/mpirun', '--tag-output', '--bind-to', 'none', '-np', '2'], 'side by side, OpenMPI binds no cores');
+  const parts = splitStep(step, [['t/a.py::x[2]', 't/b.py::z[2]'], ['t/a.py::y[2]']]);
+  assert.deepEqual(parts.map(p => p.argv.slice(-2)), [['t/a.py::x[2]', 't/b.py::z[2]'], [PYTEST.at(-1), 't/a.py::y[2]']]);
+  assert.deepEqual(parts.map(p => p.tests.map(t => t.id)), [['t/a.py::x[2]', 't/b.py::z[2]'], ['t/a.py::y[2]']]);
+  assert.equal(parts[1].note, 'part 2 of 2 (packed beside other launches)');
+  const hostsAlloc: HostsAllocation = { kind: 'hosts', host: new LocalHost(), hosts: [{ name: 'n1', slots: 2 }, { name: 'n2', slots: 2 }], python: '/usr/bin/python3', mpi: OPENMPI };
+  const [onHosts] = planRun(specs, hostsAlloc, OPTS).steps;
+  assert.equal(onHosts.hostList, 'n1:2,n2:2');
+  const placed = placeStep(onHosts, [{ name: 'n2', slots: 2 }]);
+  assert.deepEqual(placed.argv.slice(0, 4), ['/usr/bin/mpirun', '--tag-output', '--host', 'n2:2']);
+  assert.equal(placed.argv.filter(w => w === 'n1:2,n2:2').length, 0);
 });

@@ -15,6 +15,10 @@ export interface LaunchStep {
   ranks: number;
   tagStyle: TagStyle;
   note?: string;
+  /** A host-list launch: the argv word naming every host's slots (`a:4,b:4`), which `placeStep` narrows. */
+  hostList?: string;
+  /** argv ends with exactly one word per test, in `tests` order, so `splitStep` can divide the launch. */
+  perTestArgs?: boolean;
 }
 
 export interface PlanProblem { id: string; reason: string }
@@ -49,6 +53,11 @@ export interface PlanOptions {
   maxArgvBytes?: number;
   /** More variables for every rank (a Debug run's DISTEST_DEBUG_*), forwarded like the others. */
   extraEnv?: Record<string, string>;
+  /**
+   * Launches may run side by side (distest.parallelLaunches): OpenMPI is told not to bind ranks to
+   * cores, since every mpirun would bind its ranks to the same first cores.
+   */
+  concurrent?: boolean;
 }
 
 const DEFAULT_MAX_ARGV_BYTES = 100_000;
@@ -195,6 +204,8 @@ class PlanContext {
         ranks,
         tagStyle: launcher.tagStyle,
         ...(chunkNotes.length ? { note: chunkNotes.join('; ') } : {}),
+        ...(launcher.hostList ? { hostList: launcher.hostList } : {}),
+        perTestArgs: true,
       });
     });
   }
@@ -228,12 +239,14 @@ class PlanContext {
       const isMpi = first === '{mpiexec}' || MPI_LAUNCHERS.has(path.basename(first));
       let tagStyle: TagStyle = 'none';
       let env = this.baseEnv;
+      let hostList: string | undefined;
       if (isMpi) {
         const mpi = this.requireMpi(specs, ranks, notes);
         if (!mpi) return;
         const launch = this.mpiLauncher(mpi, ranks);
         tagStyle = launch.tagStyle;
         env = launch.env;
+        hostList = launch.hostList;
         const inserted: string[] = [];
         if (launch.tagFlags.length && !words.some(w => launch.tagFlags.includes(w))) inserted.push(launch.tagFlags[0]);
         inserted.push(...launch.placement);
@@ -256,6 +269,7 @@ class PlanContext {
           ranks,
           tagStyle,
           ...(launchNotes.length ? { note: launchNotes.join('; ') } : {}),
+          ...(hostList ? { hostList } : {}),
         });
       }
     } catch (err) {
@@ -315,7 +329,7 @@ class PlanContext {
         const launch = this.mpiLauncher(mpi, ranks);
         const argv = [mpi.path, ...launch.tagFlags.slice(0, 1), ...launch.placement, launch.countFlag, String(ranks)];
         if (launch.oversubscribe) argv.push('--oversubscribe');
-        return { argv, tagStyle: launch.tagStyle, env: launch.env };
+        return { argv, tagStyle: launch.tagStyle, env: launch.env, ...(launch.hostList ? { hostList: launch.hostList } : {}) };
       }
       case 'slurm': {
         if (!this.fits(specs, ranks, notes)) return null;
@@ -363,7 +377,7 @@ class PlanContext {
       '--hosts', alloc.hosts.map(h => `${h.name}:${h.slots}`).join(','), '--np', String(ranks),
       ...Object.keys(this.baseEnv).flatMap(name => ['--env', name]), '--',
     ];
-    return { argv, tagStyle: 'openmpi', env: this.baseEnv };
+    return { argv, tagStyle: 'openmpi', env: this.baseEnv, hostList: argv[3] };
   }
 
   /** Whether `ranks` fit the allocation; else files the tests as skipped (local may oversubscribe). */
@@ -421,10 +435,11 @@ class PlanContext {
         const forward = hosts ? ['--host', hosts, ...Object.keys(this.baseEnv).flatMap(name => ['-x', name])] : [];
         return {
           tagFlags: ['--tag-output', '-tag-output'],
-          placement: forward,
+          placement: this.opts.concurrent ? [...forward, '--bind-to', 'none'] : forward,
           countFlag: '-np',
           oversubscribe: this.alloc.kind === 'local' && ranks > this.alloc.slots,
           tagStyle: 'openmpi',
+          ...(hosts ? { hostList: hosts } : {}),
           env: asRoot ? { ...this.baseEnv, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : this.baseEnv,
         };
       }
@@ -432,9 +447,9 @@ class PlanContext {
       case 'intel':
         // Hydra (MPICH, Intel MPI) runs more ranks than cores without being asked, and passes the whole
         // environment to every rank by default.
-        return { tagFlags: ['-prepend-rank', '-l'], placement: hosts ? ['-hosts', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'mpich', env: this.baseEnv };
+        return { tagFlags: ['-prepend-rank', '-l'], placement: hosts ? ['-hosts', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'mpich', env: this.baseEnv, ...(hosts ? { hostList: hosts } : {}) };
       case 'unknown':
-        return { tagFlags: [], placement: hosts ? ['-host', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'none', env: this.baseEnv };
+        return { tagFlags: [], placement: hosts ? ['-host', hosts] : [], countFlag: '-n', oversubscribe: false, tagStyle: 'none', env: this.baseEnv, ...(hosts ? { hostList: hosts } : {}) };
     }
   }
 }
@@ -471,9 +486,34 @@ function namesPlugin(args: string[], pkg: string): boolean {
   });
 }
 
-interface Launcher { argv: string[]; tagStyle: TagStyle; env: Record<string, string> }
+interface Launcher { argv: string[]; tagStyle: TagStyle; env: Record<string, string>; hostList?: string }
 
-interface MpiLaunch { tagFlags: string[]; placement: string[]; countFlag: string; oversubscribe: boolean; tagStyle: TagStyle; env: Record<string, string> }
+interface MpiLaunch { tagFlags: string[]; placement: string[]; countFlag: string; oversubscribe: boolean; tagStyle: TagStyle; env: Record<string, string>; hostList?: string }
+
+const HOST_FLAGS = new Set(['--host', '-host', '-hosts', '--hosts']);
+
+/** The step on these hosts' slots only (`--host a:2`): a launch beside others on a host list. Pure. */
+export function placeStep(step: LaunchStep, hosts: { name: string; slots: number }[]): LaunchStep {
+  if (!step.hostList || !hosts.length) return step;
+  const list = hosts.map(h => `${h.name}:${h.slots}`).join(',');
+  const argv = step.argv.map((word, i) => (i > 0 && word === step.hostList && HOST_FLAGS.has(step.argv[i - 1]) ? list : word));
+  return { ...step, argv, hostList: list };
+}
+
+/** A step of `perTestArgs` split into launches of these parts of its tests (each part keeps its order). Pure. */
+export function splitStep(step: LaunchStep, parts: string[][]): LaunchStep[] {
+  if (!step.perTestArgs || parts.length <= 1) return [step];
+  const prefix = step.argv.slice(0, step.argv.length - step.tests.length);
+  const argOf = new Map(step.tests.map((t, i) => [t.id, step.argv[prefix.length + i]]));
+  const byId = new Map(step.tests.map(t => [t.id, t]));
+  return parts.filter(part => part.length).map((part, i, all) => ({
+    ...step,
+    argv: [...prefix, ...part.map(id => argOf.get(id) as string)],
+    env: { ...step.env },
+    tests: part.map(id => byId.get(id) as ExpectedTest),
+    note: [step.note, `part ${i + 1} of ${all.length} (packed beside other launches)`].filter(Boolean).join('; '),
+  }));
+}
 
 type BatchShape = { kind: 'files' } | { kind: 'python-file'; pythonAt: number };
 

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { assetDir } from '../assets';
 import { AllocationNodes, DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults/stepFaults';
 import type { Allocation } from '../allocation/allocation';
-import { planRun, type LaunchStep, type PlanOptions } from '../launch/plan';
+import { allocationSlots } from '../allocation/allocation';
+import { placeStep, planRun, splitStep, type LaunchPlan, type LaunchStep, type PlanOptions } from '../launch/plan';
+import { balance, LAUNCH_OVERHEAD_MS, order, partCount, startable, UNKNOWN_TEST_MS, type Job, type Placed, type ScheduleLimits, type SlotPool } from './schedule';
 import { aggregate, type ExpectedTest } from '../ranks/aggregate';
 import { RankStreams, type RankLine } from '../ranks/demux';
 import { parseLauncherFailure } from '../ranks/launcherFailure';
@@ -81,6 +83,13 @@ export interface RunOptions {
    * `note`/`cleanup`; it never rejects). Without it, runTests returns after the sweep.
    */
   sweepStarted?(sweep: Promise<void>): void;
+  /**
+   * Launches at once on disjoint slots (`distest.parallelLaunches`, `--jobs`): `auto` as many as fit,
+   * 1 one after another (the default here; Slurm, PBS and Debug runs always run one at a time).
+   */
+  parallelLaunches?: number | 'auto';
+  /** Earlier runs' per-test durations (core/run/durations.ts): the longest-first order and the splits. */
+  durations?: ReadonlyMap<string, number>;
 }
 
 /** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
@@ -111,6 +120,8 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
   return results;
 }
 
+interface Queued extends Job { step: LaunchStep }
+
 interface StepRun {
   results: TestResult[];
   /** Tests the launch ended before: no outcome of their own, nor of their file or class (a collection error). */
@@ -125,6 +136,8 @@ class Run {
   private readonly token: string;
   private readonly runId: string;
   private stepCount = 0;
+  /** Keys of the launches queued so far. */
+  private queued = 0;
   private relaunches = 0;
   private readonly coreBudget: { left: number; max: number };
   private readonly nodes: AllocationNodes;
@@ -191,49 +204,107 @@ class Run {
       ? null
       : `python interpreter ${alloc.python} not found on ${alloc.host.name}; set distest.pythonPath (CLI: --python) to a python with pytest and mpi4py`;
 
-    let pending = [...this.specsById.values()];
-    while (pending.length) {
-      const plan = planRun(pending, alloc, planOpts);
+    const limits = this.scheduleLimits();
+    planOpts.concurrent = limits.maxLaunches > 1;
+    // The launches waiting for slots, longest first, and those running. A launch that ends early queues
+    // fresh launches for the tests it kept from starting (isolation, below); nothing else waits on it.
+    let queue: Queued[] = [];
+    const enqueue = (plan: LaunchPlan) => {
       for (const p of plan.skipped) this.emit(stateResult(p.id, 'skipped', p.reason));
       for (const p of plan.errored) this.emit(stateResult(p.id, 'errored', p.reason));
-      const retry: string[] = [];
-      for (const step of plan.steps) {
-        if (this.opts.signal?.aborted) {
-          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', 'cancelled', t.ranks));
-          continue;
-        }
-        if (this.debugFailure !== undefined) {
-          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', this.debugFailure, t.ranks));
-          continue;
-        }
+      for (const step of this.packed(plan.steps, limits)) {
         if (pythonProblem && step.argv.includes(alloc.python)) {
           for (const t of step.tests) this.emit(stateResult(t.id, 'errored', pythonProblem, t.ranks));
           continue;
         }
-        const outcome = await this.runStep(step);
-        // Isolation: a rank that dies or hangs takes the whole launch down, so tests queued behind the
-        // culprit never ran. They get a fresh launch of their own, but only while launches make progress
-        // (each resolves a test), and at most MAX_RELAUNCHES times per run.
-        const progressed = outcome.notStarted.length < step.tests.length;
-        const isolate = outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed && this.relaunches < MAX_RELAUNCHES;
-        for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
-        if (isolate) {
-          this.relaunches++;
-          this.listener.note?.(
-            `launch ${this.stepCount} ended early (${outcome.crash}) before ${outcome.notStarted.length} of its tests started; ` +
-              `rerunning ${outcome.notStarted.length === 1 ? 'it' : 'them'} in a fresh launch`,
-          );
-          retry.push(...outcome.notStarted);
-        } else if (outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed) {
-          this.listener.note?.(`launch ${this.stepCount} ended early (${outcome.crash}); not relaunching its ${outcome.notStarted.length} unstarted tests: this run already relaunched ${MAX_RELAUNCHES} times`);
-        }
+        queue.push({ key: this.queued++, ranks: step.ranks, estimateMs: this.estimate(step), step });
       }
-      pending = retry.map(id => this.specsById.get(id)).filter((s): s is TestSpec => s !== undefined);
+      queue = order(queue, limits);
+    };
+    enqueue(planRun([...this.specsById.values()], alloc, planOpts));
+    const running = new Map<number, { placed: Placed<Queued>; index: number; done: Promise<{ key: number; outcome: StepRun }> }>();
+    while (queue.length || running.size) {
+      const stop = this.opts.signal?.aborted ? 'cancelled' : this.debugFailure;
+      if (stop !== undefined) {
+        for (const { step } of queue) for (const t of step.tests) this.emit(stateResult(t.id, 'errored', stop, t.ranks));
+        queue = [];
+      }
+      for (const placed of startable(queue, [...running.values()].map(r => r.placed), limits)) {
+        queue = queue.filter(q => q !== placed.job);
+        const step = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
+        const index = this.stepCount++;
+        if (running.size) {
+          const beside = [...running.values()].map(r => r.index + 1).join(', ');
+          this.listener.note?.(`launch ${index + 1} (${step.ranks} ranks, ${step.tests.length} tests) runs beside launch ${beside}${alloc.kind === 'hosts' ? ` on ${step.hostList}` : ''}`);
+        }
+        const key = placed.job.key;
+        const done = this.runStep(step, index)
+          .catch((err): StepRun => ({ results: step.tests.map(t => stateResult(t.id, 'errored', `internal error: ${(err as Error).stack ?? String(err)}`, t.ranks)), notStarted: [] }))
+          .then(outcome => ({ key, outcome }));
+        running.set(key, { placed, index, done });
+      }
+      if (!running.size) break;
+      const { key, outcome } = await Promise.race([...running.values()].map(r => r.done));
+      const finished = running.get(key) as { placed: Placed<Queued>; index: number };
+      running.delete(key);
+      const { step } = finished.placed.job;
+      // Isolation: a rank that dies or hangs takes the whole launch down, so tests queued behind the
+      // culprit never ran. They get a fresh launch of their own, but only while launches make progress
+      // (each resolves a test), and at most MAX_RELAUNCHES times per run.
+      const progressed = outcome.notStarted.length < step.tests.length;
+      const isolate = outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed && this.relaunches < MAX_RELAUNCHES;
+      for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
+      if (isolate) {
+        this.relaunches++;
+        this.listener.note?.(
+          `launch ${finished.index + 1} ended early (${outcome.crash}) before ${outcome.notStarted.length} of its tests started; ` +
+            `rerunning ${outcome.notStarted.length === 1 ? 'it' : 'them'} in a fresh launch`,
+        );
+        const retry = outcome.notStarted.map(id => this.specsById.get(id)).filter((s): s is TestSpec => s !== undefined);
+        if (!this.opts.signal?.aborted) enqueue(planRun(retry, alloc, planOpts));
+        else for (const s of retry) this.emit(stateResult(s.id, 'errored', 'cancelled'));
+      } else if (outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed) {
+        this.listener.note?.(`launch ${finished.index + 1} ended early (${outcome.crash}); not relaunching its ${outcome.notStarted.length} unstarted tests: this run already relaunched ${MAX_RELAUNCHES} times`);
+      }
     }
   }
 
-  private async runStep(step: LaunchStep): Promise<StepRun> {
-    const index = this.stepCount++;
+  /**
+   * How many launches may run at once, on which slots. A Slurm or PBS job runs its launches one after
+   * another (srun steps on disjoint CPUs are not done yet), and so does a Debug run (one launch's ranks
+   * wait for their debugger clients).
+   */
+  private scheduleLimits(): ScheduleLimits {
+    const { alloc } = this.opts;
+    const pools: SlotPool[] = alloc.kind === 'hosts'
+      ? alloc.hosts.map(h => ({ name: h.name, slots: h.slots }))
+      : [{ name: alloc.host.name, slots: allocationSlots(alloc) }];
+    const asked = this.opts.parallelLaunches ?? 1;
+    const sequential = alloc.kind === 'slurm' || alloc.kind === 'pbs' || this.opts.debug !== undefined;
+    const maxLaunches = sequential ? 1 : asked === 'auto' ? Math.max(1, allocationSlots(alloc)) : Math.max(1, Math.floor(asked));
+    return { pools, maxLaunches };
+  }
+
+  /** A test's expected time: its last recorded duration, else a guess. */
+  private testMs(id: string): number {
+    return this.opts.durations?.get(id) ?? UNKNOWN_TEST_MS;
+  }
+
+  private estimate(step: LaunchStep): number {
+    return LAUNCH_OVERHEAD_MS + step.tests.reduce((ms, t) => ms + this.testMs(t.id), 0);
+  }
+
+  /** The plan's steps, a step split into launches that run side by side where its tests' recorded time pays for the extra start-up. */
+  private packed(steps: LaunchStep[], limits: ScheduleLimits): LaunchStep[] {
+    return steps.flatMap(step => {
+      if (!step.perTestArgs) return [step];
+      const parts = partCount(step.ranks, step.tests.reduce((ms, t) => ms + this.testMs(t.id), 0), step.tests.length, limits);
+      if (parts <= 1) return [step];
+      return splitStep(step, balance(step.tests, t => this.testMs(t.id), parts).map(part => part.map(t => t.id)));
+    });
+  }
+
+  private async runStep(step: LaunchStep, index: number): Promise<StepRun> {
     const { alloc, signal } = this.opts;
     let timeoutMs = this.opts.timeoutMs;
     const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;

@@ -11,6 +11,7 @@ import { ProjectPaths } from '../projectPaths';
 import type { DistestSettings } from '../settings';
 import { parseRankSelection, type DebugRequest } from '../debug/request';
 import type { TestResult, TestSpec } from '../types';
+import { durationsFile, readDurations, recordDurations } from './durations';
 import { placeProject, type Placement } from './placement';
 import { runTests, type RunListener, type RunOptions } from './run';
 
@@ -37,6 +38,8 @@ export interface SessionOverrides {
   timeoutSeconds?: number;
   /** A Debug run (`--debug RANKS`, the editor's Debug profile): the ranks it selects start under debugpy. */
   debug?: DebugRequest;
+  /** Launches at once instead of `distest.parallelLaunches` (`--jobs`). */
+  jobs?: number;
 }
 
 export interface SessionOptions {
@@ -103,8 +106,10 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
     const paths = new ProjectPaths(opts.root, placement.root === opts.root ? undefined : placement.root);
     await events.placed?.(placement, paths);
     await sweeping.get(alloc.host.name);
+    const durations = durationsFile(opts.root);
     const results = await runTests(specs, {
       ...runOptions(opts.settings, opts.overrides),
+      durations: readDurations(durations),
       root: placement.root,
       paths,
       assetDir: placement.assetDir,
@@ -121,6 +126,7 @@ export async function runSession(specs: TestSpec[], opts: SessionOptions): Promi
       },
     });
     events.finished?.(results);
+    recordDurations(durations, results);
     return { results, allocation: alloc, cleanup };
   } finally {
     // The session ends with its sweep: a job created for the run is released only once its nodes are swept.
@@ -137,6 +143,7 @@ export function runOptions(settings: DistestSettings, overrides: SessionOverride
     ...(overrides.ranks !== undefined ? { ranksOverride: overrides.ranks } : {}),
     ...(overrides.debug ? { debug: overrides.debug } : {}),
     defaultRanks: settings.mpiDefaultRanks,
+    parallelLaunches: overrides.jobs ?? settings.parallelLaunches,
     extraPytestArgs: settings.pytestArgs,
     silenceMs: settings.silenceSeconds * 1000,
     cores: settings.cores,

@@ -1,0 +1,153 @@
+// Packed launches (distest.parallelLaunches) with real mpirun and pytest: a 2-rank and a 1-rank launch
+// run side by side on a 3-slot local allocation. The proof of overlap is a file barrier: each launch's
+// first test writes its mark and waits for the other's, which only a concurrent launch can write. Also:
+// results stay per test, a crash in one launch errors only its tests (its unstarted ones are relaunched),
+// `--jobs 1` is the old one-after-another order, a host list gives each launch its own slots, and a cancel
+// leaves no process of either launch.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCliJson, type CliJsonRun } from './cliJson';
+import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
+
+const PYTHON = '/usr/bin/python3';
+
+const TEST_FILE = `import os, signal, time
+import pytest
+from mpi4py import MPI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WAIT = float(os.environ.get("PACK_WAIT", "30"))
+
+
+def mark(name):
+    with open(os.path.join(HERE, name), "w") as f:
+        f.write(repr(time.time()))
+
+
+def meet(mine, theirs):
+    mark(mine)
+    deadline = time.time() + WAIT
+    while not os.path.exists(os.path.join(HERE, theirs)):
+        assert time.time() < deadline, theirs + " never appeared: the other launch did not run alongside"
+        time.sleep(0.05)
+    if os.environ.get("PACK_SLOW"):
+        print("meeting done, sleeping", flush=True)
+        time.sleep(120)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_meets_one():
+    if MPI.COMM_WORLD.rank == 0:
+        meet("two.started", "one.started")
+    MPI.COMM_WORLD.Barrier()
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_crashes():
+    if os.environ.get("PACK_CRASH") and MPI.COMM_WORLD.rank == 1:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    MPI.COMM_WORLD.Barrier()
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_after():
+    assert MPI.COMM_WORLD.allreduce(1) == 2
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_fails():
+    assert MPI.COMM_WORLD.rank == 0, "rank 1 disagrees"
+
+
+def test_one_meets_two():
+    meet("one.started", "two.started")
+
+
+def test_one_after():
+    assert True
+`;
+
+function project(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-pack-'));
+  fs.mkdirSync(path.join(dir, '.vscode'));
+  fs.mkdirSync(path.join(dir, 'tests'));
+  // Three slots: the 2-rank launch and the 1-rank launch fit side by side (this machine has 2 cores).
+  fs.writeFileSync(path.join(dir, '.vscode/settings.json'), JSON.stringify({ 'distest.local.slots': 3, 'distest.pytestArgs': ['-p', 'no:randomly'] }));
+  fs.writeFileSync(path.join(dir, 'tests/test_pack.py'), TEST_FILE);
+  return dir;
+}
+
+interface JsonTest { id: string; state: string; failedRanks: number[]; messages: { text: string }[] }
+function cli(dir: string, args: string[], env: Record<string, string>, onStderr?: (text: string, kill: () => void) => void): Promise<CliJsonRun<JsonTest>> {
+  return runCliJson<JsonTest>(['run', '--json', '--python', PYTHON, ...args], {
+    cwd: dir, env: { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', ...env }, ...(onStderr ? { onStderr } : {}),
+  });
+}
+
+const states = (tests: JsonTest[]) => Object.fromEntries(tests.map(t => [t.id.replace('tests/test_pack.py::', ''), t.state]));
+
+test('a 2-rank and a 1-rank launch run side by side; results stay per test; a crash errors only its own test', { timeout: 180_000 }, async () => {
+  const dir = project();
+  const res = await cli(dir, [], { PACK_CRASH: '1' });
+  assert.deepEqual(states(res.tests), {
+    test_two_meets_one: 'passed',
+    test_two_crashes: 'errored',
+    test_two_after: 'passed',
+    test_two_fails: 'failed',
+    test_one_meets_two: 'passed',
+    test_one_after: 'passed',
+  }, res.stderr);
+  assert.match(res.stderr, /launch 2 \(\d ranks?, \d tests\) runs beside launch 1/);
+  // The barrier passed both ways: each launch's first test saw the other's mark while it waited.
+  const times = ['two.started', 'one.started'].map(f => Number(fs.readFileSync(path.join(dir, 'tests', f), 'utf8')));
+  assert.ok(Math.abs(times[0] - times[1]) < 30, `marks ${times[0]} and ${times[1]}`);
+  const byName = new Map(res.tests.map(t => [t.id.replace('tests/test_pack.py::', ''), t]));
+  assert.deepEqual(byName.get('test_two_fails')?.failedRanks, [1]);
+  assert.match(byName.get('test_two_crashes')?.messages.map(m => m.text).join('\n') ?? '', /SIGSEGV|signal 11|Segmentation/);
+  // The crash reran the 2-rank launch's unstarted tests in a fresh launch; the 1-rank launch never noticed.
+  assert.match(res.stderr, /ended early .* rerunning them in a fresh launch/);
+  // Durations are recorded for the next run's order.
+  const recorded = JSON.parse(fs.readFileSync(path.join(dir, '.distest/durations.json'), 'utf8')) as { tests: Record<string, number> };
+  assert.ok((recorded.tests['tests/test_pack.py::test_two_meets_one'] ?? 0) > 0, JSON.stringify(recorded));
+  assert.equal(recorded.tests['tests/test_pack.py::test_two_crashes'], undefined, 'an errored test has no duration of its own');
+});
+
+test('a host list: each launch gets its own share of the hosts\' slots (--host localhost:2 beside --host localhost:1)', { timeout: 120_000 }, async () => {
+  const dir = project();
+  const res = await cli(dir, ['--allocation', 'hosts:localhost:3', 'tests/test_pack.py::test_two_meets_one', 'tests/test_pack.py::test_one_meets_two'], {});
+  assert.deepEqual(states(res.tests), { test_two_meets_one: 'passed', test_one_meets_two: 'passed' }, res.stderr);
+  assert.match(res.stderr, /launch 2 \(\d ranks?, 1 tests\) runs beside launch 1 on localhost:[12]\b/);
+});
+
+test('--jobs 1 runs the launches one after another: the barrier cannot be met by the first', { timeout: 120_000 }, async () => {
+  const dir = project();
+  const res = await cli(dir, ['--jobs', '1'], { PACK_WAIT: '2' });
+  const got = states(res.tests);
+  assert.deepEqual([got.test_two_meets_one, got.test_one_meets_two].sort(), ['failed', 'passed'], res.stderr);
+  assert.doesNotMatch(res.stderr, /runs beside/);
+});
+
+test('cancel while two launches run: every test errored cancelled, no process of either launch left', { timeout: 120_000 }, async () => {
+  const dir = project();
+  const mark = randomBytes(8).toString('hex');
+  let interrupted = 0;
+  let seen = 0;
+  const res = await cli(dir, [], { PACK_SLOW: '1', DISTEST_TEST_MARK: mark }, (text, kill) => {
+    if (interrupted || (text.match(/meeting done, sleeping/g) ?? []).length < 2) return;
+    seen = processesWithEnv('DISTEST_TEST_MARK', mark).length;
+    interrupted = Date.now();
+    kill();
+  });
+  assert.ok(interrupted, `both launches never met:\n${res.stderr}`);
+  // sh/CLI, mpirun with 2 ranks, the 1-rank python: both launches were alive when the cancel came.
+  assert.ok(seen >= 5, `expected the CLI, mpirun, 2 ranks and the 1-rank launch, saw ${seen}`);
+  assert.equal(res.code, 130, res.stderr);
+  const got = res.tests.filter(t => t.state !== 'errored' || !t.messages.some(m => /cancel/.test(m.text)));
+  assert.deepEqual(got.map(t => [t.id, t.state]), [], 'every test errored as cancelled');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', mark)), []);
+  assert.deepEqual(processesMentioning(dir), []);
+});
