@@ -38,43 +38,66 @@ async function plain(ranks) {
   return performance.now() - t0;
 }
 
-/** A Debug run of every rank: ms to all stopped, ms of the continue-all, total ms. */
-async function debugged(ranks) {
-  const t0 = performance.now();
+/**
+ * DAP clients for a Debug run of `ranks` debugged ranks started at `t0`: `attach` one per endpoint as it
+ * appears (breakpoint on the test's first line); `stopped` resolves with ms to every rank stopped;
+ * `continueAll` resolves with its latency.
+ */
+function debugClients(ranks, t0) {
   const clients = [];
+  const stops = [];
+  const attaching = [];
   let allStopped;
   const stopped = new Promise(resolve => (allStopped = resolve));
-  const stops = [];
-  let stoppedMs = 0;
-  let continueMs = 0;
-  const attach = async endpoint => {
+  const attachOne = async endpoint => {
     const client = await DapClient.connect(endpoint.host, endpoint.port);
     clients.push(client);
     await client.attach({ breakpoints: { [file]: [FIRST_LINE] } });
     const event = await client.waitEvent('stopped', { timeoutMs: 120_000 });
     stops.push({ client, threadId: event.body.threadId });
-    if (stops.length === ranks) {
-      stoppedMs = performance.now() - t0;
-      allStopped();
-    }
+    if (stops.length === ranks) allStopped(performance.now() - t0);
   };
-  const attaching = [];
+  return {
+    attach: endpoint => attaching.push(attachOne(endpoint)),
+    stopped,
+    async continueAll() {
+      const c0 = performance.now();
+      await Promise.all(stops.map(s => s.client.request('continue', { threadId: s.threadId })));
+      return performance.now() - c0;
+    },
+    async close() {
+      await Promise.all(attaching);
+      for (const c of clients) c.destroy();
+    },
+  };
+}
+
+/** A Debug run of every rank: ms to all stopped, ms of the continue-all, total ms. */
+async function debugged(ranks) {
+  const t0 = performance.now();
+  const clients = debugClients(ranks, t0);
   const running = runTests([spec], {
     root: project, alloc, ranksOverride: ranks, debug: { ranks: 'all', waitSeconds: 120, breakOnFailure: false },
-    listener: { debugEndpoint: e => attaching.push(attach(e)) },
+    listener: { debugEndpoint: clients.attach },
   });
-  await stopped;
-  const c0 = performance.now();
-  await Promise.all(stops.map(s => s.client.request('continue', { threadId: s.threadId })));
-  continueMs = performance.now() - c0;
+  const stoppedMs = await clients.stopped;
+  const continueMs = await clients.continueAll();
   const [result] = await running;
-  await Promise.all(attaching);
-  for (const c of clients) c.destroy();
+  await clients.close();
   if (result.state !== 'passed') throw new Error(`debug run ${result.state}: ${JSON.stringify(result.messages)}`);
   return { stoppedMs, continueMs, totalMs: performance.now() - t0 };
 }
 
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Medians of plain-run times and Debug runs, and their ratio. */
+function summary(plains, debugs) {
+  const plainMs = median(plains);
+  const stoppedMs = median(debugs.map(d => d.stoppedMs));
+  return {
+    plainRunMs: Math.round(plainMs), allStoppedMs: Math.round(stoppedMs), debugRunMs: Math.round(median(debugs.map(d => d.totalMs))),
+    stoppedVsPlainRun: +(stoppedMs / plainMs).toFixed(2), continueAllMs: +median(debugs.map(d => d.continueMs)).toFixed(1),
+  };
+}
 const out = {};
 for (const ranks of [2, 8]) {
   const plains = [];
@@ -83,12 +106,7 @@ for (const ranks of [2, 8]) {
     plains.push(await plain(ranks));
     debugs.push(await debugged(ranks));
   }
-  const plainMs = median(plains);
-  const stoppedMs = median(debugs.map(d => d.stoppedMs));
-  out[`local${ranks}`] = {
-    plainRunMs: Math.round(plainMs), allStoppedMs: Math.round(stoppedMs), debugRunMs: Math.round(median(debugs.map(d => d.totalMs))),
-    stoppedVsPlainRun: +(stoppedMs / plainMs).toFixed(2), continueAllMs: +median(debugs.map(d => d.continueMs)).toFixed(1),
-  };
+  out[`local${ranks}`] = summary(plains, debugs);
   process.stderr.write(`${ranks} ranks: ${JSON.stringify(out[`local${ranks}`])}\n`);
 }
 if (process.env.BENCH_CLUSTER !== '0') {
@@ -99,11 +117,11 @@ process.stdout.write(`${JSON.stringify({ debug: out })}\n`);
 process.exit(0);
 
 /** The CLI's `run` in the fixture project; resolves with its exit time (ms) once it passed. */
-function cliRun(args, env, onStdout = () => undefined) {
+function cliRun(args, env) {
   const t0 = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), 'run', ...args], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout.on('data', b => { output += b; onStdout(); });
+  child.stdout.on('data', b => (output += b));
   child.stderr.on('data', b => (output += b));
   return new Promise((resolve, reject) => child.on('close', code => (code === 0
     ? resolve(performance.now() - t0)
@@ -123,12 +141,7 @@ async function clusterCase() {
       plains.push(await cliRun(base, env));
       debugs.push(await clusterDebugRun(base, env));
     }
-    const plainMs = median(plains);
-    const stoppedMs = median(debugs.map(d => d.stoppedMs));
-    return {
-      plainRunMs: Math.round(plainMs), allStoppedMs: Math.round(stoppedMs), debugRunMs: Math.round(median(debugs.map(d => d.totalMs))),
-      stoppedVsPlainRun: +(stoppedMs / plainMs).toFixed(2), continueAllMs: +median(debugs.map(d => d.continueMs)).toFixed(1),
-    };
+    return summary(plains, debugs);
   } finally {
     if (!wasUp) clusterScript('down.sh');
   }
@@ -139,39 +152,23 @@ async function clusterDebugRun(base, env) {
   const endpoints = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-bench-debug-')), 'endpoints.jsonl');
   fs.writeFileSync(endpoints, '');
   const t0 = performance.now();
-  const stops = [];
-  const attaching = [];
+  const clients = debugClients(4, t0);
   let seen = 0;
-  let allStopped;
-  const stopped = new Promise(resolve => (allStopped = resolve));
-  let stoppedMs = 0;
-  const attach = async endpoint => {
-    const client = await DapClient.connect(endpoint.host, endpoint.port);
-    await client.attach({ breakpoints: { [file]: [FIRST_LINE] } });
-    const event = await client.waitEvent('stopped', { timeoutMs: 120_000 });
-    stops.push({ client, threadId: event.body.threadId });
-    if (stops.length === 4) {
-      stoppedMs = performance.now() - t0;
-      allStopped();
-    }
-  };
   const poll = setInterval(() => {
     const lines = fs.readFileSync(endpoints, 'utf8').split('\n').filter(l => l.endsWith('}'));
-    for (const line of lines.slice(seen)) attaching.push(attach(JSON.parse(line)));
+    for (const line of lines.slice(seen)) clients.attach(JSON.parse(line));
     seen = lines.length;
   }, 20);
   const running = cliRun([...base, '--debug', 'all', '--debug-endpoints', endpoints, '--debug-wait', '120'], env);
+  let stoppedMs;
   try {
-    await Promise.race([stopped, running.then(() => { throw new Error('the debug run ended before every rank stopped'); })]);
+    stoppedMs = await Promise.race([clients.stopped, running.then(() => { throw new Error('the debug run ended before every rank stopped'); })]);
   } finally {
     clearInterval(poll);
   }
-  const c0 = performance.now();
-  await Promise.all(stops.map(s => s.client.request('continue', { threadId: s.threadId })));
-  const continueMs = performance.now() - c0;
+  const continueMs = await clients.continueAll();
   const totalMs = await running;
-  await Promise.all(attaching);
-  for (const s of stops) s.client.destroy();
+  await clients.close();
   fs.rmSync(path.dirname(endpoints), { recursive: true, force: true });
   return { stoppedMs, continueMs, totalMs };
 }
