@@ -3,12 +3,13 @@
 // line with the counts and timings. With --cache the folder's discovery cache in DIR is used (a cold run
 // when DIR is empty, a warm one after); with --edit it then changes each FILE (relative to the folder) in turn and
 // times the update the language server makes of it: the file rediscovered with the folder's context
-// and its cache entry replaced.
+// and its cache entry replaced. With --first (and --cache) it only reads the listing the cache holds, unchecked:
+// what the language server answers a reopened workspace before checking it against the disk.
 import fs from 'node:fs';
 import path from 'node:path';
 import { DiscoveryCache, readTestFile } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
-import { discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
+import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
 import { folderOf } from '../src/core/discovery/registry';
 import type { FileDiscovery } from '../src/core/types';
@@ -19,6 +20,15 @@ export type { DiscoveryConfig, FileDiscovery };
 export const benchConfig: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
 
 interface BenchResult { files: number; tests: number; ids: string[]; totalMs: number; wasmMs: number; editsMs: number[]; editTests?: number }
+
+/** The cached listing alone (the language server's first answer for a reopened folder). */
+export function firstListingForBench(root: string, cacheDir: string): BenchResult {
+  const started = performance.now();
+  const cache = new DiscoveryCache({ dir: cacheDir, log: line => process.stderr.write(`${line}\n`) });
+  const results = cachedListing(root, benchConfig, cache) ?? [];
+  const ids = results.flatMap(r => r.tests.map(t => t.id));
+  return { files: results.length, tests: ids.length, ids, totalMs: performance.now() - started, wasmMs: 0, editsMs: [] };
+}
 
 export async function discoverForBench(root: string, cacheDir?: string, edit?: string): Promise<BenchResult> {
   const started = performance.now();
@@ -64,10 +74,14 @@ if (!serveDiscoveryWorker() && require.main === module) {
   };
   const root = args[0];
   if (!root || root.startsWith('--')) {
-    process.stderr.write('usage: node .bench/discovery-entry.js <folder> [--ids] [--cache DIR] [--edit FILE,...]\n');
+    process.stderr.write('usage: node .bench/discovery-entry.js <folder> [--ids] [--cache DIR [--first]] [--edit FILE,...]\n');
     process.exit(2);
   }
-  discoverForBench(path.resolve(root), option('--cache'), option('--edit')).then(result => {
+  const cacheDir = option('--cache');
+  const measured = args.includes('--first') && cacheDir
+    ? Promise.resolve(firstListingForBench(path.resolve(root), cacheDir))
+    : discoverForBench(path.resolve(root), cacheDir, option('--edit'));
+  measured.then(result => {
     const { ids, ...summary } = result;
     process.stdout.write(JSON.stringify(args.includes('--ids') ? { ...summary, ids } : summary) + '\n');
   }, err => {

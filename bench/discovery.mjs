@@ -1,9 +1,10 @@
 // Discovery benchmark: distest's static discovery (a fresh Node process, wasm load included) against
 // `pytest --collect-only` on the same generated tree of 5,000 test files. Both must find the same tests.
 // Cold: no cache. Warm: a fresh process with the discovery cache a previous process filled (a workspace
-// reopened). Edit: in that process, one changed file rediscovered and its cache entry replaced (what the
+// reopened), until its listing is checked against the disk; first: a fresh process reading only the listing the
+// cache holds (what the language server answers a reopened workspace at once, before that check). Edit: in that process, one changed file rediscovered and its cache entry replaced (what the
 // language server does on a save), over several files.
-// Last stdout line: {"files", "tests", "distestMs" (cold), "warmMs", "editMs" (median), "editFirstMs",
+// Last stdout line: {"files", "tests", "distestMs" (cold), "warmMs", "firstListingMs", "editMs" (median), "editFirstMs",
 // "pytestMs", "ratio" (pytest / cold), "warmRatio", "editRatio"}.
 // `--distest-only` skips pytest (minutes) while iterating on distest itself.
 import * as esbuild from 'esbuild';
@@ -33,7 +34,7 @@ const distest = timeDistest();
 const cached = timeCached(distest.ids);
 if (process.argv.includes('--distest-only')) {
   console.log(`distest: ${distest.files} files, ${distest.tests} tests, ${distest.ms.toFixed(0)} ms cold (runs: ${distest.runs.map(r => r.toFixed(0)).join(', ')} ms)`);
-  console.log(`cache:    ${cached.warmMs.toFixed(0)} ms warm (runs: ${cached.warmRuns.map(r => r.toFixed(0)).join(', ')} ms), edit ${cached.editMs.toFixed(1)} ms median (first ${cached.editFirstMs.toFixed(1)} ms)`);
+  console.log(`cache:    ${cached.warmMs.toFixed(0)} ms warm (runs: ${cached.warmRuns.map(r => r.toFixed(0)).join(', ')} ms), first listing ${cached.firstMs.toFixed(0)} ms (runs: ${cached.firstRuns.map(r => r.toFixed(0)).join(', ')} ms), edit ${cached.editMs.toFixed(1)} ms median (first ${cached.editFirstMs.toFixed(1)} ms)`);
   process.exit(0);
 }
 const pytest = timePytest();
@@ -48,11 +49,11 @@ console.log(`tree:     ${treeDir} (${distest.files} test files)`);
 console.log(`distest:  ${distest.tests} tests, ${distest.ms.toFixed(0)} ms cold (median of ${DISTEST_RUNS} fresh processes: ${distest.runs.map(r => r.toFixed(0)).join(', ')} ms; last run in-process: wasm load ${distest.wasmMs.toFixed(0)} ms, total ${distest.totalMs.toFixed(0)} ms)`);
 console.log(`pytest:   ${pytest.tests} tests collected, ${pytest.ms.toFixed(0)} ms (${PYTHON} -m pytest --collect-only -q -p no:cacheprovider)`);
 console.log(`ids:      ${onlyDistest.length} only in distest, ${onlyPytest.length} only in pytest${onlyDistest.length + onlyPytest.length ? `: e.g. ${[...onlyDistest, ...onlyPytest].slice(0, 3).join(', ')}` : ' (identical)'}`);
-console.log(`cache:    ${cached.warmMs.toFixed(0)} ms warm (median of ${DISTEST_RUNS} fresh processes: ${cached.warmRuns.map(r => r.toFixed(0)).join(', ')} ms), same ids; one-file edit ${cached.editMs.toFixed(1)} ms median of ${cached.edits} (first ${cached.editFirstMs.toFixed(1)} ms)`);
+console.log(`cache:    ${cached.warmMs.toFixed(0)} ms warm (median of ${DISTEST_RUNS} fresh processes: ${cached.warmRuns.map(r => r.toFixed(0)).join(', ')} ms), same ids; first listing (cached, unchecked) ${cached.firstMs.toFixed(0)} ms (median of ${DISTEST_RUNS}: ${cached.firstRuns.map(r => r.toFixed(0)).join(', ')} ms); one-file edit ${cached.editMs.toFixed(1)} ms median of ${cached.edits} (first ${cached.editFirstMs.toFixed(1)} ms)`);
 console.log(`ratio:    distest is ${ratio.toFixed(1)}x faster than pytest collection cold, ${(pytest.ms / cached.warmMs).toFixed(1)}x warm`);
 if (distest.tests !== pytest.tests) console.log(`WARNING: test counts differ (distest ${distest.tests}, pytest ${pytest.tests})`);
 console.log(JSON.stringify({
-  files: distest.files, tests: distest.tests, distestMs: Math.round(distest.ms), warmMs: Math.round(cached.warmMs),
+  files: distest.files, tests: distest.tests, distestMs: Math.round(distest.ms), warmMs: Math.round(cached.warmMs), firstListingMs: Math.round(cached.firstMs),
   editMs: Number(cached.editMs.toFixed(1)), editFirstMs: Number(cached.editFirstMs.toFixed(1)), pytestMs: Math.round(pytest.ms),
   ratio: Number(ratio.toFixed(1)), warmRatio: Number((pytest.ms / cached.warmMs).toFixed(1)), editRatio: Math.round(pytest.ms / cached.editMs),
 }));
@@ -92,10 +93,16 @@ function timeCached(coldIds) {
     if (i === 0 && JSON.stringify(result.ids) !== JSON.stringify(coldIds)) throw new Error('the warm cache lists other ids than cold discovery');
     warmRuns.push(ms);
   }
+  const firstRuns = [];
+  for (let i = 0; i < DISTEST_RUNS; i++) {
+    const { ms, result } = run(['--first', ...(i === 0 ? ['--ids'] : [])]);
+    if (i === 0 && JSON.stringify(result.ids) !== JSON.stringify(coldIds)) throw new Error('the cached listing holds other ids than cold discovery');
+    firstRuns.push(ms);
+  }
   const editFiles = Array.from({ length: 9 }, (_, i) => { const n = 17 + i * 541; return `pkg_${n % 40}/area_${Math.floor(n / 40) % 25}/test_mod_${n}.py`; });
   const { result } = run(['--edit', editFiles.join(',')]);
   const edits = [...result.editsMs].sort((a, b) => a - b);
-  return { warmMs: median(warmRuns), warmRuns, editMs: edits[Math.floor(edits.length / 2)], editFirstMs: result.editsMs[0], edits: edits.length };
+  return { warmMs: median(warmRuns), warmRuns, firstMs: median(firstRuns), firstRuns, editMs: edits[Math.floor(edits.length / 2)], editFirstMs: result.editsMs[0], edits: edits.length };
 }
 
 function median(values) {

@@ -9,11 +9,11 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { DiscoveryCache, readTestFile, readText, type ReadFile } from '../core/discovery/cache';
 import type { MarkerInfo } from '../core/discovery/collect';
 import { isTestFile } from '../core/discovery/config';
-import { discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
+import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
 import { PythonTestParser } from '../core/discovery/parser';
 import { folderOf } from '../core/discovery/registry';
 import { hasEscapedBytes, printableFsName } from '../core/fsNames';
-import type { FileDiscovery, MarkerDiagnostic, SourceRange } from '../core/types';
+import type { FileDiscovery, MarkerDiagnostic, SourceRange, TestSpec } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type ServerSettings } from '../protocol';
 import { ExactPass } from './exact';
 import { FolderMap, type Folder, type LocatedFile } from './folders';
@@ -43,6 +43,8 @@ class DiscoveryServer {
   private readonly knownFiles = new Map<string, Set<string>>();
   private cache?: DiscoveryCache;
   private readonly cacheSaves = new Map<string, NodeJS.Timeout>();
+  /** Folders whose first listing came from the cache (later ones are scanned: the cache is checked by then). */
+  private readonly listedFromCache = new Set<string>();
   /** Settles dynamic items with pytest in the background (distest.discovery.exact, trusted folders). */
   private readonly exact: ExactPass;
 
@@ -133,11 +135,40 @@ class DiscoveryServer {
     for (const problem of problems) this.connection.console.warn(`distest settings: ${problem}`);
   }
 
+  /**
+   * A folder's test files. The first time, with a cache, the listing of the last session comes back at
+   * once and is checked against the disk afterwards: a file whose tests differ reaches the client as
+   * TestsChanged (a reopened workspace shows its tree before its 5,000 files are even stat'ed).
+   */
   private async discoverAll(folderUri: string): Promise<FileDiscovery[]> {
-    const started = Date.now();
     const folder = this.folders.add(folderUri);
-    const results = new Map<string, FileDiscovery>();
     const cache = this.settings.discovery.cache ? this.cache : undefined;
+    const cached = cache && !this.listedFromCache.has(folder.uri) ? cachedListing(folder.path, this.settings.discovery, cache) : undefined;
+    if (!cached) return this.scanFolder(folder, cache);
+    this.listedFromCache.add(folder.uri);
+    const shown = cached.filter(file => !hasEscapedBytes(file.file));
+    this.guard('checking the cached listing', async () => this.sendDifferences(folder, shown, await this.scanFolder(folder, cache)));
+    return shown;
+  }
+
+  /** TestsChanged for every file whose tests the checked listing changes, adds or removes. */
+  private sendDifferences(folder: Folder, shown: FileDiscovery[], checked: FileDiscovery[]): void {
+    const before = new Map(shown.map(file => [file.file, file]));
+    for (const file of checked) {
+      const was = before.get(file.file);
+      before.delete(file.file);
+      if (was !== file && JSON.stringify(was?.tests ?? []) !== JSON.stringify(file.tests)) this.sendTests(folder, file.file, file.tests);
+    }
+    for (const gone of before.keys()) this.sendTests(folder, gone, []);
+  }
+
+  private sendTests(folder: Folder, file: string, tests: TestSpec[]): void {
+    this.connection.sendNotification(TestsChanged, { folderUri: folder.uri, file, uri: this.documentUri(folder.path, file), tests });
+  }
+
+  private async scanFolder(folder: Folder, cache: DiscoveryCache | undefined): Promise<FileDiscovery[]> {
+    const started = Date.now();
+    const results = new Map<string, FileDiscovery>();
     // The folder is walked and its cache read while the parser may still be loading.
     const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache });
     for (const result of scanned) {

@@ -1,6 +1,7 @@
 // The language server's discovery cache: a second server (a reopened workspace) lists from the cache the
 // first one wrote, and a saved change to a file other tests depend on makes the server ask for a rescan
-// that lists the new items.
+// that lists the new items. The first listing of a reopened workspace is the cached one, answered before the
+// disk is checked; what changed while the editor was closed follows file by file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,7 +13,7 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import {
   DidChangeWatchedFilesNotification, ExitNotification, FileChangeType, InitializedNotification, InitializeRequest, ShutdownRequest,
 } from 'vscode-languageserver-protocol';
-import { DiscoverAll, RescanNeeded, type ServerInitOptions } from '../../src/protocol';
+import { DiscoverAll, RescanNeeded, TestsChanged, type ServerInitOptions, type TestsChangedParams } from '../../src/protocol';
 
 const repoRoot = path.resolve(__dirname, '../../..');
 
@@ -21,8 +22,10 @@ async function startServer(folder: string, cacheDir: string) {
   const connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
   const logs: string[] = [];
   let rescans = 0;
+  const changed: TestsChangedParams[] = [];
   connection.onNotification('window/logMessage', (params: { message: string }) => { logs.push(params.message); });
   connection.onNotification(RescanNeeded, () => { rescans++; });
+  connection.onNotification(TestsChanged, params => { changed.push(params); });
   connection.listen();
   const options: ServerInitOptions = { discovery: { launchers: [], mpiDefaultRanks: 2, cache: true }, cacheDir };
   await connection.sendRequest(InitializeRequest.type, {
@@ -31,7 +34,7 @@ async function startServer(folder: string, cacheDir: string) {
   });
   await connection.sendNotification(InitializedNotification.type, {});
   return {
-    connection, logs, rescans: () => rescans,
+    connection, logs, changed, rescans: () => rescans,
     discoverAll: () => connection.sendRequest(DiscoverAll, { folderUri: pathToFileURL(folder).href }),
     stop: async () => {
       await connection.sendRequest(ShutdownRequest.type).catch(() => undefined);
@@ -67,6 +70,42 @@ test('a reopened workspace lists from the cache; a saved conftest change asks fo
       for (let waited = 0; second.rescans() === 0 && waited < 5000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
       assert.equal(second.rescans(), 1, 'a rescan is asked for');
       assert.ok(ids(await second.discoverAll()).includes('tests/test_sized.py::test_sized[3]'));
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('a reopened workspace is listed from the cache at once; files changed, added or deleted while it was closed follow as TestsChanged', async () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-cache-'));
+  const folder = path.join(scratch, 'project');
+  const cacheDir = path.join(scratch, 'cache');
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/mpi-project'), folder, { recursive: true });
+  fs.writeFileSync(path.join(folder, 'tests/test_edited.py'), 'def test_one():\n    pass\n');
+  fs.writeFileSync(path.join(folder, 'tests/test_deleted.py'), 'def test_gone():\n    pass\n');
+  try {
+    const first = await startServer(folder, cacheDir);
+    const cold = await first.discoverAll();
+    await first.stop();
+
+    fs.writeFileSync(path.join(folder, 'tests/test_edited.py'), 'def test_one():\n    pass\n\ndef test_two():\n    pass\n');
+    fs.rmSync(path.join(folder, 'tests/test_deleted.py'));
+    fs.writeFileSync(path.join(folder, 'tests/test_added.py'), 'def test_new():\n    pass\n');
+    const second = await startServer(folder, cacheDir);
+    try {
+      assert.deepEqual(await second.discoverAll(), cold, 'the first answer is the cached listing');
+      for (let waited = 0; second.changed.length < 3 && waited < 10_000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
+      const byFile = new Map(second.changed.map(c => [c.file, c.tests.map(t => t.id)]));
+      assert.deepEqual(byFile, new Map([
+        ['tests/test_added.py', ['tests/test_added.py::test_new']],
+        ['tests/test_deleted.py', []],
+        ['tests/test_edited.py', ['tests/test_edited.py::test_one', 'tests/test_edited.py::test_two']],
+      ]), 'only the three files that changed are sent, with their tests on disk');
+      const checked = await second.discoverAll();
+      assert.deepEqual(checked.map(f => f.file), [...cold.map(f => f.file).filter(f => f !== 'tests/test_deleted.py'), 'tests/test_added.py'].sort(),
+        'a later DiscoverAll answers the checked listing');
     } finally {
       await second.stop();
     }

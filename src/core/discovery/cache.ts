@@ -175,6 +175,12 @@ export class FolderCache {
     return false;
   }
 
+  /** Every kept discovery in path order, unchecked against the disk. */
+  listing(): FileDiscovery[] {
+    this.load();
+    return [...this.entries.keys()].sort().map(rel => this.entries.get(rel)!.discovery);
+  }
+
   /** The kept discovery of a file when its content is the one it was made from. */
   lookup(rel: string, absPath: fs.PathLike): FileDiscovery | undefined {
     const entry = this.entries.get(rel);

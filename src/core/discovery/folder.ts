@@ -135,6 +135,18 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
   }
 }
 
+/**
+ * The folder's listing as its cache holds it, unchecked against the disk: what an editor shows at once
+ * while discoverFolder verifies it (which hands back the very same objects for files it finds unchanged).
+ * Undefined when the cache holds nothing for these settings and this pytest configuration. Files of
+ * nested test roots come with the verified listing only.
+ */
+export function cachedListing(root: string, config: DiscoveryConfig, cache: DiscoveryCache): FileDiscovery[] | undefined {
+  const absoluteRoot = path.resolve(root);
+  const listing = cache.folder(absoluteRoot, cacheKey(config, loadPytestRules(absoluteRoot, config))).listing();
+  return listing.length ? listing : undefined;
+}
+
 /** Diagnostics of files that are no test files (configuration, conftest.py) as entries of their own, in path order. */
 function mergeExtra(found: FileDiscovery[], diagnostics: MarkerDiagnostic[]): FileDiscovery[] {
   if (!diagnostics.length) return found;
