@@ -194,6 +194,7 @@ function assertSweptEveryNode(got: FaultRun): void {
 
 function removeCores(): void {
   for (const name of fs.readdirSync(FAULTS)) if (/^core(\.\d+)?$/.test(name)) fs.rmSync(path.join(FAULTS, name), { force: true });
+  fs.rmSync(path.join(FAULTS, '.distest'), { recursive: true, force: true });
 }
 
 test('hosts allocation: mpirun over ssh runs 4 ranks across both nodes', async () => {
@@ -279,6 +280,8 @@ test('slurm allocation: a segfault on the second node, its core found and read t
     const core = got.result.faults?.find(f => f.kind === 'core');
     assert.ok(core?.core && fs.existsSync(core.core), describe(got));
     assert.deepEqual([core.rank, core.host, core.line], [1, NODES[1], 34]);
+    assert.ok(core.core.startsWith(`${FAULTS}/.distest/cores/`), `kept in the run's folder: ${core.core}`);
+    assert.match(core.core, /\/\d{8}T\d{6}-[0-9a-f]{8}\/core\.rank1\.pid\d+$/);
     assert.ok(got.result.messages.some(m => m.text.startsWith(`SIGSEGV on rank 1 (dt-node2), core ${core.core}: in test_rank_1_segfaults()`)), describe(got));
   } finally {
     removeCores();

@@ -36,6 +36,14 @@ async function spec(name: string): Promise<TestSpec> {
 
 function removeCores(): void {
   for (const name of fs.readdirSync(PROJECT)) if (/^core(\.\d+)?$/.test(name)) fs.rmSync(path.join(PROJECT, name), { force: true });
+  fs.rmSync(path.join(PROJECT, '.distest'), { recursive: true, force: true });
+}
+
+/** A run's cores folder: `.distest/cores/<start stamp>-<run id>` in the project, where the ranks ran. */
+const CORES_FOLDER = new RegExp(`^${PROJECT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.distest/cores/\\d{8}T\\d{6}-[0-9a-f]{8}/`);
+
+function coreRunFolders(): string[] {
+  return fs.readdirSync(path.join(PROJECT, '.distest/cores')).sort();
 }
 after(removeCores);
 
@@ -92,19 +100,31 @@ test('segfault on rank 1: signal with host and Python location, core analysed by
   const core = result.faults?.find(f => f.kind === 'core');
   assert.ok(core?.core, `a core fault in ${JSON.stringify(result.messages, null, 1)}`);
   assert.ok(fs.existsSync(core.core), 'the core is kept');
+  assert.match(core.core, new RegExp(`${CORES_FOLDER.source}core\\.rank1\\.pid\\d+$`), 'in the run\'s own folder, named by rank and pid');
+  assert.equal(fs.existsSync(path.join(PROJECT, 'core')), false, 'not in the project folder');
+  assert.match(fs.readFileSync(path.join(PROJECT, '.distest/.gitignore'), 'utf8'), /^\*$/m);
   assert.deepEqual([core.rank, core.line], [1, 34]);
   assert.ok(result.messages.some(m => m.text.includes(`core ${core.core}`) && m.text.includes('native backtrace')));
   removeCores();
 });
 
-test('os.abort() on rank 1: SIGABRT at the abort line; beyond distest.cores.maxPerRun the core is kept, not analysed', async () => {
+test('os.abort() on rank 1: SIGABRT at the abort line; beyond distest.cores.maxPerRun the core is kept, not analysed; cores of the newest keepRuns runs stay', async () => {
   removeCores();
-  const { result } = await run('test_rank_1_aborts', { cores: { enable: true, maxPerRun: 0 } });
-  assert.equal(result.state, 'errored');
-  assert.match(messageAt(result, 42), /^SIGABRT on rank 1 .*os\.abort\(\)/);
-  assert.equal(result.faults?.some(f => f.kind === 'core'), false);
-  assert.ok(result.messages.some(m => /core .* of rank 1 not analysed: distest\.cores\.maxPerRun \(0\) reached/.test(m.text)), JSON.stringify(result.messages));
-  assert.ok(fs.existsSync(path.join(PROJECT, 'core')));
+  const kept: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { result } = await run('test_rank_1_aborts', { cores: { enable: true, maxPerRun: 0, keepRuns: 2 } });
+    assert.equal(result.state, 'errored');
+    assert.match(messageAt(result, 42), /^SIGABRT on rank 1 .*os\.abort\(\)/);
+    assert.equal(result.faults?.some(f => f.kind === 'core'), false);
+    const note = result.messages.map(m => /^core (\S+) of rank 1 not analysed: distest\.cores\.maxPerRun \(0\) reached/.exec(m.text)).find(Boolean);
+    assert.ok(note, JSON.stringify(result.messages));
+    assert.match(note[1], new RegExp(`${CORES_FOLDER.source}core\\.rank1\\.pid\\d+$`));
+    assert.equal(fs.existsSync(path.join(PROJECT, 'core')), false, 'not in the project folder');
+    kept.push(path.basename(path.dirname(note[1])));
+    // Run folders are named to the second.
+    if (i < 2) await new Promise(resolve => setTimeout(resolve, 1100));
+  }
+  assert.deepEqual(coreRunFolders(), kept.slice(1), 'the oldest run\'s cores are gone, the two newest are kept');
   removeCores();
 });
 

@@ -100,7 +100,7 @@ function spawnText(cmd: string, args: string[], cwd: string): string {
 test('crashing launches are rerun only while they make progress: every test ends, with a bounded number of launches', async () => {
   const crashes = Array.from({ length: 4 }, (_, i) => `@pytest.mark.mpi(min_size=2)\ndef test_crash_${i}():\n    os.kill(os.getpid(), signal.SIGKILL)\n`).join('\n\n');
   const root = project({ 'tests/test_crashes.py': `import os\nimport signal\n\nimport pytest\n\n\n${crashes}` });
-  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0 } });
+  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0, keepRuns: 10 } });
   assert.equal(results.size, 4);
   for (const result of results.values()) assert.equal(result.state, 'errored', result.id);
   assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 3, notes.join('\n'));

@@ -1,6 +1,9 @@
 // Core files of crashed ranks: where the kernel puts them (core_pattern), which ones this run made
 // (matched by pid, written after the launch started), and gdb's native and Python backtrace of each.
-// Cores are never deleted: they are the user's evidence.
+// A core the kernel wrote into the ranks' folder (a relative core_pattern, such as the default `core`)
+// is moved into the run's own folder, `.distest/cores/<run>/core.rank<R>.pid<P>`, so that the project is
+// not littered and a later crash cannot overwrite it; those folders are kept for the newest
+// distest.logs.keepRuns runs. Cores an absolute core_pattern puts elsewhere stay where the system wants them.
 import path from 'node:path';
 import type { CommandRunner } from '../transport/host';
 import type { Fault, StackFrame } from '../types';
@@ -13,9 +16,16 @@ export interface CoreSettings {
   enable: boolean;
   /** Cores analysed per run at most (each costs a gdb run); the rest are only counted. */
   maxPerRun: number;
+  /** Runs whose cores are kept in the ranks' folder's `.distest/cores/` (distest.logs.keepRuns). */
+  keepRuns: number;
 }
 
-export const DEFAULT_CORE_SETTINGS: CoreSettings = { enable: true, maxPerRun: 3 };
+export const DEFAULT_CORE_SETTINGS: CoreSettings = { enable: true, maxPerRun: 3, keepRuns: 10 };
+
+/** A run's own cores folder, under `.distest/cores/` of the ranks' folder: names sort by start time. */
+export function runCoresFolder(runId: string, started = new Date()): string {
+  return `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '')}-${runId.slice(0, 8)}`;
+}
 
 const GDB_TIMEOUT_MS = 60_000;
 /** Native frames kept in a message; the core itself has them all. */
@@ -90,6 +100,8 @@ export interface CoreInput {
   since: number;
   /** Shared across a run's launches, decremented per analysed core. */
   budget: { left: number; max: number };
+  /** The run's cores folder (runCoresFolder) and how many runs' folders to keep. */
+  keep: { run: string; runs: number };
 }
 
 /** Each analysed core with its message, and notes on the ranks whose core was not found or not read. */
@@ -112,14 +124,16 @@ except OSError:
 print(json.dumps(sorted(found)))
 `;
 
-/** Finds and analyses the cores the crashed ranks left; never deletes one. */
+/** Finds, keeps and analyses the cores the crashed ranks left; never deletes one of this run. */
 export async function collectCores(input: CoreInput): Promise<CoreReport> {
   const report: CoreReport = { cores: [], notes: [] };
   if (!input.crashed.length) return report;
   const dest = await coreDestination(input.host);
   if (dest.kind === 'unknown') return { cores: [], notes: [dest.why] };
   if (dest.kind === 'pipe') return { cores: [], notes: [`core files are not written to disk on ${input.host.name} (core_pattern pipes them to ${dest.handler}): ${dest.hint}`] };
-  const folder = path.posix.isAbsolute(dest.pattern) ? path.posix.dirname(dest.pattern) : path.posix.join(input.cwd, path.posix.dirname(dest.pattern));
+  const relative = !path.posix.isAbsolute(dest.pattern);
+  const folder = relative ? path.posix.join(input.cwd, path.posix.dirname(dest.pattern)) : path.posix.dirname(dest.pattern);
+  const hasPid = dest.usesPid || dest.pattern.includes('%p');
   const python = (await input.host.which(input.python)) ?? input.python;
   for (const rank of input.crashed) {
     const regex = coreNamePattern(dest, rank.pid);
@@ -135,20 +149,23 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
       report.notes.push(`no core file from rank ${rank.rank} (pid ${rank.pid}) in ${folder} on ${input.host.name} (core size limit 0, or the file was not writable)`);
       continue;
     }
-    const core = files[files.length - 1];
-    if (input.budget.left <= 0) {
-      report.notes.push(`core ${core} of rank ${rank.rank} not analysed: distest.cores.maxPerRun (${input.budget.max}) reached`);
-      continue;
+    const found = files[files.length - 1];
+    const notAnalysed = input.budget.left <= 0 ? `distest.cores.maxPerRun (${input.budget.max}) reached`
+      : !input.gdb ? `gdb is not installed on ${input.host.name}` : undefined;
+    let analysed: CoreAnalysis | undefined;
+    if (input.gdb && !notAnalysed) {
+      input.budget.left--;
+      analysed = await analyseCore(input.host, input.gdb, python, found);
     }
-    if (!input.gdb) {
-      report.notes.push(`core ${core} of rank ${rank.rank} not analysed: gdb is not installed on ${input.host.name}`);
-      continue;
-    }
-    input.budget.left--;
-    const analysed = await analyseCore(input.host, input.gdb, python, core);
     // A pattern without %p (plain `core`) is matched by the pid gdb reads from the core instead.
-    if (analysed.threads.length && !analysed.threads.includes(rank.pid)) {
-      report.notes.push(`core ${core} is from pid ${analysed.threads[0]}, not rank ${rank.rank}'s ${rank.pid} (another crash overwrote it?)`);
+    if (analysed?.threads.length && !analysed.threads.includes(rank.pid)) {
+      report.notes.push(`core ${found} is from pid ${analysed.threads[0]}, not rank ${rank.rank}'s ${rank.pid} (another crash overwrote it?)`);
+      continue;
+    }
+    const whose = analysed || hasPid || input.crashed.length === 1 ? `core.rank${rank.rank}.pid${rank.pid}` : path.posix.basename(found);
+    const core = relative ? await keepCore(input, found, whose, report.notes) : found;
+    if (!analysed) {
+      report.notes.push(`core ${core} of rank ${rank.rank} not analysed: ${notAnalysed}`);
       continue;
     }
     const where = innermostUserFrame(analysed.python, input.paths);
@@ -165,6 +182,35 @@ export async function collectCores(input: CoreInput): Promise<CoreReport> {
     });
   }
   return report;
+}
+
+// Moves a core into the run's folder (a rename: same file system), writes `.distest/.gitignore` as pytest
+// does for its cache, and removes the oldest run folders beyond the number kept. Prints the new path.
+const KEEP_SCRIPT = `
+import os, shutil, sys
+core, cores, run, name, keep = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+folder = os.path.join(cores, run)
+os.makedirs(folder, exist_ok=True)
+ignore = os.path.join(os.path.dirname(cores), '.gitignore')
+if not os.path.exists(ignore):
+    with open(ignore, 'w') as f:
+        f.write('# Created by distest automatically.\\n*\\n')
+dest = os.path.join(folder, name)
+os.replace(core, dest)
+runs = sorted(d for d in os.listdir(cores) if d != run and os.path.isdir(os.path.join(cores, d)))
+for old in runs[:max(0, len(runs) - (keep - 1))]:
+    shutil.rmtree(os.path.join(cores, old), ignore_errors=True)
+print(dest)
+`;
+
+/** The core's path in the run's cores folder; where it was, with a note, when it cannot be moved. */
+async function keepCore(input: CoreInput, core: string, name: string, notes: string[]): Promise<string> {
+  const cores = path.posix.join(input.cwd, '.distest', 'cores');
+  const res = await input.host.exec([input.python, '-c', KEEP_SCRIPT, core, cores, input.keep.run, name, String(Math.max(1, input.keep.runs))], { timeoutMs: 30_000 });
+  const kept = res.stdout.trim();
+  if (res.code === 0 && kept) return kept;
+  notes.push(`core ${core} stays where the kernel wrote it: it could not be moved to ${cores}/${input.keep.run} on ${input.host.name} (${res.stderr.trim().split('\n').pop() || `exit ${res.code}`})`);
+  return core;
 }
 
 /** `threads`: the core's thread ids (the main thread's is the process id). */

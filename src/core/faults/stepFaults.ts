@@ -34,6 +34,8 @@ export interface StepFaultOptions {
   cores: CoreSettings;
   /** Shared by the run's launches. */
   coreBudget: { left: number; max: number };
+  /** The run's folder under the ranks' `.distest/cores/` (runCoresFolder). */
+  coresFolder: string;
   singleRank: boolean;
   /** gdb's native stack per group of hung ranks (`distest.hangs.nativeStacks`). */
   nativeStacks: boolean;
@@ -142,11 +144,12 @@ export class StepFaults {
       const p = this.watchdog.processes.get(c.fault.rank);
       return p && c.fault.signal && CORE_SIGNALS.has(c.fault.signal) ? [p] : [];
     });
-    const { nodes, python, paths, cwd, coreBudget } = this.opts;
+    const { nodes, python, paths, cwd, coreBudget, coresFolder, cores } = this.opts;
     // Each core is on the node its rank crashed on; one node after the other, so the shared budget goes in rank order.
     for (const { node, ranks } of await nodes.byNode(crashed)) {
       const report = await collectCores({
         host: node, python, paths, cwd, crashed: ranks, since: this.startedAt, budget: coreBudget, gdb: await nodes.gdb(node),
+        keep: { run: coresFolder, runs: cores.keepRuns },
         signalOf: rank => crashes.find(c => c.fault.rank === rank)?.fault.signal,
       });
       for (const { fault, text } of report.cores) {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { assetDir } from '../assets';
 import { AllocationNodes, DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults/stepFaults';
+import { runCoresFolder } from '../faults/cores';
 import type { Allocation } from '../allocation/allocation';
 import { allocationSlots } from '../allocation/allocation';
 import { placeStep, planRun, splitStep, type LaunchPlan, type LaunchStep, type PlanOptions } from '../launch/plan';
@@ -140,6 +141,8 @@ class Run {
   private queued = 0;
   private relaunches = 0;
   private readonly coreBudget: { left: number; max: number };
+  /** Where this run's cores go, under the ranks' `.distest/cores/`. */
+  private readonly coresFolder: string;
   private readonly nodes: AllocationNodes;
   /** Hosts ranks said hello from, so the sweep reaches them even where the allocation lists no nodes. */
   private readonly rankHosts = new Set<string>();
@@ -156,6 +159,7 @@ class Run {
     this.runId = opts.runId ?? randomBytes(16).toString('hex');
     const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
     this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
+    this.coresFolder = runCoresFolder(this.runId);
     this.nodes = new AllocationNodes(opts.alloc);
     this.nodes.prefetch();
   }
@@ -309,7 +313,7 @@ class Run {
     let timeoutMs = this.opts.timeoutMs;
     const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
     const faults = new StepFaults({
-      nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget,
+      nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget, coresFolder: this.coresFolder,
       defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
       testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
     });

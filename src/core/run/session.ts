@@ -146,7 +146,7 @@ export function runOptions(settings: DistestSettings, overrides: SessionOverride
     parallelLaunches: overrides.jobs ?? settings.parallelLaunches,
     extraPytestArgs: settings.pytestArgs,
     silenceMs: settings.silenceSeconds * 1000,
-    cores: settings.cores,
+    cores: { ...settings.cores, keepRuns: settings.logs.keepRuns },
     nativeStacks: settings.nativeStacks,
   };
 }
