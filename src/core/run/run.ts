@@ -238,8 +238,9 @@ class Run {
         const step = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
         const index = this.stepCount++;
         if (running.size) {
-          const beside = [...running.values()].map(r => r.index + 1).join(', ');
-          this.listener.note?.(`launch ${index + 1} (${step.ranks} ranks, ${step.tests.length} tests) runs beside launch ${beside}${alloc.kind === 'hosts' ? ` on ${step.hostList}` : ''}`);
+          const beside = [...running.values()].map(r => `launch ${r.index + 1} (${launchTests(r.placed.job.step)})`).join(', ');
+          const where = alloc.kind === 'hosts' ? ` on ${step.hostList}` : '';
+          this.listener.note?.(`launch ${index + 1} (${launchTests(step)})${where} runs beside ${beside}`);
         }
         const key = placed.job.key;
         const done = this.runStep(step, index)
@@ -516,4 +517,11 @@ function withoutParameters(id: string): string {
 
 function stateResult(id: string, state: 'skipped' | 'errored', text: string, ranks = 0): TestResult {
   return { id, ranks, state, durationMs: 0, failedRanks: [], messages: [{ rank: null, text }] };
+}
+
+/** A launch for a note: its rank count and tests (their names, the first three and how many more). */
+function launchTests(step: LaunchStep): string {
+  const names = step.tests.map(t => (t.id.includes('::') ? t.id.slice(t.id.indexOf('::') + 2) : t.id));
+  const shown = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+  return `${step.ranks} rank${step.ranks === 1 ? '' : 's'}: ${shown}`;
 }
