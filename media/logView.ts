@@ -338,10 +338,14 @@ function clearSearch(): void {
   for (const p of panes) p.search.clearDecorations();
 }
 
-/** The earliest error line among the kept ones (an stderr line or error text), shown and selected. */
+/**
+ * The earliest error line of a rank among the kept ones (an stderr line or error text), shown and
+ * selected; the launcher's own lines only when no rank has one, since its complaints (a rank killed,
+ * a job step aborted) follow from the ranks' and may reach us first through their own pipe.
+ */
 async function jumpToFirstError(): Promise<void> {
   const isError = (l: Wire) => l[1] === 1 || ERROR_TEXT.test(l[2].replace(ANSI, ''));
-  const first = merged.find(isError);
+  const first = merged.find(l => l[0] >= 0 && isError(l)) ?? merged.find(isError);
   if (!first) {
     statusEl.textContent = 'no error lines in the kept output';
     return;

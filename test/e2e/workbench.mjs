@@ -77,10 +77,19 @@ export async function testRow(page, name) {
 
 /** Hovers the row and clicks its inline "Run Test" action. */
 export async function runFromRow(page, name) {
-  const row = await testRow(page, name);
-  await row.scrollIntoViewIfNeeded();
-  await row.hover();
-  await row.locator('.action-label[aria-label^="Run Test"]').click();
+  // The tree can shift under the pointer between the hover and the click (an update above the row, a
+  // tooltip over it): the row is found and hovered again instead of waiting on a button that left.
+  for (let attempt = 1; ; attempt++) {
+    const row = await testRow(page, name);
+    await row.scrollIntoViewIfNeeded();
+    await row.hover();
+    const clicked = await row.locator('.action-label[aria-label^="Run Test"]').click({ timeout: 5000 }).then(() => true, err => {
+      if (attempt === 4) throw err;
+      return false;
+    });
+    if (clicked) return;
+    await page.mouse.move(0, 0);
+  }
 }
 
 /** Waits until the row's aria-label reports a finished state and returns that aria-label. */
