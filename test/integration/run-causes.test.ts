@@ -97,13 +97,15 @@ function spawnText(cmd: string, args: string[], cwd: string): string {
   }
 }
 
-test('crashing launches are rerun only while they make progress: every test ends, with a bounded number of launches', async () => {
+test('crashing launches are rerun only while they make progress and at most maxRelaunches times: every test ends errored', async () => {
   const crashes = Array.from({ length: 4 }, (_, i) => `@pytest.mark.mpi(min_size=2)\ndef test_crash_${i}():\n    os.kill(os.getpid(), signal.SIGKILL)\n`).join('\n\n');
   const root = project({ 'tests/test_crashes.py': `import os\nimport signal\n\nimport pytest\n\n\n${crashes}` });
-  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0 } });
+  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0 }, maxRelaunches: 2 });
   assert.equal(results.size, 4);
   for (const result of results.values()) assert.equal(result.state, 'errored', result.id);
-  assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 3, notes.join('\n'));
+  assert.equal(notes.filter(n => /rerunning/.test(n)).length, 2, notes.join('\n'));
+  assert.match(results.get('tests/test_crashes.py::test_crash_3')?.messages[0].text ?? '', /never reported: it did not get to this test: the launcher ended the job/);
+  assert.ok(notes.some(n => /^launch 3 ended early \(.+\); not relaunching its 1 unstarted test: this run already relaunched 2 times$/.test(n)), notes.join('\n'));
 });
 
 /** A python that hides mpi4py (a package of that name that cannot be imported), as a node without it would. */
