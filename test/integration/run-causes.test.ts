@@ -1,7 +1,7 @@
 // Every run ends, and every error names its cause: collection errors, ranks that cannot start, files
 // that are not there, forged records and mpirun's banners, on real mpirun and pytest.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,11 +73,12 @@ test('a module that fails to import ends its tests errored at its line, once; th
   const skipped = results.get('tests/test_skip.py::test_skipped_module');
   assert.equal(skipped?.state, 'skipped');
   assert.match(skipped.messages[0].text, /could not import 'no_such_numpy_for_distest'/);
+  assert.deepEqual([skipped.messages[0].file, skipped.messages[0].line], ['tests/test_skip.py', 3]);
   assert.equal(results.get('tests/test_fine.py::test_fine')?.state, 'passed');
   assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 1, notes.join('\n'));
 });
 
-test('discovery marks a file Python cannot parse at the line pytest names', async () => {
+test('discovery marks a file Python cannot parse at the line pytest names; distest list shows its tests as such', async () => {
   const root = project({ 'tests/test_syntax.py': `import pytest\n\n\ndef test_broken():\n    x = (1,\n\n\ndef test_after():\n    pass\n` });
   const [file] = await discoverFolder(root, { launchers: [], mpiDefaultRanks: 2 });
   const collected = spawnText(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider'], root);
@@ -86,6 +87,17 @@ test('discovery marks a file Python cannot parse at the line pytest names', asyn
   const syntax = file.diagnostics.find(d => d.code === 'syntax-error');
   assert.equal(syntax?.range.line, pythonLine);
   assert.equal(syntax.severity, 'error');
+
+  const listed = spawnSync(process.execPath, [CLI, 'list', root], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  const ids = file.tests.map(t => t.id);
+  assert.ok(ids.includes('tests/test_syntax.py::test_broken'), ids.join('\n'));
+  for (const id of ids) assert.match(listed.stdout, new RegExp(`^${id} .* pytest   \\(syntax error at line ${pythonLine}: errors at collection\\)$`, 'm'));
+  assert.match(listed.stderr, new RegExp(`^tests/test_syntax\\.py:${pythonLine}: error: `, 'm'));
+  const json = spawnSync(process.execPath, [CLI, 'list', '--json', root], { encoding: 'utf8' });
+  assert.equal(json.status, 0, json.stderr);
+  const items = JSON.parse(json.stdout) as { id: string; syntaxErrorLine?: number }[];
+  assert.deepEqual(items.map(i => [i.id, i.syntaxErrorLine]).sort(), ids.map(id => [id, pythonLine]).sort());
 });
 
 function spawnText(cmd: string, args: string[], cwd: string): string {
