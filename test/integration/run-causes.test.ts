@@ -120,6 +120,8 @@ test('crashing launches are rerun only while they make progress and at most maxR
   assert.ok(notes.some(n => /^launch 3 ended early \(.+\); not relaunching its 1 unstarted test: this run already relaunched 2 times$/.test(n)), notes.join('\n'));
 });
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** A python that hides mpi4py (a package of that name that cannot be imported), as a node without it would. */
 function pythonWithoutMpi4py(): string {
   const dir = project({ 'shadow/mpi4py/__init__.py': 'raise ModuleNotFoundError("No module named \'mpi4py\'", name="mpi4py")\n' });
@@ -143,13 +145,13 @@ test('a rank that cannot start says why in its own words, with its python and ho
   const result = results.get('tests/test_mpi.py::test_needs_mpi4py');
   assert.equal(result?.state, 'errored');
   const text = result.messages.map(m => m.text).join('\n');
-  assert.match(text, /No module named 'mpi4py'/);
+  assert.match(text, new RegExp(`No module named 'mpi4py' \\(rank \\d on ${os.hostname()}, python ${escapeRegExp(noMpi)}\\)`));
   assert.doesNotMatch(text, /signal 15/);
 
   const noPytest = pythonWithoutPytest();
   const bare = (await runAll(root, { python: noPytest })).results.get('tests/test_mpi.py::test_needs_mpi4py');
   assert.equal(bare?.state, 'errored');
-  assert.match(bare.messages[0].text, new RegExp(`No module named pytest \\(rank \\d on ${os.hostname()}, python ${noPytest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+  assert.match(bare.messages[0].text, new RegExp(`No module named pytest \\(rank \\d on ${os.hostname()}, python ${escapeRegExp(noPytest)}\\)`));
 });
 
 test('a test file gone since discovery: its test errors saying so, the others run in a fresh launch', async () => {

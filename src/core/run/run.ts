@@ -421,6 +421,7 @@ class Run {
           ...(timeoutMs ? { timeoutMs } : {}),
           launcherText,
           rankProblems: problems.texts,
+          python: alloc.python,
         });
     const results = aggregated.map(r => {
       const why = problems.noSuchTest.get(r.id);
