@@ -39,16 +39,18 @@ async function discovered(root: string): Promise<TestSpec[]> {
 }
 
 /** Runs every test of the project; proves nothing of the run is left. */
-async function runAll(root: string, opts: Partial<RunOptions> & { python?: string } = {}): Promise<{ results: Map<string, TestResult>; notes: string[]; launcher: string[] }> {
+async function runAll(root: string, opts: Partial<RunOptions> & { python?: string } = {}): Promise<{ results: Map<string, TestResult>; notes: string[]; launcher: string[]; launcherOutput: string[] }> {
   const runId = `causes${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`;
   const notes: string[] = [];
   const launcher: string[] = [];
+  /** The launcher's own lines (rank null) as `output` gives them, which is what the rank logs keep. */
+  const launcherOutput: string[] = [];
   const results = await runTests(await discovered(root), {
     root, alloc: await alloc(opts.python), runId, timeoutMs: 60_000, ...opts,
-    listener: { note: n => notes.push(n), launcher: text => launcher.push(text) },
+    listener: { note: n => notes.push(n), launcher: text => launcher.push(text), output: line => { if (line.rank === null) launcherOutput.push(line.text); } },
   });
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), [], 'nothing of the run is left');
-  return { results: new Map(results.map(r => [r.id, r])), notes, launcher };
+  return { results: new Map(results.map(r => [r.id, r])), notes, launcher, launcherOutput };
 }
 
 const MPI_TEST = (name: string) => `import pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef ${name}():\n    pass\n`;
@@ -195,9 +197,13 @@ test('test code cannot forge records: the run id it can read is not the token', 
 
 test('the CLI shows one launcher line per mpirun banner; the whole banner stays in the rank logs', async () => {
   const root = project({ 'tests/test_exit.py': `import os\n\nimport pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef test_rank_1_exits():\n    if int(os.environ["OMPI_COMM_WORLD_RANK"]) == 1:\n        os._exit(3)\n` });
-  const { launcher } = await runAll(root);
+  const { launcher, launcherOutput } = await runAll(root);
   assert.ok(launcher.some(l => /^mpirun: rank 1 exited with code 3$/.test(l)), launcher.join('\n'));
   assert.ok(launcher.every(l => !/^-{20,}$/.test(l) && !l.includes('\n')), launcher.join('\n'));
+  const banner = launcherOutput.join('\n');
+  assert.match(banner, /^Primary job {2}terminated normally, but 1 process returned$/m);
+  assert.match(banner, /^the job to be terminated\. The first process to do so was:$/m);
+  assert.ok(launcherOutput.filter(l => /^-{20,}$/.test(l)).length >= 2, banner);
   const child = spawn(process.execPath, [CLI, 'run', root, '--python', PYTHON], { env: { ...process.env, DISTEST_DEBUG: '' } });
   let stderr = '';
   child.stderr.on('data', b => (stderr += b));
