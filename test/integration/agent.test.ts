@@ -203,7 +203,7 @@ test('shell metacharacters in ids, a collection error and a 20 kB failure messag
   // pytest runs nothing when a file fails to collect: every test errors, the broken one with its cause.
   const broken = byId.get('test_broken.py::test_anything') as TestResult;
   assert.equal(broken.state, 'errored');
-  assert.match(broken.messages[0].text, /^rank 0 of 2: error collecting test_broken\.py: ModuleNotFoundError: No module named 'not_a_module_anywhere' at test_broken\.py:1/);
+  assert.match(broken.messages[0].text, /^rank 0 of 2: error collecting test_broken\.py: ModuleNotFoundError: No module named 'not_a_module_anywhere' \(rank 0 on [^,)]+\) at test_broken\.py:1/);
   assert.ok(ids.every(id => byId.get(id)?.state === 'errored'));
 
   // One rank: with two, the first rank to exit non-zero makes mpirun kill the other mid-report.

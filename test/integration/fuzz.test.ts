@@ -1,6 +1,7 @@
-// 100+ generated hostile or malformed inputs (file names, parametrize ids, markers, allocation specs,
-// launcher templates, scheduler outputs) through the real CLI's list and run, with real pytest and
-// mpirun: each input ends with a clear state, nothing it carries is executed, nothing is left running.
+// 128 generated hostile or malformed inputs: file names, parametrize ids and markers through the real
+// CLI's list and run, allocation specs and launcher templates through its run (real pytest and mpirun),
+// and scheduler outputs (squeue, scontrol show hostnames, qstat) through the parsers the CLI reads them
+// with. Each input ends with a clear state, nothing it carries is executed, nothing is left running.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -8,13 +9,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { parseQstatJson } from '../../src/core/allocation/pbs';
 import { SchedulerError } from '../../src/core/allocation/scheduler';
-import { parseSqueueFormat, parseSqueueJson } from '../../src/core/allocation/slurm';
+import { parseHostnames, parseSqueueFormat, parseSqueueJson, SQUEUE_FORMAT } from '../../src/core/allocation/slurm';
 import { processesWithEnv, waitUntilGone } from './procs';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLI = path.join(REPO, 'dist/cli.js');
 const RECORDED = path.join(REPO, 'test/fixtures/recorded');
+const DOCUMENTED = path.join(REPO, 'test/fixtures/documented');
 const PYTHON = '/usr/bin/python3';
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-fuzz-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -123,9 +126,10 @@ test('hostile parametrize ids (20) and malformed markers (15): each ends with a 
   const run = await cli(['run', '--json', '--python', PYTHON, '--timeout', '60', root], root);
   const parsed = JSON.parse(run.stdout) as JsonRun;
   assertEveryTestEnded(parsed, items.length, 'ids and markers');
-  for (const id of ['tests/test_markers.py::test_marker_8', 'tests/test_markers.py::test_marker_7']) {
-    const huge = parsed.tests.find(t => t.id.startsWith(id));
-    if (huge) assert.notEqual(huge.state, 'passed', `${id} must not launch 100000 ranks on this machine`);
+  for (const [id, ranks] of [['tests/test_markers.py::test_marker_7[1000000000]', 1e9], ['tests/test_markers.py::test_marker_8[100000]', 1e5]] as const) {
+    const huge = parsed.tests.find(t => t.id === id);
+    assert.equal(huge?.state, 'errored', `${id} must not launch ${ranks} ranks on this machine: ${JSON.stringify(huge)}`);
+    assert.match(huge.messages[0].text, new RegExp(`^needs ${ranks} ranks, more than 4× the \\d+ slots of the local machine`));
   }
   cases += 35;
 });
@@ -162,36 +166,81 @@ test('hostile launcher templates (10): placeholders stay one argument, or the te
   cases += templates.length;
 });
 
-test('garbage scheduler output (10): read or refused with the command named', () => {
+/**
+ * Feeds each mutation to its parser: it must read jobs or nodes with sane values, or throw a
+ * SchedulerError naming `command`.
+ */
+function parsedOrRefused<T>(command: string, mutations: [string, () => T[]][], sane: (item: T) => boolean): void {
+  for (const [label, parse] of mutations) {
+    try {
+      for (const item of parse()) assert.ok(sane(item), `${label}: ${JSON.stringify(item)}`);
+    } catch (err) {
+      assert.ok(err instanceof SchedulerError, `${label}: ${String(err)}`);
+      assert.equal(err.command, command, `${label}: ${err.message}`);
+      assert.ok(err.message.startsWith(`${command}: `), `${label}: ${err.message}`);
+    }
+    cases++;
+  }
+  assert.deepEqual(executed(), []);
+}
+
+const count = (n: number) => Number.isInteger(n) && n >= 0;
+
+test('garbage squeue output (10): read with sane counts or refused with the command named', () => {
   const json = fs.readFileSync(path.join(RECORDED, 'slurm-22.05-squeue-me.json'), 'utf8');
   const format = fs.readFileSync(path.join(RECORDED, 'slurm-22.05-squeue-me-format.txt'), 'utf8');
-  const mutations: [string, () => unknown][] = [
+  const sane = (job: { nodes: number; cpus: number }) => count(job.nodes) && count(job.cpus);
+  parsedOrRefused('squeue --json', [
     ['truncated JSON', () => parseSqueueJson(json.slice(0, json.length / 2))],
     ['binary', () => parseSqueueJson(randomBytes(512).toString('latin1'))],
     ['negative node count', () => parseSqueueJson(json.replace(/"node_count": \d+/, '"node_count": -3'))],
     ['node count as text', () => parseSqueueJson(json.replace(/"node_count": \d+/, '"node_count": "many"'))],
     ['jobs not a list', () => parseSqueueJson(json.replace(/"jobs": \[/, '"jobs": {"x": [').replace(/\]\s*}\s*$/, ']}}'))],
     ['empty', () => parseSqueueJson('')],
+  ], sane);
+  parsedOrRefused(`squeue -h -o ${SQUEUE_FORMAT}`, [
     ['format: negative cpus', () => parseSqueueFormat(format.replace('|2|4|', '|2|-4|'))],
     ['format: missing fields', () => parseSqueueFormat('8|PENDING\n')],
     ['format: text counts', () => parseSqueueFormat(format.replace('|2|4|', '|two|four|'))],
     ['format: shell in the name', () => parseSqueueFormat(format.replace('distest-waiting', INJECTIONS[0]))],
-  ];
-  for (const [label, parse] of mutations) {
-    try {
-      const jobs = parse() as { jobId: string; nodes: number; cpus: number }[];
-      for (const job of jobs) {
-        assert.ok(Number.isInteger(job.nodes) && job.nodes >= 0 && Number.isInteger(job.cpus) && job.cpus >= 0, `${label}: ${JSON.stringify(job)}`);
-      }
-    } catch (err) {
-      assert.ok(err instanceof SchedulerError, `${label}: ${String(err)}`);
-      assert.match(err.message, /squeue/, label);
-    }
-    cases++;
-  }
-  assert.deepEqual(executed(), []);
+  ], sane);
 });
 
-test('at least 100 inputs were fed', () => {
-  assert.ok(cases >= 100, `${cases} cases`);
+test('garbage scontrol show hostnames output (8): node names ssh and srun -w can take, or refused with the command named', () => {
+  const names = fs.readFileSync(path.join(RECORDED, 'slurm-22.05-scontrol-show-hostnames.txt'), 'utf8');
+  // A name no shell splits and no program takes for an option.
+  const sane = (name: string) => name.length > 0 && !name.startsWith('-') && !/[\s$`;|&<>(){}[\]'"\\*?!#~=/]/.test(name);
+  parsedOrRefused('scontrol show hostnames', [
+    ['truncated in a name', () => parseHostnames(names.slice(0, 5))],
+    ['binary', () => parseHostnames(randomBytes(256).toString('latin1'))],
+    ['empty', () => parseHostnames('')],
+    ['CRLF line ends', () => parseHostnames(names.replace(/\n/g, '\r\n'))],
+    ['shell in a name', () => parseHostnames(names.replace('dt-node2', `dt-node2${INJECTIONS[0]}`))],
+    ['an ssh option for a name', () => parseHostnames(names.replace('dt-node1', `-oProxyCommand=touch ${PWNED}`))],
+    ['the unexpanded list', () => parseHostnames('dt-node[1-2]\n')],
+    ['a NUL inside a name', () => parseHostnames(names.replace('dt-node1', 'dt-no\0de1'))],
+  ], sane);
+});
+
+test('garbage qstat output (10): read with sane counts or refused with the command named', () => {
+  // Written from the documented format (no PBS server here; see test/fixtures/documented/README.md).
+  const json = fs.readFileSync(path.join(DOCUMENTED, 'pbs-2022.1-qstat-f-F-json.json'), 'utf8');
+  const sane = (job: { state: string; nodes: number; ncpus: number }) => count(job.nodes) && count(job.ncpus) && (job.state !== 'R' || (job.nodes >= 1 && job.ncpus >= job.nodes));
+  parsedOrRefused('qstat -f -F json', [
+    ['truncated JSON', () => parseQstatJson(json.slice(0, json.length / 2))],
+    ['binary', () => parseQstatJson(randomBytes(512).toString('latin1'))],
+    ['empty', () => parseQstatJson('')],
+    ['negative nodect', () => parseQstatJson(json.replace(/"nodect": 2/, '"nodect": -2'))],
+    ['ncpus as text', () => parseQstatJson(json.replace(/"ncpus": 8/, '"ncpus": "eight"'))],
+    ['a count past 2^53', () => parseQstatJson(json.replace(/"ncpus": 8/, '"ncpus": 1e300'))],
+    ['running on no node', () => parseQstatJson(json.replace(/"nodect": 2/, '"nodect": 0'))],
+    ['Jobs a list', () => parseQstatJson(json.replace(/"Jobs": \{/, '"Jobs": [{').replace(/\}\s*$/, ']}'))],
+    ['no job_state', () => parseQstatJson(json.replace(/"job_state": "R",/, ''))],
+    ['shell in exec_host', () => parseQstatJson(json.replace('x1000c0s0b0n0/0*4', `x1000${INJECTIONS[0]}/0*4`))],
+  ], sane);
+});
+
+test('every input was fed: 128, of the at least 100 the issue asks', () => {
+  // 45 file names + 20 ids + 15 markers + 10 specs + 10 templates + 10 squeue + 8 scontrol + 10 qstat.
+  assert.equal(cases, 128);
 });

@@ -28,6 +28,8 @@ export interface KilledRun {
   /** DISTEST_RUN_ID of the run, read from a rank before the kill. */
   runId: string;
   stderr: string;
+  /** Date.now() when the SIGKILL was sent: "nothing left within N s" counts from here. */
+  killedAt: number;
 }
 
 /**
@@ -38,16 +40,18 @@ export async function killCliMidRun(project: { root: string; testFile: string },
   const child = spawn(process.execPath, [path.join(REPO, 'dist/cli.js'), 'run', project.root, ...args], { env: opts.env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let runId: string | undefined;
+  let killedAt = 0;
   const closed = new Promise<void>(resolve => child.once('close', () => resolve()));
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
   child.stderr.on('data', (b: Buffer) => {
     stderr += b.toString();
     if (runId !== undefined || (stderr.match(/^\[rank \d+\] holding$/gm) ?? []).length < opts.ranks) return;
     runId = processesMentioning(path.basename(project.testFile)).map(p => processEnv(p.pid, 'DISTEST_RUN_ID')).find(id => id) ?? '';
+    killedAt = Date.now();
     child.kill('SIGKILL');
   });
   await closed;
   clearTimeout(timer);
   if (!runId) throw new Error(`the run's ranks never all held (or carried no DISTEST_RUN_ID):\n${stderr}`);
-  return { runId, stderr };
+  return { runId, stderr, killedAt };
 }

@@ -49,7 +49,22 @@ const RUNNABLE: { dir: string; launcher: string; ranks: number }[] = [
   { dir: 'embedded', launcher: '{python} -X pycache_prefix=/tmp/distest-pycache/{file} {file} {tests}', ranks: 1 },
   { dir: 'mpirun-sh', launcher: "mpirun -np {ranks} sh -c 'ulimit -c 0; {python} {file} {tests}'", ranks: 2 },
   { dir: 'mpiexec-bash', launcher: `{mpiexec} -n {ranks} bash -c 'exec "{python}" "{file}" {tests}'`, ranks: 2 },
+  // Every file of the directory in one launch, one argument each, through the project's own runner.
+  { dir: 'sh-files', launcher: "sh -c 'ulimit -c 0 && exec {python} run_files.py {files}'", ranks: 1 },
 ];
+
+/** The runner of the `{files}` shape: one unittest suite of every file it is given, whatever their names. */
+const RUN_FILES = [
+  'import importlib.util, sys, unittest', '',
+  'suite = unittest.TestSuite()',
+  'for i, path in enumerate(sys.argv[1:]):',
+  '    spec = importlib.util.spec_from_file_location("batch_%d" % i, path)',
+  '    module = importlib.util.module_from_spec(spec)',
+  '    sys.modules[spec.name] = module',
+  '    spec.loader.exec_module(module)',
+  '    suite.addTests(unittest.defaultTestLoader.loadTestsFromModule(module))',
+  'sys.exit(not unittest.TextTestRunner().run(suite).wasSuccessful())', '',
+].join('\n');
 
 /** Template shapes that cannot be made safe: every test of theirs ends errored with this explanation. */
 const REFUSED: { dir: string; launcher: string; error: RegExp }[] = [
@@ -70,6 +85,7 @@ test('hostile file names in every launcher template shape: nothing they contain 
   );
   // MPI shapes start two ranks per file: a few names are enough there.
   const namesFor = (dir: string) => (dir.startsWith('mpi') ? HOSTILE_NAMES.slice(0, 3) : HOSTILE_NAMES);
+  fs.writeFileSync(path.join(project, 'run_files.py'), RUN_FILES);
   for (const { dir } of shapes) {
     fs.mkdirSync(path.join(project, dir));
     for (const name of namesFor(dir)) fs.writeFileSync(path.join(project, dir, name), UNITTEST);

@@ -1,7 +1,7 @@
 // Every run ends, and every error names its cause: collection errors, ranks that cannot start, files
 // that are not there, forged records and mpirun's banners, on real mpirun and pytest.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,16 +39,18 @@ async function discovered(root: string): Promise<TestSpec[]> {
 }
 
 /** Runs every test of the project; proves nothing of the run is left. */
-async function runAll(root: string, opts: Partial<RunOptions> & { python?: string } = {}): Promise<{ results: Map<string, TestResult>; notes: string[]; launcher: string[] }> {
+async function runAll(root: string, opts: Partial<RunOptions> & { python?: string } = {}): Promise<{ results: Map<string, TestResult>; notes: string[]; launcher: string[]; launcherOutput: string[] }> {
   const runId = `causes${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`;
   const notes: string[] = [];
   const launcher: string[] = [];
+  /** The launcher's own lines (rank null) as `output` gives them, which is what the rank logs keep. */
+  const launcherOutput: string[] = [];
   const results = await runTests(await discovered(root), {
     root, alloc: await alloc(opts.python), runId, timeoutMs: 60_000, ...opts,
-    listener: { note: n => notes.push(n), launcher: text => launcher.push(text) },
+    listener: { note: n => notes.push(n), launcher: text => launcher.push(text), output: line => { if (line.rank === null) launcherOutput.push(line.text); } },
   });
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), [], 'nothing of the run is left');
-  return { results: new Map(results.map(r => [r.id, r])), notes, launcher };
+  return { results: new Map(results.map(r => [r.id, r])), notes, launcher, launcherOutput };
 }
 
 const MPI_TEST = (name: string) => `import pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef ${name}():\n    pass\n`;
@@ -73,11 +75,12 @@ test('a module that fails to import ends its tests errored at its line, once; th
   const skipped = results.get('tests/test_skip.py::test_skipped_module');
   assert.equal(skipped?.state, 'skipped');
   assert.match(skipped.messages[0].text, /could not import 'no_such_numpy_for_distest'/);
+  assert.deepEqual([skipped.messages[0].file, skipped.messages[0].line], ['tests/test_skip.py', 3]);
   assert.equal(results.get('tests/test_fine.py::test_fine')?.state, 'passed');
   assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 1, notes.join('\n'));
 });
 
-test('discovery marks a file Python cannot parse at the line pytest names', async () => {
+test('discovery marks a file Python cannot parse at the line pytest names; distest list shows its tests as such', async () => {
   const root = project({ 'tests/test_syntax.py': `import pytest\n\n\ndef test_broken():\n    x = (1,\n\n\ndef test_after():\n    pass\n` });
   const [file] = await discoverFolder(root, { launchers: [], mpiDefaultRanks: 2 });
   const collected = spawnText(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider'], root);
@@ -86,6 +89,17 @@ test('discovery marks a file Python cannot parse at the line pytest names', asyn
   const syntax = file.diagnostics.find(d => d.code === 'syntax-error');
   assert.equal(syntax?.range.line, pythonLine);
   assert.equal(syntax.severity, 'error');
+
+  const listed = spawnSync(process.execPath, [CLI, 'list', root], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  const ids = file.tests.map(t => t.id);
+  assert.ok(ids.includes('tests/test_syntax.py::test_broken'), ids.join('\n'));
+  for (const id of ids) assert.match(listed.stdout, new RegExp(`^${id} .* pytest   \\(syntax error at line ${pythonLine}: errors at collection\\)$`, 'm'));
+  assert.match(listed.stderr, new RegExp(`^tests/test_syntax\\.py:${pythonLine}: error: `, 'm'));
+  const json = spawnSync(process.execPath, [CLI, 'list', '--json', root], { encoding: 'utf8' });
+  assert.equal(json.status, 0, json.stderr);
+  const items = JSON.parse(json.stdout) as { id: string; syntaxErrorLine?: number }[];
+  assert.deepEqual(items.map(i => [i.id, i.syntaxErrorLine]).sort(), ids.map(id => [id, pythonLine]).sort());
 });
 
 function spawnText(cmd: string, args: string[], cwd: string): string {
@@ -97,14 +111,18 @@ function spawnText(cmd: string, args: string[], cwd: string): string {
   }
 }
 
-test('crashing launches are rerun only while they make progress: every test ends, with a bounded number of launches', async () => {
+test('crashing launches are rerun only while they make progress and at most maxRelaunches times: every test ends errored', async () => {
   const crashes = Array.from({ length: 4 }, (_, i) => `@pytest.mark.mpi(min_size=2)\ndef test_crash_${i}():\n    os.kill(os.getpid(), signal.SIGKILL)\n`).join('\n\n');
   const root = project({ 'tests/test_crashes.py': `import os\nimport signal\n\nimport pytest\n\n\n${crashes}` });
-  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0, keepRuns: 10 } });
+  const { results, notes } = await runAll(root, { cores: { enable: false, maxPerRun: 0, keepRuns: 10 }, maxRelaunches: 2 });
   assert.equal(results.size, 4);
   for (const result of results.values()) assert.equal(result.state, 'errored', result.id);
-  assert.ok(notes.filter(n => /rerunning/.test(n)).length <= 3, notes.join('\n'));
+  assert.equal(notes.filter(n => /rerunning/.test(n)).length, 2, notes.join('\n'));
+  assert.match(results.get('tests/test_crashes.py::test_crash_3')?.messages[0].text ?? '', /never reported: it did not get to this test: the launcher ended the job/);
+  assert.ok(notes.some(n => /^launch 3 ended early \(.+\); not relaunching its 1 unstarted test: this run already relaunched 2 times$/.test(n)), notes.join('\n'));
 });
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A python that hides mpi4py (a package of that name that cannot be imported), as a node without it would. */
 function pythonWithoutMpi4py(): string {
@@ -129,13 +147,13 @@ test('a rank that cannot start says why in its own words, with its python and ho
   const result = results.get('tests/test_mpi.py::test_needs_mpi4py');
   assert.equal(result?.state, 'errored');
   const text = result.messages.map(m => m.text).join('\n');
-  assert.match(text, /No module named 'mpi4py'/);
+  assert.match(text, new RegExp(`No module named 'mpi4py' \\(rank \\d on ${os.hostname()}, python ${escapeRegExp(noMpi)}\\)`));
   assert.doesNotMatch(text, /signal 15/);
 
   const noPytest = pythonWithoutPytest();
   const bare = (await runAll(root, { python: noPytest })).results.get('tests/test_mpi.py::test_needs_mpi4py');
   assert.equal(bare?.state, 'errored');
-  assert.match(bare.messages[0].text, new RegExp(`No module named pytest \\(rank \\d on ${os.hostname()}, python ${noPytest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+  assert.match(bare.messages[0].text, new RegExp(`No module named pytest \\(rank \\d on ${os.hostname()}, python ${escapeRegExp(noPytest)}\\)`));
 });
 
 test('a test file gone since discovery: its test errors saying so, the others run in a fresh launch', async () => {
@@ -179,9 +197,13 @@ test('test code cannot forge records: the run id it can read is not the token', 
 
 test('the CLI shows one launcher line per mpirun banner; the whole banner stays in the rank logs', async () => {
   const root = project({ 'tests/test_exit.py': `import os\n\nimport pytest\n\n\n@pytest.mark.mpi(min_size=2)\ndef test_rank_1_exits():\n    if int(os.environ["OMPI_COMM_WORLD_RANK"]) == 1:\n        os._exit(3)\n` });
-  const { launcher } = await runAll(root);
+  const { launcher, launcherOutput } = await runAll(root);
   assert.ok(launcher.some(l => /^mpirun: rank 1 exited with code 3$/.test(l)), launcher.join('\n'));
   assert.ok(launcher.every(l => !/^-{20,}$/.test(l) && !l.includes('\n')), launcher.join('\n'));
+  const banner = launcherOutput.join('\n');
+  assert.match(banner, /^Primary job {2}terminated normally, but 1 process returned$/m);
+  assert.match(banner, /^the job to be terminated\. The first process to do so was:$/m);
+  assert.ok(launcherOutput.filter(l => /^-{20,}$/.test(l)).length >= 2, banner);
   const child = spawn(process.execPath, [CLI, 'run', root, '--python', PYTHON], { env: { ...process.env, DISTEST_DEBUG: '' } });
   let stderr = '';
   child.stderr.on('data', b => (stderr += b));

@@ -282,7 +282,7 @@ test('a CLI killed outright mid-run on a remote launching host: its watchdog the
   const killed = await killCliMidRun(project, ['--python', '/usr/bin/python3', '--allocation', 'target/hosts:localhost:2'], {
     ranks: 2, env: { ...process.env, HOME: cliHome(true) },
   });
-  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', killed.runId), 10_000), [], killed.stderr);
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', killed.runId), killed.killedAt + 10_000 - Date.now()), [], killed.stderr);
   assert.deepEqual(processesMentioning(path.basename(project.testFile)), []);
 });
 

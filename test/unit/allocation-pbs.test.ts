@@ -1,33 +1,13 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { SchedulerError } from '../../src/core/allocation/scheduler';
 import { parseQstatJson, walltimeSeconds } from '../../src/core/allocation/pbs';
 
 // PBS is not installable here: this output is WRITTEN FROM THE DOCUMENTED FORMAT of `qstat -f -F json`
 // (PBS Professional reference guide, qstat), not recorded from a real server.
-const DOCUMENTED_QSTAT = JSON.stringify({
-  timestamp: 1700000000,
-  pbs_version: '2022.1.1',
-  pbs_server: 'pbs01',
-  Jobs: {
-    '1234.pbs01': {
-      Job_Name: 'distest-abc',
-      Job_Owner: 'alice@login1',
-      job_state: 'R',
-      queue: 'debug',
-      exec_host: 'x1000c0s0b0n0/0*4+x1000c0s0b0n1/0*4',
-      Resource_List: { ncpus: 8, nodect: 2, select: '2:ncpus=4:mpiprocs=4', walltime: '01:00:00' },
-      resources_used: { walltime: '00:10:30', ncpus: 8 },
-    },
-    '1235.pbs01': {
-      Job_Name: 'other',
-      Job_Owner: 'bob@login2',
-      job_state: 'Q',
-      queue: 'workq',
-      Resource_List: { ncpus: 1, nodect: 1, select: '1:ncpus=1' },
-    },
-  },
-});
+const DOCUMENTED_QSTAT = fs.readFileSync(path.resolve(__dirname, '../../../test/fixtures/documented/pbs-2022.1-qstat-f-F-json.json'), 'utf8');
 
 test('qstat -f -F json (documented format): jobs with owner, state, node and cpu counts, walltimes', () => {
   assert.deepEqual(parseQstatJson(DOCUMENTED_QSTAT), [

@@ -97,11 +97,14 @@ test('setup and teardown errors make the test errored even when another rank fai
   assert.deepEqual(r.messages.map(m => m.text), ['rank 0 of 2: error in setup: RuntimeError: fixture broke', 'rank 1 of 2: AssertionError', 'rank 1 of 2: error in teardown: OSError: teardown']);
 });
 
-test('a collection error of the file stands for the tests in it', () => {
+test('a collection error of the file stands for the tests in it; an import error names the rank\'s host and python', () => {
   const collect: RankRecord = { ...res(0, 'error', { message: "ModuleNotFoundError: No module named 'nope'", location: { file: 'tests/test_x.py', line: 1 } }, 'setup'), test: 'tests/test_x.py' };
-  const [r] = aggregate([{ id: T, ranks: 1 }], [hello(0, 1, []), collect, bye(0)], { exitCode: 2, signal: null });
+  const [r] = aggregate([{ id: T, ranks: 1 }], [hello(0, 1, []), collect, bye(0)], { exitCode: 2, signal: null, python: '/usr/bin/python3' });
   assert.equal(r.state, 'errored');
-  assert.deepEqual(r.messages, [{ rank: 0, text: "rank 0 of 1: error collecting tests/test_x.py: ModuleNotFoundError: No module named 'nope' at tests/test_x.py:1", file: 'tests/test_x.py', line: 1 }]);
+  assert.deepEqual(r.messages, [{ rank: 0, text: "rank 0 of 1: error collecting tests/test_x.py: ModuleNotFoundError: No module named 'nope' (rank 0 on h, python /usr/bin/python3) at tests/test_x.py:1", file: 'tests/test_x.py', line: 1 }]);
+  const syntax: RankRecord = { ...collect, message: "SyntaxError: '(' was never closed", location: { file: 'tests/test_x.py', line: 6 } };
+  const [s] = aggregate([{ id: T, ranks: 1 }], [hello(0, 1, []), syntax, bye(0)], { exitCode: 2, signal: null, python: '/usr/bin/python3' });
+  assert.equal(s.messages[0].text, "rank 0 of 1: error collecting tests/test_x.py: SyntaxError: '(' was never closed at tests/test_x.py:6");
 });
 
 test('ranks that never reported are named with what is known about them', () => {

@@ -19,6 +19,8 @@ export interface LaunchOutcome {
    * report, which only knows the exit code or the SIGTERM it sent.
    */
   rankProblems?: Map<number, string>;
+  /** The ranks' python: an import error a rank reports names it beside the rank's host, as `rankProblems` do. */
+  python?: string;
 }
 
 type RankState = 'passed' | 'skipped' | 'failed' | 'error' | 'missing';
@@ -116,13 +118,15 @@ function formatDuration(ms: number): string {
   return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
-function failureMessage(record: RankRecord, test: string, of: string): ResultMessage {
+function failureMessage(record: RankRecord, test: string, of: string, python: string | undefined): ResultMessage {
   const [first, ...rest] = (record.message ?? `${record.outcome} in ${record.phase}`).split('\n');
   const param = isParametrizationOf(record.test, test) ? `${record.test.slice(test.length)} ` : '';
   const where = record.test !== test && !param ? `error collecting ${record.test}: `
     : record.phase !== 'call' ? `${param}error in ${record.phase}: ` : param;
+  // A module one rank cannot import depends on that rank's node and python: name them.
+  const whose = /^(ModuleNotFoundError|ImportError)\b/.test(first) ? ` (rank ${record.rank} on ${record.host}${python ? `, python ${python}` : ''})` : '';
   const at = record.location ? ` at ${record.location.file}:${record.location.line}` : '';
-  const lines = [`rank ${record.rank} ${of}: ${where}${first}${at}`, ...rest];
+  const lines = [`rank ${record.rank} ${of}: ${where}${first}${whose}${at}`, ...rest];
   if (record.text) lines.push('', record.text.replace(/\n+$/, ''));
   const message: ResultMessage = { rank: record.rank, text: lines.join('\n') };
   if (record.location) Object.assign(message, { file: record.location.file, line: record.location.line });
@@ -166,7 +170,7 @@ function aggregateOne(test: ExpectedTest, evidence: Evidence, failures: Map<numb
     durationMs = Math.max(durationMs, records.filter(r => r.test === test.id || isParametrizationOf(r.test, test.id)).reduce((sum, r) => sum + r.durationMs, 0));
     for (const record of records) {
       if (record.outcome !== 'failed' && record.outcome !== 'error') continue;
-      messages.push(failureMessage(record, test.id, of));
+      messages.push(failureMessage(record, test.id, of, outcome.python));
       if (record.test !== test.id && !isParametrizationOf(record.test, test.id) && record.location) faults.push(collectionFault(record));
     }
   }

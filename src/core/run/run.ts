@@ -91,13 +91,16 @@ export interface RunOptions {
   parallelLaunches?: number | 'auto';
   /** Earlier runs' per-test durations (core/run/durations.ts): the longest-first order and the splits. */
   durations?: ReadonlyMap<string, number>;
+  /** Fresh launches for the tests a crash or hang kept from starting, at most this many per run; MAX_RELAUNCHES when absent. */
+  maxRelaunches?: number;
 }
 
 /** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
 const MAX_LAUNCHER_LINES = 400;
 /**
- * Fresh launches for the tests a crash or hang kept from starting, per run. Each one must leave fewer
- * tests unresolved than the launch before it, so this only bounds runs with very many crashing tests.
+ * Fresh launches for the tests a crash or hang kept from starting, per run, unless `maxRelaunches` says
+ * otherwise. Each one must leave fewer tests unresolved than the launch before it, so this only bounds
+ * runs with very many crashing tests.
  */
 const MAX_RELAUNCHES = 50;
 
@@ -255,9 +258,10 @@ class Run {
       const { step } = finished.placed.job;
       // Isolation: a rank that dies or hangs takes the whole launch down, so tests queued behind the
       // culprit never ran. They get a fresh launch of their own, but only while launches make progress
-      // (each resolves a test), and at most MAX_RELAUNCHES times per run.
+      // (each resolves a test), and at most maxRelaunches times per run.
+      const maxRelaunches = this.opts.maxRelaunches ?? MAX_RELAUNCHES;
       const progressed = outcome.notStarted.length < step.tests.length;
-      const isolate = outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed && this.relaunches < MAX_RELAUNCHES;
+      const isolate = outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed && this.relaunches < maxRelaunches;
       for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
       if (isolate) {
         this.relaunches++;
@@ -269,7 +273,7 @@ class Run {
         if (!this.opts.signal?.aborted) enqueue(planRun(retry, alloc, planOpts));
         else for (const s of retry) this.emit(stateResult(s.id, 'errored', 'cancelled'));
       } else if (outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed) {
-        this.listener.note?.(`launch ${finished.index + 1} ended early (${outcome.crash}); not relaunching its ${outcome.notStarted.length} unstarted tests: this run already relaunched ${MAX_RELAUNCHES} times`);
+        this.listener.note?.(`launch ${finished.index + 1} ended early (${outcome.crash}); not relaunching its ${outcome.notStarted.length} unstarted test${outcome.notStarted.length === 1 ? '' : 's'}: this run already relaunched ${maxRelaunches} times`);
       }
     }
   }
@@ -422,6 +426,7 @@ class Run {
           ...(timeoutMs ? { timeoutMs } : {}),
           launcherText,
           rankProblems: problems.texts,
+          python: alloc.python,
         });
     const results = aggregated.map(r => {
       const why = problems.noSuchTest.get(r.id);
