@@ -225,7 +225,8 @@ test('garbage scontrol show hostnames output (8): node names ssh and srun -w can
 test('garbage qstat output (10): read with sane counts or refused with the command named', () => {
   // Written from the documented format (no PBS server here; see test/fixtures/documented/README.md).
   const json = fs.readFileSync(path.join(DOCUMENTED, 'pbs-2022.1-qstat-f-F-json.json'), 'utf8');
-  const sane = (job: { state: string; nodes: number; ncpus: number }) => count(job.nodes) && count(job.ncpus) && (job.state !== 'R' || (job.nodes >= 1 && job.ncpus >= job.nodes));
+  const sane = (job: { state: string; nodes: number; ncpus: number; execHosts: string[] }) => count(job.nodes) && count(job.ncpus) &&
+    (job.state !== 'R' || (job.nodes >= 1 && job.ncpus >= job.nodes)) && job.execHosts.every(h => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(h));
   parsedOrRefused('qstat -f -F json', [
     ['truncated JSON', () => parseQstatJson(json.slice(0, json.length / 2))],
     ['binary', () => parseQstatJson(randomBytes(512).toString('latin1'))],

@@ -53,3 +53,12 @@ test('nonsense node and cpu counts in qstat output are SchedulerErrors naming th
   // Counts written as digits are read; a queued job may lack them.
   assert.deepEqual(parseQstatJson(mutated({ nodect: '2', ncpus: '8' }))[0].nodes, 2);
 });
+
+test('an exec_host that names no plain node is a SchedulerError naming the command and the name', () => {
+  const doc = JSON.parse(DOCUMENTED_QSTAT) as { Jobs: Record<string, { exec_host: string }> };
+  const withHosts = (execHost: string) => JSON.stringify({ ...doc, Jobs: { ...doc.Jobs, '1234.pbs01': { ...doc.Jobs['1234.pbs01'], exec_host: execHost } } });
+  for (const bad of ['x1000$(touch PWNED)/0*4', '-oProxyCommand=x/0*4', 'n1 n2/0*4']) {
+    assert.throws(() => parseQstatJson(withHosts(bad)), (err: unknown) => err instanceof SchedulerError && /^qstat -f -F json: printed job 1234\.pbs01's exec_host with ".+", which is not a node name$/.test(err.message), bad);
+  }
+  assert.deepEqual(parseQstatJson(withHosts('n1/0*4+n2/0*4+n1/1*4'))[0].execHosts, ['n1', 'n2']);
+});

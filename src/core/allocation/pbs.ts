@@ -2,7 +2,7 @@
 // follow the documented formats (qstat -f -F json of PBS Pro 19+), not recorded output.
 import type { PbsAllocation } from './allocation';
 import type { Host } from '../transport/host';
-import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './scheduler';
+import { distestJobName, isNodeName, isRecord, parseJsonOutput, query, SchedulerError } from './scheduler';
 
 export interface PbsJob {
   jobId: string;
@@ -44,7 +44,7 @@ export function parseQstatJson(text: string): PbsJob[] {
       queue: String(job.queue ?? ''),
       nodes: pbsCount(resources.nodect, `job ${jobId}'s Resource_List.nodect`),
       ncpus: pbsCount(resources.ncpus, `job ${jobId}'s Resource_List.ncpus`),
-      execHosts: typeof job.exec_host === 'string' ? [...new Set(job.exec_host.split('+').map(h => h.split('/')[0]).filter(Boolean))] : [],
+      execHosts: typeof job.exec_host === 'string' ? execHosts(job.exec_host, jobId) : [],
       ...(typeof resources.walltime === 'string' ? { walltime: resources.walltime } : {}),
       ...(typeof used.walltime === 'string' ? { walltimeUsed: used.walltime } : {}),
     };
@@ -54,6 +54,14 @@ export function parseQstatJson(text: string): PbsJob[] {
     }
     return parsed;
   });
+}
+
+/** exec_host `n1/0*4+n2/0*4` → the node names in order, each one a plain node name. */
+function execHosts(text: string, jobId: string): string[] {
+  const names = [...new Set(text.split('+').map(h => h.split('/')[0]).filter(Boolean))];
+  const bad = names.find(n => !isNodeName(n));
+  if (bad !== undefined) throw new SchedulerError(QSTAT_JSON, `printed job ${jobId}'s exec_host with ${JSON.stringify(bad.slice(0, 80))}, which is not a node name`);
+  return names;
 }
 
 /** A count of Resource_List: a whole number ≥ 0 (JSON number or digits); absent is 0. */

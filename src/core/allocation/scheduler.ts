@@ -11,6 +11,11 @@ export class SchedulerError extends Error {
   }
 }
 
+/** A node name as schedulers print them, which ssh, `srun -w` and `mpirun --host` take as one plain word. */
+export function isNodeName(text: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(text);
+}
+
 /** Runs a scheduler query; a non-zero exit becomes a SchedulerError quoting stderr. */
 export async function query(host: Host, argv: string[], opts: StreamOptions = {}): Promise<string> {
   const res = await host.exec(argv, { ...opts, timeoutMs: 60_000 });

@@ -2,7 +2,7 @@
 // running allocation, create one with salloc, cancel only what distest created.
 import type { SlurmAllocation } from './allocation';
 import type { Host, RunningProcess } from '../transport/host';
-import { distestJobName, isRecord, parseJsonOutput, query, SchedulerError } from './scheduler';
+import { distestJobName, isNodeName, isRecord, parseJsonOutput, query, SchedulerError } from './scheduler';
 
 export interface SlurmJob {
   jobId: string;
@@ -97,7 +97,7 @@ export function parseSallocLine(line: string): SallocEvent {
 /** Reads `scontrol show hostnames LIST`: one node name a line, each one ssh and `srun -w` could be given. */
 export function parseHostnames(text: string, command = 'scontrol show hostnames'): string[] {
   const names = text.split('\n').map(n => n.trim()).filter(Boolean);
-  const bad = names.find(n => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
+  const bad = names.find(n => !isNodeName(n));
   if (bad !== undefined) throw new SchedulerError(command, `printed ${JSON.stringify(bad.slice(0, 80))}, which is not a node name`);
   if (!names.length) throw new SchedulerError(command, 'printed no node names');
   return names;
