@@ -56,16 +56,46 @@ const errorBars: Plugin = {
   },
 };
 
-/** A white background under the chart, so an exported PNG reads on any page. */
+/** The chart's colours: the theme's on screen; dark on white in an exported PNG, which goes on a report's page. */
+interface Colours { background: string; text: string; grid: string }
+const themeColours = (): Colours => ({
+  background: cssVar('--vscode-editor-background', '#ffffff'), text: cssVar('--vscode-editor-foreground', '#333'), grid: cssVar('--vscode-editorWidget-border', '#ddd'),
+});
+const PRINT_COLOURS: Colours = { background: '#ffffff', text: '#222222', grid: '#dddddd' };
+let colours = themeColours();
+
+/** The background under the chart (a canvas is transparent, and the PNG would be too). */
 const background: Plugin = {
   id: 'distestBackground',
   beforeDraw(c) {
     c.ctx.save();
-    c.ctx.fillStyle = cssVar('--vscode-editor-background', '#ffffff');
+    c.ctx.fillStyle = colours.background;
     c.ctx.fillRect(0, 0, c.width, c.height);
     c.ctx.restore();
   },
 };
+
+/** Gives the chart's axes, ticks, grid and legend `next`'s colours and redraws it (synchronously: no animation). */
+function paint(c: Chart, next: Colours): void {
+  colours = next;
+  for (const axis of Object.values(c.options.scales ?? {})) {
+    if (!axis) continue;
+    Object.assign(axis.ticks ?? {}, { color: next.text });
+    Object.assign(axis.grid ?? {}, { color: next.grid });
+    if ('title' in axis) Object.assign(axis.title ?? {}, { color: next.text });
+  }
+  if (c.options.plugins?.legend?.labels) c.options.plugins.legend.labels.color = next.text;
+  c.update('none');
+}
+
+/** The chart as a PNG in the print colours; the view keeps the theme's. */
+function exportPng(): string | undefined {
+  if (!chart) return undefined;
+  paint(chart, PRINT_COLOURS);
+  const data = chart.toBase64Image('image/png');
+  paint(chart, themeColours());
+  return data;
+}
 
 const timed = (points: ScalePoint[]) => points.filter(p => p.bodyMs);
 
@@ -86,15 +116,15 @@ function scaleView(study: ScaleStudy, previous: ScaleStudy | undefined): void {
     el('p', { className: 'sub' }, [`${study.weak ? 'Weak' : 'Strong'} scaling on ${study.allocation}, ${study.repeat} run${study.repeat === 1 ? '' : 's'} per count, ${new Date(study.startedAt).toLocaleString()}${study.cancelled ? ' (cancelled)' : ''}`]),
     el('div', { className: 'toolbar' }, [
       el('button', { id: 'csv', onclick: () => vscode.postMessage({ type: 'csv' }) }, ['Export CSV']),
-      el('button', { id: 'png', onclick: () => vscode.postMessage({ type: 'png', data: chart?.toBase64Image('image/png') }) }, ['Export PNG']),
+      el('button', { id: 'png', onclick: () => vscode.postMessage({ type: 'png', data: exportPng() }) }, ['Export PNG']),
       el('label', {}, [compare, previous ? ` compare with the study of ${new Date(previous.startedAt).toLocaleString()}` : ' no earlier study of this test to compare with']),
     ]),
     el('div', { className: 'chart' }, [canvas]),
     table,
     ...study.notes.map(n => el('p', { className: 'note' }, [n])),
   );
-  const fg = cssVar('--vscode-editor-foreground', '#333');
-  const grid = cssVar('--vscode-editorWidget-border', '#ddd');
+  colours = themeColours();
+  const { text: fg, grid } = colours;
   const pts = timed(study.points);
   const base = pts[0];
   const ideal = (n: number) => (base?.bodyMs ? (study.weak ? base.bodyMs.median : (base.bodyMs.median * base.ranks) / n) : NaN);
@@ -165,16 +195,17 @@ function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined): void
     ]) : el('p', {}, ['Every iteration passed.']),
     el('div', { className: 'chart' }, [el('canvas', { id: 'chart' })]),
   );
-  const fg = cssVar('--vscode-editor-foreground', '#333');
-  const colours: Record<string, string> = { passed: '#73c991', failed: '#f14c4c', hang: '#cca700', crash: '#c586c0', errored: '#e51400', skipped: '#888' };
+  colours = themeColours();
+  const { text: fg, grid } = colours;
+  const kinds: Record<string, string> = { passed: '#73c991', failed: '#f14c4c', hang: '#cca700', crash: '#c586c0', errored: '#e51400', skipped: '#888' };
   chart?.destroy();
   chart = new Chart(document.getElementById('chart') as HTMLCanvasElement, {
     type: 'scatter',
-    data: { datasets: Object.keys(colours).map(kind => ({ label: kind, data: study.runs.filter(r => r.kind === kind).map(r => ({ x: r.iteration, y: r.wallMs })), backgroundColor: colours[kind], borderColor: colours[kind] })).filter(d => d.data.length) },
+    data: { datasets: Object.keys(kinds).map(kind => ({ label: kind, data: study.runs.filter(r => r.kind === kind).map(r => ({ x: r.iteration, y: r.wallMs })), backgroundColor: kinds[kind], borderColor: kinds[kind] })).filter(d => d.data.length) },
     plugins: [background],
     options: {
       animation: false, responsive: true, maintainAspectRatio: false,
-      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg, precision: 0 } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg } } },
+      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg, precision: 0 }, grid: { color: grid } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg }, grid: { color: grid } } },
       plugins: { legend: { labels: { color: fg } } },
     },
   });
