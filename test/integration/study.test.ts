@@ -75,6 +75,17 @@ test('repeat of a test that hangs on some launches: grouped as a hang with its s
   const run = s.runs.find((r: { iteration: number }) => r.iteration === 2);
   assert.ok(run.faults.some((f: { kind: string; stack: unknown[] }) => f.kind === 'hang' && f.stack.length > 0), 'the hanging iteration keeps its stacks');
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', res.mark)), []);
+
+  // The stored study charted again: one point per iteration, by outcome; the summary as the run prints it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-repeat-'));
+  fs.writeFileSync(path.join(dir, 'study.json'), res.stdout);
+  const chart = await cli(['chart', path.join(dir, 'study.json'), '--svg', path.join(dir, 'study.svg')]);
+  assert.equal(chart.code, 0, chart.stderr);
+  const svg = fs.readFileSync(path.join(dir, 'study.svg'), 'utf8');
+  assert.equal(svg.match(/class="point /g)?.length, 3);
+  assert.equal(svg.match(/class="point hang"/g)?.length, 1);
+  assert.match(chart.stdout, /3 iterations/);
+  assert.match(chart.stdout, /passed 2 · failed 0 · errored 1 \(hang 1, crash 0\)/);
 });
 
 test('scale 1,2,4: times, speedup and efficiency consistent; CSV and JSON agree', async () => {
@@ -106,6 +117,13 @@ test('scale 1,2,4: times, speedup and efficiency consistent; CSV and JSON agree'
   const chart = fs.readFileSync(svg, 'utf8');
   assert.equal(chart.match(/class="point"/g)?.length, 3);
   assert.match(s.notes.join('\n'), /4 ranks oversubscribe the 2 slots|^$/);
+
+  // `distest chart` on the stored study renders the same chart and table as the run did.
+  const again = path.join(path.dirname(out), 'again.svg');
+  const rendered = await cli(['chart', out, '--svg', again, '--csv']);
+  assert.equal(rendered.code, 0, rendered.stderr);
+  assert.equal(fs.readFileSync(again, 'utf8'), chart);
+  assert.equal(rendered.stdout, res.stdout);
 });
 
 test('study input errors: unknown id, a fixed rank count, counts beyond the allocation, bad lists', async () => {
@@ -124,6 +142,21 @@ test('study input errors: unknown id, a fixed rank count, counts beyond the allo
   const many = await cli(['repeat', 'tests/test_flaky.py']);
   assert.equal(many.code, 2);
   assert.match(many.stderr, /repeat runs one test; tests\/test_flaky.py matches 2/);
+
+  const both = await cli(['scale', KERNEL, '--json', '--csv']);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--json and --csv both print the study: give one of them/);
+  const notStudy = await cli(['chart', path.join(FIXTURE, 'README.md'), '--svg', path.join(os.tmpdir(), 'never.svg')]);
+  assert.equal(notStudy.code, 2);
+  assert.match(notStudy.stderr, /README.md: Unexpected token/);
+  const notAStudy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-chart-')), 'other.json');
+  fs.writeFileSync(notAStudy, '{"kind": "other"}');
+  const other = await cli(['chart', notAStudy]);
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /other.json is not a study/);
+  const noFile = await cli(['chart']);
+  assert.equal(noFile.code, 2);
+  assert.match(noFile.stderr, /chart takes one study file/);
 
   // A study's iterations are not debugged: --debug is refused, not ignored.
   const debugged = await cli(['repeat', KERNEL, '--debug', '0']);
