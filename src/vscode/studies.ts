@@ -87,6 +87,7 @@ export class Studies implements vscode.Disposable {
     this.deps.active?.track(abort, new Promise<void>(resolve => (finished = resolve)));
     this.deps.allocation.startRun();
     const byId = new Map(items.map(item => [tree.specOf(item)!.id, item]));
+    const problems = { failing: false };
     try {
       const study = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `distest ${kind}: ${specs[0].groupId ?? specs[0].id}`, cancellable: true }, async (progress, cancel) => {
         cancel.onCancellationRequested(() => abort.abort());
@@ -99,7 +100,7 @@ export class Studies implements vscode.Disposable {
             progress.report({ message: text });
             run.appendOutput(`distest: ${text}\r\n`);
           },
-          iterationEvents: (label: IterationLabel) => this.iterationEvents(run, tree, byId, label),
+          iterationEvents: (label: IterationLabel) => this.iterationEvents(run, tree, byId, label, problems),
         };
         if (ask.kind === 'repeat') return runRepeat(specs[0], { count: ask.count, untilFail: ask.untilFail }, options);
         return runScale(specs, { ranks: ask.ranks, repeat: ask.repeat, weak: ask.weak }, options);
@@ -136,8 +137,11 @@ export class Studies implements vscode.Disposable {
     return { tree, items, specs };
   }
 
-  /** One iteration in the test run: its output, rank logs (kept for failing iterations), Problems. */
-  private iterationEvents(run: vscode.TestRun, tree: FolderTestTree, byId: Map<string, vscode.TestItem>, label: IterationLabel) {
+  /**
+   * One iteration in the test run: its output, rank logs (kept for failing iterations), Problems (the
+   * last failing iteration's: `problems.failing` once one failed, and later passing ones leave them).
+   */
+  private iterationEvents(run: vscode.TestRun, tree: FolderTestTree, byId: Map<string, vscode.TestItem>, label: IterationLabel, problems: { failing: boolean }) {
     let runLog: RunLog | undefined;
     const title = `iteration ${label.iteration}${label.planned ? `/${label.planned}` : ''}${label.ranks ? ` · ${label.ranks} ranks` : ''}`;
     const fileUri = (file: string) => vscode.Uri.file(path.join(tree.folder.uri.fsPath, file));
@@ -155,7 +159,9 @@ export class Studies implements vscode.Disposable {
       launcher: (text: string) => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
       record: (r: { kind: string; rank: number; host?: string; pid?: number }) => { if (r.kind === 'hello' && r.host && r.pid) runLog?.setHost(r.rank, r.host, r.pid); },
       result: (result: TestResult) => {
-        this.deps.faults?.update(tree.itemId(result.id), result, fileUri);
+        const failing = result.state === 'failed' || result.state === 'errored';
+        if (failing || !problems.failing) this.deps.faults?.update(tree.itemId(result.id), result, fileUri);
+        problems.failing ||= failing;
         const item = byId.get(result.id);
         const time = result.durationMs ? ` in ${ms(result.durationMs)}` : '';
         run.appendOutput(`distest: ${title}: ${result.state}${time}\r\n`, undefined, item);
