@@ -207,6 +207,14 @@ function iterationView(run: Iteration, logs: (number | null)[] | undefined, open
   ]);
 }
 
+/** Opens failing iteration `k`'s section and scrolls to it. */
+function showIteration(k: number): void {
+  const section = document.getElementById(`iteration-${k}`) as HTMLDetailsElement | null;
+  if (!section) return;
+  section.open = true;
+  section.scrollIntoView({ block: 'start' });
+}
+
 function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined, logs: KeptLogs): void {
   const failing = study.runs.filter(r => r.state === 'failed' || r.state === 'errored');
   const rate = study.failureRate !== null && study.ci95 ? `${pct(study.failureRate)} (95% interval ${pct(study.ci95[0])}–${pct(study.ci95[1])})` : '—';
@@ -229,7 +237,7 @@ function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined, logs:
         el('td', {}, [g.kind]), el('td', {}, [g.ranks.join(', ')]), el('td', {}, [String(g.iterations.length)]),
         el('td', {}, [g.file ? el('a', { href: '#', onclick: e => { e.preventDefault(); vscode.postMessage({ type: 'open', file: g.file, line: g.line }); } }, [`${g.message} (${g.file}:${g.line})`]) : g.message]),
         el('td', {}, g.iterations.flatMap((k, i) => {
-          const link = el('a', { href: `#iteration-${k}`, onclick: () => { (document.getElementById(`iteration-${k}`) as HTMLDetailsElement | null)?.setAttribute('open', ''); } }, [String(k)]);
+          const link = el('a', { href: '#', onclick: e => { e.preventDefault(); showIteration(k); } }, [String(k)]);
           return i ? [', ', link] : [link];
         })),
       ]))),
