@@ -2,8 +2,9 @@
 // the repeats, the previous study as an overlay), or a repeat summary; CSV and PNG export go to the
 // extension, which asks where to save. Fed the same study JSON the CLI writes.
 import { CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, LogarithmicScale, PointElement, ScatterController, Title, Tooltip, type Plugin } from 'chart.js';
-import type { RepeatStudy, ScaleStudy, Study } from '../src/core/study/study.js';
-import type { ScalePoint } from '../src/core/study/stats.js';
+import type { KeptLogs, RepeatStudy, ScaleStudy, Study } from '../src/core/study/study.js';
+import type { Iteration, ScalePoint } from '../src/core/study/stats.js';
+import type { Fault } from '../src/core/types.js';
 
 Chart.register(LineController, ScatterController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, Legend, Title, Tooltip);
 
@@ -56,16 +57,46 @@ const errorBars: Plugin = {
   },
 };
 
-/** A white background under the chart, so an exported PNG reads on any page. */
+/** The chart's colours: the theme's on screen; dark on white in an exported PNG, which goes on a report's page. */
+interface Colours { background: string; text: string; grid: string }
+const themeColours = (): Colours => ({
+  background: cssVar('--vscode-editor-background', '#ffffff'), text: cssVar('--vscode-editor-foreground', '#333'), grid: cssVar('--vscode-editorWidget-border', '#ddd'),
+});
+const PRINT_COLOURS: Colours = { background: '#ffffff', text: '#222222', grid: '#dddddd' };
+let colours = themeColours();
+
+/** The background under the chart (a canvas is transparent, and the PNG would be too). */
 const background: Plugin = {
   id: 'distestBackground',
   beforeDraw(c) {
     c.ctx.save();
-    c.ctx.fillStyle = cssVar('--vscode-editor-background', '#ffffff');
+    c.ctx.fillStyle = colours.background;
     c.ctx.fillRect(0, 0, c.width, c.height);
     c.ctx.restore();
   },
 };
+
+/** Gives the chart's axes, ticks, grid and legend `next`'s colours and redraws it (synchronously: no animation). */
+function paint(c: Chart, next: Colours): void {
+  colours = next;
+  for (const axis of Object.values(c.options.scales ?? {})) {
+    if (!axis) continue;
+    Object.assign(axis.ticks ?? {}, { color: next.text });
+    Object.assign(axis.grid ?? {}, { color: next.grid });
+    if ('title' in axis) Object.assign(axis.title ?? {}, { color: next.text });
+  }
+  if (c.options.plugins?.legend?.labels) c.options.plugins.legend.labels.color = next.text;
+  c.update('none');
+}
+
+/** The chart as a PNG in the print colours; the view keeps the theme's. */
+function exportPng(): string | undefined {
+  if (!chart) return undefined;
+  paint(chart, PRINT_COLOURS);
+  const data = chart.toBase64Image('image/png');
+  paint(chart, themeColours());
+  return data;
+}
 
 const timed = (points: ScalePoint[]) => points.filter(p => p.bodyMs);
 
@@ -86,15 +117,15 @@ function scaleView(study: ScaleStudy, previous: ScaleStudy | undefined): void {
     el('p', { className: 'sub' }, [`${study.weak ? 'Weak' : 'Strong'} scaling on ${study.allocation}, ${study.repeat} run${study.repeat === 1 ? '' : 's'} per count, ${new Date(study.startedAt).toLocaleString()}${study.cancelled ? ' (cancelled)' : ''}`]),
     el('div', { className: 'toolbar' }, [
       el('button', { id: 'csv', onclick: () => vscode.postMessage({ type: 'csv' }) }, ['Export CSV']),
-      el('button', { id: 'png', onclick: () => vscode.postMessage({ type: 'png', data: chart?.toBase64Image('image/png') }) }, ['Export PNG']),
+      el('button', { id: 'png', onclick: () => vscode.postMessage({ type: 'png', data: exportPng() }) }, ['Export PNG']),
       el('label', {}, [compare, previous ? ` compare with the study of ${new Date(previous.startedAt).toLocaleString()}` : ' no earlier study of this test to compare with']),
     ]),
     el('div', { className: 'chart' }, [canvas]),
     table,
     ...study.notes.map(n => el('p', { className: 'note' }, [n])),
   );
-  const fg = cssVar('--vscode-editor-foreground', '#333');
-  const grid = cssVar('--vscode-editorWidget-border', '#ddd');
+  colours = themeColours();
+  const { text: fg, grid } = colours;
   const pts = timed(study.points);
   const base = pts[0];
   const ideal = (n: number) => (base?.bodyMs ? (study.weak ? base.bodyMs.median : (base.bodyMs.median * base.ranks) / n) : NaN);
@@ -136,7 +167,56 @@ function scaleView(study: ScaleStudy, previous: ScaleStudy | undefined): void {
   document.body.dataset.series = String(chart.data.datasets.filter((_, i) => chart!.isDatasetVisible(i)).length);
 }
 
-function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined): void {
+/** A link that posts `message` to the extension. */
+function action(text: string, message: Record<string, unknown>, className?: string): HTMLAnchorElement {
+  return el('a', { href: '#', ...(className ? { className } : {}), onclick: e => { e.preventDefault(); vscode.postMessage(message); } }, [text]);
+}
+
+const source = (file: string, line: number | undefined, text = `${file}:${line ?? 1}`) => action(text, { type: 'open', file, line: line ?? 1 }, 'source');
+
+/** One rank's fault: what happened where, the core file, and its stack (innermost first) as links to the source. */
+function faultView(f: Fault): HTMLElement {
+  const what = f.kind === 'hang' ? 'hang' : f.kind === 'signal' ? `crash${f.signal ? ` (${f.signal})` : ''}` : f.kind === 'core' ? `core dump${f.signal ? ` (${f.signal})` : ''}` : 'collection error';
+  return el('div', { className: 'fault' }, [
+    el('div', {}, [el('strong', {}, [`rank ${f.rank}`]), ` on ${f.host}: ${what}`, ...(f.file ? [' at ', source(f.file, f.line)] : [])]),
+    ...(f.core ? [el('div', { className: 'core' }, [`core file ${f.core} on ${f.host}`])] : []),
+    f.stack.length
+      ? el('details', { className: 'stack' }, [
+        el('summary', {}, [`stack, innermost first (${f.stack.length} frame${f.stack.length === 1 ? '' : 's'})`]),
+        // `<frozen runpy>` and the like name no file to open.
+        el('ol', {}, f.stack.map(fr => el('li', {}, [`${fr.function}() `, fr.file.startsWith('<') ? `${fr.file}:${fr.line}` : source(fr.file, fr.line)]))),
+      ])
+      : el('div', { className: 'note' }, ['no stack']),
+  ]);
+}
+
+/** A failing iteration: its messages (first lines), each rank's fault, and links to its ranks' logs. */
+function iterationView(run: Iteration, logs: (number | null)[] | undefined, open: boolean): HTMLElement {
+  const rankLink = (rank: number | null) => action(rank === null ? 'launcher' : `rank ${rank}`, { type: 'logs', iteration: run.iteration, rank });
+  const logLinks = logs?.length
+    ? [' · rank logs: ', ...logs.flatMap((r, i) => (i ? [', ', rankLink(r)] : [rankLink(r)])), ...(logs.length > 1 ? [' · ', action('open all', { type: 'logs', iteration: run.iteration })] : [])]
+    : run.logDir ? [' · rank logs no longer kept (distest.logs.keepRuns)'] : [];
+  const stored = run.messages.length || run.faults.length;
+  return el('details', { id: `iteration-${run.iteration}`, className: 'iteration', open }, [
+    el('summary', {}, [`iteration ${run.iteration}: ${run.kind} after ${ms(run.wallMs)}`, ...logLinks]),
+    ...(stored ? [] : [el('p', { className: 'note' }, ['its messages and stacks are not stored: the history keeps them for the first 20 failing iterations'])]),
+    ...(run.messages.length ? [el('ul', { className: 'messages' }, run.messages.map(m => el('li', {}, [
+      `${m.rank === null ? '' : `rank ${m.rank}: `}${m.text.split('\n', 1)[0]}`, ...(m.file ? [' ', source(m.file, m.line)] : []),
+    ])))] : []),
+    ...run.faults.map(faultView),
+  ]);
+}
+
+/** Opens failing iteration `k`'s section and scrolls to it. */
+function showIteration(k: number): void {
+  const section = document.getElementById(`iteration-${k}`) as HTMLDetailsElement | null;
+  if (!section) return;
+  section.open = true;
+  section.scrollIntoView({ block: 'start' });
+}
+
+function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined, logs: KeptLogs): void {
+  const failing = study.runs.filter(r => r.state === 'failed' || r.state === 'errored');
   const rate = study.failureRate !== null && study.ci95 ? `${pct(study.failureRate)} (95% interval ${pct(study.ci95[0])}–${pct(study.ci95[1])})` : '—';
   const spreadRow = (label: string, s: RepeatStudy['durationsMs']) => el('tr', {}, [el('th', {}, [label]), el('td', {}, [s ? `min ${ms(s.min)} · median ${ms(s.median)} · p95 ${ms(s.p95)} · max ${ms(s.max)}` : '—'])]);
   const prevRate = previous?.failureRate;
@@ -157,36 +237,37 @@ function repeatView(study: RepeatStudy, previous: RepeatStudy | undefined): void
         el('td', {}, [g.kind]), el('td', {}, [g.ranks.join(', ')]), el('td', {}, [String(g.iterations.length)]),
         el('td', {}, [g.file ? el('a', { href: '#', onclick: e => { e.preventDefault(); vscode.postMessage({ type: 'open', file: g.file, line: g.line }); } }, [`${g.message} (${g.file}:${g.line})`]) : g.message]),
         el('td', {}, g.iterations.flatMap((k, i) => {
-          const run = study.runs.find(r => r.iteration === k);
-          const link = run?.logDir ? el('a', { href: '#', onclick: e => { e.preventDefault(); vscode.postMessage({ type: 'logs', iteration: k }); } }, [String(k)]) : String(k);
+          const link = el('a', { href: '#', onclick: e => { e.preventDefault(); showIteration(k); } }, [String(k)]);
           return i ? [', ', link] : [link];
         })),
       ]))),
     ]) : el('p', {}, ['Every iteration passed.']),
     el('div', { className: 'chart' }, [el('canvas', { id: 'chart' })]),
+    ...(failing.length ? [el('h3', {}, ['Failing iterations']), el('div', { id: 'failures' }, failing.map((r, i) => iterationView(r, logs[r.iteration], i === failing.length - 1)))] : []),
   );
-  const fg = cssVar('--vscode-editor-foreground', '#333');
-  const colours: Record<string, string> = { passed: '#73c991', failed: '#f14c4c', hang: '#cca700', crash: '#c586c0', errored: '#e51400', skipped: '#888' };
+  colours = themeColours();
+  const { text: fg, grid } = colours;
+  const kinds: Record<string, string> = { passed: '#73c991', failed: '#f14c4c', hang: '#cca700', crash: '#c586c0', errored: '#e51400', skipped: '#888' };
   chart?.destroy();
   chart = new Chart(document.getElementById('chart') as HTMLCanvasElement, {
     type: 'scatter',
-    data: { datasets: Object.keys(colours).map(kind => ({ label: kind, data: study.runs.filter(r => r.kind === kind).map(r => ({ x: r.iteration, y: r.wallMs })), backgroundColor: colours[kind], borderColor: colours[kind] })).filter(d => d.data.length) },
+    data: { datasets: Object.keys(kinds).map(kind => ({ label: kind, data: study.runs.filter(r => r.kind === kind).map(r => ({ x: r.iteration, y: r.wallMs })), backgroundColor: kinds[kind], borderColor: kinds[kind] })).filter(d => d.data.length) },
     plugins: [background],
     options: {
       animation: false, responsive: true, maintainAspectRatio: false,
-      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg, precision: 0 } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg } } },
+      scales: { x: { title: { display: true, text: 'iteration', color: fg }, ticks: { color: fg, precision: 0 }, grid: { color: grid } }, y: { title: { display: true, text: 'launch time (ms)', color: fg }, ticks: { color: fg }, grid: { color: grid } } },
       plugins: { legend: { labels: { color: fg } } },
     },
   });
   document.body.dataset.points = String(study.runs.length);
 }
 
-window.addEventListener('message', (event: MessageEvent<{ type: 'study'; study: Study; previous?: Study }>) => {
+window.addEventListener('message', (event: MessageEvent<{ type: 'study'; study: Study; previous?: Study; logs?: KeptLogs }>) => {
   if (event.data?.type !== 'study') return;
   current = { study: event.data.study, previous: event.data.previous };
   const started = performance.now();
   if (current.study.kind === 'scale') scaleView(current.study, current.previous?.kind === 'scale' ? current.previous : undefined);
-  else repeatView(current.study, current.previous?.kind === 'repeat' ? current.previous : undefined);
+  else repeatView(current.study, current.previous?.kind === 'repeat' ? current.previous : undefined, event.data.logs ?? {});
   requestAnimationFrame(() => {
     document.body.dataset.rendered = 'true';
     vscode.postMessage({ type: 'rendered', ms: performance.now() - started });

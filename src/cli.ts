@@ -21,14 +21,15 @@ import { parseRankList } from './core/study/stats';
 import { runRepeat, runScale, StudyError, type Study } from './core/study/study';
 import { repeatText, scaleText } from './core/study/report';
 import { scaleCsv } from './core/study/stats';
-import { scaleSvg } from './core/study/chartSvg';
+import { studySvg } from './core/study/chartSvg';
 
 const USAGE = `usage:
   distest list [folder] [--json] [--exact | --verify] [--python P]
   distest run [folder] [id...] [options]
   distest allocations [folder] [--json]
-  distest repeat [folder] ID [--count N] [--until-fail] [--json] [--out FILE] [run options]
+  distest repeat [folder] ID [--count N] [--until-fail] [--json] [--out FILE] [--svg FILE] [run options]
   distest scale [folder] ID [--ranks 1,2,4,8] [--repeat K] [--weak] [--json|--csv] [--out FILE] [--svg FILE] [run options]
+  distest chart STUDY.json [--svg FILE] [--csv]
 
   folder   the project root (default: the current folder); test ids are relative to it
   id       a test id (tests/test_x.py::test_y[2]), a file (tests/test_x.py), a prefix
@@ -76,7 +77,9 @@ reports its outcomes grouped (failing rank and message, hang stacks, crash signa
 95% interval, the first failure and the duration spread. scale runs one test whose rank count is open at each
 count (default 1, 2, 4, ... up to the allocation's slots) K times (--repeat, default distest.scale.repeat) and
 prints the median test-body time, launch overhead, speedup and efficiency (--weak: time ratio). Both run on one
-allocation for the whole study; --out writes the study JSON, --svg the scaling chart.
+allocation for the whole study; --out writes the study JSON, --svg its chart (scale: time against ranks, repeat:
+each iteration's launch time by outcome). chart prints a study that --out wrote as the run did and writes its
+chart again (--svg); --csv prints a scale study's table as CSV.
 
 allocations lists what --allocation accepts here: this machine, distest.hosts, and your Slurm / PBS jobs on
 this machine and on each of distest.loginHosts (with state and time left).
@@ -375,8 +378,9 @@ async function runCommand(args: string[]): Promise<number> {
 /** `distest repeat` / `distest scale`: one test, many launches on one allocation (core/study). */
 async function studyCommand(kind: 'repeat' | 'scale', args: string[]): Promise<number> {
   const booleans = ['--json', '--no-oversubscribe', kind === 'repeat' ? '--until-fail' : '--weak', ...(kind === 'scale' ? ['--csv'] : [])];
-  const values = [...VALUE_FLAGS, '--out', ...(kind === 'repeat' ? ['--count'] : ['--repeat', '--svg'])];
+  const values = [...VALUE_FLAGS, '--out', '--svg', ...(kind === 'repeat' ? ['--count'] : ['--repeat'])];
   const p = parseArgs(args, booleans, values);
+  if (p.flags.has('--json') && p.flags.has('--csv')) throw new UsageError('--json and --csv both print the study: give one of them');
   let ranksList: number[] | undefined;
   let ranksOverride: number | undefined;
   if (kind === 'scale') {
@@ -428,13 +432,38 @@ async function studyCommand(kind: 'repeat' | 'scale', args: string[]): Promise<n
   const out = stringFlag(p, '--out');
   if (out) fs.writeFileSync(out, `${JSON.stringify(study, null, 2)}\n`);
   const svg = stringFlag(p, '--svg');
-  if (svg && study.kind === 'scale') fs.writeFileSync(svg, scaleSvg(study));
+  if (svg) fs.writeFileSync(svg, studySvg(study));
   if (p.flags.has('--json')) process.stdout.write(`${JSON.stringify(study, null, 2)}\n`);
-  else if (p.flags.has('--csv') && study.kind === 'scale') process.stdout.write(scaleCsv(study.points, study.weak));
-  else process.stdout.write(study.kind === 'repeat' ? repeatText(study) : scaleText(study));
+  else printStudy(study, p.flags.has('--csv'));
   if (stop.signal.aborted) return stop.exitCode;
   if (study.kind === 'repeat') return study.outcomes.failed + study.outcomes.errored > 0 ? 1 : 0;
   return study.points.every(pt => pt.samples.every(x => x.state === 'passed')) ? 0 : 1;
+}
+
+/** A study as text, or a scale study's table as CSV. */
+function printStudy(study: Study, csv: boolean): void {
+  if (csv && study.kind === 'scale') process.stdout.write(scaleCsv(study.points, study.weak));
+  else process.stdout.write(study.kind === 'repeat' ? repeatText(study) : scaleText(study));
+}
+
+/** `distest chart STUDY.json [--svg FILE] [--csv]`: a study that `--out` wrote, printed and charted again. */
+function chartCommand(args: string[]): number {
+  const p = parseArgs(args, ['--csv'], ['--svg']);
+  if (p.positionals.length !== 1) throw new UsageError(`chart takes one study file (the JSON of repeat/scale --out or --json), got ${p.positionals.length}`);
+  const file = p.positionals[0];
+  let study: Study;
+  try {
+    study = JSON.parse(fs.readFileSync(file, 'utf8')) as Study;
+  } catch (err) {
+    throw new UsageError(`${file}: ${(err as Error).message}`, false);
+  }
+  const valid = study?.version === 1 && ((study.kind === 'repeat' && Array.isArray(study.runs)) || (study.kind === 'scale' && Array.isArray(study.points)));
+  if (!valid) throw new UsageError(`${file} is not a study (the JSON of distest repeat/scale --out or --json)`, false);
+  if (p.flags.has('--csv') && study.kind !== 'scale') throw new UsageError('--csv prints a scale study\'s table; this is a repeat study', false);
+  const svg = stringFlag(p, '--svg');
+  if (svg) fs.writeFileSync(svg, studySvg(study));
+  printStudy(study, p.flags.has('--csv'));
+  return 0;
 }
 
 /** `--debug RANKS [--debug-endpoints FILE] [--debug-wait S]`: the request and where endpoint lines go. */
@@ -591,6 +620,8 @@ async function main(argv: string[]): Promise<number> {
       case 'repeat':
       case 'scale':
         return await studyCommand(command, rest);
+      case 'chart':
+        return chartCommand(rest);
       case '-h':
       case '--help':
       case 'help':

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { RunLog } from '../core/logs/logStore';
+import { rankLogFile, rankLogsIn, type RunLog } from '../core/logs/logStore';
 import { StudyHistory } from '../core/study/history';
 import { ms } from '../core/study/report';
 import { parseRankList, repeatProgress, scaleCsv, type Iteration } from '../core/study/stats';
-import { runRepeat, runScale, StudyError, type IterationLabel, type Study } from '../core/study/study';
+import { runRepeat, runScale, StudyError, type IterationLabel, type KeptLogs, type Study } from '../core/study/study';
 import type { TestResult, TestSpec } from '../core/types';
 import { editorSettings } from './settings';
 import { rankPrefix, toTestMessage, type RunDeps } from './testRunner';
@@ -87,6 +86,7 @@ export class Studies implements vscode.Disposable {
     this.deps.active?.track(abort, new Promise<void>(resolve => (finished = resolve)));
     this.deps.allocation.startRun();
     const byId = new Map(items.map(item => [tree.specOf(item)!.id, item]));
+    const problems = { failing: false };
     try {
       const study = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `distest ${kind}: ${specs[0].groupId ?? specs[0].id}`, cancellable: true }, async (progress, cancel) => {
         cancel.onCancellationRequested(() => abort.abort());
@@ -99,7 +99,7 @@ export class Studies implements vscode.Disposable {
             progress.report({ message: text });
             run.appendOutput(`distest: ${text}\r\n`);
           },
-          iterationEvents: (label: IterationLabel) => this.iterationEvents(run, tree, byId, label),
+          iterationEvents: (label: IterationLabel) => this.iterationEvents(run, tree, byId, label, problems),
         };
         if (ask.kind === 'repeat') return runRepeat(specs[0], { count: ask.count, untilFail: ask.untilFail }, options);
         return runScale(specs, { ranks: ask.ranks, repeat: ask.repeat, weak: ask.weak }, options);
@@ -136,8 +136,11 @@ export class Studies implements vscode.Disposable {
     return { tree, items, specs };
   }
 
-  /** One iteration in the test run: its output, rank logs (kept for failing iterations), Problems. */
-  private iterationEvents(run: vscode.TestRun, tree: FolderTestTree, byId: Map<string, vscode.TestItem>, label: IterationLabel) {
+  /**
+   * One iteration in the test run: its output, rank logs (kept for failing iterations), Problems (the
+   * last failing iteration's: `problems.failing` once one failed, and later passing ones leave them).
+   */
+  private iterationEvents(run: vscode.TestRun, tree: FolderTestTree, byId: Map<string, vscode.TestItem>, label: IterationLabel, problems: { failing: boolean }) {
     let runLog: RunLog | undefined;
     const title = `iteration ${label.iteration}${label.planned ? `/${label.planned}` : ''}${label.ranks ? ` · ${label.ranks} ranks` : ''}`;
     const fileUri = (file: string) => vscode.Uri.file(path.join(tree.folder.uri.fsPath, file));
@@ -155,7 +158,9 @@ export class Studies implements vscode.Disposable {
       launcher: (text: string) => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
       record: (r: { kind: string; rank: number; host?: string; pid?: number }) => { if (r.kind === 'hello' && r.host && r.pid) runLog?.setHost(r.rank, r.host, r.pid); },
       result: (result: TestResult) => {
-        this.deps.faults?.update(tree.itemId(result.id), result, fileUri);
+        const failing = result.state === 'failed' || result.state === 'errored';
+        if (failing || !problems.failing) this.deps.faults?.update(tree.itemId(result.id), result, fileUri);
+        problems.failing ||= failing;
         const item = byId.get(result.id);
         const time = result.durationMs ? ` in ${ms(result.durationMs)}` : '';
         run.appendOutput(`distest: ${title}: ${result.state}${time}\r\n`, undefined, item);
@@ -256,7 +261,7 @@ class StudyPanel {
 <style nonce="${nonce}">${STYLE}</style></head>
 <body><div id="root">Loading…</div>
 <script nonce="${nonce}" src="${webview.asWebviewUri(vscode.Uri.joinPath(media, 'studyView.js')).toString()}"></script></body></html>`;
-    webview.onDidReceiveMessage((m: { type: string; data?: string; file?: string; line?: number; iteration?: number; ms?: number }) => void this.onMessage(m));
+    webview.onDidReceiveMessage((m: { type: string; data?: string; file?: string; line?: number; iteration?: number; rank?: number | null; ms?: number }) => void this.onMessage(m));
     this.panel.onDidDispose(onDispose);
   }
 
@@ -265,21 +270,28 @@ class StudyPanel {
     this.previous = previous;
     this.panel.title = `${study.kind === 'repeat' ? 'Repeat' : 'Scale'}: ${study.id.split('::').pop()}`;
     this.panel.reveal();
-    if (this.ready) void this.panel.webview.postMessage({ type: 'study', study, previous });
+    if (this.ready) this.post(study);
+  }
+
+  /** The study, the one to compare it with, and which rank logs of its iterations are still on disk. */
+  private post(study: Study): void {
+    const logs: KeptLogs = {};
+    if (study.kind === 'repeat') for (const r of study.runs) if (r.logDir) logs[r.iteration] = rankLogsIn(r.logDir);
+    void this.panel.webview.postMessage({ type: 'study', study, previous: this.previous, logs });
   }
 
   dispose(): void {
     this.panel.dispose();
   }
 
-  private async onMessage(m: { type: string; data?: string; file?: string; line?: number; iteration?: number }): Promise<void> {
+  private async onMessage(m: { type: string; data?: string; file?: string; line?: number; iteration?: number; rank?: number | null }): Promise<void> {
     const study = this.study;
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const base = (study?.id.split('::')[0] ?? 'study').split('/').pop()?.replace(/\.py$/, '') ?? 'study';
     switch (m.type) {
       case 'ready':
         this.ready = true;
-        if (study) void this.panel.webview.postMessage({ type: 'study', study, previous: this.previous });
+        if (study) this.post(study);
         return;
       case 'csv': {
         if (study?.kind !== 'scale') return;
@@ -293,14 +305,18 @@ class StudyPanel {
         if (target) await vscode.workspace.fs.writeFile(target, Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64'));
         return;
       }
-      case 'open':
-        if (folder && m.file) await vscode.window.showTextDocument(vscode.Uri.joinPath(folder, m.file), { selection: new vscode.Range((m.line ?? 1) - 1, 0, (m.line ?? 1) - 1, 0) });
+      case 'open': {
+        // Stack frames name absolute paths, messages and groups workspace-relative ones.
+        const uri = m.file && (path.isAbsolute(m.file) ? vscode.Uri.file(m.file) : folder && vscode.Uri.joinPath(folder, m.file));
+        if (uri) await vscode.window.showTextDocument(uri, { selection: new vscode.Range((m.line ?? 1) - 1, 0, (m.line ?? 1) - 1, 0) });
         return;
+      }
       case 'logs': {
-        const run = study?.kind === 'repeat' ? study.runs.find(r => r.iteration === m.iteration) : undefined;
-        const file = run?.logDir && fs.readdirSync(run.logDir).filter(f => f.endsWith('.log')).sort()[0];
-        if (run?.logDir && file) await vscode.window.showTextDocument(vscode.Uri.file(path.join(run.logDir, file)));
-        else void vscode.window.showInformationMessage('distest: the logs of that iteration are no longer kept (distest.logs.keepRuns)');
+        // One rank's log (rank: a number, or null for the launcher's), or every rank's (no rank).
+        const dir = study?.kind === 'repeat' ? study.runs.find(r => r.iteration === m.iteration)?.logDir : undefined;
+        const ranks = dir ? rankLogsIn(dir).filter(r => m.rank === undefined || r === m.rank) : [];
+        for (const [i, rank] of ranks.entries()) await vscode.window.showTextDocument(vscode.Uri.file(rankLogFile(dir!, rank)), { preview: false, preserveFocus: i < ranks.length - 1 });
+        if (!ranks.length) void vscode.window.showInformationMessage('distest: the logs of that iteration are no longer kept (distest.logs.keepRuns)');
         return;
       }
     }
@@ -318,4 +334,8 @@ table { border-collapse: collapse; margin: 8px 0; }
 th, td { border: 1px solid var(--vscode-editorWidget-border, #8884); padding: 3px 8px; text-align: right; }
 #summary th, #summary td, #groups td { text-align: left; }
 a { color: var(--vscode-textLink-foreground); }
+details.iteration { margin: 6px 0; } details.iteration > summary { cursor: pointer; }
+.fault { margin: 4px 0 4px 16px; } .core { font-family: var(--vscode-editor-font-family); }
+details.stack { margin: 2px 0; } details.stack > summary { cursor: pointer; } details.stack ol { margin: 2px 0; font-family: var(--vscode-editor-font-family); font-size: .9em; }
+ul.messages { margin: 4px 0; }
 `;

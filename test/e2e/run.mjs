@@ -368,6 +368,39 @@ async function repeatFromTheTestingViewShowsTheSummary({ page }) {
   assert(summary.includes('passed 3 · failed 0'), `repeat summary: ${summary.slice(0, 300)}`);
 }
 
+/**
+ * Repeat… of the crashing demo test: under Failing iterations, the last one shows rank 1's crash with its
+ * stack; a frame opens its source, a rank log link that rank's log of that iteration.
+ */
+async function repeatOfACrashShowsItsStackAndRankLogs({ page }) {
+  await openTestingView(page);
+  await scrollToRow(page, 'test_rank_1_segfaults');
+  await contextMenuOnRow(page, 'test_rank_1_segfaults', 'Repeat…');
+  await answer(page, ['2', { pick: 'Run all 2 iterations' }]);
+  const iterations = async () => {
+    const frame = await studyFrame(page, 5_000).catch(() => undefined);
+    const title = frame ? await frame.locator('#root h2').innerText().catch(() => '') : '';
+    return title.includes('test_rank_1_segfaults') ? frame.locator('#failures > details.iteration').count() : 0;
+  };
+  const count = await eventually(iterations, n => n === 2, 180_000);
+  assert(count === 2, `${count} failing iterations in the view, expected 2`);
+  const frame = await studyFrame(page);
+  const last = frame.locator('#failures > details.iteration[open]');
+  const text = (await last.innerText()).replace(/\s+/g, ' ');
+  assert(/iteration 2: crash/.test(text) && /rank 1 on \S+: crash \(SIGSEGV\)/.test(text), `the open failing iteration: ${text.slice(0, 400)}`);
+  await last.locator('details.stack > summary').first().click();
+  await last.locator('details.stack a', { hasText: 'tests/test_faults.py:19' }).first().click();
+  await page.locator('.tabs-container .tab.active', { hasText: 'test_faults.py' }).waitFor({ timeout: 15_000 });
+  await page.screenshot({ path: path.join(shotsDir, 'ui-repeat-crash-frame.png') });
+  // The source opened in the study view's editor group: back to the view.
+  await page.locator('.tabs-container .tab', { hasText: 'Repeat: test_rank_1_segfaults' }).click();
+  const again = await studyFrame(page);
+  await again.locator('#failures > details.iteration[open] > summary a', { hasText: 'rank 1' }).click();
+  await page.locator('.tabs-container .tab', { hasText: '1.log' }).waitFor({ timeout: 15_000 });
+  const log = await eventually(() => page.locator('.editor-instance .view-lines').first().innerText().catch(() => ''), t => t.includes('[r1'), 15_000);
+  assert(log.includes('[r1'), `rank 1's log of iteration 2: ${log.slice(0, 300)}`);
+}
+
 /** The workbench on the demo workspace with the Testing view expanded (a step run alone opens it). */
 async function testingViewOpen({ session, page }) {
   if (!page.url().includes('folder=')) {
@@ -530,6 +563,7 @@ const allSteps = [
   rankLogsShowEachRankAndOpenAsDocument,
   scaleFromTheTestingViewShowsTheChart,
   repeatFromTheTestingViewShowsTheSummary,
+  repeatOfACrashShowsItsStackAndRankLogs,
   debugStopsEveryRankAtABreakpointAndContinuesAll,
   stoppingADebugRunEndsEveryRank,
 ];

@@ -1,7 +1,7 @@
 // Study runs through the built CLI (dist/cli.js), with real mpirun and pytest: repeat (a test that
 // fails or hangs on some launches, decided by a counter file) and scale (an open rank count).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,8 +17,11 @@ const KERNEL = 'tests/test_scaling.py::test_kernel';
 
 interface CliRun { code: number | null; stdout: string; stderr: string }
 
-/** Runs the CLI with a fresh launch counter; every process of it carries a marker to find leftovers. */
-function cli(args: string[], mark = randomBytes(6).toString('hex')): Promise<CliRun & { mark: string }> {
+/**
+ * Runs the CLI with a fresh launch counter; every process of it carries a marker to find leftovers.
+ * `onStderr` sees the stderr so far as it grows, with the CLI's process.
+ */
+function cli(args: string[], onStderr?: (stderr: string, child: ChildProcess) => void, mark = randomBytes(6).toString('hex')): Promise<CliRun & { mark: string }> {
   const counter = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-study-')), 'launches');
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: FIXTURE,
@@ -28,7 +31,10 @@ function cli(args: string[], mark = randomBytes(6).toString('hex')): Promise<Cli
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', b => (stdout += b));
-  child.stderr.on('data', b => (stderr += b));
+  child.stderr.on('data', b => {
+    stderr += b;
+    onStderr?.(stderr, child);
+  });
   return new Promise(resolve => child.on('close', code => resolve({ code, stdout, stderr, mark })));
 }
 
@@ -75,6 +81,44 @@ test('repeat of a test that hangs on some launches: grouped as a hang with its s
   const run = s.runs.find((r: { iteration: number }) => r.iteration === 2);
   assert.ok(run.faults.some((f: { kind: string; stack: unknown[] }) => f.kind === 'hang' && f.stack.length > 0), 'the hanging iteration keeps its stacks');
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', res.mark)), []);
+
+  // The stored study charted again: one point per iteration, by outcome; the summary as the run prints it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-repeat-'));
+  fs.writeFileSync(path.join(dir, 'study.json'), res.stdout);
+  const chart = await cli(['chart', path.join(dir, 'study.json'), '--svg', path.join(dir, 'study.svg')]);
+  assert.equal(chart.code, 0, chart.stderr);
+  const svg = fs.readFileSync(path.join(dir, 'study.svg'), 'utf8');
+  assert.equal(svg.match(/class="point /g)?.length, 3);
+  assert.equal(svg.match(/class="point hang"/g)?.length, 1);
+  assert.match(chart.stdout, /3 iterations/);
+  assert.match(chart.stdout, /passed 2 · failed 0 · errored 1 \(hang 1, crash 0\)/);
+});
+
+test('repeat cancelled (SIGINT) during its third launch: the partial study as JSON, nothing left running', async () => {
+  let interrupted = false;
+  const mark = randomBytes(6).toString('hex');
+  const res = await cli(['repeat', FLAKY, '--count', '30', '--json'], (stderr, child) => {
+    if (interrupted || !/distest: 2\/30\b/.test(stderr)) return;
+    interrupted = true;
+    // SIGINT once the next iteration's ranks run, so that cancel has a launch to stop.
+    const started = Date.now();
+    const poll = setInterval(() => {
+      const ranks = processesWithEnv('DISTEST_TEST_MARK', mark).filter(p => /pytest/.test(p.cmdline));
+      if (!ranks.length && Date.now() - started < 10_000) return;
+      clearInterval(poll);
+      child.kill('SIGINT');
+    }, 20);
+  }, mark);
+  assert.ok(interrupted, res.stderr);
+  assert.equal(res.code, 130, res.stderr);
+  assert.match(res.stderr, /interrupted, stopping the run/);
+  const s = JSON.parse(res.stdout);
+  assert.equal(s.cancelled, true);
+  assert.equal(s.requested, 30);
+  assert.ok(s.iterations >= 2 && s.iterations < 30, `iterations ${s.iterations}`);
+  assert.equal(s.runs.length, s.iterations);
+  assert.equal(s.outcomes.passed + s.outcomes.failed + s.outcomes.errored + s.outcomes.skipped, s.iterations);
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', res.mark)), []);
 });
 
 test('scale 1,2,4: times, speedup and efficiency consistent; CSV and JSON agree', async () => {
@@ -106,6 +150,13 @@ test('scale 1,2,4: times, speedup and efficiency consistent; CSV and JSON agree'
   const chart = fs.readFileSync(svg, 'utf8');
   assert.equal(chart.match(/class="point"/g)?.length, 3);
   assert.match(s.notes.join('\n'), /4 ranks oversubscribe the 2 slots|^$/);
+
+  // `distest chart` on the stored study renders the same chart and table as the run did.
+  const again = path.join(path.dirname(out), 'again.svg');
+  const rendered = await cli(['chart', out, '--svg', again, '--csv']);
+  assert.equal(rendered.code, 0, rendered.stderr);
+  assert.equal(fs.readFileSync(again, 'utf8'), chart);
+  assert.equal(rendered.stdout, res.stdout);
 });
 
 test('study input errors: unknown id, a fixed rank count, counts beyond the allocation, bad lists', async () => {
@@ -124,6 +175,21 @@ test('study input errors: unknown id, a fixed rank count, counts beyond the allo
   const many = await cli(['repeat', 'tests/test_flaky.py']);
   assert.equal(many.code, 2);
   assert.match(many.stderr, /repeat runs one test; tests\/test_flaky.py matches 2/);
+
+  const both = await cli(['scale', KERNEL, '--json', '--csv']);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--json and --csv both print the study: give one of them/);
+  const notStudy = await cli(['chart', path.join(FIXTURE, 'README.md'), '--svg', path.join(os.tmpdir(), 'never.svg')]);
+  assert.equal(notStudy.code, 2);
+  assert.match(notStudy.stderr, /README.md: Unexpected token/);
+  const notAStudy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-chart-')), 'other.json');
+  fs.writeFileSync(notAStudy, '{"kind": "other"}');
+  const other = await cli(['chart', notAStudy]);
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /other.json is not a study/);
+  const noFile = await cli(['chart']);
+  assert.equal(noFile.code, 2);
+  assert.match(noFile.stderr, /chart takes one study file/);
 
   // A study's iterations are not debugged: --debug is refused, not ignored.
   const debugged = await cli(['repeat', KERNEL, '--debug', '0']);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileLinks } from '../../src/core/logs/fileLinks';
-import { LogStore, rankStatesOf } from '../../src/core/logs/logStore';
+import { LogStore, rankLogFile, rankLogsIn, rankStatesOf } from '../../src/core/logs/logStore';
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distest-logs-'));
 
@@ -158,4 +158,17 @@ test('a lower keepRuns deletes older run folders at once but never a run still r
   assert.deepEqual(fs.readdirSync(root).sort(), [running.id, finished[2]].sort());
   assert.deepEqual(store.runs().map(r => r.id), [running.id, finished[2]]);
   running.close();
+});
+
+test('the ranks a run folder holds logs of: in rank order, the launcher last; none once the folder is gone', async () => {
+  const store = new LogStore({ root: tempRoot() });
+  const run = await store.startRun('a study iteration');
+  for (const rank of [10, null, 2, 0]) run.append(rank, 'stdout', 'line');
+  run.close();
+  fs.writeFileSync(path.join(run.dir, 'notes.txt'), 'not a rank log');
+  assert.deepEqual(rankLogsIn(run.dir), [0, 2, 10, null]);
+  assert.equal(rankLogFile(run.dir, 2), run.fileOf(2));
+  assert.match(fs.readFileSync(rankLogFile(run.dir, null), 'utf8'), /line/);
+  await store.discard(run);
+  assert.deepEqual(rankLogsIn(run.dir), []);
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { StudyHistory } from '../../src/core/study/history';
 import { defaultRankCounts, iterationKind, parseRankList, quantile, repeatProgress, scaleCsv, scaleTable, summarizeRepeat, wilson, type Iteration } from '../../src/core/study/stats';
-import { openRanks, scalePlan, StudyError, type RepeatStudy } from '../../src/core/study/study';
+import { openRanks, scalePlan, StudyError, type RepeatStudy, type ScaleStudy } from '../../src/core/study/study';
 import type { TestSpec } from '../../src/core/types';
 
 const close = (a: number, b: number, eps = 1e-4) => assert.ok(Math.abs(a - b) < eps, `${a} ≉ ${b}`);
@@ -130,4 +130,16 @@ test('history: bounded, newest last, previous study of the same test, failing te
   assert.equal(history.list().length, 2);
   fs.writeFileSync(file, 'not json');
   assert.deepEqual(history.list(), []);
+});
+
+test('history: "compare with the last study" only matches a scale study of the same mode (weak or strong)', () => {
+  const history = new StudyHistory(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'distest-studies-')), 'studies.json'));
+  const scale = (n: number, weak: boolean): ScaleStudy => ({
+    version: 1, kind: 'scale', id: 't.py::k', startedAt: new Date(2026, 0, n).toISOString(), allocation: 'local', cancelled: false, weak, repeat: 1, slots: 2, points: [], notes: [],
+  });
+  const [strong1, weak2, strong3, weak4] = [scale(1, false), scale(2, true), scale(3, false), scale(4, true)].map(s => history.add(s));
+  assert.equal(history.previous(history.get(strong3)!, strong3)?.startedAt, scale(1, false).startedAt);
+  assert.equal(history.previous(history.get(weak4)!, weak4)?.startedAt, scale(2, true).startedAt);
+  assert.equal(history.previous(history.get(weak2)!, weak2), undefined);
+  assert.equal(history.previous(history.get(strong1)!, strong1), undefined);
 });

@@ -188,6 +188,22 @@ export function documentLabel(rank: number | null, stream: StreamName): string {
 
 export const rankKey = (rank: number | null): string => (rank === null ? 'launcher' : String(rank));
 
+/** The file of a run folder that holds every line of the rank (may not exist: nothing written). */
+export const rankLogFile = (dir: string, rank: number | null): string => path.join(dir, `${rankKey(rank)}.log`);
+
+/** The ranks a run folder holds logs of, in rank order, the launcher's last; none when the folder is gone. */
+export function rankLogsIn(dir: string): (number | null)[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const keys = names.map(n => /^(\d+|launcher)\.log$/.exec(n)?.[1]).filter((k): k is string => k !== undefined);
+  const ranks = keys.filter(k => k !== 'launcher').map(Number).sort((a, b) => a - b);
+  return keys.includes('launcher') ? [...ranks, null] : ranks;
+}
+
 /** One run's per-rank logs. Lines keep their arrival order per rank and carry a run-wide `seq`. */
 export class RunLog {
   private readonly ranks = new Map<string, RankLog>();
@@ -271,7 +287,7 @@ export class RunLog {
 
   /** The file that holds every line of the rank (may not exist yet: nothing written). */
   fileOf(rank: number | null): string {
-    return path.join(this.dir, `${rankKey(rank)}.log`);
+    return rankLogFile(this.dir, rank);
   }
 
   /**

@@ -50,11 +50,15 @@ export class StudyHistory {
     return this.list().find(e => e.key === key)?.study;
   }
 
-  /** The newest stored study of the same kind and test before `key` (for "compare with the last study"). */
+  /**
+   * The newest stored study of the same kind and test before `key` (for "compare with the last study"):
+   * for a scale study, also of the same mode (weak times are not comparable with strong ones).
+   */
   previous(study: Study, key?: string): Study | undefined {
     const list = this.list();
     const end = key ? list.findIndex(e => e.key === key) : list.length;
-    return list.slice(0, end < 0 ? list.length : end).reverse().find(e => e.study.kind === study.kind && e.study.id === study.id)?.study;
+    const weak = (s: Study) => (s.kind === 'scale' ? s.weak : undefined);
+    return list.slice(0, end < 0 ? list.length : end).reverse().find(e => e.study.kind === study.kind && e.study.id === study.id && weak(e.study) === weak(study))?.study;
   }
 
   remove(key: string): void {

@@ -53,6 +53,9 @@ export interface ScaleStudy extends StudyBase {
 
 export type Study = RepeatStudy | ScaleStudy;
 
+/** Per iteration of a repeat study (by number): the ranks whose log files are still kept (null: the launcher's). */
+export type KeptLogs = Record<number, (number | null)[]>;
+
 /** Resolves the allocation once, hands the iterations a fixed one, releases it at the end. */
 async function onOneAllocation<T>(opts: StudyOptions, body: (alloc: Allocation, fixed: SessionOptions['allocation']) => Promise<T>): Promise<T> {
   let resolved: ResolvedAllocation;
