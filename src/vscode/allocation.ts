@@ -9,7 +9,7 @@ import { Pbs } from '../core/allocation/pbs';
 import { Slurm } from '../core/allocation/slurm';
 import type { DistestSettings } from '../core/settings';
 import { HostPool } from '../core/transport/pool';
-import type { SecretStore } from '../core/transport/ssh/sshHost';
+import type { SecretStore } from '../core/transport/ssh/connect';
 import { pythonFromPythonExtension } from './pythonExtension';
 import { editorSettings } from './settings';
 

@@ -12,7 +12,7 @@ import { runTests, type RunListener } from '../../src/core/run/run';
 import { Slurm, type SallocEvent } from '../../src/core/allocation/slurm';
 import { LocalHost } from '../../src/core/transport/local';
 import { SshHost } from '../../src/core/transport/ssh/sshHost';
-import type { SweepResult } from '../../src/core/faults/stepFaults';
+import type { SweepResult } from '../../src/core/faults/sweep';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import type { DebugEndpoint } from '../../src/core/debug/request';
 import { DapClient } from './dapClient';

@@ -12,7 +12,7 @@ import { runSession } from '../../src/core/run/session';
 import { defaultSettings } from '../../src/core/settings';
 import { LocalHost } from '../../src/core/transport/local';
 import type { ExecResult } from '../../src/core/transport/host';
-import type { SweepResult } from '../../src/core/faults/stepFaults';
+import type { SweepResult } from '../../src/core/faults/sweep';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
 

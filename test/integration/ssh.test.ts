@@ -15,7 +15,8 @@ import { resolveAllocation, type AllocationContext } from '../../src/core/alloca
 import { DEFAULT_SETTINGS } from '../../src/core/settings';
 import { HostPool } from '../../src/core/transport/pool';
 import { shellQuote } from '../../src/core/transport/quote';
-import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh/sshHost';
+import type { SecretStore, UnknownHostInfo } from '../../src/core/transport/ssh/connect';
+import { SshHost, type SshHostOptions } from '../../src/core/transport/ssh/sshHost';
 import { syncFolder } from '../../src/core/transport/sync';
 import { holdingProject, killCliMidRun } from './killedCli';
 import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
