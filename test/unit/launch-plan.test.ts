@@ -14,7 +14,7 @@ function alloc(over: Partial<LocalAllocation> = {}): LocalAllocation {
 }
 
 // The project's inifile loads pytest_parallel (as the fixtures' conftest does), so distest adds no -p of its own.
-const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false, pytestConfigArgs: ['-p', 'pytest_parallel.plugin'] };
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false, pytestConfigArgs: ['-p', 'pytest_parallel.plugin'], defaultRanks: 2 };
 
 function spec(id: string, framework: Framework, ranks: number | null, extra: Partial<TestSpec> = {}): TestSpec {
   const file = id.split('::')[0];
@@ -93,9 +93,9 @@ test('invalid markers and missing MPI become errored, serial tests still run', (
 
 test('dynamic counts run with the override, else the default, and the step says so', () => {
   const dyn = spec('t/a.py::t', 'pytest_parallel', null, { dynamic: 'parallel(N): N is not a literal' });
-  const byDefault = planRun([dyn], alloc(), { ...OPTS, defaultRanks: 2 }).steps[0];
-  assert.equal(byDefault.ranks, 2);
-  assert.match(byDefault.note ?? '', /rank count decided at run time \(parallel\(N\): N is not a literal\); running with 2 ranks \(distest.mpiDefaultRanks\)/);
+  const byDefault = planRun([dyn], alloc(), { ...OPTS, defaultRanks: 3 }).steps[0];
+  assert.equal(byDefault.ranks, 3);
+  assert.match(byDefault.note ?? '', /rank count decided at run time \(parallel\(N\): N is not a literal\); running with 3 ranks \(distest.mpiDefaultRanks\)/);
   const overridden = planRun([dyn, spec('t/b.py::m', 'pytest-mpi', 2), spec('t/c.py::p', 'pytest_parallel', 2)], alloc(), { ...OPTS, ranksOverride: 4 });
   assert.deepEqual(overridden.steps.map(s => [s.ranks, s.tests.map(t => t.id)]), [
     [2, ['t/c.py::p']],

@@ -9,7 +9,7 @@ import type { Framework, TestSpec } from '../../src/core/types';
 const OPENMPI: MpiInstall = { path: '/usr/bin/mpirun', flavour: 'openmpi', version: '4.1.4' };
 const MPICH: MpiInstall = { path: '/opt/mpich/bin/mpiexec', flavour: 'mpich', version: '4.0.2' };
 // The project's inifile loads pytest_parallel (as the fixtures' conftest does), so distest adds no -p of its own.
-const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false, pytestConfigArgs: ['-p', 'pytest_parallel.plugin'] };
+const OPTS: PlanOptions = { root: '/proj', assetDir: '/ext/dist', token: 'ab'.repeat(16), runId: 'cd'.repeat(16), asRoot: false, pytestConfigArgs: ['-p', 'pytest_parallel.plugin'], defaultRanks: 2 };
 const PYTEST = ['/usr/bin/python3', '-m', 'pytest', '-p', 'distest_pytest', '-p', 'no:cacheprovider', '--color=no', '-q', '-s'];
 const host = new LocalHost('login');
 

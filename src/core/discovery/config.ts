@@ -15,8 +15,6 @@ export interface DiscoveryConfig {
 
 export const DEFAULT_TEST_FILE_PATTERNS = ['test_*.py', '*_test.py'];
 
-export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
-
 /** A DiscoveryConfig with its globs compiled once; cached per config object. */
 export interface CompiledConfig {
   config: DiscoveryConfig;

@@ -15,8 +15,6 @@ export interface CoreSettings {
   maxPerRun: number;
 }
 
-export const DEFAULT_CORE_SETTINGS: CoreSettings = { enable: true, maxPerRun: 3 };
-
 const GDB_TIMEOUT_MS = 60_000;
 /** Native frames kept in a message; the core itself has them all. */
 const MAX_NATIVE_FRAMES = 25;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { assetDir } from '../assets';
 import { AllocationNodes } from '../allocation/nodes';
-import { DEFAULT_CORE_SETTINGS, withCoreLimit, type CoreSettings } from '../faults/cores';
+import { withCoreLimit, type CoreSettings } from '../faults/cores';
 import { StepFaults } from '../faults/stepFaults';
 import { describeSweep, sweepRun, type SweepResult } from '../faults/sweep';
 import type { Allocation } from '../allocation/allocation';
@@ -65,12 +65,12 @@ export interface RunOptions {
   /** All ranks alive but no output and no record for this long counts as a hang; 0/absent: off. */
   silenceMs?: number;
   /** Core files of crashed ranks (`distest.cores.*`). */
-  cores?: CoreSettings;
+  cores: CoreSettings;
   /** On a hang, also gdb's native stack of one rank per group (`distest.hangs.nativeStacks`; off by default: seconds per attach). */
   nativeStacks?: boolean;
   ranksOverride?: number;
   /** Rank count for dynamic counts without an override (`distest.mpiDefaultRanks`). */
-  defaultRanks?: number;
+  defaultRanks: number;
   extraPytestArgs?: string[];
   /** What pytest reads on its own (the inifile's addopts, PYTEST_ADDOPTS): plugins loaded there are not loaded again. */
   pytestConfigArgs?: string[];
@@ -157,8 +157,7 @@ class Run {
     this.listener = opts.listener ?? {};
     this.token = opts.token ?? randomBytes(16).toString('hex');
     this.runId = opts.runId ?? randomBytes(16).toString('hex');
-    const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
-    this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
+    this.coreBudget = { left: opts.cores.maxPerRun, max: opts.cores.maxPerRun };
     this.nodes = new AllocationNodes(opts.alloc);
     this.nodes.prefetch();
   }
@@ -310,7 +309,7 @@ class Run {
   private async runStep(step: LaunchStep, index: number): Promise<StepRun> {
     const { alloc, signal } = this.opts;
     let timeoutMs = this.opts.timeoutMs;
-    const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
+    const { cores } = this.opts;
     const faults = new StepFaults({
       nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget,
       defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
