@@ -113,7 +113,7 @@ test('rules: addopts options, testpaths globbed only when the rootdir is the fol
     't1/test_a.py': '', 't2/test_b.py': '', 'tx/test_c.py': '',
   });
   try {
-    const rules = loadPytestRules(root, baseConfig);
+    const rules = loadPytestRules(root);
     assert.equal(rules.inifile, path.join(root, 'pyproject.toml'));
     assert.deepEqual(rules.pythonClasses, ['Test', 'Spec*']);
     assert.deepEqual(rules.ignore, [path.join(root, 'a/b')]);
@@ -127,9 +127,9 @@ test('rules: addopts options, testpaths globbed only when the rootdir is the fol
     assert.equal(rules.diagnostics[0].file, 'pyproject.toml');
 
     fs.writeFileSync(path.join(root, 'pyproject.toml'), '[tool.pytest.ini_options]\ntestpaths = ["t*", "missing"]\n');
-    assert.deepEqual(loadPytestRules(root, baseConfig).args, ['t1', 't2', 'tx'].map(d => path.join(root, d)));
+    assert.deepEqual(loadPytestRules(root).args, ['t1', 't2', 'tx'].map(d => path.join(root, d)));
     // Started below the rootdir, pytest ignores testpaths.
-    assert.deepEqual(loadPytestRules(path.join(root, 't1'), baseConfig).args, [path.join(root, 't1')]);
+    assert.deepEqual(loadPytestRules(path.join(root, 't1')).args, [path.join(root, 't1')]);
     assert.deepEqual(globPaths(root, '**/test_*.py').sort(), ['t1/test_a.py', 't2/test_b.py', 'tx/test_c.py']);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { Minimatch } from 'minimatch';
 import type { LauncherTemplate } from '../types';
+import { DEFAULT_PYTHON_FILES } from './rules';
 import { folderFor } from './registry';
 
 export interface DiscoveryConfig {
@@ -7,13 +8,7 @@ export interface DiscoveryConfig {
   launchers: LauncherTemplate[];
   /** Rank count for a bare `@pytest.mark.mpi` (no `min_size`). */
   mpiDefaultRanks: number;
-  /** Replaces pytest's `python_files`; matched against the file name, or the path when a pattern has a `/`. */
-  testFilePatterns?: string[];
-  /** Folder names never walked (fnmatch patterns on the folder's own name, e.g. `.*`); replaces pytest's norecursedirs. */
-  exclude?: string[];
 }
-
-export const DEFAULT_TEST_FILE_PATTERNS = ['test_*.py', '*_test.py'];
 
 /** A DiscoveryConfig with its globs compiled once; cached per config object. */
 export interface CompiledConfig {
@@ -43,7 +38,7 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   let compiled = compiledConfigs.get(config);
   if (compiled) return compiled;
   const launchers = config.launchers.map(template => ({ template, matches: compileGlob(template.glob) }));
-  const testFiles = (config.testFilePatterns ?? DEFAULT_TEST_FILE_PATTERNS).map(compileGlob);
+  const testFiles = DEFAULT_PYTHON_FILES.map(compileGlob);
   const launcherFor = (relFile: string) => launchers.find(l => l.matches(relFile))?.template;
   compiled = {
     config,
