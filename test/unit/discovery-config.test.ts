@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isTestFile } from '../../src/core/discovery/config';
+import { discoverFile, isTestFile } from '../../src/core/discovery/registry';
 import { discoverFolder } from '../../src/core/discovery/folder';
 import { loadPytestRules } from '../../src/core/discovery/rules';
 import { locatePytestConfig, parseIni, parseToml } from '../../src/core/discovery/configFiles';
@@ -162,12 +162,12 @@ test('a file discovered alone after its folder uses the folder\'s rules and conf
   try {
     const p = await parser();
     await discoverFolder(root, config, p);
-    const alone = p.discover('test_a.py', 'def check_a(n):\n    pass\n\ndef check_new(n):\n    pass\n', config);
+    const { discovery: alone } = discoverFile(p, 'test_a.py', 'def check_a(n):\n    pass\n\ndef check_new(n):\n    pass\n', config);
     assert.deepEqual(alone.tests.map(t => t.id), ['test_a.py::check_a[1]', 'test_a.py::check_a[2]', 'test_a.py::check_new[1]', 'test_a.py::check_new[2]']);
     assert.equal(isTestFile('test_a.py', config), true);
     assert.equal(isTestFile('ignored/test_b.py', config), false);
     // Another settings object knows nothing of the folder.
-    assert.deepEqual(p.discover('test_a.py', 'def check_a(n):\n    pass\n', { ...baseConfig }).tests, []);
+    assert.deepEqual(discoverFile(p, 'test_a.py', 'def check_a(n):\n    pass\n', { ...baseConfig }).discovery.tests, []);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -1,7 +1,6 @@
 import { Minimatch } from 'minimatch';
 import type { LauncherTemplate } from '../types';
 import { DEFAULT_PYTHON_FILES } from './rules';
-import { folderFor } from './registry';
 
 export interface DiscoveryConfig {
   /** unittest-style files: a file matching `glob` (relative to the root) runs under the launcher template. */
@@ -47,13 +46,4 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   };
   compiledConfigs.set(config, compiled);
   return compiled;
-}
-
-/**
- * Whether discovery looks into this file: pytest's python_files, or a launcher template's glob; in a
- * folder discoverFolder walked with these settings, whether pytest there collects it.
- */
-export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
-  const located = folderFor(relFile, config);
-  return located ? located.folder.collects(located.rel) : compileConfig(config).isTestFile(relFile);
 }
