@@ -28,12 +28,14 @@ await esbuild.build({
   bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', absWorkingDir: root,
   entryPoints: [path.join(root, 'bench/debug-entry.ts')], outfile: entryJs,
 });
-const { localAllocation, runTests, LocalHost, DapClient } = createRequire(import.meta.url)(entryJs);
+const { localAllocation, runTests, LocalHost, DapClient, DEFAULT_SETTINGS } = createRequire(import.meta.url)(entryJs);
+// What a session hands runTests from the settings, at their defaults.
+const settingDefaults = { defaultRanks: DEFAULT_SETTINGS.mpiDefaultRanks, cores: DEFAULT_SETTINGS.cores };
 const alloc = await localAllocation(new LocalHost(), { python: PYTHON });
 
 async function plain(ranks) {
   const t0 = performance.now();
-  const [result] = await runTests([spec], { root: project, alloc, ranksOverride: ranks });
+  const [result] = await runTests([spec], { ...settingDefaults, root: project, alloc, ranksOverride: ranks });
   if (result.state !== 'passed') throw new Error(`plain run ${result.state}: ${JSON.stringify(result.messages)}`);
   return performance.now() - t0;
 }
@@ -77,7 +79,7 @@ async function debugged(ranks) {
   const t0 = performance.now();
   const clients = debugClients(ranks, t0);
   const running = runTests([spec], {
-    root: project, alloc, ranksOverride: ranks, debug: { ranks: 'all', waitSeconds: 120, breakOnFailure: false },
+    ...settingDefaults, root: project, alloc, ranksOverride: ranks, debug: { ranks: 'all', waitSeconds: 120, breakOnFailure: false },
     listener: { debugEndpoint: clients.attach },
   });
   const stoppedMs = await clients.stopped;

@@ -11,7 +11,7 @@ import { DiscoveryCache, readTestFile } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
-import { folderOf } from '../src/core/discovery/registry';
+import { discoverFile, folderOf } from '../src/core/discovery/registry';
 import type { FileDiscovery } from '../src/core/types';
 
 export { discoverFolder, PythonTestParser };
@@ -54,7 +54,7 @@ export async function discoverForBench(root: string, cacheDir?: string, edit?: s
     try {
       const editStarted = performance.now();
       const { text, read } = readTestFile(file);
-      const discovery = parser.discover(rel, text, benchConfig);
+      const { discovery } = discoverFile(parser, rel, text, benchConfig);
       folderOf(rel, benchConfig, parser)?.cache?.put(discovery, read);
       editsMs.push(performance.now() - editStarted);
       editTests = discovery.tests.length;

@@ -26,7 +26,9 @@ await esbuild.build({
   entryPoints: [path.join(root, 'bench/launch-entry.ts')], outfile: entryJs,
 });
 if (!fs.existsSync(path.join(root, 'dist/agent/distest_pytest.py'))) throw new Error('dist/agent missing: run node scripts/build.mjs first');
-const { localAllocation, detectMpi, planRun, runTests, Slurm, LocalHost, shellQuote } = createRequire(import.meta.url)(entryJs);
+const { localAllocation, detectMpi, planRun, runTests, Slurm, LocalHost, shellQuote, DEFAULT_SETTINGS } = createRequire(import.meta.url)(entryJs);
+// What a session hands runTests from the settings, at their defaults.
+const settingDefaults = { defaultRanks: DEFAULT_SETTINGS.mpiDefaultRanks, cores: DEFAULT_SETTINGS.cores };
 
 const wasUp = spawnSync('ip', ['netns', 'pids', 'dt-node1']).status === 0;
 clusterScript('up.sh');
@@ -68,7 +70,7 @@ try {
 async function timeDistest(alloc) {
   const started = performance.now();
   let sweep = Promise.resolve();
-  const [result] = await runTests([spec], { root: project, alloc, ranksOverride: 4, timeoutMs: 120_000, sweepStarted: s => (sweep = s) });
+  const [result] = await runTests([spec], { ...settingDefaults, root: project, alloc, ranksOverride: 4, timeoutMs: 120_000, sweepStarted: s => (sweep = s) });
   const ms = performance.now() - started;
   await sweep;
   sweepMs.push(performance.now() - started - ms);
@@ -78,7 +80,7 @@ async function timeDistest(alloc) {
 
 /** distest's own launch for this allocation, minus the agent: the command a user would type. */
 function bareShellCommand(alloc) {
-  const [step] = planRun([spec], alloc, { root: project, assetDir: path.join(root, 'dist'), token: '0'.repeat(32), runId: '1'.repeat(32), ranksOverride: 4 }).steps;
+  const [step] = planRun([spec], alloc, { ...settingDefaults, root: project, assetDir: path.join(root, 'dist'), token: '0'.repeat(32), runId: '1'.repeat(32), ranksOverride: 4 }).steps;
   const agentOnly = (a, i, all) => (a === '-p' && all[i + 1] === 'distest_pytest') || a === 'distest_pytest';
   const forwardOnly = (a, i, all) => a === '-x' || all[i - 1] === '-x';
   const argv = step.argv.filter((a, i, all) => !agentOnly(a, i, all) && !forwardOnly(a, i, all));

@@ -12,7 +12,7 @@ import { junitXml, messageText } from './core/run/report';
 import { debugRequest, runSession, type SessionOptions } from './core/run/session';
 import { parseRankSelection, RankSelectionError, type DebugEndpoint, type DebugRequest } from './core/debug/request';
 import { listAllocations, resolveAllocation, type AllocationContext } from './core/allocation/resolve';
-import { readFolderSettings, type DistestSettings } from './core/settings';
+import { pythonFor, readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
 import { terminalPrompts } from './core/transport/ssh/prompt';
 import type { SweepResult } from './core/faults/sweep';
@@ -192,7 +192,7 @@ async function listCommand(args: string[]): Promise<number> {
   const root = path.resolve(p.positionals[0] ?? '.');
   if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
   const settings = loadSettings(root);
-  const exact = { python: stringFlag(p, '--python') || settings.pythonPath || 'python3', mpiDefaultRanks: settings.mpiDefaultRanks };
+  const exact = { python: stringFlag(p, '--python') || pythonFor(settings), mpiDefaultRanks: settings.mpiDefaultRanks };
   if (p.flags.has('--verify')) return verifyListing(root, settings, exact);
   const settle = p.flags.has('--exact') ? async (files: FileDiscovery[]) => {
     const asked = filesToResolve(files);
@@ -564,7 +564,7 @@ function cliHostPool(): HostPool {
 }
 
 function allocationContext(settings: DistestSettings, pool: HostPool, python?: string): AllocationContext {
-  return { settings, python: python ?? (settings.pythonPath || 'python3'), open: pool.open };
+  return { settings, python: python ?? pythonFor(settings), open: pool.open };
 }
 
 async function allocationsCommand(args: string[]): Promise<number> {

@@ -204,6 +204,11 @@ function validRanks(text: string): boolean {
   }
 }
 
+/** The ranks' python: `distest.pythonPath`, else the `python3` the launching host's PATH finds. */
+export function pythonFor(settings: Pick<DistestSettings, 'pythonPath'>): string {
+  return settings.pythonPath || 'python3';
+}
+
 /** Fresh settings holding every default (nothing shared with another caller's copy). */
 export function defaultSettings(): DistestSettings {
   const settings = {
@@ -277,7 +282,7 @@ export interface DiscoverySettings { launchers: LauncherTemplate[]; mpiDefaultRa
  */
 export function discoverySettings(settings: DistestSettings, trusted: boolean): DiscoverySettings {
   const slice: DiscoverySettings = { launchers: trusted ? settings.launchers : [], mpiDefaultRanks: settings.mpiDefaultRanks, cache: settings.discoveryCache };
-  if (trusted && settings.discoveryExact) slice.exactPython = settings.pythonPath || 'python3';
+  if (trusted && settings.discoveryExact) slice.exactPython = pythonFor(settings);
   return slice;
 }
 

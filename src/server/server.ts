@@ -8,10 +8,9 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { DiscoveryCache, readTestFile, readText, type ReadFile } from '../core/discovery/cache';
 import type { MarkerInfo } from '../core/discovery/collect';
-import { isTestFile } from '../core/discovery/config';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
 import { PythonTestParser } from '../core/discovery/parser';
-import { folderOf } from '../core/discovery/registry';
+import { discoverFile, folderOf, isTestFile } from '../core/discovery/registry';
 import { hasEscapedBytes, printableFsName } from '../core/fsNames';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange, TestSpec } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type ServerSettings } from '../protocol';
@@ -226,7 +225,7 @@ class DiscoveryServer {
 
   private discoverText(located: LocatedFile, document: TextDocument) {
     const text = document.getText();
-    const collected = this.parserNow().discoverWithMarkers(located.rel, text, this.settings.discovery);
+    const collected = discoverFile(this.parserNow(), located.rel, text, this.settings.discovery);
     this.keepInCache(located, collected.discovery, readText(text));
     return collected;
   }
@@ -300,7 +299,7 @@ class DiscoveryServer {
       this.send(located, undefined, undefined); // gone or unreadable: no tests there now
       return;
     }
-    const discovery = this.parserNow().discover(located.rel, read.text, this.settings.discovery);
+    const { discovery } = discoverFile(this.parserNow(), located.rel, read.text, this.settings.discovery);
     this.keepInCache(located, discovery, read.read);
     this.send(located, undefined, discovery, read.text);
   }

@@ -7,9 +7,9 @@ import {
 } from '../core/allocation/resolve';
 import { Pbs } from '../core/allocation/pbs';
 import { Slurm } from '../core/allocation/slurm';
-import type { DistestSettings } from '../core/settings';
+import { pythonFor, type DistestSettings } from '../core/settings';
 import { HostPool } from '../core/transport/pool';
-import type { SecretStore } from '../core/transport/ssh/sshHost';
+import type { SecretStore } from '../core/transport/ssh/connect';
 import { pythonFromPythonExtension } from './pythonExtension';
 import { editorSettings } from './settings';
 
@@ -155,7 +155,7 @@ export class AllocationPicker implements vscode.Disposable {
     return {
       label: formatAllocationSpec(spec),
       resolve: async () => {
-        const python = settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || 'python3';
+        const python = settings.pythonPath || (await pythonFromPythonExtension(folder.uri, this.log)) || pythonFor(settings);
         const ctx: AllocationContext = { settings, open: this.pool.open, python };
         if (spec.kind === 'local') return { ...(await resolveAllocation(spec, ctx)), release: undefined };
         if (!this.active || !sameAllocationSpec(this.active.spec, spec)) this.active = { spec, resolved: resolveAllocation(spec, ctx) };
@@ -172,7 +172,7 @@ export class AllocationPicker implements vscode.Disposable {
 
   private allocationContext(folder?: vscode.WorkspaceFolder): AllocationContext & { settings: DistestSettings } {
     const settings = editorSettings(folder?.uri, this.log);
-    return { settings, python: settings.pythonPath || 'python3', open: this.pool.open };
+    return { settings, python: pythonFor(settings), open: this.pool.open };
   }
 
   /** Asks for the new job's size, then waits as long as the queue takes (cancellable, no timeout). */

@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { rankLogFile, rankLogsIn, type RunLog } from '../core/logs/logStore';
+import { ProjectPaths } from '../core/projectPaths';
+import type { Placement } from '../core/run/placement';
 import { StudyHistory } from '../core/study/history';
 import { ms } from '../core/study/report';
 import { parseRankList, repeatProgress, scaleCsv, type Iteration } from '../core/study/stats';
 import { runRepeat, runScale, StudyError, type IterationLabel, type KeptLogs, type Study } from '../core/study/study';
 import type { TestResult, TestSpec } from '../core/types';
 import { editorSettings } from './settings';
-import { rankPrefix, toTestMessage, type RunDeps } from './testRunner';
+import { presentRanks, toTestMessage, type RunDeps } from './testRunner';
 import type { FolderTestTree } from './testTree';
 
 type Kind = 'repeat' | 'scale';
@@ -143,20 +145,15 @@ export class Studies implements vscode.Disposable {
   private iterationEvents(run: vscode.TestRun, tree: FolderTestTree, byId: Map<string, vscode.TestItem>, label: IterationLabel, problems: { failing: boolean }) {
     let runLog: RunLog | undefined;
     const title = `iteration ${label.iteration}${label.planned ? `/${label.planned}` : ''}${label.ranks ? ` · ${label.ranks} ranks` : ''}`;
-    const fileUri = (file: string) => vscode.Uri.file(path.join(tree.folder.uri.fsPath, file));
+    let paths = new ProjectPaths(tree.folder.uri.fsPath);
+    const fileUri = (file: string) => vscode.Uri.file(paths.localPath(file));
     return {
-      placed: async (placement: { root: string }) => {
+      placed: async (placement: Placement, placed: ProjectPaths) => {
+        paths = placed;
         run.appendOutput(`\x1b[1mdistest: ${title}\x1b[0m\r\n`);
         runLog = await this.deps.logs?.startRun(`${tree.folder.name}: ${[...byId.keys()][0]} (${title})`, { local: tree.folder.uri.fsPath, run: placement.root }).catch(() => undefined);
       },
-      started: (id: string) => { const item = byId.get(id); if (item) run.started(item); },
-      note: (text: string) => run.appendOutput(`\x1b[2mdistest: ${text}\x1b[0m\r\n`),
-      output: (line: { rank: number | null; stream: 'stdout' | 'stderr'; text: string; test?: string }) => {
-        runLog?.append(line.rank, line.stream, line.text);
-        if (line.rank !== null) run.appendOutput(`${rankPrefix(line.rank)}${line.text}\r\n`, undefined, line.test ? byId.get(line.test) : undefined);
-      },
-      launcher: (text: string) => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
-      record: (r: { kind: string; rank: number; host?: string; pid?: number }) => { if (r.kind === 'hello' && r.host && r.pid) runLog?.setHost(r.rank, r.host, r.pid); },
+      ...presentRanks(run, byId, () => runLog),
       result: (result: TestResult) => {
         const failing = result.state === 'failed' || result.state === 'errored';
         if (failing || !problems.failing) this.deps.faults?.update(tree.itemId(result.id), result, fileUri);

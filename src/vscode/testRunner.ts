@@ -140,16 +140,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
         runLog = await deps.logs?.startRun(`${tree.folder.name}: ${specs.length === 1 ? specs[0].id : `${specs.length} tests`}`, { local: tree.folder.uri.fsPath, run: placement.root })
           .catch(err => { deps.log.warn(`rank logs are not kept for this run: ${String(err)}`); return undefined; });
       },
-      started: id => { const item = byId.get(id); if (item) run.started(item); },
-      note: text => run.appendOutput(`\x1b[2mdistest: ${text}\x1b[0m\r\n`),
-      output: (line: RankLine) => {
-        runLog?.append(line.rank, line.stream, line.text);
-        if (line.rank === null) return;
-        const item = line.test ? byId.get(line.test) : undefined;
-        run.appendOutput(`${rankPrefix(line.rank)}${line.text}\r\n`, undefined, item);
-      },
-      launcher: text => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
-      record: r => { if (r.kind === 'hello') runLog?.setHost(r.rank, r.host, r.pid); },
+      ...presentRanks(run, byId, () => runLog),
       result: (result: TestResult) => {
         const item = byId.get(result.id);
         runLog?.setTestStates(item?.id ?? result.id, rankStatesOf(result));
@@ -161,6 +152,25 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       },
     };
   }
+}
+
+/**
+ * How a run shown in a TestRun presents its tests' starts, notes and output (per rank, to the test's
+ * output and to the run's rank log): the same for a run and for each iteration of a study.
+ */
+export function presentRanks(run: vscode.TestRun, byId: ReadonlyMap<string, vscode.TestItem>, runLog: () => RunLog | undefined): Pick<SessionEvents, 'started' | 'note' | 'output' | 'launcher' | 'record'> {
+  return {
+    started: id => { const item = byId.get(id); if (item) run.started(item); },
+    note: text => run.appendOutput(`\x1b[2mdistest: ${text}\x1b[0m\r\n`),
+    output: (line: RankLine) => {
+      runLog()?.append(line.rank, line.stream, line.text);
+      if (line.rank === null) return;
+      const item = line.test ? byId.get(line.test) : undefined;
+      run.appendOutput(`${rankPrefix(line.rank)}${line.text}\r\n`, undefined, item);
+    },
+    launcher: text => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
+    record: r => { if (r.kind === 'hello') runLog()?.setHost(r.rank, r.host, r.pid); },
+  };
 }
 
 function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, fileUri: (file: string) => vscode.Uri): void {

@@ -12,13 +12,14 @@ import { runTests, type RunListener } from '../../src/core/run/run';
 import { Slurm, type SallocEvent } from '../../src/core/allocation/slurm';
 import { LocalHost } from '../../src/core/transport/local';
 import { SshHost } from '../../src/core/transport/ssh/sshHost';
-import type { SweepResult } from '../../src/core/faults/stepFaults';
+import type { SweepResult } from '../../src/core/faults/sweep';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import type { DebugEndpoint } from '../../src/core/debug/request';
 import { DapClient } from './dapClient';
 import { holdingProject, killCliMidRun } from './killedCli';
 import { processesWithEnv, waitUntilGone } from './procs';
 import { pythonOnPath } from './pythonOnPath';
+import { SETTING_DEFAULTS } from './runDefaults';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLUSTER = path.join(REPO, 'test/cluster');
@@ -78,7 +79,7 @@ async function run4(alloc: HostsAllocation | SlurmAllocation, extra: Partial<Par
     output: l => void output.push(`${l.rank ?? '-'}: ${l.text}`),
     ...extra.listener,
   };
-  const [result] = await runTests([GATHER], { root: PROJECT, alloc, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS, ...extra, listener });
+  const [result] = await runTests([GATHER], { ...SETTING_DEFAULTS, root: PROJECT, alloc, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS, ...extra, listener });
   return { result, rankHosts, output };
 }
 
@@ -143,7 +144,7 @@ async function runFault(alloc: HostsAllocation | SlurmAllocation, name: string, 
   // The fixture's @pytest.mark.timeout(3), as discovery would read it.
   const timeoutSeconds = name === 'test_deadlock_both_recv' ? 3 : undefined;
   let startedAt = 0;
-  [got.result] = await runTests([{ ...spec(id), ...(timeoutSeconds ? { timeoutSeconds } : {}) }], {
+  [got.result] = await runTests([{ ...spec(id), ...(timeoutSeconds ? { timeoutSeconds } : {}) }], { ...SETTING_DEFAULTS,
     root: FAULTS, alloc, runId: token, ranksOverride: ranks, timeoutMs: RUN_TIMEOUT_MS, nativeStacks: true,
     listener: {
       started: () => void ((startedAt = Date.now()), onStarted?.()),
@@ -300,7 +301,7 @@ test('cancel mid-run inside the slurm allocation leaves nothing on any node', as
   try {
     const slow = spec('tests/test_slow.py::test_sleeps_a_minute');
     const started = Date.now();
-    const [result] = await runTests([slow], {
+    const [result] = await runTests([slow], { ...SETTING_DEFAULTS,
       root: PROJECT, alloc: createdBySuite, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS, signal: controller.signal,
       listener: { started: () => setTimeout(() => controller.abort(), 500) },
     });
@@ -329,7 +330,7 @@ test('a project folder the nodes cannot see: the test errors naming the node, th
     const root = invisibleProject();
     try {
       const runId = `invisible${Date.now().toString(16)}`;
-      const [result] = await runTests([{ ...spec('tests/test_here_only.py::test_here_only'), ranks: 2 }], { root, alloc, runId, timeoutMs: RUN_TIMEOUT_MS });
+      const [result] = await runTests([{ ...spec('tests/test_here_only.py::test_here_only'), ranks: 2 }], { ...SETTING_DEFAULTS, root, alloc, runId, timeoutMs: RUN_TIMEOUT_MS });
       assert.equal(result.state, 'errored', alloc.kind);
       const text = result.messages.map(m => m.text).join('\n');
       assert.match(text, new RegExp(`pytest found no tests/test_here_only.py in ${root} on dt-node\\d: the project folder is not visible there`), `${alloc.kind}: ${text}`);
@@ -439,7 +440,7 @@ test('the ssh connection to the launching host drops mid-run: the test ends erro
     const token = `drop${Date.now().toString(16)}`;
     let hellos = 0;
     const started = Date.now();
-    const [result] = await runTests([spec(`${FAULTS_FILE}::test_sleeps`)], {
+    const [result] = await runTests([spec(`${FAULTS_FILE}::test_sleeps`)], { ...SETTING_DEFAULTS,
       root: FAULTS, alloc, runId: token, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS,
       listener: {
         // Once every rank runs, kill the sshd processes serving this connection on dt-node1.
@@ -465,12 +466,12 @@ test('hosts allocation without MPI: MPI tests error with the reason; a serial te
   const rankHosts = new Map<number, string>();
   const mpi = ['test_each_rank_knows_its_place', 'test_rank_2_fails'].map(name => ({ ...spec(`tests/test_spawned.py::${name}`), framework: 'pytest_parallel' as const, ranks: 4 }));
   const serial = { ...spec('tests/test_spawned.py::test_each_rank_knows_its_place'), framework: 'pytest' as const, ranks: 1 };
-  const needMpi = await runTests(mpi, { root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, runId: token, timeoutMs: RUN_TIMEOUT_MS });
+  const needMpi = await runTests(mpi, { ...SETTING_DEFAULTS, root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, runId: token, timeoutMs: RUN_TIMEOUT_MS });
   for (const result of needMpi) {
     assert.equal(result.state, 'errored', result.id);
     assert.match(result.messages[0].text, /^needs an MPI world of 4 ranks, but login has no MPI launcher \(left out on purpose\)/);
   }
-  const [placed] = await runTests([serial], {
+  const [placed] = await runTests([serial], { ...SETTING_DEFAULTS,
     root: path.join(REPO, 'test/fixtures/spawn-project'), alloc, runId: token, timeoutMs: RUN_TIMEOUT_MS,
     listener: { record: r => void (r.kind === 'hello' && rankHosts.set(r.rank, r.host)) },
   });
@@ -545,7 +546,7 @@ async function debug4(alloc: HostsAllocation | SlurmAllocation): Promise<void> {
     assert.equal(await client.evaluate('comm.rank', frame.id), String(e.rank));
     await client.request('continue', { threadId });
   };
-  const [result] = await runTests([{ ...spec('tests/test_debug.py::test_ranks_meet') }], {
+  const [result] = await runTests([{ ...spec('tests/test_debug.py::test_ranks_meet') }], { ...SETTING_DEFAULTS,
     root: DEBUG_PROJECT, alloc, runId: token, ranksOverride: 4, timeoutMs: RUN_TIMEOUT_MS,
     debug: { ranks: 'all', waitSeconds: 60, breakOnFailure: false },
     listener: {

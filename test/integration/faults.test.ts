@@ -12,9 +12,10 @@ import { runSession } from '../../src/core/run/session';
 import { defaultSettings } from '../../src/core/settings';
 import { LocalHost } from '../../src/core/transport/local';
 import type { ExecResult } from '../../src/core/transport/host';
-import type { SweepResult } from '../../src/core/faults/stepFaults';
+import type { SweepResult } from '../../src/core/faults/sweep';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
+import { SETTING_DEFAULTS } from './runDefaults';
 
 const PYTHON = '/usr/bin/python3'; // python3 on PATH here is a pyenv build without mpi4py
 const PROJECT = path.resolve(__dirname, '../../../test/fixtures/faults-project');
@@ -53,7 +54,7 @@ async function run(name: string, opts: Partial<RunOptions> = {}): Promise<Outcom
   const token = Math.random().toString(16).slice(2) + Date.now().toString(16);
   const cleanup: SweepResult[] = [];
   const started = Date.now();
-  const [result] = await runTests([await spec(name)], {
+  const [result] = await runTests([await spec(name)], { ...SETTING_DEFAULTS,
     root: PROJECT, alloc: await alloc(), runId: token, timeoutMs: 60_000, ...opts,
     listener: { cleanup: r => cleanup.push(r), ...opts.listener },
   });
@@ -239,7 +240,7 @@ test('20 cancel cycles in a row leave nothing', async () => {
   for (let i = 0; i < 20; i++) {
     const abort = new AbortController();
     const token = `cancel${i}x${Date.now()}`;
-    const [result] = await runTests([sleeps], {
+    const [result] = await runTests([sleeps], { ...SETTING_DEFAULTS,
       root: PROJECT, alloc: await alloc(), runId: token, signal: abort.signal,
       listener: { started: () => abort.abort() },
     });

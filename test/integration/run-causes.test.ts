@@ -12,6 +12,7 @@ import { runTests, type RunOptions } from '../../src/core/run/run';
 import { LocalHost } from '../../src/core/transport/local';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
+import { SETTING_DEFAULTS } from './runDefaults';
 
 const PYTHON = '/usr/bin/python3'; // python3 on PATH may be a build without mpi4py
 const CLI = path.resolve(__dirname, '../../../dist/cli.js');
@@ -45,7 +46,7 @@ async function runAll(root: string, opts: Partial<RunOptions> & { python?: strin
   const launcher: string[] = [];
   /** The launcher's own lines (rank null) as `output` gives them, which is what the rank logs keep. */
   const launcherOutput: string[] = [];
-  const results = await runTests(await discovered(root), {
+  const results = await runTests(await discovered(root), { ...SETTING_DEFAULTS,
     root, alloc: await alloc(opts.python), runId, timeoutMs: 60_000, ...opts,
     listener: { note: n => notes.push(n), launcher: text => launcher.push(text), output: line => { if (line.rank === null) launcherOutput.push(line.text); } },
   });
@@ -161,7 +162,7 @@ test('a test file gone since discovery: its test errors saying so, the others ru
   const specs = await discovered(root);
   fs.rmSync(path.join(root, 'tests/test_gone.py'));
   const runId = `gone${Date.now().toString(16)}`;
-  const results = new Map((await runTests(specs, { root, alloc: await alloc(), runId, timeoutMs: 60_000 })).map(r => [r.id, r]));
+  const results = new Map((await runTests(specs, { ...SETTING_DEFAULTS, root, alloc: await alloc(), runId, timeoutMs: 60_000 })).map(r => [r.id, r]));
   const gone = results.get('tests/test_gone.py::test_gone');
   assert.equal(gone?.state, 'errored');
   assert.match(gone.messages.map(m => m.text).join('\n'), /pytest found no tests\/test_gone.py in .*: was it deleted or renamed since the tests were listed\?/);
@@ -176,7 +177,7 @@ test('test ids pytest does not collect (renamed since listing, made by a missing
   const pluginMade = { ...renamed, id: 'tests/test_ids.py::test_kept[nprocs=2]', label: 'test_kept[nprocs=2]' };
   fs.writeFileSync(path.join(root, 'tests/test_ids.py'), `${MPI_TEST('test_renamed_since')}\n${MPI_TEST('test_kept')}`);
   const runId = `ids${Date.now().toString(16)}`;
-  const results = new Map((await runTests([...specs, pluginMade], { root, alloc: await alloc(), runId, timeoutMs: 60_000 })).map(r => [r.id, r]));
+  const results = new Map((await runTests([...specs, pluginMade], { ...SETTING_DEFAULTS, root, alloc: await alloc(), runId, timeoutMs: 60_000 })).map(r => [r.id, r]));
   for (const id of [renamed.id, pluginMade.id]) {
     assert.equal(results.get(id)?.state, 'errored', id);
     assert.match(results.get(id)?.messages.map(m => m.text).join('\n') ?? '', new RegExp(`collects no test ${id.replace(/[[\]]/g, '\\$&')}: was it renamed or removed`));

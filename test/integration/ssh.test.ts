@@ -15,11 +15,13 @@ import { resolveAllocation, type AllocationContext } from '../../src/core/alloca
 import { DEFAULT_SETTINGS } from '../../src/core/settings';
 import { HostPool } from '../../src/core/transport/pool';
 import { shellQuote } from '../../src/core/transport/quote';
-import { SshHost, type SecretStore, type SshHostOptions, type UnknownHostInfo } from '../../src/core/transport/ssh/sshHost';
+import type { SecretStore, UnknownHostInfo } from '../../src/core/transport/ssh/connect';
+import { SshHost, type SshHostOptions } from '../../src/core/transport/ssh/sshHost';
 import { syncFolder } from '../../src/core/transport/sync';
 import { holdingProject, killCliMidRun } from './killedCli';
 import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
 import { generateKey, sshdAvailable, startSshd, type LoopbackSshd } from './sshd';
+import { SETTING_DEFAULTS } from './runDefaults';
 
 const missing = sshdAvailable() ? null : 'openssh-server is not installed (/usr/sbin/sshd)';
 // Under CI=true a missing sshd fails the suite (in `before`) instead of skipping it.
@@ -453,7 +455,7 @@ test('a remote root: agent and changed files go there over SFTP, the ranks run t
   const spec = (id: string, ranks: number, framework: 'pytest_parallel' | 'pytest-mpi') => ({
     id, label: id, file: id.split('::')[0], range: { line: 1, column: 0, endLine: 1, endColumn: 1 }, framework, ranks,
   });
-  const results = await runTests([spec('tests/test_parallel.py::test_fails_on_rank_1[3]', 3, 'pytest_parallel'), spec('tests/test_mpi_marks.py::test_gather', 2, 'pytest-mpi')], {
+  const results = await runTests([spec('tests/test_parallel.py::test_fails_on_rank_1[3]', 3, 'pytest_parallel'), spec('tests/test_mpi_marks.py::test_gather', 2, 'pytest-mpi')], { ...SETTING_DEFAULTS,
     root: placement.root, assetDir: placement.assetDir, alloc, timeoutMs: 90_000,
   });
   assert.equal(results[0].state, 'failed', JSON.stringify(results[0].messages));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isTestFile } from '../../src/core/discovery/config';
+import { discoverFile, isTestFile } from '../../src/core/discovery/registry';
 import { discoverFolder } from '../../src/core/discovery/folder';
 import { loadPytestRules } from '../../src/core/discovery/rules';
 import { locatePytestConfig, parseIni, parseToml } from '../../src/core/discovery/configFiles';
@@ -113,7 +113,7 @@ test('rules: addopts options, testpaths globbed only when the rootdir is the fol
     't1/test_a.py': '', 't2/test_b.py': '', 'tx/test_c.py': '',
   });
   try {
-    const rules = loadPytestRules(root, baseConfig);
+    const rules = loadPytestRules(root);
     assert.equal(rules.inifile, path.join(root, 'pyproject.toml'));
     assert.deepEqual(rules.pythonClasses, ['Test', 'Spec*']);
     assert.deepEqual(rules.ignore, [path.join(root, 'a/b')]);
@@ -127,9 +127,9 @@ test('rules: addopts options, testpaths globbed only when the rootdir is the fol
     assert.equal(rules.diagnostics[0].file, 'pyproject.toml');
 
     fs.writeFileSync(path.join(root, 'pyproject.toml'), '[tool.pytest.ini_options]\ntestpaths = ["t*", "missing"]\n');
-    assert.deepEqual(loadPytestRules(root, baseConfig).args, ['t1', 't2', 'tx'].map(d => path.join(root, d)));
+    assert.deepEqual(loadPytestRules(root).args, ['t1', 't2', 'tx'].map(d => path.join(root, d)));
     // Started below the rootdir, pytest ignores testpaths.
-    assert.deepEqual(loadPytestRules(path.join(root, 't1'), baseConfig).args, [path.join(root, 't1')]);
+    assert.deepEqual(loadPytestRules(path.join(root, 't1')).args, [path.join(root, 't1')]);
     assert.deepEqual(globPaths(root, '**/test_*.py').sort(), ['t1/test_a.py', 't2/test_b.py', 'tx/test_c.py']);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -162,12 +162,12 @@ test('a file discovered alone after its folder uses the folder\'s rules and conf
   try {
     const p = await parser();
     await discoverFolder(root, config, p);
-    const alone = p.discover('test_a.py', 'def check_a(n):\n    pass\n\ndef check_new(n):\n    pass\n', config);
+    const { discovery: alone } = discoverFile(p, 'test_a.py', 'def check_a(n):\n    pass\n\ndef check_new(n):\n    pass\n', config);
     assert.deepEqual(alone.tests.map(t => t.id), ['test_a.py::check_a[1]', 'test_a.py::check_a[2]', 'test_a.py::check_new[1]', 'test_a.py::check_new[2]']);
     assert.equal(isTestFile('test_a.py', config), true);
     assert.equal(isTestFile('ignored/test_b.py', config), false);
     // Another settings object knows nothing of the folder.
-    assert.deepEqual(p.discover('test_a.py', 'def check_a(n):\n    pass\n', { ...baseConfig }).tests, []);
+    assert.deepEqual(discoverFile(p, 'test_a.py', 'def check_a(n):\n    pass\n', { ...baseConfig }).discovery.tests, []);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -13,7 +13,7 @@ const storedBytes = (lines: { rank: number | null; stream: string; text: string 
   lines.reduce((n, l) => n + Buffer.byteLength(`[r${l.rank}${l.stream === 'stderr' ? '!' : ''}] ${l.text}\n`), 0);
 
 test('memory keeps each rank\'s newest lines within ringBytes, text, stream and order intact', async () => {
-  const run = await new LogStore({ root: tempRoot(), ringBytes: 4096 }).startRun('ring');
+  const run = await new LogStore({ root: tempRoot(), keepRuns: 10, ringBytes: 4096 }).startRun('ring');
   const texts = (i: number) => `${i % 7 === 0 ? 'ü✓ \x1b[31mred\x1b[0m' : 'plain'} line ${i} of a test printing its progress`;
   for (let i = 0; i < 10_000; i++) run.append(0, i % 3 === 0 ? 'stderr' : 'stdout', texts(i));
   const kept = run.recent(0);
@@ -28,7 +28,7 @@ test('memory keeps each rank\'s newest lines within ringBytes, text, stream and 
 });
 
 test('many tiny lines are bounded by the line index, not only by bytes', async () => {
-  const run = await new LogStore({ root: tempRoot(), ringBytes: 4096 }).startRun('tiny');
+  const run = await new LogStore({ root: tempRoot(), keepRuns: 10, ringBytes: 4096 }).startRun('tiny');
   for (let i = 0; i < 10_000; i++) run.append(1, 'stdout', '');
   const kept = run.recent(1);
   assert.ok(kept.length >= 32 && kept.length <= 64, `${kept.length} lines`);
@@ -37,7 +37,7 @@ test('many tiny lines are bounded by the line index, not only by bytes', async (
 });
 
 test('a run spills every line to its rank file while memory keeps only the tail', async () => {
-  const store = new LogStore({ root: tempRoot(), ringBytes: 4096 });
+  const store = new LogStore({ root: tempRoot(), keepRuns: 10, ringBytes: 4096 });
   const run = await store.startRun('spill');
   const seen: number[] = [];
   run.onLine(l => seen.push(l.seq));
@@ -72,7 +72,7 @@ test('a run spills every line to its rank file while memory keeps only the tail'
 });
 
 test('a newer run frees the older run\'s memory; its files stay readable', async () => {
-  const store = new LogStore({ root: tempRoot() });
+  const store = new LogStore({ root: tempRoot(), keepRuns: 10 });
   const first = await store.startRun('first');
   first.append(0, 'stdout', 'kept on disk');
   first.close();
@@ -100,7 +100,7 @@ test('only the newest keepRuns run folders stay; other files in the folder are l
 });
 
 test('rank states: hello makes a rank running; results mark passed, failed, crashed and hung, worst wins', async () => {
-  const run = await new LogStore({ root: tempRoot() }).startRun('states');
+  const run = await new LogStore({ root: tempRoot(), keepRuns: 10 }).startRun('states');
   run.setHost(0, 'node-a', 11);
   run.setHost(1, 'node-b', 12);
   assert.deepEqual(run.rankInfos().map(r => [r.rank, r.host, r.state]), [[0, 'node-a', 'running'], [1, 'node-b', 'running']]);
@@ -129,7 +129,7 @@ test('file:line links in log lines: tracebacks, pytest locations, nothing in pla
 });
 
 test('file links map to local paths: relative from the folder, a remote project root back onto it, others unchanged', async () => {
-  const store = new LogStore({ root: tempRoot() });
+  const store = new LogStore({ root: tempRoot(), keepRuns: 10 });
   const remote = await store.startRun('remote', { local: '/home/me/proj', run: '/scratch/me/proj' });
   assert.equal(remote.localPath('tests/test_x.py'), '/home/me/proj/tests/test_x.py');
   assert.equal(remote.localPath('/scratch/me/proj/tests/test_x.py'), '/home/me/proj/tests/test_x.py');
@@ -161,7 +161,7 @@ test('a lower keepRuns deletes older run folders at once but never a run still r
 });
 
 test('the ranks a run folder holds logs of: in rank order, the launcher last; none once the folder is gone', async () => {
-  const store = new LogStore({ root: tempRoot() });
+  const store = new LogStore({ root: tempRoot(), keepRuns: 10 });
   const run = await store.startRun('a study iteration');
   for (const rank of [10, null, 2, 0]) run.append(rank, 'stdout', 'line');
   run.close();

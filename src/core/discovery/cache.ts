@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FileDiscovery } from '../types';
-import { decodeFolder, encodeFolder, FORMAT } from './cacheFile';
+import { decodeFolder, encodeFolder, FORMAT, type FileStamp } from './cacheFile';
 import type { DependencyFacts } from './project';
 
 /**
@@ -19,9 +19,6 @@ import type { DependencyFacts } from './project';
  */
 declare const DISTEST_DISCOVERY_VERSION: string | undefined;
 export const DISCOVERY_VERSION: string = typeof DISTEST_DISCOVERY_VERSION === 'string' ? DISTEST_DISCOVERY_VERSION : 'unbuilt';
-
-/** A file's size and times: while they stay, its content is taken to be the one hashed. */
-export interface FileStamp { size: number; mtimeMs: number; ctimeMs: number; ino: number }
 
 /** A test file as discovery read it. */
 export interface ReadFile { hash: string; stamp: FileStamp | undefined }

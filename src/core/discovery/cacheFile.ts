@@ -14,10 +14,12 @@
 // a test whose fields are not all of the expected kinds is stored whole as JSON (FLAG_JSON).
 import { isAscii } from 'node:buffer';
 import type { FileDiscovery, MarkerDiagnostic, TestSpec } from '../types';
-import type { FileStamp } from './cache';
 import type { DependencyFacts } from './project';
 
 export const FORMAT = 2;
+
+/** A file's size and times: while they stay, its content is taken to be the one hashed. */
+export interface FileStamp { size: number; mtimeMs: number; ctimeMs: number; ino: number }
 const MAGIC = [0x44, 0x54, 0x43, FORMAT]; // 'DTC' and the format
 
 export interface StoredEntry { rel: string; hash: string; stamp: FileStamp | undefined; discovery: FileDiscovery }

@@ -32,7 +32,7 @@ const IGNORED_NAMES = /^__\w+__$/;
 const DOTTED = /^\(*[\p{L}_][\p{L}\p{N}_]*(\s*\.\s*[\p{L}_][\p{L}\p{N}_]*)*\)*$/u;
 
 export function collectTests(root: SyntaxNode, file: string, config: CompiledConfig, context?: CollectContext): CollectedFile {
-  const rules = context?.rules ?? compileRules(defaultRules('', config.config), config.config);
+  const rules = context?.rules ?? compileRules(defaultRules(''));
   const absPath = context?.absPath ?? file;
   const analysis = context?.modules
     ? context.modules.analyze(root, absPath, file)

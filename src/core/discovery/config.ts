@@ -1,21 +1,13 @@
 import { Minimatch } from 'minimatch';
 import type { LauncherTemplate } from '../types';
-import { folderFor } from './registry';
+import { DEFAULT_PYTHON_FILES } from './rules';
 
 export interface DiscoveryConfig {
   /** unittest-style files: a file matching `glob` (relative to the root) runs under the launcher template. */
   launchers: LauncherTemplate[];
   /** Rank count for a bare `@pytest.mark.mpi` (no `min_size`). */
   mpiDefaultRanks: number;
-  /** Replaces pytest's `python_files`; matched against the file name, or the path when a pattern has a `/`. */
-  testFilePatterns?: string[];
-  /** Folder names never walked (fnmatch patterns on the folder's own name, e.g. `.*`); replaces pytest's norecursedirs. */
-  exclude?: string[];
 }
-
-export const DEFAULT_TEST_FILE_PATTERNS = ['test_*.py', '*_test.py'];
-
-export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
 
 /** A DiscoveryConfig with its globs compiled once; cached per config object. */
 export interface CompiledConfig {
@@ -45,7 +37,7 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   let compiled = compiledConfigs.get(config);
   if (compiled) return compiled;
   const launchers = config.launchers.map(template => ({ template, matches: compileGlob(template.glob) }));
-  const testFiles = (config.testFilePatterns ?? DEFAULT_TEST_FILE_PATTERNS).map(compileGlob);
+  const testFiles = DEFAULT_PYTHON_FILES.map(compileGlob);
   const launcherFor = (relFile: string) => launchers.find(l => l.matches(relFile))?.template;
   compiled = {
     config,
@@ -54,13 +46,4 @@ export function compileConfig(config: DiscoveryConfig): CompiledConfig {
   };
   compiledConfigs.set(config, compiled);
   return compiled;
-}
-
-/**
- * Whether discovery looks into this file: pytest's python_files, or a launcher template's glob; in a
- * folder discoverFolder walked with these settings, whether pytest there collects it.
- */
-export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
-  const located = folderFor(relFile, config);
-  return located ? located.folder.collects(located.rel) : compileConfig(config).isTestFile(relFile);
 }

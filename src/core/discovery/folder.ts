@@ -42,7 +42,7 @@ export interface DiscoverFolderOptions {
 /** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
 export async function findTestFiles(root: string, config: DiscoveryConfig, parser?: PythonTestParser): Promise<string[]> {
   const python = parser ?? (await PythonTestParser.create());
-  const rules = loadPytestRules(path.resolve(root), config);
+  const rules = loadPytestRules(path.resolve(root));
   const modules = new ProjectModules(python, rules, compileConfig(config));
   try {
     return (await walkProject(rules, config, async () => modules)).files;
@@ -62,7 +62,7 @@ export async function findTestFiles(root: string, config: DiscoveryConfig, parse
  */
 export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser | Promise<PythonTestParser>, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
   const absoluteRoot = path.resolve(root);
-  const rules = loadPytestRules(absoluteRoot, config);
+  const rules = loadPytestRules(absoluteRoot);
   // The parser loads while the folder is walked (the caller's too, when it is still loading).
   const loading = parser ? Promise.resolve(parser) : PythonTestParser.create();
   const ready = loading.then(python => new ProjectModules(python, rules, compileConfig(config)));
@@ -143,7 +143,7 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
  */
 export function cachedListing(root: string, config: DiscoveryConfig, cache: DiscoveryCache): FileDiscovery[] | undefined {
   const absoluteRoot = path.resolve(root);
-  const listing = cache.folder(absoluteRoot, cacheKey(config, loadPytestRules(absoluteRoot, config))).listing();
+  const listing = cache.folder(absoluteRoot, cacheKey(config, loadPytestRules(absoluteRoot))).listing();
   return listing.length ? listing : undefined;
 }
 
@@ -160,7 +160,7 @@ function mergeExtra(found: FileDiscovery[], diagnostics: MarkerDiagnostic[]): Fi
 }
 
 function contextOf(modules: ProjectModules): Omit<CollectContext, 'absPath'> {
-  return { rules: compileRules(modules.rules, modules.config.config), modules };
+  return { rules: compileRules(modules.rules), modules };
 }
 
 /** What a folder's discovery is cached under besides the version: the settings and pytest's configuration as read. */
@@ -211,7 +211,7 @@ const NO_LISTS: IgnoreLists = { paths: new Set(), globs: [] };
  * while the parser loads (`modulesReady`); collect_ignore is applied after, which prunes the same folders.
  */
 async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesReady: () => Promise<ProjectModules>): Promise<Walked> {
-  const compiled = compileRules(rules, config);
+  const compiled = compileRules(rules);
   const compiledConfig = compileConfig(config);
   const listings = new Map<string, string[]>();
   const candidates = new Set<string>();
@@ -429,7 +429,7 @@ class IgnoreChecker {
 /** Whether the walk would collect a file (relative to the root): what folderOf's users ask of a single file. */
 function collectsFile(modules: ProjectModules): (relFile: string) => boolean {
   const rules = modules.rules;
-  const compiled = compileRules(rules, modules.config.config);
+  const compiled = compileRules(rules);
   const ignored = new IgnoreChecker(modules, []);
   return relFile => {
     const file = path.join(rules.root, relFile);

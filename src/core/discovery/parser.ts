@@ -6,7 +6,6 @@ import type { FileDiscovery } from '../types';
 import { assetDir } from '../assets';
 import { collectTests, type CollectContext, type CollectedFile } from './collect';
 import { compileConfig, type DiscoveryConfig } from './config';
-import { folderFor, underTestRoot } from './registry';
 import { SyntaxReader, type SyntaxNode, type WasmModule } from './syntax';
 
 export interface ParserOptions {
@@ -54,8 +53,8 @@ export class PythonTestParser {
 
   /**
    * The tests of one file. `context`: its folder's pytest rules and the project's other modules (conftest
-   * fixtures, base classes in other files); without it, those of the folder discoverFolder last walked
-   * with this parser and config, if the file is in one, else pytest's defaults and this file alone.
+   * fixtures, base classes in other files); without it, pytest's defaults and this file alone (registry.ts
+   * `discoverFile` finds the context of the folder discoverFolder last walked).
    */
   discover(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): FileDiscovery {
     return this.discoverWithMarkers(relFile, text, config, context).discovery;
@@ -63,11 +62,7 @@ export class PythonTestParser {
 
   /** Also returns what each rank marker means (for hovers). Never throws on bad Python: tree-sitter recovers. */
   discoverWithMarkers(relFile: string, text: string, config: DiscoveryConfig, context?: CollectContext): CollectedFile {
-    const located = context ? undefined : folderFor(relFile, config, this);
-    const rel = located?.rel ?? relFile;
-    const within = context ?? (located && { ...located.folder.context, absPath: path.join(located.folder.root, rel) });
-    const found = this.withTree(text, root => collectTests(root, rel, compileConfig(config), within));
-    if (found && located?.prefix) found.discovery = underTestRoot(found.discovery, located.prefix.slice(0, -1));
+    const found = this.withTree(text, root => collectTests(root, relFile, compileConfig(config), context));
     return found ?? { discovery: { file: relFile, tests: [], diagnostics: [] }, markers: [] };
   }
 

@@ -7,8 +7,12 @@ import path from 'node:path';
 import type { CompiledConfig } from './config';
 import { MAX_BASE_DEPTH, ModuleAnalysis, type AnalysisOptions, type FixtureDecl, type ModuleResolver, type PySymbol } from './modules';
 import type { SyntaxNode } from './syntax';
-import type { PythonTestParser } from './parser';
 import type { PytestRules } from './rules';
+
+/** What the project's modules need of a parser (parser.ts PythonTestParser): a tree kept per module. */
+export interface ModuleParser {
+  parseKept(text: string): { root: SyntaxNode; delete(): void } | undefined;
+}
 
 /** Fixtures visible from one folder: pytest_plugins modules, then conftest.py files from the top down. */
 export interface FolderFixtures {
@@ -54,7 +58,7 @@ export class ProjectModules implements ModuleResolver {
   /** What discovery asked of the file system through this instance (see facts()). */
   private readonly asked: AskedFacts = { texts: new Set(), holds: new Map(), files: new Map() };
 
-  constructor(private readonly parser: PythonTestParser, readonly rules: PytestRules, readonly config: CompiledConfig) {}
+  constructor(private readonly parser: ModuleParser, readonly rules: PytestRules, readonly config: CompiledConfig) {}
 
   /** The analysis of a module file, parsed once and kept; undefined when it cannot be read. */
   analysisAt(absPath: string): ModuleAnalysis | undefined {

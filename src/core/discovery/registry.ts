@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FolderCache } from './cache';
-import type { CollectContext } from './collect';
-import type { DiscoveryConfig } from './config';
+import type { CollectContext, CollectedFile } from './collect';
+import { compileConfig, type DiscoveryConfig } from './config';
 import type { PythonTestParser } from './parser';
 import type { FileDiscovery } from '../types';
 
@@ -79,4 +79,26 @@ export function underTestRoot(found: FileDiscovery, dir: string): FileDiscovery 
     }),
     diagnostics: found.diagnostics.map(d => ({ ...d, file: prefix + d.file })),
   };
+}
+
+/**
+ * Whether discovery looks into this file: pytest's python_files, or a launcher template's glob; in a
+ * folder discoverFolder walked with these settings, whether pytest there collects it.
+ */
+export function isTestFile(relFile: string, config: DiscoveryConfig): boolean {
+  const located = folderFor(relFile, config);
+  return located ? located.folder.collects(located.rel) : compileConfig(config).isTestFile(relFile);
+}
+
+/**
+ * The tests of one file discovered on its own (an open document, a file changed on disk), and what each
+ * rank marker means: with the pytest rules and modules of the remembered folder that holds it, so that
+ * it lists the same tests as the folder walk did; else pytest's defaults and this file alone.
+ */
+export function discoverFile(parser: PythonTestParser, relFile: string, text: string, config: DiscoveryConfig): CollectedFile {
+  const located = folderFor(relFile, config, parser);
+  if (!located) return parser.discoverWithMarkers(relFile, text, config);
+  const found = parser.discoverWithMarkers(located.rel, text, config, { ...located.folder.context, absPath: path.join(located.folder.root, located.rel) });
+  if (located.prefix) found.discovery = underTestRoot(found.discovery, located.prefix.slice(0, -1));
+  return found;
 }

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { MarkerDiagnostic } from '../types';
 import { locatePytestConfig, type ConfigProblem, type IniValue } from './configFiles';
-import type { DiscoveryConfig } from './config';
 import { fnmatchEx, fnmatchRegExp, shlexSplit, ShlexError } from './pyText';
 
 export interface PytestRules {
@@ -38,7 +37,8 @@ export interface PytestRules {
 }
 
 export const PYTEST_DEFAULT_NORECURSEDIRS = ['*.egg', '.*', '_darcs', 'build', 'CVS', 'dist', 'node_modules', 'venv', '{arch}'];
-const DEFAULT_PYTHON_FILES = ['test_*.py', '*_test.py'];
+/** pytest's default python_files. */
+export const DEFAULT_PYTHON_FILES = ['test_*.py', '*_test.py'];
 
 /** pytest's own options that take a value, so that the value is not taken for a path in addopts. */
 const OPTIONS_WITH_VALUE = new Set([
@@ -52,7 +52,7 @@ const OPTIONS_WITH_VALUE = new Set([
 ]);
 
 /** Reads the rules for a workspace folder: its inifile (walking up, as pytest does) and the options distest honours. */
-export function loadPytestRules(root: string, config: DiscoveryConfig): PytestRules {
+export function loadPytestRules(root: string): PytestRules {
   const problems: ConfigProblem[] = [];
   const diagnostics: MarkerDiagnostic[] = [];
   const inifile = locatePytestConfig(root, problems);
@@ -93,7 +93,6 @@ export function loadPytestRules(root: string, config: DiscoveryConfig): PytestRu
     collectInVirtualenv: false,
     diagnostics,
   };
-  if (config.testFilePatterns) rules.pythonFiles = config.testFilePatterns;
 
   const positional = readAddopts(rules, args('addopts', []), option('addopts')?.line ?? 1, report);
   rules.args = positional.length ? positional : startingPoints(rules, args('testpaths', []));
@@ -241,9 +240,9 @@ function iniBool(value: IniValue | undefined): boolean {
 /** The rules as matchers, compiled once per rules object. */
 export interface CompiledRules {
   rules: PytestRules;
-  /** python_files (or the testFilePatterns setting) for a file found while walking. */
+  /** python_files, for a file found while walking. */
   matchesPythonFiles(absolutePath: string): boolean;
-  /** norecursedirs (or the exclude setting) and `__pycache__`. */
+  /** norecursedirs and `__pycache__`. */
   isExcludedDir(absolutePath: string): boolean;
   /** --ignore and --ignore-glob. */
   isIgnored(absolutePath: string): boolean;
@@ -255,15 +254,15 @@ export interface CompiledRules {
 
 const compiledRules = new WeakMap<PytestRules, CompiledRules>();
 
-export function compileRules(rules: PytestRules, config: DiscoveryConfig): CompiledRules {
+export function compileRules(rules: PytestRules): CompiledRules {
   let compiled = compiledRules.get(rules);
   if (compiled) return compiled;
   // Patterns on the file name (all of pytest's defaults) as one RegExp; patterns with a `/` on the path.
   const names = anyName(rules.pythonFiles.filter(p => !p.includes('/')));
   const pathPatterns = rules.pythonFiles.filter(p => p.includes('/')).map(fnmatchEx);
-  // The exclude setting names folders; norecursedirs may also match paths (a pattern with a `/`).
-  const excludedNames = anyName(config.exclude ?? rules.norecursedirs.filter(p => !p.includes('/')));
-  const excludedPaths = config.exclude ? [] : rules.norecursedirs.filter(p => p.includes('/')).map(fnmatchEx);
+  // norecursedirs on the folder's name; a pattern with a `/` on its path.
+  const excludedNames = anyName(rules.norecursedirs.filter(p => !p.includes('/')));
+  const excludedPaths = rules.norecursedirs.filter(p => p.includes('/')).map(fnmatchEx);
   const ignoreGlobs = rules.ignoreGlob.map(fnmatchRegExp);
   const ignored = new Set(rules.ignore);
   const classNames = nameFilter(rules.pythonClasses);
@@ -304,10 +303,10 @@ function nameFilter(options: string[]): (name: string) => boolean {
 }
 
 /** Rules for a file discovered on its own, without its folder's configuration (pytest's defaults). */
-export function defaultRules(root: string, config: DiscoveryConfig): PytestRules {
+export function defaultRules(root: string): PytestRules {
   return {
     root, rootdir: root, args: [root],
-    pythonFiles: config.testFilePatterns ?? DEFAULT_PYTHON_FILES,
+    pythonFiles: DEFAULT_PYTHON_FILES,
     pythonClasses: ['Test'], pythonFunctions: ['test'], norecursedirs: PYTEST_DEFAULT_NORECURSEDIRS,
     ignore: [], ignoreGlob: [], deselect: [], usefixtures: [], keepNonAsciiIds: false, noconftest: false,
     collectInVirtualenv: false, diagnostics: [],

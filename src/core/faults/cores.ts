@@ -20,8 +20,6 @@ export interface CoreSettings {
   keepRuns: number;
 }
 
-export const DEFAULT_CORE_SETTINGS: CoreSettings = { enable: true, maxPerRun: 3, keepRuns: 10 };
-
 /** A run's own cores folder, under `.distest/cores/` of the ranks' folder: names sort by start time. */
 export function runCoresFolder(runId: string, started = new Date()): string {
   return `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '')}-${runId.slice(0, 8)}`;

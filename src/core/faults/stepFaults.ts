@@ -11,11 +11,6 @@ import type { AllocationNodes } from '../allocation/nodes';
 import { HangWatchdog, type Expiry } from './watchdog';
 import type { ProjectPaths } from '../projectPaths';
 
-export { DEFAULT_CORE_SETTINGS, withCoreLimit, type CoreSettings } from './cores';
-export { AllocationNodes } from '../allocation/nodes';
-export { describeSweep, RUN_ID_VARIABLE, sweepRun, type SweepResult } from './sweep';
-export type { Expiry } from './watchdog';
-
 const WATCH_INTERVAL_MS = 200;
 
 export interface StepFaultOptions {

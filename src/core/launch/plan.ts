@@ -41,7 +41,7 @@ export interface PlanOptions {
   /** Rank count for tests whose count is not fixed by their marker (see `decideRanks`). */
   ranksOverride?: number;
   /** Rank count for dynamic counts when there is no override (`distest.mpiDefaultRanks`). */
-  defaultRanks?: number;
+  defaultRanks: number;
   extraPytestArgs?: string[];
   /** Arguments pytest takes from its configuration (addopts, PYTEST_ADDOPTS); only read, never passed. */
   pytestConfigArgs?: string[];
@@ -116,7 +116,7 @@ function addToBatch<K>(batches: Map<K, Batch>, key: K, decided: Decided, spec: T
  */
 function decideRanks(spec: TestSpec, opts: Pick<PlanOptions, 'ranksOverride' | 'defaultRanks'>): Decided {
   const override = opts.ranksOverride;
-  const fallback = override ?? opts.defaultRanks ?? 2;
+  const fallback = override ?? opts.defaultRanks;
   const dynamicNote = (n: number) =>
     `${spec.id}: rank count decided at run time (${spec.dynamic ?? 'not a literal'}); running with ${n} ranks (${override !== undefined ? '--ranks' : 'distest.mpiDefaultRanks'})`;
   switch (spec.framework) {

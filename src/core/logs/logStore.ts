@@ -17,13 +17,12 @@ export interface RunRoots { local: string; run: string }
 export interface LogStoreOptions {
   /** Folder that holds one sub-folder per run. */
   root: string;
-  /** Run folders kept; older ones are deleted when a run starts (default 10). */
-  keepRuns?: number;
+  /** Run folders kept (`distest.logs.keepRuns`); older ones are deleted when a run starts. */
+  keepRuns: number;
   /** Bytes of recent output per rank in memory (default 64 KiB); the full log is on disk. */
   ringBytes?: number;
 }
 
-const DEFAULT_KEEP_RUNS = 10;
 const DEFAULT_RING_BYTES = 64 * 1024;
 const SPILL_INTERVAL_MS = 200;
 /** Lines per block at most: one per 64 bytes of the block, so tiny lines cannot grow the index. */
@@ -374,7 +373,7 @@ export class LogStore {
   private keep: number;
 
   constructor(private readonly opts: LogStoreOptions) {
-    this.keep = Math.max(1, opts.keepRuns ?? DEFAULT_KEEP_RUNS);
+    this.keep = Math.max(1, opts.keepRuns);
   }
 
   get keepRuns(): number {

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { assetDir } from '../assets';
-import { AllocationNodes, DEFAULT_CORE_SETTINGS, describeSweep, StepFaults, sweepRun, withCoreLimit, type CoreSettings, type SweepResult } from '../faults/stepFaults';
-import { runCoresFolder } from '../faults/cores';
+import { AllocationNodes } from '../allocation/nodes';
+import { runCoresFolder, withCoreLimit, type CoreSettings } from '../faults/cores';
+import { StepFaults } from '../faults/stepFaults';
+import { describeSweep, sweepRun, type SweepResult } from '../faults/sweep';
 import type { Allocation } from '../allocation/allocation';
 import { allocationSlots } from '../allocation/allocation';
 import { placeStep, planRun, splitStep, type LaunchPlan, type LaunchStep, type PlanOptions } from '../launch/plan';
@@ -63,12 +65,12 @@ export interface RunOptions {
   /** All ranks alive but no output and no record for this long counts as a hang; 0/absent: off. */
   silenceMs?: number;
   /** Core files of crashed ranks (`distest.cores.*`). */
-  cores?: CoreSettings;
+  cores: CoreSettings;
   /** On a hang, also gdb's native stack of one rank per group (`distest.hangs.nativeStacks`; off by default: seconds per attach). */
   nativeStacks?: boolean;
   ranksOverride?: number;
   /** Rank count for dynamic counts without an override (`distest.mpiDefaultRanks`). */
-  defaultRanks?: number;
+  defaultRanks: number;
   extraPytestArgs?: string[];
   /** What pytest reads on its own (the inifile's addopts, PYTEST_ADDOPTS): plugins loaded there are not loaded again. */
   pytestConfigArgs?: string[];
@@ -160,8 +162,7 @@ class Run {
     this.listener = opts.listener ?? {};
     this.token = opts.token ?? randomBytes(16).toString('hex');
     this.runId = opts.runId ?? randomBytes(16).toString('hex');
-    const cores = opts.cores ?? DEFAULT_CORE_SETTINGS;
-    this.coreBudget = { left: cores.maxPerRun, max: cores.maxPerRun };
+    this.coreBudget = { left: opts.cores.maxPerRun, max: opts.cores.maxPerRun };
     this.coresFolder = runCoresFolder(this.runId);
     this.nodes = new AllocationNodes(opts.alloc);
     this.nodes.prefetch();
@@ -316,7 +317,7 @@ class Run {
   private async runStep(step: LaunchStep, index: number): Promise<StepRun> {
     const { alloc, signal } = this.opts;
     let timeoutMs = this.opts.timeoutMs;
-    const cores = this.opts.cores ?? DEFAULT_CORE_SETTINGS;
+    const { cores } = this.opts;
     const faults = new StepFaults({
       nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget, coresFolder: this.coresFolder,
       defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,

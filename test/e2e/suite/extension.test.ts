@@ -1,11 +1,17 @@
 // API-level tests inside a real extension host (code-server's Node host, or VS Code desktop through
 // @vscode/test-electron), on a copy of examples/ as the workspace.
 import * as assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import * as vscode from 'vscode';
+import { resolveAllocation, type ResolvedAllocation } from '../../../src/core/allocation/resolve';
+import { PythonTestParser } from '../../../src/core/discovery/parser';
+import { pythonFor, type DistestSettings } from '../../../src/core/settings';
+import { HostPool } from '../../../src/core/transport/pool';
 import type { DistestApi } from '../../../src/extension';
 import type { TestSpec } from '../../../src/core/types';
 import { runRequest, type RunDeps } from '../../../src/vscode/testRunner';
-import { FolderTestTree } from '../../../src/vscode/testTree';
+import { FolderTestTree, parseItemId } from '../../../src/vscode/testTree';
 import { itemsByNodeId, poll, recordRuns, workspaceUri, type Outcome } from './helpers';
 
 suite('distest in a real extension host', () => {
@@ -75,22 +81,26 @@ suite('distest in a real extension host', () => {
     assert.match(failure.messages.join('\n'), /rank 1 owns 5 of 11 cells/);
   });
 
+  const seamSpec = (name: string): TestSpec => ({
+    id: `tests/test_seams.py::${name}`, label: name, file: 'tests/test_seams.py', range: { line: 1, column: 0, endLine: 1, endColumn: 1 }, framework: 'pytest-mpi', ranks: 2,
+  });
+
   /** runRequest over its seams: a controller and tree of the test's own, the allocation and trust given. */
-  async function runThroughSeams(workspace: RunDeps['workspace'], resolve: () => Promise<never>): Promise<{ outcomes: Map<string, Outcome>; resolved: number }> {
+  async function runThroughSeams(
+    workspace: RunDeps['workspace'], resolve: (settings: DistestSettings) => Promise<ResolvedAllocation>,
+    file = 'tests/test_seams.py', specs = [seamSpec('test_a'), seamSpec('test_b')],
+  ): Promise<{ outcomes: Map<string, Outcome>; resolved: number }> {
     const controller = vscode.tests.createTestController(`distest-seams-${Date.now()}`, 'distest seams');
     try {
       const folder = vscode.workspace.workspaceFolders?.[0];
       assert.ok(folder);
       const tree = new FolderTestTree(controller, folder, controller.items);
-      const spec = (name: string): TestSpec => ({
-        id: `tests/test_seams.py::${name}`, label: name, file: 'tests/test_seams.py', range: { line: 1, column: 0, endLine: 1, endColumn: 1 }, framework: 'pytest-mpi', ranks: 2,
-      });
-      tree.replaceFile('tests/test_seams.py', [spec('test_a'), spec('test_b')]);
+      tree.replaceFile(file, specs);
       let resolved = 0;
       const recorder = recordRuns(controller);
       const deps: RunDeps = {
         controller, trees: () => [tree], workspace, log: { warn: () => undefined, error: () => undefined },
-        allocation: { startRun: () => undefined, allocationFor: () => ({ label: 'nowhere:1', resolve: () => { resolved++; return resolve(); } }) },
+        allocation: { startRun: () => undefined, allocationFor: (_folder, settings) => ({ label: 'nowhere:1', resolve: () => { resolved++; return resolve(settings); } }) },
       };
       await runRequest(deps, new vscode.TestRunRequest(), new vscode.CancellationTokenSource().token);
       recorder.restore();
@@ -118,5 +128,28 @@ suite('distest in a real extension host', () => {
       assert.equal(outcome.state, 'errored');
       assert.deepEqual(outcome.messages, ['allocation nowhere:1: the host key of node1 is not trusted: refused by the user']);
     }
+  });
+
+  test('runRequest on this machine: real mpirun and pytest, per-test states, the failure at its file and line', async function () {
+    this.timeout(120_000);
+    const extension = vscode.extensions.getExtension<DistestApi>('distest.distest');
+    assert.ok(extension);
+    const file = 'tests/test_halo.py';
+    const text = fs.readFileSync(path.join(workspaceUri().fsPath, file), 'utf8');
+    const parser = await PythonTestParser.create({ wasmDir: path.join(extension.extensionPath, 'dist') });
+    const wanted = ['tests/test_halo.py::test_halo_exchange[2]', 'tests/test_halo.py::test_decomposition_is_balanced[3]'];
+    const specs = parser.discover(file, text, { launchers: [], mpiDefaultRanks: 2 }).tests.filter(t => wanted.includes(t.id));
+    assert.deepEqual(specs.map(s => s.id), wanted);
+    const { outcomes, resolved } = await runThroughSeams(vscode.workspace, settings => resolveAllocation({ kind: 'local' }, { settings, python: pythonFor(settings), open: new HostPool({}).open }), file, specs);
+    assert.equal(resolved, 1);
+    const [passing, failing] = wanted.map(id => [...outcomes].find(([itemId]) => parseItemId(itemId)?.nodeId === id)?.[1]);
+    assert.equal(passing?.state, 'passed', JSON.stringify(passing));
+    assert.equal(failing?.state, 'failed', JSON.stringify(failing));
+    const at = failing.messages.findIndex(m => /rank 1 owns 5 of 11 cells/.test(m));
+    assert.ok(at >= 0, failing.messages.join('\n'));
+    const location = failing.locations[at];
+    assert.ok(location, 'the failure message has a location');
+    assert.equal(location.uri.fsPath, path.join(workspaceUri().fsPath, file));
+    assert.equal(location.range.start.line, text.split('\n').findIndex(line => line.includes('assert mine <=')), 'at the failing assert');
   });
 });

@@ -20,7 +20,8 @@ export function itemsByNodeId(controller: vscode.TestController): Map<string, vs
   return out;
 }
 
-export type Outcome = { state: 'passed' | 'failed' | 'errored' | 'skipped'; messages: string[] };
+/** A test's state as reported, its messages' texts and where each message points (absent: nowhere). */
+export type Outcome = { state: 'passed' | 'failed' | 'errored' | 'skipped'; messages: string[]; locations: Array<vscode.Location | undefined> };
 
 /**
  * Records what the extension reports on the TestRuns it creates (the results API is not public), by
@@ -29,19 +30,21 @@ export type Outcome = { state: 'passed' | 'failed' | 'errored' | 'skipped'; mess
 export function recordRuns(controller: vscode.TestController): { outcomes: Map<string, Outcome>; restore(): void } {
   const outcomes = new Map<string, Outcome>();
   const original = controller.createTestRun.bind(controller);
-  const text = (m: vscode.TestMessage | readonly vscode.TestMessage[]) =>
-    (Array.isArray(m) ? m : [m]).map(x => (typeof x.message === 'string' ? x.message : x.message.value));
+  const all = (m: vscode.TestMessage | readonly vscode.TestMessage[]): vscode.TestMessage[] => [m].flat();
+  const reported = (state: Outcome['state'], m: vscode.TestMessage | readonly vscode.TestMessage[]): Outcome => ({
+    state, messages: all(m).map(x => (typeof x.message === 'string' ? x.message : x.message.value)), locations: all(m).map(x => x.location),
+  });
   controller.createTestRun = (request, name, persist) => {
     const run = original(request, name, persist);
     return Object.assign(Object.create(run) as vscode.TestRun, {
-      passed: (item: vscode.TestItem, duration?: number) => { outcomes.set(item.id, { state: 'passed', messages: [] }); run.passed(item, duration); },
-      skipped: (item: vscode.TestItem) => { outcomes.set(item.id, { state: 'skipped', messages: [] }); run.skipped(item); },
+      passed: (item: vscode.TestItem, duration?: number) => { outcomes.set(item.id, reported('passed', [])); run.passed(item, duration); },
+      skipped: (item: vscode.TestItem) => { outcomes.set(item.id, reported('skipped', [])); run.skipped(item); },
       failed: (item: vscode.TestItem, message: vscode.TestMessage | readonly vscode.TestMessage[], duration?: number) => {
-        outcomes.set(item.id, { state: 'failed', messages: text(message) });
+        outcomes.set(item.id, reported('failed', message));
         run.failed(item, message, duration);
       },
       errored: (item: vscode.TestItem, message: vscode.TestMessage | readonly vscode.TestMessage[], duration?: number) => {
-        outcomes.set(item.id, { state: 'errored', messages: text(message) });
+        outcomes.set(item.id, reported('errored', message));
         run.errored(item, message, duration);
       },
     });

@@ -8,9 +8,6 @@ import { KILL_GRACE_MS } from '../local';
 import { openSshLink, SshRefusedError, type SshConnectOptions, type SshLink } from './connect';
 import { killSessionArgv, PidLineSplitter, remoteCommand } from './command';
 
-export type { SecretAnswer, SecretRequest, SecretStore, UnknownHostInfo } from './connect';
-export { SshRefusedError } from './connect';
-
 export interface SshHostOptions extends SshConnectOptions {
   /** The server's MaxSessions (OpenSSH default 10); two are kept back for kills and SFTP. */
   maxSessions?: number;
