@@ -1,7 +1,8 @@
 // Remote allocations on the real test cluster (test/cluster/up.sh): network-namespace nodes with sshd
 // and slurmd, this machine as the login node. mpirun reaches the nodes over ssh, srun through Slurm.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { SshHost } from '../../src/core/transport/ssh/sshHost';
 import type { SweepResult } from '../../src/core/faults/sweep';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import type { DebugEndpoint } from '../../src/core/debug/request';
+import type { RepeatStudy, ScaleStudy } from '../../src/core/study/study';
 import { DapClient } from './dapClient';
 import { holdingProject, killCliMidRun } from './killedCli';
 import { processesWithEnv, waitUntilGone } from './procs';
@@ -505,10 +507,11 @@ test('CLI killed outright mid-run, hosts allocation launched from a login host o
   await killCliAndCheck(`${NODES[0]}/hosts:${NODES.map(n => `${n}:2`).join(',')}`);
 });
 
-test('CLI killed outright mid-run on a slurm:new job: the job it created leaves the queue, nothing is left on any node', async () => {
-  const stderr = await killCliAndCheck('slurm:new', ['--nodes', '2', '--tasks', '4', '--time', '5']);
-  const jobId = /Slurm job (\d+) granted/.exec(stderr)?.[1];
-  assert.ok(jobId, stderr);
+/**
+ * The job distest created leaves the queue within 15 s (squeue may list it a moment as it completes; one
+ * that stays is cancelled here), and nothing of it is left on the login host (salloc and what it ran).
+ */
+async function assertJobGone(jobId: string, outlived: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   let job = (await slurm.listJobs()).find(j => j.jobId === jobId);
   while (job && Date.now() < deadline) {
@@ -516,9 +519,177 @@ test('CLI killed outright mid-run on a slurm:new job: the job it created leaves 
     job = (await slurm.listJobs()).find(j => j.jobId === jobId);
   }
   if (job) execFileSync('scancel', [jobId]);
-  assert.equal(job, undefined, `job ${jobId} distest created outlived the CLI`);
-  // Nor anything of the job here on the login host (salloc and what it ran).
+  assert.equal(job, undefined, `job ${jobId} distest created outlived ${outlived}`);
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('SLURM_JOB_ID', jobId), 10_000), []);
+}
+
+test('CLI killed outright mid-run on a slurm:new job: the job it created leaves the queue, nothing is left on any node', async () => {
+  const stderr = await killCliAndCheck('slurm:new', ['--nodes', '2', '--tasks', '4', '--time', '5']);
+  const jobId = /Slurm job (\d+) granted/.exec(stderr)?.[1];
+  assert.ok(jobId, stderr);
+  await assertJobGone(jobId, 'the CLI');
+});
+
+const STUDY_PROJECT = path.join(REPO, 'test/fixtures/study-project');
+const KERNEL = 'tests/test_scaling.py::test_kernel';
+
+/** A rank process seen on a node while a study ran. */
+interface RankSeen { node: string; runId: string; rank: number; size: number; jobId?: string }
+
+/**
+ * Watches the nodes for the rank processes of a run in `root` (DISTEST_ROOT, which mpirun's -x and srun's
+ * --export=ALL hand every rank): the node each runs on, its launch (DISTEST_RUN_ID), rank, world size and
+ * Slurm job. The study JSON does not say where ranks ran; the nodes' processes do.
+ */
+function watchRanks(root: string): { stop(): RankSeen[] } {
+  const seen = new Map<string, RankSeen>();
+  const wanted = `DISTEST_ROOT=${root}`;
+  const look = () => {
+    for (const node of NODES) {
+      for (const pid of execFileSync('ip', ['netns', 'pids', node], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+        let env: string[];
+        try {
+          env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+        } catch {
+          continue;
+        }
+        if (!env.includes(wanted)) continue;
+        const get = (name: string) => env.find(e => e.startsWith(`${name}=`))?.slice(name.length + 1);
+        const rank = get('OMPI_COMM_WORLD_RANK') ?? get('SLURM_PROCID');
+        const size = get('OMPI_COMM_WORLD_SIZE') ?? get('SLURM_NTASKS');
+        const runId = get('DISTEST_RUN_ID');
+        if (rank === undefined || size === undefined || !runId) continue;
+        seen.set(`${runId}/${rank}`, { node, runId, rank: Number(rank), size: Number(size), ...(get('SLURM_JOB_ID') ? { jobId: get('SLURM_JOB_ID') } : {}) });
+      }
+    }
+  };
+  const timer = setInterval(look, 100);
+  return { stop: () => (clearInterval(timer), look(), [...seen.values()]) };
+}
+
+/** The launches the watch saw: per DISTEST_RUN_ID, its world size and the node of each rank. */
+function launches(seen: RankSeen[]): { size: number; nodes: string[]; jobIds: string[] }[] {
+  const byRun = new Map<string, RankSeen[]>();
+  for (const r of seen) byRun.set(r.runId, [...(byRun.get(r.runId) ?? []), r]);
+  return [...byRun.values()].map(ranks => {
+    const sorted = ranks.sort((a, b) => a.rank - b.rank);
+    assert.deepEqual(sorted.map(r => r.rank), [...Array(sorted[0].size).keys()], `every rank of the launch was seen: ${JSON.stringify(sorted)}`);
+    return { size: sorted[0].size, nodes: sorted.map(r => r.node), jobIds: [...new Set(sorted.map(r => r.jobId ?? ''))] };
+  });
+}
+
+/** `distest repeat|scale` through the CLI with the nodes watched; its processes here carry DISTEST_TEST_MARK. */
+async function studyCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; mark: string; ranks: RankSeen[]; ms: number }> {
+  const mark = randomBytes(6).toString('hex');
+  const watch = watchRanks(STUDY_PROJECT);
+  const started = Date.now();
+  const child = spawn(process.execPath, [path.join(REPO, 'dist/cli.js'), ...args], { env: { ...process.env, DISTEST_TEST_MARK: mark }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', b => (stdout += b));
+  child.stderr.on('data', b => (stderr += b));
+  const code = await new Promise<number | null>(resolve => child.on('close', resolve));
+  clearTimeout(timer);
+  const ms = Date.now() - started;
+  process.stdout.write(`# distest ${args[0]} on ${args[args.indexOf('--allocation') + 1]}: ${(ms / 1000).toFixed(1)} s\n`);
+  return { code, stdout, stderr, mark, ranks: watch.stop(), ms };
+}
+
+/** Nothing of a study is left: not here (the CLI's mpirun, ssh, salloc), not among the ranks on the nodes. */
+async function assertStudyLeftNothing(mark: string): Promise<void> {
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', mark), 15_000), [], 'no process of the CLI is left here');
+  assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_ROOT', STUDY_PROJECT), 15_000), [], 'no rank of the study is left');
+  assert.deepEqual(await waitForNoStrays(15_000), []);
+}
+
+test('CLI: scale 2,4 on a host list of both nodes: 4 ranks span them; times, speedup and efficiency consistent; CSV and JSON agree', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-scale-'));
+  const out = path.join(dir, 'study.json');
+  try {
+    const res = await studyCli(['scale', STUDY_PROJECT, KERNEL, '--ranks', '2,4', '--repeat', '2', '--python', PYTHON,
+      '--allocation', `hosts:${NODES.map(n => `${n}:2`).join(',')}`, '--csv', '--out', out]);
+    assert.equal(res.code, 0, res.stderr);
+    const s = JSON.parse(fs.readFileSync(out, 'utf8')) as ScaleStudy;
+    assert.deepEqual([s.kind, s.id, s.allocation, s.slots, s.cancelled, s.notes], ['scale', KERNEL, `hosts:${NODES.join(',')}`, 4, false, []]);
+    assert.deepEqual(s.points.map(p => [p.ranks, p.samples.map(x => x.state)]), [[2, ['passed', 'passed']], [4, ['passed', 'passed']]]);
+    const [two, four] = s.points;
+    const times = JSON.stringify(s.points.map(p => [p.ranks, p.bodyMs, p.overheadMs]));
+    for (const p of s.points) {
+      assert.ok(p.bodyMs && two.bodyMs && p.speedup !== null && p.efficiency !== null, times);
+      assert.ok(p.bodyMs.min <= p.bodyMs.median && p.bodyMs.median <= p.bodyMs.max, times);
+      assert.ok((p.overheadMs ?? 0) > 0, times);
+      // Strong scaling against the smallest count, 2: speedup = t2 / tn, efficiency = speedup × 2 / n.
+      assert.ok(Math.abs(p.speedup - two.bodyMs.median / p.bodyMs.median) < 1e-9, times);
+      assert.ok(Math.abs(p.efficiency - (p.speedup * 2) / p.ranks) < 1e-9, times);
+    }
+    assert.deepEqual([two.speedup, two.efficiency], [1, 1]);
+    // 0.8 s of work (a sleep) split across the ranks: at least 0.4 s at 2 ranks, 0.2 s at 4. Less than
+    // twice as fast here: the 2 ranks share dt-node1, the 4 span both nodes, and their first allreduce
+    // over the nodes' TCP (connections set up, four busy-polling ranks on this machine's two CPUs) costs
+    // about 0.1 s more (mpirun alone, without distest, measures the same).
+    assert.ok(two.bodyMs!.min >= 395 && four.bodyMs!.min >= 195, times);
+    assert.ok(four.speedup! > 1 && four.speedup! < 2.1, times);
+
+    const lines = res.stdout.trim().split('\n');
+    assert.equal(lines[0], 'ranks,median_ms,min_ms,max_ms,overhead_ms,speedup,efficiency,samples,passed');
+    assert.equal(lines.length, 3, res.stdout);
+    lines.slice(1).forEach((line, i) => {
+      const [ranks, median, min, max, overhead, speedup, efficiency, samples, passed] = line.split(',').map(Number);
+      const p = s.points[i];
+      assert.deepEqual([ranks, samples, passed], [p.ranks, 2, 2]);
+      assert.ok(Math.abs(median - p.bodyMs!.median) < 1e-3 && Math.abs(min - p.bodyMs!.min) < 1e-3 && Math.abs(max - p.bodyMs!.max) < 1e-3, line);
+      assert.ok(Math.abs(overhead - p.overheadMs!) < 1e-3, line);
+      assert.ok(Math.abs(speedup - p.speedup!) < 1e-4 && Math.abs(efficiency - p.efficiency!) < 1e-4, line);
+    });
+
+    // Where the ranks ran: four launches, every rank on a cluster node; both 4-rank launches span the two.
+    const seen = launches(res.ranks);
+    assert.deepEqual(seen.map(l => l.size).sort(), [2, 2, 4, 4], JSON.stringify(seen));
+    for (const l of seen) assert.ok(l.nodes.every(n => NODES.includes(n)), JSON.stringify(l));
+    for (const l of seen.filter(x => x.size === 4)) assert.deepEqual(l.nodes, [NODES[0], NODES[0], NODES[1], NODES[1]], JSON.stringify(l));
+    process.stdout.write(`# scale over two nodes: ${lines.slice(1).join(' | ')}; 2-rank launches on ${seen.filter(l => l.size === 2).map(l => l.nodes.join('+')).join(', ')}\n`);
+    await assertStudyLeftNothing(res.mark);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The jobs `sacct` records as started since `since` (local time, as sacct reads it): id, name and state. */
+function jobsSince(since: Date): { jobId: string; name: string; state: string }[] {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const start = `${since.getFullYear()}-${pad(since.getMonth() + 1)}-${pad(since.getDate())}T${pad(since.getHours())}:${pad(since.getMinutes())}:${pad(since.getSeconds())}`;
+  return execFileSync('sacct', ['-X', '-n', '-P', '-S', start, '-o', 'JobID,JobName,State'], { encoding: 'utf8', timeout: 30_000 })
+    .split('\n').filter(Boolean).map(line => {
+      const [jobId, name, state] = line.split('|');
+      return { jobId, name, state };
+    });
+}
+
+test('CLI: repeat --count 3 on slurm:new creates one job for the whole study, runs every iteration in it, and cancels it', async () => {
+  assert.equal(createdBySuite, undefined, 'no allocation of the suite holds the nodes meanwhile');
+  const since = new Date(Date.now() - 1000);
+  const res = await studyCli(['repeat', STUDY_PROJECT, KERNEL, '--count', '3', '--ranks', '4', '--python', PYTHON,
+    '--allocation', 'slurm:new', '--nodes', '2', '--tasks', '4', '--time', '5', '--json']);
+  assert.equal(res.code, 0, res.stderr);
+  const granted = [...res.stderr.matchAll(/Slurm job (\d+) granted/g)].map(m => m[1]);
+  assert.equal(granted.length, 1, res.stderr);
+  const [jobId] = granted;
+  const s = JSON.parse(res.stdout) as RepeatStudy;
+  assert.deepEqual([s.kind, s.id, s.allocation, s.ranks, s.requested, s.iterations, s.cancelled], ['repeat', KERNEL, `slurm:${jobId}`, 4, 3, 3, false]);
+  assert.deepEqual(s.outcomes, { passed: 3, failed: 0, errored: 0, skipped: 0 });
+  assert.deepEqual(s.runs.map(r => [r.iteration, r.state]), [[1, 'passed'], [2, 'passed'], [3, 'passed']]);
+
+  // Three launches, each of 4 ranks over both nodes, every one of them inside that one job.
+  const seen = launches(res.ranks);
+  assert.deepEqual(seen.map(l => [l.size, l.jobIds]), [1, 2, 3].map(() => [4, [jobId]]), JSON.stringify(seen));
+  for (const l of seen) assert.deepEqual([...new Set(l.nodes)].sort(), NODES, JSON.stringify(l));
+  // The accounting agrees: distest made one job in the study's time, and it has ended.
+  const made = jobsSince(since).filter(j => j.name.startsWith('distest-'));
+  assert.deepEqual(made.map(j => j.jobId), [jobId], JSON.stringify(made));
+  await assertJobGone(jobId, 'the study');
+  assert.match(jobsSince(since).find(j => j.jobId === jobId)?.state ?? '', /^(CANCELLED|COMPLETED)/);
+  await assertStudyLeftNothing(res.mark);
 });
 
 const DEBUG_PROJECT = path.join(REPO, 'test/fixtures/debug-project');
