@@ -45,71 +45,70 @@ async function startServer(folder: string, cacheDir: string) {
   };
 }
 
-test('a reopened workspace lists from the cache; a saved conftest change asks for a rescan with the new items', async () => {
+type Server = Awaited<ReturnType<typeof startServer>>;
+type Listing = Awaited<ReturnType<Server['discoverAll']>>;
+
+/**
+ * A copy of the mpi-project fixture with `files` added, discovered by a first server that writes the
+ * cache; `whileClosed` changes the folder while no server runs; `reopened` gets a second server over the
+ * same cache, the first one's listing and the folder.
+ */
+async function reopen(files: Record<string, string>, whileClosed: (folder: string) => void, reopened: (server: Server, cold: Listing, folder: string) => Promise<void>) {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-cache-'));
   const folder = path.join(scratch, 'project');
   const cacheDir = path.join(scratch, 'cache');
   fs.cpSync(path.join(repoRoot, 'test/fixtures/mpi-project'), folder, { recursive: true });
-  fs.writeFileSync(path.join(folder, 'tests/conftest.py'), 'import pytest\n\n@pytest.fixture(params=[1, 2])\ndef size(request):\n    return request.param\n');
-  fs.writeFileSync(path.join(folder, 'tests/test_sized.py'), 'def test_sized(size):\n    pass\n');
+  for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(folder, file), text);
   try {
     const first = await startServer(folder, cacheDir);
     const cold = await first.discoverAll();
     await first.stop();
     assert.equal(fs.readdirSync(cacheDir).filter(n => n.endsWith('.bin')).length, 1, 'the cache file was written');
-
+    whileClosed(folder);
     const second = await startServer(folder, cacheDir);
     try {
-      assert.deepEqual(await second.discoverAll(), cold);
-      const ids = (files: typeof cold) => files.flatMap(f => f.tests.map(t => t.id));
-      assert.ok(ids(cold).includes('tests/test_sized.py::test_sized[2]'));
-      fs.writeFileSync(path.join(folder, 'tests/conftest.py'), 'import pytest\n\n@pytest.fixture(params=[1, 2, 3])\ndef size(request):\n    return request.param\n');
-      await second.connection.sendNotification(DidChangeWatchedFilesNotification.type, {
-        changes: [{ uri: pathToFileURL(path.join(folder, 'tests/conftest.py')).href, type: FileChangeType.Changed }],
-      });
-      for (let waited = 0; second.rescans() === 0 && waited < 5000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
-      assert.equal(second.rescans(), 1, 'a rescan is asked for');
-      assert.ok(ids(await second.discoverAll()).includes('tests/test_sized.py::test_sized[3]'));
+      await reopened(second, cold, folder);
     } finally {
       await second.stop();
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+test('a reopened workspace lists from the cache; a saved conftest change asks for a rescan with the new items', async () => {
+  const conftest = (params: string) => `import pytest\n\n@pytest.fixture(params=[${params}])\ndef size(request):\n    return request.param\n`;
+  await reopen({ 'tests/conftest.py': conftest('1, 2'), 'tests/test_sized.py': 'def test_sized(size):\n    pass\n' }, () => undefined, async (second, cold, folder) => {
+    assert.deepEqual(await second.discoverAll(), cold);
+    const ids = (files: Listing) => files.flatMap(f => f.tests.map(t => t.id));
+    assert.ok(ids(cold).includes('tests/test_sized.py::test_sized[2]'));
+    fs.writeFileSync(path.join(folder, 'tests/conftest.py'), conftest('1, 2, 3'));
+    await second.connection.sendNotification(DidChangeWatchedFilesNotification.type, {
+      changes: [{ uri: pathToFileURL(path.join(folder, 'tests/conftest.py')).href, type: FileChangeType.Changed }],
+    });
+    for (let waited = 0; second.rescans() === 0 && waited < 5000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
+    assert.equal(second.rescans(), 1, 'a rescan is asked for');
+    assert.ok(ids(await second.discoverAll()).includes('tests/test_sized.py::test_sized[3]'));
+  });
 });
 
 test('a reopened workspace is listed from the cache at once; files changed, added or deleted while it was closed follow as TestsChanged', async () => {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-cache-'));
-  const folder = path.join(scratch, 'project');
-  const cacheDir = path.join(scratch, 'cache');
-  fs.cpSync(path.join(repoRoot, 'test/fixtures/mpi-project'), folder, { recursive: true });
-  fs.writeFileSync(path.join(folder, 'tests/test_edited.py'), 'def test_one():\n    pass\n');
-  fs.writeFileSync(path.join(folder, 'tests/test_deleted.py'), 'def test_gone():\n    pass\n');
-  try {
-    const first = await startServer(folder, cacheDir);
-    const cold = await first.discoverAll();
-    await first.stop();
-
+  const files = { 'tests/test_edited.py': 'def test_one():\n    pass\n', 'tests/test_deleted.py': 'def test_gone():\n    pass\n' };
+  await reopen(files, folder => {
     fs.writeFileSync(path.join(folder, 'tests/test_edited.py'), 'def test_one():\n    pass\n\ndef test_two():\n    pass\n');
     fs.rmSync(path.join(folder, 'tests/test_deleted.py'));
     fs.writeFileSync(path.join(folder, 'tests/test_added.py'), 'def test_new():\n    pass\n');
-    const second = await startServer(folder, cacheDir);
-    try {
-      assert.deepEqual(await second.discoverAll(), cold, 'the first answer is the cached listing');
-      for (let waited = 0; second.changed.length < 3 && waited < 10_000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
-      const byFile = new Map(second.changed.map(c => [c.file, c.tests.map(t => t.id)]));
-      assert.deepEqual(byFile, new Map([
-        ['tests/test_added.py', ['tests/test_added.py::test_new']],
-        ['tests/test_deleted.py', []],
-        ['tests/test_edited.py', ['tests/test_edited.py::test_one', 'tests/test_edited.py::test_two']],
-      ]), 'only the three files that changed are sent, with their tests on disk');
-      const checked = await second.discoverAll();
-      assert.deepEqual(checked.map(f => f.file), [...cold.map(f => f.file).filter(f => f !== 'tests/test_deleted.py'), 'tests/test_added.py'].sort(),
-        'a later DiscoverAll answers the checked listing');
-    } finally {
-      await second.stop();
-    }
-  } finally {
-    fs.rmSync(scratch, { recursive: true, force: true });
-  }
+  }, async (second, cold) => {
+    assert.deepEqual(await second.discoverAll(), cold, 'the first answer is the cached listing');
+    for (let waited = 0; second.changed.length < 3 && waited < 10_000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
+    const byFile = new Map(second.changed.map(c => [c.file, c.tests.map(t => t.id)]));
+    assert.deepEqual(byFile, new Map([
+      ['tests/test_added.py', ['tests/test_added.py::test_new']],
+      ['tests/test_deleted.py', []],
+      ['tests/test_edited.py', ['tests/test_edited.py::test_one', 'tests/test_edited.py::test_two']],
+    ]), 'only the three files that changed are sent, with their tests on disk');
+    const checked = await second.discoverAll();
+    assert.deepEqual(checked.map(f => f.file), [...cold.map(f => f.file).filter(f => f !== 'tests/test_deleted.py'), 'tests/test_added.py'].sort(),
+      'a later DiscoverAll answers the checked listing');
+  });
 });
