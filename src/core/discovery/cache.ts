@@ -50,6 +50,13 @@ export const RACY_MS = 2000;
 interface Entry { hash: string; stamp: FileStamp | undefined; discovery: FileDiscovery }
 type HashedFacts = DependencyFacts<string>;
 
+/**
+ * Node flags for a process that reads the cache at start-up (the language server; bench:discovery's processes). A reopened workspace of 5,000 files decodes ~32,000 tests
+ * from the cache at start-up, nearly all of which live on: a larger young generation from the start
+ * saves the scavenges that copy them (~20 ms of ~130).
+ */
+export const CACHE_READER_NODE_FLAGS = ['--min-semi-space-size=16'];
+
 /** The caches of the workspace folders discovered with one store folder, kept in memory once read. */
 export class DiscoveryCache {
   readonly version: string;
