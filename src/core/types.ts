@@ -17,6 +17,12 @@ export interface LauncherTemplate {
 /** A 1-based line and 0-based column, as editors and pytest tracebacks both name lines. */
 export interface SourceRange { line: number; column: number; endLine: number; endColumn: number }
 
+/** The last part of a test id, its name as pytest shows it (`f.py::TestA::test_x[2]` → `test_x[2]`); an id without `::` whole. */
+export function testName(id: string): string {
+  const at = id.lastIndexOf('::');
+  return at < 0 ? id : id.slice(at + 2);
+}
+
 /**
  * One runnable item. For a pytest_parallel list `parallel([2, 4])` there is one TestSpec per count
  * (`test_x[2]`, `test_x[4]`), all sharing `groupId` (the id without the rank suffix) so the editor

@@ -8,7 +8,7 @@ import { StudyHistory } from '../core/study/history';
 import { ms } from '../core/study/report';
 import { parseRankList, repeatProgress, scaleCsv, type Iteration } from '../core/study/stats';
 import { runRepeat, runScale, StudyError, type IterationLabel, type KeptLogs, type Study } from '../core/study/study';
-import type { TestResult, TestSpec } from '../core/types';
+import { testName, type TestResult, type TestSpec } from '../core/types';
 import { editorSettings } from './settings';
 import { presentRanks, toTestMessage, type RunDeps } from './testRunner';
 import type { FolderTestTree } from './testTree';
@@ -265,7 +265,7 @@ class StudyPanel {
   show(study: Study, previous: Study | undefined): void {
     this.study = study;
     this.previous = previous;
-    this.panel.title = `${study.kind === 'repeat' ? 'Repeat' : 'Scale'}: ${study.id.split('::').pop()}`;
+    this.panel.title = `${study.kind === 'repeat' ? 'Repeat' : 'Scale'}: ${testName(study.id)}`;
     this.panel.reveal();
     if (this.ready) this.post(study);
   }

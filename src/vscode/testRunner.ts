@@ -4,7 +4,7 @@ import { rankStatesOf, type LogStore, type RunLog } from '../core/logs/logStore'
 import { ProjectPaths } from '../core/projectPaths';
 import { debugRequest, runSession, type SessionEvents } from '../core/run/session';
 import type { RankLine } from '../core/ranks/demux';
-import type { ResultMessage, TestResult, TestSpec } from '../core/types';
+import { testName, type ResultMessage, type TestResult, type TestSpec } from '../core/types';
 import type { AllocationSpec } from '../core/allocation/spec';
 import type { AllocationPicker } from './allocation';
 import type { DebugRun, DebugSessions } from './debugSessions';
@@ -112,7 +112,7 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
   let paths = new ProjectPaths(tree.folder.uri.fsPath);
   const fileUri = (file: string) => vscode.Uri.file(paths.localPath(file));
   // A Debug run: each launch's debugged ranks become rank sessions under a parent session carrying `run`.
-  const debugRun = options.debug ? deps.debugSessions?.createRun(run, tree.folder, id => id.split('::').pop() ?? id, () => abort.abort()) : undefined;
+  const debugRun = options.debug ? deps.debugSessions?.createRun(run, tree.folder, testName, () => abort.abort()) : undefined;
   if (debugRun) options.onDebugRun?.(debugRun);
   try {
     await runSession(specs, {

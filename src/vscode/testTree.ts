@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { TestSpec } from '../core/types';
+import { testName, type TestSpec } from '../core/types';
 
 /** Tag every item with its rank count so users can filter the Test Explorer with `@distest:ranks:4`. */
 const rankTags = new Map<number, vscode.TestTag>();
@@ -112,7 +112,7 @@ export class FolderTestTree {
     }
     let group: vscode.TestItem | undefined;
     if (spec.groupId && spec.groupId !== spec.id) {
-      const groupLabel = spec.groupId.split('::').pop() ?? spec.groupId;
+      const groupLabel = testName(spec.groupId);
       parent = group = this.child(parent, this.itemId(spec.groupId), groupLabel, file.uri, keep);
       group.range = toVscodeRange(spec);
     }
@@ -178,7 +178,7 @@ export class FolderTestTree {
 }
 
 function suffixOf(id: string): string {
-  const leaf = id.split('::').pop() ?? id;
+  const leaf = testName(id);
   const bracket = leaf.indexOf('[');
   return bracket >= 0 ? leaf.slice(bracket) : leaf;
 }

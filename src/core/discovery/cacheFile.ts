@@ -13,7 +13,7 @@
 // sliced from the text once however often it is used. A test: varint flags, id, range (4 varints), then what the flags say is there;
 // a test whose fields are not all of the expected kinds is stored whole as JSON (FLAG_JSON).
 import { isAscii } from 'node:buffer';
-import type { FileDiscovery, MarkerDiagnostic, TestSpec } from '../types';
+import { testName, type FileDiscovery, type MarkerDiagnostic, type TestSpec } from '../types';
 import type { DependencyFacts } from './project';
 
 export const FORMAT = 2;
@@ -123,7 +123,7 @@ function writeTest(w: Writer, test: TestSpec, rel: string): void {
     w.string(JSON.stringify(test));
     return;
   }
-  const flags = (groupId !== undefined ? FLAG_GROUP : 0) | (label !== lastPart(id) ? FLAG_LABEL : 0) | (file !== rel ? FLAG_FILE : 0)
+  const flags = (groupId !== undefined ? FLAG_GROUP : 0) | (label !== testName(id) ? FLAG_LABEL : 0) | (file !== rel ? FLAG_FILE : 0)
     | (className !== undefined ? FLAG_CLASS : 0) | (ranks === null ? FLAG_RANKS_NULL : 0) | (rest ? FLAG_REST : 0);
   w.varint(flags);
   w.unique(id);
@@ -290,7 +290,7 @@ function readTest(r: Reader, rel: string): TestSpec {
   const ranks = flags & FLAG_RANKS_NULL ? null : r.varint();
   const test: TestSpec = { id, label: '', file: rel, range, framework, ranks };
   if (flags & FLAG_GROUP) test.groupId = r.string();
-  test.label = flags & FLAG_LABEL ? r.string() : lastPart(id);
+  test.label = flags & FLAG_LABEL ? r.string() : testName(id);
   if (flags & FLAG_FILE) test.file = r.string();
   if (flags & FLAG_CLASS) test.className = r.string();
   if (flags & FLAG_REST) {
@@ -307,6 +307,3 @@ function pairs<T>(list: unknown, type: 'string' | 'boolean'): [string, T][] {
   return list as [string, T][];
 }
 
-function lastPart(id: string): string {
-  return id.slice(id.lastIndexOf('::') + 2);
-}

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assetDir } from '../assets';
-import type { FileDiscovery, Framework, MarkerDiagnostic, TestSpec } from '../types';
+import { testName, type FileDiscovery, type Framework, type MarkerDiagnostic, type TestSpec } from '../types';
 
 /** One item pytest collected, as the hook reports it (ids and files relative to the workspace folder). */
 export interface CollectedItem {
@@ -211,10 +211,9 @@ export function applyExact(file: FileDiscovery, collection: ExactCollection, mpi
     const known = byId.get(item.id);
     const stood = known ?? placeholders.find(p => covers(p.id, item.id));
     const { ranks, framework, dynamic } = itemRanks(item, mpiDefaultRanks);
-    const label = item.id.slice(item.id.lastIndexOf('::') + 2);
     const test: TestSpec = {
       id: item.id,
-      label,
+      label: testName(item.id),
       file: file.file,
       range: stood?.range ?? { line: item.line, column: 0, endLine: item.line, endColumn: 0 },
       framework,
