@@ -80,6 +80,8 @@ test('repeat of a test that hangs on some launches: grouped as a hang with its s
   assert.deepEqual(recv.iterations, [2]);
   const run = s.runs.find((r: { iteration: number }) => r.iteration === 2);
   assert.ok(run.faults.some((f: { kind: string; stack: unknown[] }) => f.kind === 'hang' && f.stack.length > 0), 'the hanging iteration keeps its stacks');
+  const frames = run.faults.flatMap((f: { stack: { file: string; line: number }[] }) => f.stack);
+  assert.ok(frames.some((fr: { file: string; line: number }) => fr.file === 'tests/test_flaky.py' && fr.line === 35), `the project's frames are named relative to it: ${JSON.stringify(frames)}`);
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', res.mark)), []);
 
   // The stored study charted again: one point per iteration, by outcome; the summary as the run prints it.

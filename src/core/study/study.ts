@@ -5,7 +5,8 @@
 import { allocationLabel, allocationSlots, type Allocation } from '../allocation/allocation';
 import type { ResolvedAllocation } from '../allocation/resolve';
 import type { DistestSettings } from '../settings';
-import type { TestResult, TestSpec } from '../types';
+import type { ProjectPaths } from '../projectPaths';
+import type { Fault, TestResult, TestSpec } from '../types';
 import { runSession, type SessionEvents, type SessionOptions } from '../run/session';
 import { defaultRankCounts, iterationKind, repeatProgress, scaleTable, summarizeRepeat, type Iteration, type RepeatSummary, type ScalePoint, type ScaleSample } from './stats';
 
@@ -75,6 +76,7 @@ async function onOneAllocation<T>(opts: StudyOptions, body: (alloc: Allocation, 
 /** One launch of `spec`: its result, body and wall time. */
 async function iterate(spec: TestSpec, opts: StudyOptions, fixed: SessionOptions['allocation'], label: IterationLabel, ranks?: number) {
   const events = opts.iterationEvents?.(label) ?? {};
+  let paths: ProjectPaths | undefined;
   const started = performance.now();
   const session = await runSession([spec], {
     root: opts.root,
@@ -82,7 +84,13 @@ async function iterate(spec: TestSpec, opts: StudyOptions, fixed: SessionOptions
     allocation: fixed,
     signal: opts.signal,
     overrides: { ...(ranks !== undefined ? { ranks } : {}), ...(opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : {}) },
-    events,
+    events: {
+      ...events,
+      placed: async (placement, placed) => {
+        paths = placed;
+        await events.placed?.(placement, placed);
+      },
+    },
   });
   const wallMs = performance.now() - started;
   const result = session.results[0];
@@ -93,10 +101,18 @@ async function iterate(spec: TestSpec, opts: StudyOptions, fixed: SessionOptions
     durationMs: result.durationMs,
     wallMs,
     messages: result.state === 'passed' ? [] : result.messages,
-    faults: result.faults ?? [],
+    faults: (result.faults ?? []).map(fault => (paths ? projectStack(fault, paths) : fault)),
   };
   await events.done?.(result, iteration);
   return { result, iteration };
+}
+
+/**
+ * A fault whose stack names the project's files relative to it, as results do: a study is kept and
+ * reopened later, maybe from a machine where the run root (a remote root, a node's path) means nothing.
+ */
+function projectStack(fault: Fault, paths: ProjectPaths): Fault {
+  return { ...fault, stack: fault.stack.map(frame => ({ ...frame, file: paths.workspaceFile(frame.file) ?? frame.file })) };
 }
 
 export interface RepeatRequest {
