@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { HostsAllocation, SlurmAllocation } from '../../src/core/allocation/allocation';
 import { detectMpi } from '../../src/core/allocation/mpi';
+import { discoverFolder } from '../../src/core/discovery/folder';
 import { runTests, type RunListener } from '../../src/core/run/run';
 import { Slurm, type SallocEvent } from '../../src/core/allocation/slurm';
 import { LocalHost } from '../../src/core/transport/local';
@@ -22,6 +23,7 @@ import { holdingProject, killCliMidRun } from './killedCli';
 import { processesWithEnv, waitUntilGone } from './procs';
 import { pythonOnPath } from './pythonOnPath';
 import { SETTING_DEFAULTS } from './runDefaults';
+import { packProject } from './packProject';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLUSTER = path.join(REPO, 'test/cluster');
@@ -289,6 +291,30 @@ test('slurm allocation: a segfault on the second node, its core found and read t
   } finally {
     removeCores();
   }
+});
+
+test('slurm allocation: a 2-rank and a 1-rank launch run side by side as job steps; results stay per test', async () => {
+  assert.ok(createdBySuite, 'needs the allocation of the previous test');
+  fs.mkdirSync(path.join(REPO, '.cache'), { recursive: true });
+  const root = packProject(path.join(REPO, '.cache'), {});
+  try {
+    const specs = (await discoverFolder(root, { launchers: [], mpiDefaultRanks: 2 })).flatMap(f => f.tests)
+      .filter(t => /test_(two|one)_(meets_(one|two)|after)$/.test(t.id));
+    assert.equal(specs.length, 4);
+    const runId = `pack${Date.now().toString(16)}`;
+    const notes: string[] = [];
+    const results = await runTests(specs, {
+      ...SETTING_DEFAULTS, root, alloc: createdBySuite, runId, timeoutMs: RUN_TIMEOUT_MS, parallelLaunches: 'auto', listener: { note: n => notes.push(n) },
+    });
+    // The meeting tests pass only if each launch saw the other's mark: the two steps ran at once.
+    assert.deepEqual(Object.fromEntries(results.map(r => [r.id.replace('tests/test_pack.py::', ''), r.state])),
+      { test_two_meets_one: 'passed', test_two_after: 'passed', test_one_meets_two: 'passed', test_one_after: 'passed' }, JSON.stringify(results.map(r => r.messages)));
+    assert.ok(notes.some(n => /^launch 2 \(\d ranks?: test_\w+.*\) runs beside launch 1 \(/.test(n)), notes.join('\n'));
+    assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId), 15_000), []);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  assert.deepEqual(await waitForNoStrays(15_000), []);
 });
 
 test('slurm allocation: the sweep reaches every node of the job', async () => {

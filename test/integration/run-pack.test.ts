@@ -11,74 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCliJson, type CliJsonRun } from './cliJson';
+import { packProject } from './packProject';
 import { processesMentioning, processesWithEnv, waitUntilGone } from './procs';
 
 const PYTHON = '/usr/bin/python3';
 
-const TEST_FILE = `import os, signal, time
-import pytest
-from mpi4py import MPI
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-WAIT = float(os.environ.get("PACK_WAIT", "30"))
-
-
-def mark(name):
-    with open(os.path.join(HERE, name), "w") as f:
-        f.write(repr(time.time()))
-
-
-def meet(mine, theirs):
-    mark(mine)
-    deadline = time.time() + WAIT
-    while not os.path.exists(os.path.join(HERE, theirs)):
-        assert time.time() < deadline, theirs + " never appeared: the other launch did not run alongside"
-        time.sleep(0.05)
-    if os.environ.get("PACK_SLOW"):
-        print("meeting done, sleeping", flush=True)
-        time.sleep(120)
-
-
-@pytest.mark.mpi(min_size=2)
-def test_two_meets_one():
-    if MPI.COMM_WORLD.rank == 0:
-        meet("two.started", "one.started")
-    MPI.COMM_WORLD.Barrier()
-
-
-@pytest.mark.mpi(min_size=2)
-def test_two_crashes():
-    if os.environ.get("PACK_CRASH") and MPI.COMM_WORLD.rank == 1:
-        os.kill(os.getpid(), signal.SIGSEGV)
-    MPI.COMM_WORLD.Barrier()
-
-
-@pytest.mark.mpi(min_size=2)
-def test_two_after():
-    assert MPI.COMM_WORLD.allreduce(1) == 2
-
-
-@pytest.mark.mpi(min_size=2)
-def test_two_fails():
-    assert MPI.COMM_WORLD.rank == 0, "rank 1 disagrees"
-
-
-def test_one_meets_two():
-    meet("one.started", "two.started")
-
-
-def test_one_after():
-    assert True
-`;
-
 function project(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-pack-'));
-  fs.mkdirSync(path.join(dir, '.vscode'));
-  fs.mkdirSync(path.join(dir, 'tests'));
   // Three slots: the 2-rank launch and the 1-rank launch fit side by side (this machine has 2 cores).
-  fs.writeFileSync(path.join(dir, '.vscode/settings.json'), JSON.stringify({ 'distest.local.slots': 3, 'distest.pytestArgs': ['-p', 'no:randomly'] }));
-  fs.writeFileSync(path.join(dir, 'tests/test_pack.py'), TEST_FILE);
-  return dir;
+  return packProject(os.tmpdir(), { 'distest.local.slots': 3 });
 }
 
 interface JsonTest { id: string; state: string; failedRanks: number[]; messages: { text: string }[] }

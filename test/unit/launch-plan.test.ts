@@ -343,6 +343,9 @@ test('slurm: srun into the job, labelled, pmix, environment exported; too many r
   assert.deepEqual(plan.skipped, [{ id: 't/a.py::t[8]', reason: 'needs 8 ranks, allocation slurm:5 has 4 tasks' }]);
   const one = planRun([spec('t/a.py::serial', 'pytest', 1)], { ...slurm, mpiPlugin: 'pmi2' }, OPTS);
   assert.deepEqual(one.steps[0].argv.slice(0, 11), ['srun', '--jobid=5', '--overlap', '-N', '1', '-n', '1', '--label', '--kill-on-bad-exit=1', '--export=ALL', '--mpi=pmi2']);
+  // Steps side by side share the job's CPUs (--overlap): none binds its ranks to the same first cores.
+  const packed = planRun([spec('t/b.py::m', 'pytest-mpi', 2)], slurm, { ...OPTS, concurrent: true });
+  assert.deepEqual(packed.steps[0].argv.slice(0, 12), ['srun', '--jobid=5', '--overlap', '-N', '2', '-n', '2', '--label', '--kill-on-bad-exit=1', '--export=ALL', '--mpi=pmix', '--cpu-bind=none']);
 });
 
 test('slurm and pbs: launcher templates are skipped with the reason', () => {

@@ -54,8 +54,9 @@ export interface PlanOptions {
   /** More variables for every rank (a Debug run's DISTEST_DEBUG_*), forwarded like the others. */
   extraEnv?: Record<string, string>;
   /**
-   * Launches may run side by side (distest.parallelLaunches): OpenMPI is told not to bind ranks to
-   * cores, since every mpirun would bind its ranks to the same first cores.
+   * Launches may run side by side (distest.parallelLaunches): OpenMPI and srun are told not to bind
+   * ranks to cores, since every mpirun would bind its ranks to the same first cores, and so would srun
+   * steps that share the job's CPUs (`--overlap`).
    */
   concurrent?: boolean;
 }
@@ -336,6 +337,7 @@ class PlanContext {
         const argv = [
           'srun', `--jobid=${alloc.jobId}`, '--overlap', '-N', String(Math.min(alloc.nodes, ranks)), '-n', String(ranks),
           '--label', '--kill-on-bad-exit=1', '--export=ALL', `--mpi=${alloc.mpiPlugin ?? 'pmix'}`,
+          ...(this.opts.concurrent ? ['--cpu-bind=none'] : []),
         ];
         return { argv, tagStyle: 'srun', env: this.baseEnv };
       }

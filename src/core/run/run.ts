@@ -280,17 +280,18 @@ class Run {
   }
 
   /**
-   * How many launches may run at once, on which slots. A Slurm or PBS job runs its launches one after
-   * another (srun steps on disjoint CPUs are not done yet), and so does a Debug run (one launch's ranks
-   * wait for their debugger clients).
+   * How many launches may run at once, on which slots. A Slurm job's slots are its tasks: its launches
+   * are job steps, which Slurm spreads over the job's nodes. A PBS job runs its launches one after
+   * another (PALS placement is untested here), and so does a Debug run (one launch's ranks wait for their
+   * debugger clients).
    */
   private scheduleLimits(): ScheduleLimits {
     const { alloc } = this.opts;
     const pools: SlotPool[] = alloc.kind === 'hosts'
       ? alloc.hosts.map(h => ({ name: h.name, slots: h.slots }))
-      : [{ name: alloc.host.name, slots: allocationSlots(alloc) }];
+      : [{ name: alloc.kind === 'slurm' ? `job ${alloc.jobId}` : alloc.host.name, slots: allocationSlots(alloc) }];
     const asked = this.opts.parallelLaunches ?? 1;
-    const sequential = alloc.kind === 'slurm' || alloc.kind === 'pbs' || this.opts.debug !== undefined;
+    const sequential = alloc.kind === 'pbs' || this.opts.debug !== undefined;
     const maxLaunches = sequential ? 1 : asked === 'auto' ? Math.max(1, allocationSlots(alloc)) : Math.max(1, Math.floor(asked));
     return { pools, maxLaunches };
   }
