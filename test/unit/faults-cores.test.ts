@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { coreNamePattern, parseCorePattern, withCoreLimit } from '../../src/core/faults/cores';
+import { coreNamePattern, parseCorePattern, runCoresFolder, withCoreLimit } from '../../src/core/faults/cores';
 
 test('core_pattern: files (relative, absolute, with specifiers) and pipes', () => {
   assert.deepEqual(parseCorePattern('core', false), { kind: 'file', pattern: 'core', usesPid: false });
@@ -25,4 +25,10 @@ test('core file names for a pid', () => {
 test('the core limit wrapper keeps argv as argv', () => {
   const argv = withCoreLimit(['/bin/sh', '-c', 'ulimit -Sc; printf "%s|" "$@"', 'x', 'a b', '$(id)', "'q'"]);
   assert.equal(execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' }), "unlimited\na b|$(id)|'q'|");
+});
+
+test('a run\'s cores folder: its start to the second, then the run id\'s first 8 characters as a plain name', () => {
+  const started = new Date('2026-12-06T02:44:56.123Z');
+  assert.equal(runCoresFolder('3f9a0c1d2e3f4a5b', started), '20261206T024456-3f9a0c1d');
+  assert.equal(runCoresFolder('../x y$z', started), '20261206T024456-___x_y_z');
 });

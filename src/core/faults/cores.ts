@@ -20,9 +20,12 @@ export interface CoreSettings {
   keepRuns: number;
 }
 
-/** A run's own cores folder, under `.distest/cores/` of the ranks' folder: names sort by start time. */
+/**
+ * A run's own cores folder, under `.distest/cores/` of the ranks' folder: names sort by start time, and
+ * hold only characters any file system and shell take, whatever run id a caller chose.
+ */
 export function runCoresFolder(runId: string, started = new Date()): string {
-  return `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '')}-${runId.slice(0, 8)}`;
+  return `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '')}-${runId.slice(0, 8).replace(/[^\w-]/g, '_')}`;
 }
 
 const GDB_TIMEOUT_MS = 60_000;
