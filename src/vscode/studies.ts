@@ -10,7 +10,7 @@ import { parseRankList, repeatProgress, scaleCsv, type Iteration } from '../core
 import { runRepeat, runScale, StudyError, type IterationLabel, type KeptLogs, type Study } from '../core/study/study';
 import { testName, type TestResult, type TestSpec } from '../core/types';
 import { editorSettings } from './settings';
-import { presentRanks, toTestMessage, type RunDeps } from './testRunner';
+import { logResult, presentRanks, toTestMessage, type RunDeps } from './testRunner';
 import type { FolderTestTree } from './testTree';
 
 type Kind = 'repeat' | 'scale';
@@ -159,6 +159,7 @@ export class Studies implements vscode.Disposable {
         if (failing || !problems.failing) this.deps.faults?.update(tree.itemId(result.id), result, fileUri);
         problems.failing ||= failing;
         const item = byId.get(result.id);
+        logResult(runLog, item?.id ?? result.id, result);
         const time = result.durationMs ? ` in ${ms(result.durationMs)}` : '';
         run.appendOutput(`distest: ${title}: ${result.state}${time}\r\n`, undefined, item);
         if (item && result.state !== 'passed') for (const m of result.messages) run.appendOutput(`  ${toTestMessage(m, fileUri).message.toString().split('\n')[0]}\r\n`, undefined, item);

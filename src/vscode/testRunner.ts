@@ -143,11 +143,8 @@ async function runFolder(deps: RunDeps, tree: FolderTestTree, items: vscode.Test
       ...presentRanks(run, byId, () => runLog),
       result: (result: TestResult) => {
         const item = byId.get(result.id);
-        runLog?.setTestStates(item?.id ?? result.id, rankStatesOf(result));
+        logResult(runLog, item?.id ?? result.id, result);
         deps.faults?.update(tree.itemId(result.id), result, fileUri);
-        for (const fault of result.faults ?? []) {
-          runLog?.append(fault.rank, 'stderr', `distest: ${fault.kind} on rank ${fault.rank} (${fault.host})${fault.signal ? ` ${fault.signal}` : ''}${fault.file ? ` at ${fault.file}:${fault.line}` : ''}`);
-        }
         if (item) report(run, item, result, fileUri);
       },
     };
@@ -171,6 +168,15 @@ export function presentRanks(run: vscode.TestRun, byId: ReadonlyMap<string, vsco
     launcher: text => run.appendOutput(`${rankPrefix(null)}${text}\r\n`),
     record: r => { if (r.kind === 'hello') runLog()?.setHost(r.rank, r.host, r.pid); },
   };
+}
+
+/** A test's result in the run's rank log: each rank's state (the view's passed, failed, crashed, hung) and a line per fault on its rank. */
+export function logResult(runLog: RunLog | undefined, itemId: string, result: TestResult): void {
+  if (!runLog) return;
+  runLog.setTestStates(itemId, rankStatesOf(result));
+  for (const fault of result.faults ?? []) {
+    runLog.append(fault.rank, 'stderr', `distest: ${fault.kind} on rank ${fault.rank} (${fault.host})${fault.signal ? ` ${fault.signal}` : ''}${fault.file ? ` at ${fault.file}:${fault.line}` : ''}`);
+  }
 }
 
 function report(run: vscode.TestRun, item: vscode.TestItem, result: TestResult, fileUri: (file: string) => vscode.Uri): void {
