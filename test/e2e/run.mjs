@@ -399,6 +399,12 @@ async function repeatOfACrashShowsItsStackAndRankLogs({ page }) {
   await page.locator('.tabs-container .tab', { hasText: '1.log' }).waitFor({ timeout: 15_000 });
   const log = await eventually(() => page.locator('.editor-instance .view-lines').first().innerText().catch(() => ''), t => t.includes('[r1'), 15_000);
   assert(log.includes('[r1'), `rank 1's log of iteration 2: ${log.slice(0, 300)}`);
+  // Its end names the fault, as a run's rank log does.
+  await page.locator('.editor-instance .view-lines').first().click();
+  await page.keyboard.press('Control+End');
+  const fault = /distest: (signal|core) on rank 1 \(\S+\) SIGSEGV at tests\/test_faults\.py:19/;
+  const end = await eventually(() => page.locator('.editor-instance .view-lines').first().innerText().catch(() => ''), t => fault.test(t), 15_000);
+  assert(fault.test(end), `the end of rank 1's log of iteration 2 names its fault: ${end.slice(-400)}`);
 }
 
 /** The workbench on the demo workspace with the Testing view expanded (a step run alone opens it). */
