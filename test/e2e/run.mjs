@@ -434,7 +434,14 @@ async function breakpointInTheTwoRankTest({ session, page }) {
   const source = fs.readFileSync(path.join(session.workspace, DEBUG_FILE), 'utf8').split('\n');
   const line = debugLine(source);
   await runCommand(page, 'Remove All Breakpoints');
-  await openFile(page, DEBUG_FILE, '');
+  // Any text will do (a failure peek may have scrolled the file), so the file's tab must be the active one:
+  // an editor an earlier step opened late (a rank log) can still take the front.
+  for (let attempt = 1; ; attempt++) {
+    await openFile(page, DEBUG_FILE, '');
+    const active = await page.locator('.tabs-container .tab.active', { hasText: path.basename(DEBUG_FILE) }).waitFor({ timeout: 5000 }).then(() => true, () => false);
+    if (active) break;
+    if (attempt === 3) throw new Error(`${DEBUG_FILE} did not become the active editor`);
+  }
   await page.keyboard.press('Escape');
   await page.keyboard.press('Control+G');
   await page.locator('.quick-input-widget input.input').fill(`:${line}`);
