@@ -25,7 +25,9 @@ export async function openFile(page, relPath, expectText) {
   const input = page.locator(QUICK_INPUT);
   await input.waitFor();
   await input.fill(relPath);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: relPath.split('/').pop() }).first().waitFor();
+  // Enter opens the focused row: until the list is filtered that is the most recent editor (in CI, a rank
+  // log an earlier step opened came back instead of the file).
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: relPath.split('/').pop() }).first().waitFor();
   await page.keyboard.press('Enter');
   await page.locator('.monaco-editor .view-lines', { hasText: expectText }).first().waitFor();
 }
