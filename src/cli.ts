@@ -287,8 +287,10 @@ function selectSpecs(specs: TestSpec[], selectors: string[]): { selected: TestSp
   return { selected: specs.filter(s => chosen.has(s.id)), unknown };
 }
 
-/** The folder (a first positional that is one), its settings, and the tests the other positionals select. */
-async function selectedTests(p: Parsed, one?: string): Promise<{ root: string; settings: DistestSettings; selected: TestSpec[]; selectors: string[] }> {
+interface CliProject { root: string; settings: DistestSettings; selectors: string[] }
+
+/** The folder (a first positional that is one), its settings, and the other positionals: the selectors. */
+function projectOf(p: Parsed, one?: string): CliProject {
   let root = process.cwd();
   let selectors = p.positionals;
   if (selectors.length && isDirectory(selectors[0]) && !selectors[0].includes('::')) {
@@ -296,11 +298,15 @@ async function selectedTests(p: Parsed, one?: string): Promise<{ root: string; s
     selectors = selectors.slice(1);
   }
   if (one && selectors.length !== 1) throw new UsageError(`${one} takes one test id, got ${selectors.length ? selectors.join(' ') : 'none'}`);
-  const settings = loadSettings(root);
+  return { root, settings: loadSettings(root), selectors };
+}
+
+/** The project's tests its selectors select (every test without selectors). */
+async function selectedTests({ root, settings, selectors }: CliProject): Promise<TestSpec[]> {
   const { specs } = await discover(root, settings);
   const { selected, unknown } = selectSpecs(specs, selectors);
   if (unknown.length) throw new UsageError(`no test matches ${unknown.join(', ')} under ${root} (see: distest list ${JSON.stringify(root)})`, false);
-  return { root, settings, selected, selectors };
+  return selected;
 }
 
 /** The settings with the flags that override them (`--mpiexec`, `--no-oversubscribe`). */
@@ -319,14 +325,16 @@ function cliAllocation(p: Parsed, settings: DistestSettings, pool: HostPool): Se
     nodes: numberFlag(p, '--nodes', { integer: true, min: 1 }), tasks: numberFlag(p, '--tasks', { integer: true, min: 1 }),
     minutes: numberFlag(p, '--time', { integer: true, min: 1 }), partition: stringFlag(p, '--partition'), account: stringFlag(p, '--account'),
   };
-  return {
-    label: formatAllocationSpec(spec),
-    resolve: signal => resolveAllocation(spec, allocationContext(settings, pool, stringFlag(p, '--python')), {
-      signal,
-      onProgress: text => process.stderr.write(`distest: ${text}\n`),
-      request,
-    }),
-  };
+  const resolve = (signal?: AbortSignal) => resolveAllocation(spec, allocationContext(settings, pool, stringFlag(p, '--python')), {
+    signal,
+    onProgress: text => process.stderr.write(`distest: ${text}\n`),
+    request,
+  });
+  // This machine (its python, cores and mpirun --version) is looked at now, beside discovery: nothing
+  // there is created that would need undoing if the command stops before its run.
+  const early = spec.kind === 'local' ? resolve() : undefined;
+  early?.catch(() => undefined);
+  return { label: formatAllocationSpec(spec), resolve: signal => early ?? resolve(signal) };
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -334,13 +342,16 @@ async function runCommand(args: string[]): Promise<number> {
   const ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
   const jobs = numberFlag(p, '--jobs', { integer: true, min: 1 });
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
-  const { root, settings, selected } = await selectedTests(p);
+  const project = projectOf(p);
+  const { root, settings } = project;
   const json = p.flags.has('--json');
   const debug = debugFlags(p, settings);
 
   const pool = cliHostPool();
   const stop = stopOnSignals();
   const runSettings = cliRunSettings(p, settings);
+  const allocation = cliAllocation(p, runSettings, pool);
+  const selected = await selectedTests(project);
   const junitPath = stringFlag(p, '--junit');
   // The report goes out when the tests end, while the end-of-run sweep still runs; `--json`'s
   // `cleanup` (what the sweep killed) closes the document once the sweep is done.
@@ -351,7 +362,7 @@ async function runCommand(args: string[]): Promise<number> {
   const session = await runSession(selected, {
     root,
     settings: runSettings,
-    allocation: cliAllocation(p, runSettings, pool),
+    allocation,
     overrides: { ranks: ranksOverride, timeoutSeconds: timeoutS, jobs, ...(debug ? { debug: debug.request } : {}) },
     signal: stop.signal,
     events: {
@@ -394,7 +405,9 @@ async function studyCommand(kind: 'repeat' | 'scale', args: string[]): Promise<n
     ranksOverride = numberFlag(p, '--ranks', { integer: true, min: 1 });
   }
   const timeoutS = numberFlag(p, '--timeout', { integer: false, min: 0.1 });
-  const { root, settings, selected, selectors } = await selectedTests(p, kind);
+  const project = projectOf(p, kind);
+  const { root, settings, selectors } = project;
+  const selected = await selectedTests(project);
   if (kind === 'repeat' && selected.length !== 1) throw new UsageError(`repeat runs one test; ${selectors[0]} matches ${selected.length}: ${selected.slice(0, 4).map(s => s.id).join(', ')}${selected.length > 4 ? ', …' : ''}`, false);
   const pool = cliHostPool();
   const stop = stopOnSignals();

@@ -11,7 +11,7 @@ import { runTests, type RunOptions } from '../../src/core/run/run';
 import { runSession } from '../../src/core/run/session';
 import { defaultSettings } from '../../src/core/settings';
 import { LocalHost } from '../../src/core/transport/local';
-import type { ExecResult } from '../../src/core/transport/host';
+import type { KilledProcess } from '../../src/core/transport/host';
 import type { SweepResult } from '../../src/core/faults/sweep';
 import type { TestResult, TestSpec } from '../../src/core/types';
 import { processesWithEnv, waitUntilGone } from './procs';
@@ -155,15 +155,32 @@ test('a detached daemon a passing test leaves is swept', async () => {
   assert.ok(cleanup[0].killed.length >= 2, `killed ${JSON.stringify(cleanup[0].killed)}`);
 });
 
-/** This machine, where the end-of-run sweep (the one command that SIGKILLs) takes `delayMs` longer. */
+test('the sweep of this machine kills the processes that carry the run id, and no other (nor one whose id only starts with it)', async () => {
+  const runId = `sweep${process.pid}`;
+  const start = (env: Record<string, string>) => spawn('sleep', ['60'], { env: { ...process.env, ...env }, detached: true, stdio: 'ignore' });
+  const ours = [start({ DISTEST_RUN_ID: runId }), start({ FIRST: 'x', DISTEST_RUN_ID: runId, LAST: 'y' })];
+  const others = [start({ DISTEST_RUN_ID: `${runId}0` }), start({ OTHER_RUN_ID: runId }), start({ NOTE: `DISTEST_RUN_ID=${runId}x` })];
+  try {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    const killed = await new LocalHost().killCarrying(`DISTEST_RUN_ID=${runId}`);
+    assert.deepEqual(killed.map(k => k.pid).sort(), ours.map(p => p.pid).sort());
+    assert.ok(killed.every(k => k.command === 'sleep 60'), JSON.stringify(killed));
+    assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId), 5000), []);
+    assert.ok(others.every(p => p.exitCode === null && p.signalCode === null), 'the other processes still run');
+  } finally {
+    for (const p of [...ours, ...others]) p.kill('SIGKILL');
+  }
+});
+
+/** This machine, where the end-of-run sweep takes `delayMs` longer. */
 class SlowSweepHost extends LocalHost {
   constructor(private readonly delayMs: number) {
     super();
   }
 
-  override async exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult> {
-    if (argv.some(arg => arg.includes('signal.SIGKILL'))) await new Promise(resolve => setTimeout(resolve, this.delayMs));
-    return super.exec(argv, opts);
+  override async killCarrying(entry: string): Promise<KilledProcess[]> {
+    await new Promise(resolve => setTimeout(resolve, this.delayMs));
+    return super.killCarrying(entry);
   }
 }
 

@@ -179,6 +179,12 @@ export class FolderCache {
     return false;
   }
 
+  /** Whether the cache file holds discoveries for this folder (it is read once, here or later). */
+  holdsEntries(): boolean {
+    this.load();
+    return this.entries.size > 0;
+  }
+
   /** Every kept discovery in path order, unchecked against the disk. */
   listing(): FileDiscovery[] {
     this.load();

@@ -41,14 +41,41 @@ export interface DiscoverFolderOptions {
 
 /** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
 export async function findTestFiles(root: string, config: DiscoveryConfig, parser?: PythonTestParser): Promise<string[]> {
-  const python = parser ?? (await PythonTestParser.create());
+  const python = new ParserOnDemand(parser);
   const rules = loadPytestRules(path.resolve(root));
   const modules = new ProjectModules(python, rules, compileConfig(config));
   try {
-    return (await walkProject(rules, config, async () => modules)).files;
+    return (await walkProject(rules, config, modules, () => python.ready())).files;
   } finally {
     modules.dispose();
-    if (!parser) python.dispose();
+    python.dispose();
+  }
+}
+
+/**
+ * The parser a discovery may need, loaded when first asked for (`ready`): a folder whose files all come
+ * from the cache parses nothing, and its discovery never loads the wasm. Parsing before `ready` resolved
+ * is a bug of the caller, said as such.
+ */
+class ParserOnDemand {
+  private loading?: Promise<PythonTestParser>;
+  private loaded?: PythonTestParser;
+
+  /** `given`: the caller's parser (or its loading), which the caller disposes. */
+  constructor(private readonly given?: PythonTestParser | Promise<PythonTestParser>) {}
+
+  ready(): Promise<PythonTestParser> {
+    this.loading ??= Promise.resolve(this.given ?? PythonTestParser.create()).then(parser => (this.loaded = parser));
+    return this.loading;
+  }
+
+  parseKept(text: string): ReturnType<PythonTestParser['parseKept']> {
+    if (!this.loaded) throw new Error('discovery parsed a module before its parser loaded');
+    return this.loaded.parseKept(text);
+  }
+
+  dispose(): void {
+    if (!this.given) void this.loading?.then(parser => parser.dispose(), () => undefined);
   }
 }
 
@@ -63,18 +90,17 @@ export async function findTestFiles(root: string, config: DiscoveryConfig, parse
 export async function discoverFolder(root: string, config: DiscoveryConfig, parser?: PythonTestParser | Promise<PythonTestParser>, options: DiscoverFolderOptions = {}): Promise<FileDiscovery[]> {
   const absoluteRoot = path.resolve(root);
   const rules = loadPytestRules(absoluteRoot);
-  // The parser loads while the folder is walked (the caller's too, when it is still loading).
-  const loading = parser ? Promise.resolve(parser) : PythonTestParser.create();
-  const ready = loading.then(python => new ProjectModules(python, rules, compileConfig(config)));
-  let modules: ProjectModules | undefined;
+  const cache = options.cache?.folder(absoluteRoot, cacheKey(config, rules));
+  const python = new ParserOnDemand(parser);
+  // Without entries in the cache the files will be parsed: the parser loads while the folder is walked.
+  if (!cache?.holdsEntries()) void python.ready().catch(() => undefined);
+  let modules: ProjectModules | undefined = new ProjectModules(python, rules, compileConfig(config));
   try {
-    const walked = await walkProject(rules, config, () => ready);
-    modules = await ready;
+    const walked = await walkProject(rules, config, modules, () => python.ready());
     // A folder below with a configuration file of its own is a test root of its own (see nestedRoots).
     const nested = nestedRoots(walked.nestedConfigs, absoluteRoot);
     const below = (rel: string) => nested.some(dir => rel.startsWith(`${dir}/`));
     const files = nested.length ? walked.files.filter(f => !below(f)) : walked.files;
-    const cache = options.cache?.folder(absoluteRoot, cacheKey(config, rules));
     const prefix = absoluteRoot.endsWith('/') ? absoluteRoot : `${absoluteRoot}/`;
     const reused = new Map<string, FileDiscovery>();
     let todo = files;
@@ -96,16 +122,17 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     const helpers = options.workerScript && todo.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
     const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer, cache: cache !== undefined };
     const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results, facts => cache?.addFacts(facts)));
-    const python = await loading;
+    // The caller's parser stays with the folder (below), so it is made ready even when nothing is parsed now.
+    const loaded = todo.length || parser ? await python.ready() : undefined;
     const context = contextOf(modules);
     const keep = cache !== undefined;
-    for (let index = Atomics.add(claimed, 0, 1); index < chunks.length; index = Atomics.add(claimed, 0, 1)) {
-      results[index] = discoverFiles(python, absoluteRoot, chunks[index], config, context, keep);
+    for (let index = Atomics.add(claimed, 0, 1); loaded && index < chunks.length; index = Atomics.add(claimed, 0, 1)) {
+      results[index] = discoverFiles(loaded, absoluteRoot, chunks[index], config, context, keep);
       await new Promise(resolve => setImmediate(resolve));
     }
     await Promise.all(helping);
     // A helper that failed to start or died leaves the chunks it had claimed to this thread.
-    for (let index = 0; index < chunks.length; index++) results[index] ??= discoverFiles(python, absoluteRoot, chunks[index], config, context, keep);
+    for (let index = 0; loaded && index < chunks.length; index++) results[index] ??= discoverFiles(loaded, absoluteRoot, chunks[index], config, context, keep);
     let found = (results as ChunkResult[]).flatMap(r => r.files);
     if (cache) {
       for (const { files: discoveries, reads } of results as ChunkResult[]) if (reads) discoveries.forEach((discovery, i) => cache.put(discovery, reads[i]));
@@ -118,9 +145,9 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
         found = files.flatMap(file => reused.get(file) ?? []);
       }
     }
-    if (parser) {
+    if (loaded && parser) {
       const kept = modules;
-      rememberFolder({ root: absoluteRoot, config, parser: python, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
+      rememberFolder({ root: absoluteRoot, config, parser: loaded, context, cache, collects: collectsFile(kept), dispose: () => kept.dispose(), nestedRoots: nested });
       modules = undefined;
     }
     const own = mergeExtra(found, [...rules.diagnostics, ...walked.diagnostics.filter(d => !below(d.file))]);
@@ -129,9 +156,8 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     for (const dir of nested) inner.push(...(await discoverFolder(path.join(absoluteRoot, dir), config, parser, options)).map(f => underTestRoot(f, dir)));
     return [...own, ...inner].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   } finally {
-    if (modules) modules.dispose();
-    else if (!parser) (await ready.catch(() => undefined))?.dispose();
-    if (!parser) await loading.then(p => p.dispose(), () => undefined);
+    modules?.dispose();
+    python.dispose();
   }
 }
 
@@ -208,9 +234,10 @@ const NO_LISTS: IgnoreLists = { paths: new Set(), globs: [] };
  * Walks the starting points as pytest's Session does: norecursedirs, `__pycache__`, virtualenvs,
  * --ignore / --ignore-glob and the closest conftest.py's collect_ignore / collect_ignore_glob; files by
  * python_files (or a launcher glob); files named as starting points always. The directory walk runs
- * while the parser loads (`modulesReady`); collect_ignore is applied after, which prunes the same folders.
+ * while the parser may still load; collect_ignore is applied after (once `parserReady`, as are the
+ * conftest.py files' hooks), which prunes the same folders.
  */
-async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesReady: () => Promise<ProjectModules>): Promise<Walked> {
+async function walkProject(rules: PytestRules, config: DiscoveryConfig, modules: ProjectModules, parserReady: () => Promise<unknown>): Promise<Walked> {
   const compiled = compileRules(rules);
   const compiledConfig = compileConfig(config);
   const listings = new Map<string, string[]>();
@@ -233,7 +260,6 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
     }
     await walkFolder(arg, rules, compiled, compiledConfig, listings, candidates, nested);
   }
-  const modules = await modulesReady();
   for (const [dir, names] of listings) modules.primeListing(dir, names);
   const diagnostics: MarkerDiagnostic[] = [];
   const ignored = new IgnoreChecker(modules, diagnostics);
@@ -241,6 +267,7 @@ async function walkProject(rules: PytestRules, config: DiscoveryConfig, modulesR
   // conftest.py is parsed here only when it mentions what the walk needs of it.
   const conftests = new Set(modules.conftestFiles(rules.root));
   for (const [dir, names] of listings) if (names.includes('conftest.py')) for (const file of modules.conftestFiles(dir)) conftests.add(file);
+  if (conftests.size) await parserReady();
   const ignoring = [...conftests].some(file => modules.textOf(file).includes('collect_ignore'));
   const files: string[] = [];
   const prefix = rules.root.endsWith('/') ? rules.root : `${rules.root}/`;

@@ -1,7 +1,7 @@
 // The last line of cleanup: after the launcher's tree is gone, any process still carrying this run's
 // id (a daemon a test detached, a child reparented to init) is killed. Runs on every node of the
 // allocation (nodes.ts) as a small stdlib Python program, so it works wherever the ranks ran.
-import type { CommandRunner } from '../transport/host';
+import type { CommandRunner, KilledProcess } from '../transport/host';
 
 /** Set in every launch's environment and never removed (the agent drops DISTEST_TOKEN from its own). */
 export const RUN_ID_VARIABLE = 'DISTEST_RUN_ID';
@@ -17,7 +17,7 @@ def ours(pid):
         return wanted in f.read().split(b"\\0")
 `;
 
-export interface SweepResult { host: string; killed: { pid: number; command: string }[]; problem?: string }
+export interface SweepResult { host: string; killed: KilledProcess[]; problem?: string }
 
 const SWEEP_SCRIPT = `
 import json, os, signal, sys, time
@@ -48,6 +48,8 @@ print(json.dumps([{"pid": int(p), "command": c} for p, c in killed.items()]))
 /** Kills every process on `host` whose environment has DISTEST_RUN_ID=`runId`; says what it killed. */
 export async function sweepRun(host: CommandRunner, python: string, runId: string): Promise<SweepResult> {
   if (!/^[0-9a-zA-Z_-]+$/.test(runId)) return { host: host.name, killed: [], problem: `not sweeping: run id ${JSON.stringify(runId)} is not a plain token` };
+  // This machine is swept from here: a python started for it costs more than the whole sweep.
+  if (host.killCarrying) return { host: host.name, killed: await host.killCarrying(`${RUN_ID_VARIABLE}=${runId}`) };
   const res = await host.exec([python, '-c', SWEEP_SCRIPT, runId], { timeoutMs: 15_000 });
   try {
     return { host: host.name, killed: JSON.parse(res.stdout) as SweepResult['killed'] };

@@ -57,10 +57,18 @@ export interface Host {
  * What running short commands on a machine takes. Every Host is one; so is a node reached through
  * another host (relay.ts), which has no streams, files or ports of its own.
  */
+/** A process a sweep killed, with its command line. */
+export interface KilledProcess { pid: number; command: string }
+
 export interface CommandRunner {
   readonly name: string;
   exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
   which(cmd: string): Promise<string | null>;
+  /**
+   * Kills every process here whose environment holds `entry` (NAME=value) and says which, without
+   * starting a program to do it; only where this process can read the machine's /proc itself.
+   */
+  killCarrying?(entry: string): Promise<KilledProcess[]>;
 }
 
 /** `command -v` run on the machine itself: the absolute path of `cmd` there, or null. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { collectOutput, type ExecResult, type ExitStatus, type Host, type RunningProcess, type StreamOptions } from './host';
+import { collectOutput, type ExecResult, type ExitStatus, type Host, type KilledProcess, type RunningProcess, type StreamOptions } from './host';
 
 /** How long a process tree gets to honour SIGTERM before everything left of it is SIGKILLed. */
 export const KILL_GRACE_MS = 3000;
@@ -42,6 +42,57 @@ export class LocalHost implements Host {
 
   writeFile(file: string, data: Buffer | string): Promise<void> {
     return fs.promises.writeFile(file, data);
+  }
+
+  async killCarrying(entry: string): Promise<KilledProcess[]> {
+    const wanted = Buffer.from(entry);
+    const spared = new Set([process.pid]);
+    const killed = new Map<number, string>();
+    // A process may fork while a pass runs: passes go on until one finds nothing (at most five).
+    for (let pass = 0; pass < 5; pass++) {
+      let found = 0;
+      for (const pid of processIds()) {
+        if (spared.has(pid) || !carries(pid, wanted)) continue;
+        const command = commandLine(pid);
+        if (!signalPid(pid, 'SIGKILL')) continue;
+        found++;
+        killed.set(pid, command);
+      }
+      if (!found) break;
+      await sleep(50);
+    }
+    return [...killed].map(([pid, command]) => ({ pid, command }));
+  }
+}
+
+function processIds(): number[] {
+  try {
+    return fs.readdirSync('/proc').filter(e => /^\d+$/.test(e)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Whether the process's environment holds `entry` as one whole NAME=value (unreadable: no). */
+function carries(pid: number, entry: Buffer): boolean {
+  let environ: Buffer;
+  try {
+    environ = fs.readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return false;
+  }
+  for (let at = environ.indexOf(entry); at >= 0; at = environ.indexOf(entry, at + 1)) {
+    const end = at + entry.length;
+    if ((at === 0 || environ[at - 1] === 0) && (end === environ.length || environ[end] === 0)) return true;
+  }
+  return false;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`).toString('utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
   }
 }
 
@@ -125,7 +176,7 @@ live=""
 while read -r op group run; do
   case $op in
     +) live="$live $group:$run" ;;
-    -) live=$(printf '%s\\n' $live | grep -v "^$group:" | tr '\\n' ' ') ;;
+    -) kept=""; for entry in $live; do case $entry in "$group":*) ;; *) kept="$kept $entry" ;; esac; done; live=$kept ;;
   esac
 done
 [ -z "$live" ] && exit 0
@@ -180,11 +231,13 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals): void {
+/** False when the process is already gone (or not ours to signal). */
+function signalPid(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(pid, signal);
+    return true;
   } catch {
-    // Already gone.
+    return false;
   }
 }
 
@@ -226,18 +279,12 @@ function procState(pid: number): string | undefined {
 
 /** Every live descendant of `root` (Linux /proc; elsewhere the process group has to do). */
 export function descendants(root: number): number[] {
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc').filter(e => /^\d+$/.test(e));
-  } catch {
-    return [];
-  }
   const children = new Map<number, number[]>();
-  for (const entry of entries) {
-    const stat = readStat(entry);
+  for (const pid of processIds()) {
+    const stat = readStat(String(pid));
     if (!stat) continue;
     const list = children.get(stat.ppid) ?? [];
-    list.push(Number(entry));
+    list.push(pid);
     children.set(stat.ppid, list);
   }
   const found: number[] = [];

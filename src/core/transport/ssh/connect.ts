@@ -2,7 +2,7 @@
 // no ProxyJump: each next hop is a direct-tcpip channel of the previous client, used as the socket).
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Client, utils, type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import type { AnyAuthMethod, AuthenticationType, Client, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { appendKnownHost, checkHostKey, fingerprintSha256, knownHostName, keyTypeOf, knownKeyTypes, refusedHostKeyMessage } from './knownHosts';
 import { resolveSshHost, type SshConfigSource, type SshHostConfig } from './config';
 
@@ -40,6 +40,12 @@ export interface SshLink {
   hops: Client[];
   target: SshHostConfig;
   close(): void;
+}
+
+/** ssh2 (and the ciphers it sets up) loads at the first connection: a run on this machine never pays for it. */
+function ssh2(): typeof import('ssh2') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('ssh2') as typeof import('ssh2');
 }
 
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
@@ -113,7 +119,7 @@ function connectHop(hop: SshHostConfig, sock: Readable | undefined, opts: SshCon
     },
   };
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new (ssh2().Client)();
     client.once('ready', () => {
       // Many small request/reply exchanges: without this, Nagle + delayed ACKs add ~40 ms to each.
       if (!sock) client.setNoDelay(true);
@@ -205,7 +211,7 @@ class AuthSequence {
       this.opts.log?.(`ssh: cannot read identity file ${file}: ${(err as Error).message}`);
       return undefined;
     }
-    const plain = utils.parseKey(data);
+    const plain = ssh2().utils.parseKey(data);
     if (!(plain instanceof Error)) return { type: 'publickey', username: this.hop.user, key: plain };
     if (!/passphrase|encrypted/i.test(plain.message)) {
       this.opts.log?.(`ssh: cannot use identity file ${file}: ${plain.message}`);
@@ -214,14 +220,14 @@ class AuthSequence {
     const storeKey = `passphrase:${file}`;
     const stored = await this.opts.secrets?.get(storeKey);
     if (stored !== undefined) {
-      const parsed = utils.parseKey(data, stored);
+      const parsed = ssh2().utils.parseKey(data, stored);
       if (!(parsed instanceof Error)) return { type: 'publickey', username: this.hop.user, key: parsed };
       await this.opts.secrets?.delete(storeKey);
     }
     if (!this.opts.askSecret) throw new SshRefusedError(`identity file ${file} is encrypted and there is no way to ask for its passphrase here; add it to ssh-agent`);
     const answer = await this.opts.askSecret({ kind: 'passphrase', host: this.hop.alias, keyFile: file });
     if (!answer) return undefined;
-    const parsed = utils.parseKey(data, answer.value);
+    const parsed = ssh2().utils.parseKey(data, answer.value);
     if (parsed instanceof Error) throw new SshRefusedError(`wrong passphrase for identity file ${file}`);
     if (answer.remember) await this.opts.secrets?.set(storeKey, answer.value);
     return { type: 'publickey', username: this.hop.user, key: parsed };
