@@ -278,11 +278,19 @@ async function faultsShowInProblemsAtTheirLines({ session, page }) {
   await runCommand(page, 'Focus on Problems View');
   const problemRows = () => page.locator('.markers-panel .monaco-list-row').allInnerTexts().then(t => t.map(x => x.replace(/\s+/g, ' ')), () => []);
   const found = fault => rows => rows.some(r => r.includes(fault[0]) && r.includes(fault[2]) && r.includes(`Ln ${fault[1]},`));
+  // The Problems list renders only the rows in view: each fault's are filtered to by its test's name, so
+  // other steps' Problems above them cannot push them out of the panel.
+  const filter = page.locator('.panel .viewpane-filter input:visible').first();
   for (const fault of faults) {
+    await filter.fill(fault[0]);
     const rows = await eventually(problemRows, found(fault));
     assert(found(fault)(rows), `no problem "${fault[2]}" for ${fault[0]} at line ${fault[1]}; Problems shows: ${rows.join(' | ').slice(0, 600)}`);
+    if (fault === faults[faults.length - 1]) {
+      await page.waitForTimeout(500); // the filter applies after a pause in typing
+      await page.screenshot({ path: path.join(shotsDir, 'ui-fault-problems.png') });
+    }
   }
-  await page.screenshot({ path: path.join(shotsDir, 'ui-fault-problems.png') });
+  await filter.fill('');
 }
 
 /** The study webview's frame (an editor webview: its inner frame holds #root). */
