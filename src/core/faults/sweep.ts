@@ -1,6 +1,7 @@
 // The last line of cleanup: after the launcher's tree is gone, any process still carrying this run's
 // id (a daemon a test detached, a child reparented to init) is killed. Runs on every node of the
-// allocation (nodes.ts) as a small stdlib Python program, so it works wherever the ranks ran.
+// allocation (nodes.ts) as a small stdlib Python program, so it works wherever the ranks ran; this
+// machine, whose /proc this process reads, is swept from here (LocalHost.killCarrying).
 import type { CommandRunner, KilledProcess } from '../transport/host';
 
 /** Set in every launch's environment and never removed (the agent drops DISTEST_TOKEN from its own). */

@@ -53,13 +53,13 @@ export interface Host {
   connect?(): Promise<void>;
 }
 
+/** A process a sweep killed, with its command line. */
+export interface KilledProcess { pid: number; command: string }
+
 /**
  * What running short commands on a machine takes. Every Host is one; so is a node reached through
  * another host (relay.ts), which has no streams, files or ports of its own.
  */
-/** A process a sweep killed, with its command line. */
-export interface KilledProcess { pid: number; command: string }
-
 export interface CommandRunner {
   readonly name: string;
   exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;

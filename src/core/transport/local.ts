@@ -46,13 +46,12 @@ export class LocalHost implements Host {
 
   async killCarrying(entry: string): Promise<KilledProcess[]> {
     const wanted = Buffer.from(entry);
-    const spared = new Set([process.pid]);
     const killed = new Map<number, string>();
     // A process may fork while a pass runs: passes go on until one finds nothing (at most five).
     for (let pass = 0; pass < 5; pass++) {
       let found = 0;
       for (const pid of processIds()) {
-        if (spared.has(pid) || !carries(pid, wanted)) continue;
+        if (pid === process.pid || !carries(pid, wanted)) continue;
         const command = commandLine(pid);
         if (!signalPid(pid, 'SIGKILL')) continue;
         found++;
