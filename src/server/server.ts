@@ -161,8 +161,8 @@ class DiscoveryServer {
     for (const gone of before.keys()) this.sendTests(folder, gone, []);
   }
 
-  private sendTests(folder: Folder, file: string, tests: TestSpec[]): void {
-    this.connection.sendNotification(TestsChanged, { folderUri: folder.uri, file, uri: this.documentUri(folder.path, file), tests });
+  private sendTests(folder: Folder, file: string, tests: TestSpec[], uri = this.documentUri(folder.path, file)): void {
+    this.connection.sendNotification(TestsChanged, { folderUri: folder.uri, file, uri, tests });
   }
 
   private async scanFolder(folder: Folder, cache: DiscoveryCache | undefined): Promise<FileDiscovery[]> {
@@ -320,7 +320,7 @@ class DiscoveryServer {
     if (!known) this.knownFiles.set(located.folder.uri, (known = new Set()));
     if (discovery) known.add(located.rel);
     else known.delete(located.rel);
-    this.connection.sendNotification(TestsChanged, { folderUri: located.folder.uri, file: located.rel, uri, tests: discovery?.tests ?? [] });
+    this.sendTests(located.folder, located.rel, discovery?.tests ?? [], uri);
     this.publishDiagnostics(uri, discovery?.diagnostics ?? []);
   }
 

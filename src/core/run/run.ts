@@ -17,6 +17,7 @@ import { LauncherBanners } from '../ranks/launcherBanners';
 import { rankProblem } from '../ranks/rankProblems';
 import { ProjectPaths } from '../projectPaths';
 import type { AgentRecord, TestResult, TestSpec } from '../types';
+import type { ExitStatus } from '../transport/host';
 import { formatRankSelection, type DebugEndpoint, type DebugRequest } from '../debug/request';
 import { DebugLaunch } from '../debug/launch';
 
@@ -127,6 +128,12 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
 }
 
 interface Queued extends Job { step: LaunchStep }
+
+/** How a launch ended on distest's side: cancelled, or killed at a test's time limit (`timeoutMs`, the limit that expired). */
+interface LaunchEnding { cancelled: boolean; timedOut: boolean; timeoutMs?: number }
+
+/** What a launch's streams said, as its outcome needs it; `end` flushes a banner still being gathered. */
+interface LaunchLog { records: AgentRecord[]; startedOn: Map<string, Set<number>>; launcherText(): string; end(): void }
 
 interface StepRun {
   results: TestResult[];
@@ -317,13 +324,7 @@ class Run {
 
   private async runStep(step: LaunchStep, index: number): Promise<StepRun> {
     const { alloc, signal } = this.opts;
-    let timeoutMs = this.opts.timeoutMs;
-    const { cores } = this.opts;
-    const faults = new StepFaults({
-      nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget, coresFolder: this.coresFolder,
-      defaultMs: timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
-      testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
-    });
+    const faults = this.stepFaults(step);
     if (step.note) this.listener.note?.(`launch ${index + 1}: ${step.note}`);
     const streams = new RankStreams({
       token: this.token,
@@ -331,7 +332,6 @@ class Run {
       // Without a launcher there is one rank, and everything it prints is rank 0's.
       ...(step.tagStyle === 'none' && step.ranks === 1 ? { rank: 0 } : {}),
     });
-    const records: AgentRecord[] = [];
     // A Debug run: the ranks' debugger endpoints, relayed here; a rank that cannot be debugged ends the launch.
     let debugFailure: string | undefined;
     let failLaunch = (reason: string) => { debugFailure ??= reason; };
@@ -350,11 +350,62 @@ class Run {
       release: reason => faults.release(reason),
       fail: reason => failLaunch(reason),
     }) : undefined;
+    const log = this.listen(streams, index, faults, debug, path.basename(step.argv[0] ?? 'launcher'));
+
+    // A launcher that does not exist is left unwrapped, so the spawn error names it rather than sh's 127.
+    const wrap = this.opts.cores.enable && (await alloc.host.which(step.argv[0])) !== null;
+    const proc = alloc.host.stream(wrap ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
+    proc.onStdout(b => streams.write('stdout', b));
+    proc.onStderr(b => streams.write('stderr', b));
+    const ending: LaunchEnding = { cancelled: false, timedOut: false, timeoutMs: this.opts.timeoutMs };
+    const onAbort = () => {
+      ending.cancelled = true;
+      void proc.kill();
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    failLaunch = reason => {
+      if (debugFailure !== undefined) return;
+      debugFailure = reason;
+      void proc.kill();
+    };
+    if (debugFailure !== undefined) void proc.kill();
+    // The stacks are captured before the kill: a dead rank has none to give.
+    const stopWatch = faults.watch(expiry => {
+      ending.timedOut = true;
+      ending.timeoutMs = expiry.limitMs;
+      void proc.kill();
+    });
+    const status = await proc.exited;
+    stopWatch();
+    signal?.removeEventListener('abort', onAbort);
+    // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
+    if (ending.cancelled || ending.timedOut || debugFailure !== undefined) await proc.kill();
+    await debug?.close();
+    streams.end();
+    log.end();
+    if (debugFailure !== undefined) this.debugFailure = debugFailure;
+    return this.settle(step, status, { ...ending, debugFailure }, log, faults);
+  }
+
+  /** The launch's fault watcher: hangs, crashes and cores of its ranks. */
+  private stepFaults(step: LaunchStep): StepFaults {
+    const { alloc, cores } = this.opts;
+    return new StepFaults({
+      nodes: this.nodes, runId: this.runId, python: alloc.python, paths: this.opts.paths ?? new ProjectPaths(this.opts.root), cwd: step.cwd, cores, coreBudget: this.coreBudget, coresFolder: this.coresFolder,
+      defaultMs: this.opts.timeoutMs, silenceMs: this.opts.silenceMs, nativeStacks: this.opts.nativeStacks ?? false, singleRank: step.tagStyle === 'none' && step.ranks === 1,
+      testLimitMs: id => { const s = this.specsById.get(id)?.timeoutSeconds; return s ? s * 1000 : undefined; },
+    });
+  }
+
+  /** Follows a launch's streams: its records and lines to the faults, the debugger and the listener, kept for its outcome. */
+  private listen(streams: RankStreams, index: number, faults: StepFaults, debug: DebugLaunch | undefined, launcher: string): LaunchLog {
+    const records: AgentRecord[] = [];
     // Ranks that started each test: a test only some ranks reached is a victim of the one the others
     // are stuck or died in, so it counts as not started and is rerun by the isolation above.
     const startedOn = new Map<string, Set<number>>();
     const launcherLines: string[] = [];
-    const banners = new LauncherBanners(path.basename(step.argv[0] ?? 'launcher'));
+    const banners = new LauncherBanners(launcher);
     const showLauncher = (texts: string[]) => { for (const text of texts) this.listener.launcher?.(text, index); };
     streams.onRecord(r => {
       faults.record(r);
@@ -379,45 +430,17 @@ class Run {
       }
       this.listener.output?.({ ...line, step: index });
     });
+    return { records, startedOn, launcherText: () => launcherLines.join('\n'), end: () => showLauncher(banners.end()) };
+  }
 
-    // A launcher that does not exist is left unwrapped, so the spawn error names it rather than sh's 127.
-    const wrap = cores.enable && (await alloc.host.which(step.argv[0])) !== null;
-    const proc = alloc.host.stream(wrap ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
-    proc.onStdout(b => streams.write('stdout', b));
-    proc.onStderr(b => streams.write('stderr', b));
-    let cancelled = false;
-    let timedOut = false;
-    const onAbort = () => {
-      cancelled = true;
-      void proc.kill();
-    };
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    failLaunch = reason => {
-      if (debugFailure !== undefined) return;
-      debugFailure = reason;
-      void proc.kill();
-    };
-    if (debugFailure !== undefined) void proc.kill();
-    // The stacks are captured before the kill: a dead rank has none to give.
-    const stopWatch = faults.watch(expiry => {
-      timedOut = true;
-      timeoutMs = expiry.limitMs;
-      void proc.kill();
-    });
-    const status = await proc.exited;
-    stopWatch();
-    signal?.removeEventListener('abort', onAbort);
-    // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
-    if (cancelled || timedOut || debugFailure !== undefined) await proc.kill();
-    await debug?.close();
-    streams.end();
-    showLauncher(banners.end());
-    const launcherText = launcherLines.join('\n');
+  /** A finished launch's results, which of its tests never started, and why it ended early if it did. */
+  private async settle(step: LaunchStep, status: ExitStatus, ending: LaunchEnding & { debugFailure?: string }, log: LaunchLog, faults: StepFaults): Promise<StepRun> {
+    const { records, startedOn } = log;
+    const { cancelled, timedOut, timeoutMs } = ending;
+    const launcherText = log.launcherText();
     const problems = this.rankProblems(step, records, startedOn, launcherText, faults);
     // A launch that never started has nothing for the aggregate to weigh: the reason is the whole story.
-    const launchError = status.error ?? (cancelled ? undefined : debugFailure);
-    if (debugFailure !== undefined) this.debugFailure = debugFailure;
+    const launchError = status.error ?? (cancelled ? undefined : ending.debugFailure);
     const aggregated = launchError
       ? step.tests.map(t => stateResult(t.id, 'errored', launchError, t.ranks))
       : aggregate(step.tests, records, {
@@ -428,7 +451,7 @@ class Run {
           ...(timeoutMs ? { timeoutMs } : {}),
           launcherText,
           rankProblems: problems.texts,
-          python: alloc.python,
+          python: this.opts.alloc.python,
         });
     const results = aggregated.map(r => {
       const why = problems.noSuchTest.get(r.id);
