@@ -129,8 +129,11 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
 
 interface Queued extends Job { step: LaunchStep }
 
-/** How a launch ended on distest's side: cancelled, or killed at a test's time limit (`timeoutMs`, the limit that expired). */
-interface LaunchEnding { cancelled: boolean; timedOut: boolean; timeoutMs?: number }
+/**
+ * How a launch ended on distest's side: cancelled, killed at a test's time limit (`timeoutMs`, the limit
+ * that expired), or ended because a rank could not be debugged (`debugFailure`).
+ */
+interface LaunchEnding { cancelled: boolean; timedOut: boolean; timeoutMs?: number; debugFailure?: string }
 
 /** What a launch's streams said, as its outcome needs it; `end` flushes a banner still being gathered. */
 interface LaunchLog { records: AgentRecord[]; startedOn: Map<string, Set<number>>; launcherText(): string; end(): void }
@@ -332,9 +335,9 @@ class Run {
       // Without a launcher there is one rank, and everything it prints is rank 0's.
       ...(step.tagStyle === 'none' && step.ranks === 1 ? { rank: 0 } : {}),
     });
+    const ending: LaunchEnding = { cancelled: false, timedOut: false, timeoutMs: this.opts.timeoutMs };
     // A Debug run: the ranks' debugger endpoints, relayed here; a rank that cannot be debugged ends the launch.
-    let debugFailure: string | undefined;
-    let failLaunch = (reason: string) => { debugFailure ??= reason; };
+    let failLaunch = (reason: string) => { ending.debugFailure ??= reason; };
     const debug = this.opts.debug ? new DebugLaunch({
       launchId: `${this.runId.slice(0, 8)}-${index + 1}`,
       testIds: step.tests.map(t => t.id),
@@ -357,7 +360,6 @@ class Run {
     const proc = alloc.host.stream(wrap ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
     proc.onStdout(b => streams.write('stdout', b));
     proc.onStderr(b => streams.write('stderr', b));
-    const ending: LaunchEnding = { cancelled: false, timedOut: false, timeoutMs: this.opts.timeoutMs };
     const onAbort = () => {
       ending.cancelled = true;
       void proc.kill();
@@ -365,11 +367,11 @@ class Run {
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     failLaunch = reason => {
-      if (debugFailure !== undefined) return;
-      debugFailure = reason;
+      if (ending.debugFailure !== undefined) return;
+      ending.debugFailure = reason;
       void proc.kill();
     };
-    if (debugFailure !== undefined) void proc.kill();
+    if (ending.debugFailure !== undefined) void proc.kill();
     // The stacks are captured before the kill: a dead rank has none to give.
     const stopWatch = faults.watch(expiry => {
       ending.timedOut = true;
@@ -380,12 +382,12 @@ class Run {
     stopWatch();
     signal?.removeEventListener('abort', onAbort);
     // Wait until nothing of the launch is left, so a cancelled run leaves no ranks behind.
-    if (ending.cancelled || ending.timedOut || debugFailure !== undefined) await proc.kill();
+    if (ending.cancelled || ending.timedOut || ending.debugFailure !== undefined) await proc.kill();
     await debug?.close();
     streams.end();
     log.end();
-    if (debugFailure !== undefined) this.debugFailure = debugFailure;
-    return this.settle(step, status, { ...ending, debugFailure }, log, faults);
+    if (ending.debugFailure !== undefined) this.debugFailure = ending.debugFailure;
+    return this.settle(step, status, ending, log, faults);
   }
 
   /** The launch's fault watcher: hangs, crashes and cores of its ranks. */
@@ -434,7 +436,7 @@ class Run {
   }
 
   /** A finished launch's results, which of its tests never started, and why it ended early if it did. */
-  private async settle(step: LaunchStep, status: ExitStatus, ending: LaunchEnding & { debugFailure?: string }, log: LaunchLog, faults: StepFaults): Promise<StepRun> {
+  private async settle(step: LaunchStep, status: ExitStatus, ending: LaunchEnding, log: LaunchLog, faults: StepFaults): Promise<StepRun> {
     const { records, startedOn } = log;
     const { cancelled, timedOut, timeoutMs } = ending;
     const launcherText = log.launcherText();
