@@ -30,15 +30,26 @@ function copyAssets() {
   fs.copyFileSync(path.join(root, 'node_modules/@xterm/xterm/css/xterm.css'), path.join(media, 'xterm.css'));
 }
 
+// ssh2 is about half of a bundle's bytes and only an SSH connection needs it (connect.ts requires it
+// then): it ships as dist/ssh2.js of its own, so a local run, a listing or the editor's start never
+// reads and parses it.
+const ssh2Apart = {
+  name: 'ssh2-apart',
+  setup(build) {
+    build.onResolve({ filter: /^ssh2$/ }, () => ({ path: './ssh2.js', external: true }));
+  },
+};
+
 const entries = [
   { in: 'src/extension.ts', out: 'extension' },
   { in: 'src/server/server.ts', out: 'server' },
   { in: 'src/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
+  { in: 'node_modules/ssh2/lib/index.js', out: 'ssh2', whole: true },
 ].filter(e => fs.existsSync(path.join(root, e.in)));
 
 const builds = entries.map(e => esbuild.build({
   ...nodeCommon, entryPoints: [path.join(root, e.in)], outfile: path.join(dist, `${e.out}.js`),
-  banner: e.banner ? { js: e.banner } : undefined,
+  banner: e.banner ? { js: e.banner } : undefined, plugins: e.whole ? [] : [ssh2Apart],
 }));
 
 const webviews = globSync('media/*.{ts,mts}', { cwd: root });

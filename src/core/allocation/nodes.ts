@@ -98,7 +98,10 @@ export class AllocationNodes {
 
   /** `uname -n` of the launching host, asked once per run; null when it cannot be asked. */
   private launcherHostName(): Promise<string | null> {
-    this.launcherName ??= this.alloc.host.exec(['uname', '-n'], { timeoutMs: 10_000 }).then(r => (r.code === 0 && r.stdout.trim()) || null, () => null);
+    const { host } = this.alloc;
+    this.launcherName ??= host.nodeName
+      ? Promise.resolve(host.nodeName())
+      : host.exec(['uname', '-n'], { timeoutMs: 10_000 }).then(r => (r.code === 0 && r.stdout.trim()) || null, () => null);
     return this.launcherName;
   }
 

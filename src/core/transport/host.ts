@@ -51,6 +51,8 @@ export interface Host {
    * user did not trust), which commands would only report as output of a command that never ran.
    */
   connect?(): Promise<void>;
+  /** The machine's name as `uname -n` prints it, where this process can tell without starting a program. */
+  nodeName?(): string;
 }
 
 /** A process a sweep killed, with its command line. */

@@ -32,6 +32,10 @@ export class LocalHost implements Host {
     return null;
   }
 
+  nodeName(): string {
+    return os.hostname();
+  }
+
   async cpuCount(): Promise<number> {
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
