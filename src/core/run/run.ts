@@ -129,6 +129,9 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
 
 interface Queued extends Job { step: LaunchStep }
 
+/** A launch under way: where it was placed, its number in the run, and its outcome to come. */
+interface RunningLaunch { placed: Placed<Queued>; index: number; done: Promise<{ key: number; outcome: StepRun }> }
+
 /**
  * How a launch ended on distest's side: cancelled, killed at a test's time limit (`timeoutMs`, the limit
  * that expired), or ended because a rank could not be debugged (`debugFailure`).
@@ -196,9 +199,54 @@ class Run {
   }
 
   async execute(): Promise<void> {
-    let planOpts: PlanOptions;
+    const planOpts = this.planOptions();
+    if (!planOpts) return;
+    const { alloc } = this.opts;
+    const pythonProblem = await this.pythonProblem();
+    const limits = this.scheduleLimits();
+    planOpts.concurrent = limits.maxLaunches > 1;
+    // The launches waiting for slots, longest first, and those running. A launch that ends early queues
+    // fresh launches for the tests it kept from starting (isolation, in `afterLaunch`); nothing else waits on it.
+    let queue: Queued[] = [];
+    const enqueue = (plan: LaunchPlan) => {
+      for (const p of plan.skipped) this.emit(stateResult(p.id, 'skipped', p.reason));
+      for (const p of plan.errored) this.emit(stateResult(p.id, 'errored', p.reason));
+      for (const step of this.packed(plan.steps, limits)) {
+        if (pythonProblem && step.argv.includes(alloc.python)) {
+          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', pythonProblem, t.ranks));
+          continue;
+        }
+        queue.push({ key: this.queued++, ranks: step.ranks, estimateMs: this.estimate(step), step });
+      }
+      queue = order(queue, limits);
+    };
+    enqueue(planRun([...this.specsById.values()], alloc, planOpts));
+    const running = new Map<number, RunningLaunch>();
+    while (queue.length || running.size) {
+      const stop = this.opts.signal?.aborted ? 'cancelled' : this.debugFailure;
+      if (stop !== undefined) {
+        for (const { step } of queue) for (const t of step.tests) this.emit(stateResult(t.id, 'errored', stop, t.ranks));
+        queue = [];
+      }
+      for (const placed of startable(queue, [...running.values()].map(r => r.placed), limits)) {
+        queue = queue.filter(q => q !== placed.job);
+        running.set(placed.job.key, this.startLaunch(placed, [...running.values()]));
+      }
+      if (!running.size) break;
+      const { key, outcome } = await Promise.race([...running.values()].map(r => r.done));
+      const finished = running.get(key) as RunningLaunch;
+      running.delete(key);
+      const retry = this.afterLaunch(finished, outcome);
+      if (!retry.length) continue;
+      if (!this.opts.signal?.aborted) enqueue(planRun(retry, alloc, planOpts));
+      else for (const s of retry) this.emit(stateResult(s.id, 'errored', 'cancelled'));
+    }
+  }
+
+  /** What every launch of the run is planned with; undefined (every test errored) when it cannot be had. */
+  private planOptions(): PlanOptions | undefined {
     try {
-      planOpts = {
+      return {
         root: this.opts.root,
         assetDir: this.opts.assetDir ?? assetDir(),
         token: this.token,
@@ -214,79 +262,58 @@ class Run {
       };
     } catch (err) {
       this.erroredAll((err as Error).message);
-      return;
+      return undefined;
     }
-    const { alloc } = this.opts;
-    const pythonFound = await alloc.host.which(alloc.python);
-    const pythonProblem = pythonFound
-      ? null
-      : `python interpreter ${alloc.python} not found on ${alloc.host.name}; set distest.pythonPath (CLI: --python) to a python with pytest and mpi4py`;
+  }
 
-    const limits = this.scheduleLimits();
-    planOpts.concurrent = limits.maxLaunches > 1;
-    // The launches waiting for slots, longest first, and those running. A launch that ends early queues
-    // fresh launches for the tests it kept from starting (isolation, below); nothing else waits on it.
-    let queue: Queued[] = [];
-    const enqueue = (plan: LaunchPlan) => {
-      for (const p of plan.skipped) this.emit(stateResult(p.id, 'skipped', p.reason));
-      for (const p of plan.errored) this.emit(stateResult(p.id, 'errored', p.reason));
-      for (const step of this.packed(plan.steps, limits)) {
-        if (pythonProblem && step.argv.includes(alloc.python)) {
-          for (const t of step.tests) this.emit(stateResult(t.id, 'errored', pythonProblem, t.ranks));
-          continue;
-        }
-        queue.push({ key: this.queued++, ranks: step.ranks, estimateMs: this.estimate(step), step });
-      }
-      queue = order(queue, limits);
-    };
-    enqueue(planRun([...this.specsById.values()], alloc, planOpts));
-    const running = new Map<number, { placed: Placed<Queued>; index: number; done: Promise<{ key: number; outcome: StepRun }> }>();
-    while (queue.length || running.size) {
-      const stop = this.opts.signal?.aborted ? 'cancelled' : this.debugFailure;
-      if (stop !== undefined) {
-        for (const { step } of queue) for (const t of step.tests) this.emit(stateResult(t.id, 'errored', stop, t.ranks));
-        queue = [];
-      }
-      for (const placed of startable(queue, [...running.values()].map(r => r.placed), limits)) {
-        queue = queue.filter(q => q !== placed.job);
-        const step = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
-        const index = this.stepCount++;
-        if (running.size) {
-          const beside = [...running.values()].map(r => `launch ${r.index + 1} (${launchTests(r.placed.job.step)})`).join(', ');
-          const where = alloc.kind === 'hosts' ? ` on ${step.hostList}` : '';
-          this.listener.note?.(`launch ${index + 1} (${launchTests(step)})${where} runs beside ${beside}`);
-        }
-        const key = placed.job.key;
-        const done = this.runStep(step, index)
-          .catch((err): StepRun => ({ results: step.tests.map(t => stateResult(t.id, 'errored', `internal error: ${(err as Error).stack ?? String(err)}`, t.ranks)), notStarted: [] }))
-          .then(outcome => ({ key, outcome }));
-        running.set(key, { placed, index, done });
-      }
-      if (!running.size) break;
-      const { key, outcome } = await Promise.race([...running.values()].map(r => r.done));
-      const finished = running.get(key) as { placed: Placed<Queued>; index: number };
-      running.delete(key);
-      const { step } = finished.placed.job;
-      // Isolation: a rank that dies or hangs takes the whole launch down, so tests queued behind the
-      // culprit never ran. They get a fresh launch of their own, but only while launches make progress
-      // (each resolves a test), and at most maxRelaunches times per run.
-      const maxRelaunches = this.opts.maxRelaunches ?? MAX_RELAUNCHES;
-      const progressed = outcome.notStarted.length < step.tests.length;
-      const isolate = outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed && this.relaunches < maxRelaunches;
-      for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
-      if (isolate) {
-        this.relaunches++;
-        this.listener.note?.(
-          `launch ${finished.index + 1} ended early (${outcome.crash}) before ${outcome.notStarted.length} of its tests started; ` +
-            `rerunning ${outcome.notStarted.length === 1 ? 'it' : 'them'} in a fresh launch`,
-        );
-        const retry = outcome.notStarted.map(id => this.specsById.get(id)).filter((s): s is TestSpec => s !== undefined);
-        if (!this.opts.signal?.aborted) enqueue(planRun(retry, alloc, planOpts));
-        else for (const s of retry) this.emit(stateResult(s.id, 'errored', 'cancelled'));
-      } else if (outcome.crash !== undefined && outcome.notStarted.length > 0 && progressed) {
-        this.listener.note?.(`launch ${finished.index + 1} ended early (${outcome.crash}); not relaunching its ${outcome.notStarted.length} unstarted test${outcome.notStarted.length === 1 ? '' : 's'}: this run already relaunched ${maxRelaunches} times`);
-      }
+  /** Why the allocation's python cannot run the ranks' agent (it is not on the launching host), else null. */
+  private async pythonProblem(): Promise<string | null> {
+    const { alloc } = this.opts;
+    if (await alloc.host.which(alloc.python)) return null;
+    return `python interpreter ${alloc.python} not found on ${alloc.host.name}; set distest.pythonPath (CLI: --python) to a python with pytest and mpi4py`;
+  }
+
+  /** Starts a placed launch on its slots, saying which launches it runs beside. */
+  private startLaunch(placed: Placed<Queued>, beside: RunningLaunch[]): RunningLaunch {
+    const step = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
+    const index = this.stepCount++;
+    if (beside.length) {
+      const others = beside.map(r => `launch ${r.index + 1} (${launchTests(r.placed.job.step)})`).join(', ');
+      const where = this.opts.alloc.kind === 'hosts' ? ` on ${step.hostList}` : '';
+      this.listener.note?.(`launch ${index + 1} (${launchTests(step)})${where} runs beside ${others}`);
     }
+    const { key } = placed.job;
+    const done = this.runStep(step, index)
+      .catch((err): StepRun => ({ results: step.tests.map(t => stateResult(t.id, 'errored', `internal error: ${(err as Error).stack ?? String(err)}`, t.ranks)), notStarted: [] }))
+      .then(outcome => ({ key, outcome }));
+    return { placed, index, done };
+  }
+
+  /**
+   * A finished launch's results, and the tests to rerun in a fresh launch. Isolation: a rank that dies or
+   * hangs takes the whole launch down, so tests queued behind the culprit never ran. They get a fresh
+   * launch of their own, but only while launches make progress (each resolves a test), and at most
+   * maxRelaunches times per run.
+   */
+  private afterLaunch(finished: RunningLaunch, outcome: StepRun): TestSpec[] {
+    const { step } = finished.placed.job;
+    const maxRelaunches = this.opts.maxRelaunches ?? MAX_RELAUNCHES;
+    const unstarted = outcome.notStarted.length;
+    const ranAny = unstarted < step.tests.length;
+    const isolate = outcome.crash !== undefined && unstarted > 0 && ranAny && this.relaunches < maxRelaunches;
+    for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
+    if (!isolate) {
+      if (outcome.crash !== undefined && unstarted > 0 && ranAny) {
+        this.listener.note?.(`launch ${finished.index + 1} ended early (${outcome.crash}); not relaunching its ${unstarted} unstarted test${unstarted === 1 ? '' : 's'}: this run already relaunched ${maxRelaunches} times`);
+      }
+      return [];
+    }
+    this.relaunches++;
+    this.listener.note?.(
+      `launch ${finished.index + 1} ended early (${outcome.crash}) before ${unstarted} of its tests started; ` +
+        `rerunning ${unstarted === 1 ? 'it' : 'them'} in a fresh launch`,
+    );
+    return outcome.notStarted.map(id => this.specsById.get(id)).filter((s): s is TestSpec => s !== undefined);
   }
 
   /**
