@@ -44,12 +44,12 @@ const entries = [
   { in: 'src/extension.ts', out: 'extension' },
   { in: 'src/server/server.ts', out: 'server' },
   { in: 'src/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
-  { in: 'node_modules/ssh2/lib/index.js', out: 'ssh2', whole: true },
+  { in: 'node_modules/ssh2/lib/index.js', out: 'ssh2', plugins: [] },
 ].filter(e => fs.existsSync(path.join(root, e.in)));
 
 const builds = entries.map(e => esbuild.build({
   ...nodeCommon, entryPoints: [path.join(root, e.in)], outfile: path.join(dist, `${e.out}.js`),
-  banner: e.banner ? { js: e.banner } : undefined, plugins: e.whole ? [] : [ssh2Apart],
+  banner: e.banner ? { js: e.banner } : undefined, plugins: e.plugins ?? [ssh2Apart],
 }));
 
 const webviews = globSync('media/*.{ts,mts}', { cwd: root });

@@ -300,10 +300,11 @@ class Run {
     const maxRelaunches = this.opts.maxRelaunches ?? MAX_RELAUNCHES;
     const unstarted = outcome.notStarted.length;
     const ranAny = unstarted < step.tests.length;
-    const isolate = outcome.crash !== undefined && unstarted > 0 && ranAny && this.relaunches < maxRelaunches;
+    const endedEarly = outcome.crash !== undefined && unstarted > 0 && ranAny;
+    const isolate = endedEarly && this.relaunches < maxRelaunches;
     for (const r of outcome.results) if (!(isolate && outcome.notStarted.includes(r.id))) this.emit(r);
     if (!isolate) {
-      if (outcome.crash !== undefined && unstarted > 0 && ranAny) {
+      if (endedEarly) {
         this.listener.note?.(`launch ${finished.index + 1} ended early (${outcome.crash}); not relaunching its ${unstarted} unstarted test${unstarted === 1 ? '' : 's'}: this run already relaunched ${maxRelaunches} times`);
       }
       return [];
