@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 FRAME_PREFIX = "@@distest:"
 # A whole frame line stays below PIPE_BUF (4096 on Linux) so one write is atomic on a pipe and fits
@@ -38,6 +39,11 @@ RANK = _first_int(_RANK_VARS, 0)
 SIZE = max(_first_int(_SIZE_VARS, 1), RANK + 1)
 # socket.gethostname() is uname's nodename; a unittest rank imports no socket module otherwise (~4 ms).
 HOST = os.uname().nodename
+
+# A launch distest started ahead of its slots (packing an allocation) starts up beside the launch still
+# holding them: its ranks say hello, then run no test until distest creates this file.
+GATE = os.environ.get("DISTEST_GATE") or None
+_GATE_POLL_SECONDS = 0.005
 
 _lock = threading.Lock()
 _next_msgid = 0
@@ -127,6 +133,9 @@ def emit(record):
 
 def hello(tests):
     emit({"kind": "hello", "rank": RANK, "size": SIZE, "host": HOST, "pid": os.getpid(), "tests": list(tests)})
+    if GATE is not None and active():
+        while not os.path.exists(GATE):
+            time.sleep(_GATE_POLL_SECONDS)
 
 
 def start(test):

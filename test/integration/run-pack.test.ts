@@ -2,8 +2,9 @@
 // run side by side on a 3-slot local allocation. The proof of overlap is a file barrier: each launch's
 // first test writes its mark and waits for the other's, which only a concurrent launch can write. Also:
 // results stay per test, a crash in one launch errors only its tests (its unstarted ones are relaunched),
-// `--jobs 1` is the old one-after-another order, a host list gives each launch its own slots, and a cancel
-// leaves no process of either launch.
+// `--jobs 1` is the old one-after-another order, a host list gives each launch its own slots, a cancel
+// leaves no process of either launch, and a launch that needs an ending launch's slots starts up ahead of
+// its end but runs no test before it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -91,4 +92,54 @@ test('cancel while two launches run: every test errored cancelled, no process of
   assert.deepEqual(got.map(t => [t.id, t.state]), [], 'every test errored as cancelled');
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_TEST_MARK', mark)), []);
   assert.deepEqual(processesMentioning(dir), []);
+});
+
+// A 3-rank and a 2-rank launch on 3 slots cannot run side by side. Each test logs when it starts and ends,
+// each module when it is imported (collection, before the gate), in one file: the 2-rank ranks must have
+// imported their module before the 3-rank launch's last test ended (they started ahead), and no 2-rank test
+// may start before every 3-rank test has ended (the slots were never shared). The 2-rank launch waits at its
+// gate longer than the 3 s timeout, which must not count.
+const TIMED = (ranks: number, tests: number, seconds: number) => `import os, time
+import pytest
+from mpi4py import MPI
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "times.log")
+
+
+def log(what):
+    with open(LOG, "a") as f:
+        f.write("%s %d %d %r\\n" % (what, ${ranks}, MPI.COMM_WORLD.rank, time.time()))
+
+
+log("import")
+${Array.from({ length: tests }, (_, i) => `
+
+@pytest.mark.mpi(min_size=${ranks})
+def test_r${ranks}_${i}():
+    log("start")
+    time.sleep(${seconds})
+    log("end")`).join('')}
+`;
+
+test('a launch needing an ending launch\'s slots starts up ahead, runs its tests only after it, and its wait is no timeout', { timeout: 120_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-ahead-'));
+  fs.mkdirSync(path.join(dir, '.vscode'));
+  fs.writeFileSync(path.join(dir, '.vscode/settings.json'), JSON.stringify({ 'distest.local.slots': 3, 'distest.pytestArgs': ['-p', 'no:randomly'] }));
+  fs.writeFileSync(path.join(dir, 'test_three.py'), TIMED(3, 5, 1.5));
+  fs.writeFileSync(path.join(dir, 'test_two.py'), TIMED(2, 2, 0.2));
+  const gatesBefore = fs.readdirSync(os.tmpdir()).filter(f => f.startsWith('distest-gates-'));
+  const res = await cli(dir, ['--timeout', '3'], {});
+  assert.deepEqual(res.tests.map(t => t.state), Array(7).fill('passed'), res.stderr);
+  assert.match(res.stderr, /launch 2 \(2 ranks: test_r2_0, test_r2_1\) starts up while launch 1 \(3 ranks: test_r3_0, test_r3_1, test_r3_2 and 2 more\) ends, and runs its tests after/);
+  const events = fs.readFileSync(path.join(dir, 'times.log'), 'utf8').trim().split('\n').map(line => {
+    const [what, ranks, , at] = line.split(' ');
+    return { what, ranks: Number(ranks), at: Number(at) };
+  });
+  const at = (what: string, ranks: number) => events.filter(e => e.what === what && e.ranks === ranks).map(e => e.at);
+  const threeEnded = Math.max(...at('end', 3));
+  assert.equal(at('end', 3).length, 15, 'every rank of every 3-rank test ended');
+  assert.ok(Math.max(...at('import', 2)) < threeEnded, `the 2-rank launch started up ahead: ${JSON.stringify(events)}`);
+  assert.ok(Math.min(...at('start', 2)) >= threeEnded, `no 2-rank test started before the 3-rank launch's last ended: ${JSON.stringify(events)}`);
+  const gatesAfter = fs.readdirSync(os.tmpdir()).filter(f => f.startsWith('distest-gates-') && !gatesBefore.includes(f));
+  assert.deepEqual(gatesAfter, [], 'the run\'s gate folder is removed');
 });

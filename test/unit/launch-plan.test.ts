@@ -72,6 +72,12 @@ test('OpenMPI as root gets the run-as-root permission; MPICH does not need it', 
   assert.equal(mpich.tagStyle, 'mpich');
 });
 
+test('distest.local.slots above the CPU count: launches beyond the CPUs still get --oversubscribe (OpenMPI counts cores)', () => {
+  const plan = planRun([spec('t/a.py::t[3]', 'pytest_parallel', 3), spec('t/a.py::t[2]', 'pytest_parallel', 2)], alloc({ slots: 4, cpus: 2, oversubscribe: false }), OPTS);
+  assert.deepEqual(plan.skipped, []);
+  assert.deepEqual(plan.steps.map(s => [s.ranks, s.argv.includes('--oversubscribe'), s.note]), [[2, false, undefined], [3, true, undefined]]);
+});
+
 test('more ranks than slots without oversubscription: skipped with the reason', () => {
   const plan = planRun([spec('t/a.py::t[4]', 'pytest_parallel', 4), spec('t/a.py::t[2]', 'pytest_parallel', 2)], alloc({ oversubscribe: false }), OPTS);
   assert.deepEqual(plan.skipped, [{ id: 't/a.py::t[4]', reason: 'needs 4 ranks, the allocation has 2 slots (enable distest.local.oversubscribe to run anyway)' }]);

@@ -10,6 +10,11 @@ export interface LocalAllocation {
   host: Host;
   /** Ranks that fit without oversubscribing; defaults to the host's CPU count. */
   slots: number;
+  /**
+   * The host's CPU count, when `slots` was set: OpenMPI counts the cores as the machine's slots, so a
+   * launch beyond them needs --oversubscribe even where `slots` says it fits.
+   */
+  cpus?: number;
   /** Whether to pass --oversubscribe when a test needs more ranks than slots. */
   oversubscribe: boolean;
   /** Oversubscription stops at this many ranks per slot; 0 lifts the limit (DEFAULT_MAX_RANKS_PER_SLOT when absent). */
@@ -122,10 +127,12 @@ export async function findMpi(host: Host, mpiexecPath?: string): Promise<{ mpi: 
 
 /** Builds the local allocation, detecting MPI once. */
 export async function localAllocation(host: Host, opts: LocalAllocationOptions): Promise<LocalAllocation> {
+  const cpus = await host.cpuCount();
   return {
     kind: 'local',
     host,
-    slots: opts.slots ?? (await host.cpuCount()),
+    slots: opts.slots ?? cpus,
+    ...(opts.slots !== undefined ? { cpus } : {}),
     oversubscribe: opts.oversubscribe ?? true,
     maxRanksPerSlot: opts.maxRanksPerSlot ?? DEFAULT_MAX_RANKS_PER_SLOT,
     python: opts.python,

@@ -439,7 +439,7 @@ class PlanContext {
           tagFlags: ['--tag-output', '-tag-output'],
           placement: this.opts.concurrent ? [...forward, '--bind-to', 'none'] : forward,
           countFlag: '-np',
-          oversubscribe: this.alloc.kind === 'local' && ranks > this.alloc.slots,
+          oversubscribe: this.alloc.kind === 'local' && ranks > Math.min(this.alloc.slots, this.alloc.cpus ?? Infinity),
           tagStyle: 'openmpi',
           ...(hosts ? { hostList: hosts } : {}),
           env: asRoot ? { ...this.baseEnv, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : this.baseEnv,

@@ -9,6 +9,7 @@ import { describeSweep, sweepRun, type SweepResult } from '../faults/sweep';
 import type { Allocation } from '../allocation/allocation';
 import { allocationSlots } from '../allocation/allocation';
 import { placeStep, planRun, splitStep, type LaunchPlan, type LaunchStep, type PlanOptions } from '../launch/plan';
+import { GATE_VARIABLE, LaunchGates, type LaunchGate } from './gate';
 import { balance, LAUNCH_OVERHEAD_MS, order, partCount, startable, UNKNOWN_TEST_MS, type Job, type Placed, type ScheduleLimits, type SlotPool } from './schedule';
 import { aggregate, type ExpectedTest } from '../ranks/aggregate';
 import { RankStreams, type RankLine } from '../ranks/demux';
@@ -98,6 +99,8 @@ export interface RunOptions {
   maxRelaunches?: number;
 }
 
+/** The hold on a launch's clocks while it waits at its gate for slots another launch still holds. */
+const WAITING_FOR_SLOTS = 'waiting for slots';
 /** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
 const MAX_LAUNCHER_LINES = 400;
 /**
@@ -129,8 +132,23 @@ export async function runTests(specs: TestSpec[], opts: RunOptions): Promise<Tes
 
 interface Queued extends Job { step: LaunchStep }
 
-/** A launch under way: where it was placed, its number in the run, and its outcome to come. */
-interface RunningLaunch { placed: Placed<Queued>; index: number; done: Promise<{ key: number; outcome: StepRun }> }
+/**
+ * A launch under way: where it was placed, its number in the run, its outcome to come, how far it is,
+ * and its gate when it started ahead of its slots.
+ */
+interface RunningLaunch {
+  placed: Placed<Queued>;
+  index: number;
+  done: Promise<{ key: number; outcome: StepRun }>;
+  progress: LaunchProgress;
+  gate?: LaunchGate;
+}
+
+/**
+ * `left`: the launch's tests without a result yet; `ending`: they are less work than a launch's
+ * start-up, so the launch that takes its slots next may start ahead (gate.ts).
+ */
+interface LaunchProgress { left: Set<string>; ending: boolean }
 
 /**
  * How a launch ended on distest's side: cancelled, killed at a test's time limit (`timeoutMs`, the limit
@@ -166,6 +184,11 @@ class Run {
   private readonly rankHosts = new Set<string>();
   /** A Debug run whose ranks cannot be debugged (no debugpy): the later launches would fail the same way. */
   private debugFailure?: string;
+  /** The longest start-up (launcher started → ranks' hello) of this run's launches so far. */
+  private startupMs?: number;
+  /** Wakes the run loop when a running launch starts ending (see RunningLaunch). */
+  private wake = () => {};
+  private readonly gates = new LaunchGates();
 
   constructor(
     specs: TestSpec[],
@@ -222,25 +245,47 @@ class Run {
     };
     enqueue(planRun([...this.specsById.values()], alloc, planOpts));
     const running = new Map<number, RunningLaunch>();
-    while (queue.length || running.size) {
-      const stop = this.opts.signal?.aborted ? 'cancelled' : this.debugFailure;
-      if (stop !== undefined) {
-        for (const { step } of queue) for (const t of step.tests) this.emit(stateResult(t.id, 'errored', stop, t.ranks));
-        queue = [];
+    const start = (placed: Placed<Queued>, gate?: LaunchGate) => {
+      queue = queue.filter(q => q !== placed.job);
+      running.set(placed.job.key, this.startLaunch(placed, [...running.values()], gate));
+    };
+    try {
+      while (queue.length || running.size) {
+        const stop = this.opts.signal?.aborted ? 'cancelled' : this.debugFailure;
+        if (stop !== undefined) {
+          for (const { step } of queue) for (const t of step.tests) this.emit(stateResult(t.id, 'errored', stop, t.ranks));
+          queue = [];
+        }
+        for (const placed of startable(queue, [...running.values()].map(r => r.placed), limits)) start(placed);
+        const ending = [...running.values()].filter(r => r.progress.ending);
+        if (ending.length && this.startsAhead(limits)) {
+          const staying = [...running.values()].filter(r => !r.progress.ending).map(r => r.placed);
+          const ahead = startable(queue.filter(q => q.step.perTestArgs), staying, limits);
+          for (const placed of ahead) start(placed, this.gates.create(ending.map(r => r.placed.job.key)));
+        }
+        if (!running.size) break;
+        const woken = new Promise<undefined>(resolve => { this.wake = () => resolve(undefined); });
+        const next = await Promise.race([...[...running.values()].map(r => r.done), woken]);
+        if (!next) continue;
+        const finished = running.get(next.key) as RunningLaunch;
+        running.delete(next.key);
+        this.gates.ended(next.key);
+        const retry = this.afterLaunch(finished, next.outcome);
+        if (!retry.length) continue;
+        if (!this.opts.signal?.aborted) enqueue(planRun(retry, alloc, planOpts));
+        else for (const s of retry) this.emit(stateResult(s.id, 'errored', 'cancelled'));
       }
-      for (const placed of startable(queue, [...running.values()].map(r => r.placed), limits)) {
-        queue = queue.filter(q => q !== placed.job);
-        running.set(placed.job.key, this.startLaunch(placed, [...running.values()]));
-      }
-      if (!running.size) break;
-      const { key, outcome } = await Promise.race([...running.values()].map(r => r.done));
-      const finished = running.get(key) as RunningLaunch;
-      running.delete(key);
-      const retry = this.afterLaunch(finished, outcome);
-      if (!retry.length) continue;
-      if (!this.opts.signal?.aborted) enqueue(planRun(retry, alloc, planOpts));
-      else for (const s of retry) this.emit(stateResult(s.id, 'errored', 'cancelled'));
+    } finally {
+      this.gates.dispose();
     }
+  }
+
+  /**
+   * Whether launches start ahead of their slots (gate.ts): packing a local allocation, for pytest
+   * launches (their agent waits at the gate).
+   */
+  private startsAhead(limits: ScheduleLimits): boolean {
+    return limits.maxLaunches > 1 && this.opts.alloc.kind === 'local';
   }
 
   /** What every launch of the run is planned with; undefined (every test errored) when it cannot be had. */
@@ -273,20 +318,66 @@ class Run {
     return `python interpreter ${alloc.python} not found on ${alloc.host.name}; set distest.pythonPath (CLI: --python) to a python with pytest and mpi4py`;
   }
 
-  /** Starts a placed launch on its slots, saying which launches it runs beside. */
-  private startLaunch(placed: Placed<Queued>, beside: RunningLaunch[]): RunningLaunch {
-    const step = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
+  /**
+   * Starts a placed launch on its slots, saying which launches it runs beside; with a gate, ahead of
+   * them (its ranks start up now and run their tests once the launches holding the slots have ended).
+   */
+  private startLaunch(placed: Placed<Queued>, beside: RunningLaunch[], gate?: LaunchGate): RunningLaunch {
+    const placedStep = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
+    const step = gate ? { ...placedStep, env: { ...placedStep.env, [GATE_VARIABLE]: gate.path } } : placedStep;
     const index = this.stepCount++;
-    if (beside.length) {
-      const others = beside.map(r => `launch ${r.index + 1} (${launchTests(r.placed.job.step)})`).join(', ');
-      const where = this.opts.alloc.kind === 'hosts' ? ` on ${step.hostList}` : '';
-      this.listener.note?.(`launch ${index + 1} (${launchTests(step)})${where} runs beside ${others}`);
-    }
+    const name = (r: RunningLaunch) => `launch ${r.index + 1} (${launchTests(r.placed.job.step)})`;
+    const waitsFor = beside.filter(r => gate?.waitsOn.has(r.placed.job.key));
+    const alongside = beside.filter(r => !waitsFor.includes(r));
+    const where = this.opts.alloc.kind === 'hosts' ? ` on ${step.hostList}` : '';
+    const said = [
+      alongside.length ? `runs beside ${alongside.map(name).join(', ')}` : '',
+      waitsFor.length ? `starts up while ${waitsFor.map(name).join(', ')} end${waitsFor.length === 1 ? 's' : ''}, and runs its tests after` : '',
+    ].filter(Boolean);
+    if (said.length) this.listener.note?.(`launch ${index + 1} (${launchTests(step)})${where} ${said.join('; ')}`);
     const { key } = placed.job;
-    const done = this.runStep(step, index)
+    const progress: LaunchProgress = { left: new Set(step.tests.map(t => t.id)), ending: false };
+    const startedAt = Date.now();
+    let greeted = false;
+    // Every rank's result of every test: the slots are free for the launches waiting on them, though the
+    // ranks still have to finish (pytest's session end, MPI_Finalize).
+    const ranksDone = new Map(step.tests.map(t => [t.id, { ranks: new Set<number>(), of: t.ranks }]));
+    let testsDone = 0;
+    // When the launch starts ending: its tests' expected time left (a test that started counts whole,
+    // from its start) less a launch's start-up; reckoned again as each test starts and ends.
+    let endingTimer: NodeJS.Timeout | undefined;
+    const startsEnding = () => {
+      progress.ending = true;
+      this.wake();
+    };
+    const reckon = () => {
+      if (progress.ending || (gate && !gate.isOpen)) return;
+      clearTimeout(endingTimer);
+      const inMs = [...progress.left].reduce((ms, id) => ms + this.testMs(id), 0) - (this.startupMs ?? LAUNCH_OVERHEAD_MS);
+      if (inMs <= 0) startsEnding();
+      else endingTimer = setTimeout(startsEnding, inMs);
+    };
+    const follow = (r: AgentRecord) => {
+      if (r.kind === 'hello' && !greeted && !gate) {
+        greeted = true;
+        this.startupMs = Math.max(this.startupMs ?? 0, Date.now() - startedAt);
+      }
+      if (r.kind === 'start' && r.rank === 0) reckon();
+      if (r.kind !== 'result') return;
+      const done = ranksDone.get(r.test);
+      if (done && !done.ranks.has(r.rank)) {
+        done.ranks.add(r.rank);
+        if (done.ranks.size === done.of && ++testsDone === ranksDone.size) this.gates.ended(key);
+      }
+      if (progress.left.delete(r.test)) reckon();
+    };
+    const done = this.runStep(step, index, follow, gate)
       .catch((err): StepRun => ({ results: step.tests.map(t => stateResult(t.id, 'errored', `internal error: ${(err as Error).stack ?? String(err)}`, t.ranks)), notStarted: [] }))
-      .then(outcome => ({ key, outcome }));
-    return { placed, index, done };
+      .then(outcome => {
+        clearTimeout(endingTimer);
+        return { key, outcome };
+      });
+    return { placed, index, done, progress, gate };
   }
 
   /**
@@ -353,9 +444,14 @@ class Run {
     });
   }
 
-  private async runStep(step: LaunchStep, index: number): Promise<StepRun> {
+  private async runStep(step: LaunchStep, index: number, follow: (r: AgentRecord) => void, gate?: LaunchGate): Promise<StepRun> {
     const { alloc, signal } = this.opts;
     const faults = this.stepFaults(step);
+    // Waiting for the slots is not the launch's start-up taking long: no clock runs until the gate opens.
+    if (gate && !gate.isOpen) {
+      faults.hold(WAITING_FOR_SLOTS);
+      void gate.opened.then(() => faults.release(WAITING_FOR_SLOTS));
+    }
     if (step.note) this.listener.note?.(`launch ${index + 1}: ${step.note}`);
     const streams = new RankStreams({
       token: this.token,
@@ -381,7 +477,7 @@ class Run {
       release: reason => faults.release(reason),
       fail: reason => failLaunch(reason),
     }) : undefined;
-    const log = this.listen(streams, index, faults, debug, path.basename(step.argv[0] ?? 'launcher'));
+    const log = this.listen(streams, index, faults, debug, path.basename(step.argv[0] ?? 'launcher'), follow);
 
     // A launcher that does not exist is left unwrapped, so the spawn error names it rather than sh's 127.
     const wrap = this.opts.cores.enable && (await alloc.host.which(step.argv[0])) !== null;
@@ -429,7 +525,7 @@ class Run {
   }
 
   /** Follows a launch's streams: its records and lines to the faults, the debugger and the listener, kept for its outcome. */
-  private listen(streams: RankStreams, index: number, faults: StepFaults, debug: DebugLaunch | undefined, launcher: string): LaunchLog {
+  private listen(streams: RankStreams, index: number, faults: StepFaults, debug: DebugLaunch | undefined, launcher: string, follow: (r: AgentRecord) => void): LaunchLog {
     const records: AgentRecord[] = [];
     // Ranks that started each test: a test only some ranks reached is a victim of the one the others
     // are stuck or died in, so it counts as not started and is rerun by the isolation above.
@@ -442,6 +538,7 @@ class Run {
       if (r.kind === 'hello') this.rankHosts.add(r.host);
       if (r.kind === 'debug') debug?.record(r);
       records.push(r);
+      follow(r);
       this.listener.record?.({ ...r, step: index });
       if (r.kind !== 'start' && r.kind !== 'result') return;
       let ranks = startedOn.get(r.test);

@@ -4,7 +4,8 @@
 //
 // The rules: jobs are ordered longest first by their estimate (recorded per-test durations plus a
 // launch's start-up); a job starts on the first slots that hold it (first fit, one host's slots before
-// spreading over several); a slot never holds ranks of two launches. A job larger than the allocation
+// spreading over several); a slot never runs tests of two launches (a launch may start up on slots an
+// ending launch still holds, and wait there: gate.ts). A job larger than the allocation
 // (local oversubscription) or of unknown size (a launcher that decides its rank count) runs alone.
 // One launch at a time keeps the given order (today's sequential behaviour).
 
