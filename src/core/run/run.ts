@@ -99,6 +99,11 @@ export interface RunOptions {
   maxRelaunches?: number;
 }
 
+/**
+ * How much earlier than the longest start-up seen a launch starts ahead of its slots: a launch starting
+ * beside busy ranks takes longer than one that started alone, and one that is ready early only waits.
+ */
+const START_UP_MARGIN = 1.5;
 /** The hold on a launch's clocks while it waits at its gate for slots another launch still holds. */
 const WAITING_FOR_SLOTS = 'waiting for slots';
 /** Lines of launcher text (mpirun's own messages) kept per step for the aggregate's diagnosis. */
@@ -353,7 +358,7 @@ class Run {
     const reckon = () => {
       if (progress.ending || (gate && !gate.isOpen)) return;
       clearTimeout(endingTimer);
-      const inMs = [...progress.left].reduce((ms, id) => ms + this.testMs(id), 0) - (this.startupMs ?? LAUNCH_OVERHEAD_MS);
+      const inMs = [...progress.left].reduce((ms, id) => ms + this.testMs(id), 0) - (this.startupMs ?? LAUNCH_OVERHEAD_MS) * START_UP_MARGIN;
       if (inMs <= 0) startsEnding();
       else endingTimer = setTimeout(startsEnding, inMs);
     };
