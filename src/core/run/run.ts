@@ -150,10 +150,10 @@ interface RunningLaunch {
 }
 
 /**
- * `left`: the launch's tests without a result yet; `ending`: they are less work than a launch's
- * start-up, so the launch that takes its slots next may start ahead (gate.ts).
+ * `ending`: the launch's tests without a result yet are less work than a launch's start-up, so the
+ * launch that takes its slots next may start ahead (gate.ts).
  */
-interface LaunchProgress { left: Set<string>; ending: boolean }
+interface LaunchProgress { ending: boolean }
 
 /**
  * How a launch ended on distest's side: cancelled, killed at a test's time limit (`timeoutMs`, the limit
@@ -341,7 +341,7 @@ class Run {
     ].filter(Boolean);
     if (said.length) this.listener.note?.(`launch ${index + 1} (${launchTests(step)})${where} ${said.join('; ')}`);
     const { key } = placed.job;
-    const progress: LaunchProgress = { left: new Set(step.tests.map(t => t.id)), ending: false };
+    const progress: LaunchProgress = { ending: false };
     const startedAt = Date.now();
     let greeted = false;
     // Every rank's result of every test: the slots are free for the launches waiting on them, though the
@@ -358,7 +358,9 @@ class Run {
     const reckon = () => {
       if (progress.ending || (gate && !gate.isOpen)) return;
       clearTimeout(endingTimer);
-      const inMs = [...progress.left].reduce((ms, id) => ms + this.testMs(id), 0) - (this.startupMs ?? LAUNCH_OVERHEAD_MS) * START_UP_MARGIN;
+      let leftMs = 0;
+      for (const [id, done] of ranksDone) if (!done.ranks.size) leftMs += this.testMs(id);
+      const inMs = leftMs - (this.startupMs ?? LAUNCH_OVERHEAD_MS) * START_UP_MARGIN;
       if (inMs <= 0) startsEnding();
       else endingTimer = setTimeout(startsEnding, inMs);
     };
@@ -370,11 +372,11 @@ class Run {
       if (r.kind === 'start' && r.rank === 0) reckon();
       if (r.kind !== 'result') return;
       const done = ranksDone.get(r.test);
-      if (done && !done.ranks.has(r.rank)) {
-        done.ranks.add(r.rank);
-        if (done.ranks.size === done.of && ++testsDone === ranksDone.size) this.gates.ended(key);
-      }
-      if (progress.left.delete(r.test)) reckon();
+      if (!done || done.ranks.has(r.rank)) return;
+      done.ranks.add(r.rank);
+      if (done.ranks.size === done.of && ++testsDone === ranksDone.size) this.gates.ended(key);
+      // A test's first result: it no longer counts as work left.
+      if (done.ranks.size === 1) reckon();
     };
     const done = this.runStep(step, index, follow, gate)
       .catch((err): StepRun => ({ results: step.tests.map(t => stateResult(t.id, 'errored', `internal error: ${(err as Error).stack ?? String(err)}`, t.ranks)), notStarted: [] }))
