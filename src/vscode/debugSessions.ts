@@ -19,6 +19,9 @@ interface RankConfig extends DistestConfig {
   breakOnFailure: boolean;
 }
 
+/** DAP requests after which a stopped thread runs (the adapter answers them without a `continued` event). */
+const RESUMING_REQUESTS = new Set(['continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue', 'goto']);
+
 const isDistest = (config: vscode.DebugConfiguration): config is DistestConfig => typeof config.distestLaunch === 'string';
 const isRank = (config: vscode.DebugConfiguration): config is RankConfig => isDistest(config) && config.distestRole === 'rank';
 
@@ -330,6 +333,8 @@ export class DebugSessions implements vscode.Disposable {
       // Break on failure: debugpy's filters join whatever the Breakpoints view asks for.
       onWillReceiveMessage: message => {
         const m = message as { type?: string; command?: string; arguments?: { filters?: string[] } };
+        // debugpy sends no `continued` for the requests that resume: the rank runs until its next `stopped`.
+        if (m.type === 'request' && m.command && RESUMING_REQUESTS.has(m.command)) state.stoppedThread = undefined;
         if (config.breakOnFailure && m.type === 'request' && m.command === 'setExceptionBreakpoints' && m.arguments) {
           m.arguments.filters = [...new Set([...(m.arguments.filters ?? []), ...BREAK_ON_FAILURE_FILTERS])];
         }

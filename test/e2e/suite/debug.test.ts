@@ -41,7 +41,8 @@ interface DebugStart {
   /** Settles when the test run has ended. */
   done: Promise<void>;
   outcomes: ReturnType<typeof recordRuns>['outcomes'];
-  restore(): void;
+  /** Stops the run if it still goes (a test that failed half-way must not leave it to the next) and stops recording. */
+  restore(): Promise<void>;
   /** ms from the Debug request to every rank stopped. */
   stoppedAfterMs: number;
   ranks: RankState[];
@@ -51,8 +52,18 @@ suite('Debug runs in a real extension host', () => {
   let api: DistestApi;
   let item: vscode.TestItem;
   let breakpoint: vscode.SourceBreakpoint;
+  /** Every debug session started and not yet terminated, to name the ones left when a test waits in vain. */
+  const live = new Map<string, vscode.DebugSession>();
+  const noSessionLeft = () => poll('no debug session left', () => (live.size ? undefined : true), 15_000)
+    .catch(err => { throw new Error(`${(err as Error).message}; left: ${[...live.values()].map(s => `${s.name} (${s.type}${s.parentSession ? `, child of ${s.parentSession.name}` : ''})`).join(', ')}`); });
+
+  const subscriptions: vscode.Disposable[] = [];
 
   suiteSetup(async () => {
+    subscriptions.push(
+      vscode.debug.onDidStartDebugSession(s => live.set(s.id, s)),
+      vscode.debug.onDidTerminateDebugSession(s => live.delete(s.id)),
+    );
     const extension = vscode.extensions.getExtension<DistestApi>('distest.distest');
     assert.ok(extension);
     api = await extension.activate();
@@ -65,6 +76,7 @@ suite('Debug runs in a real extension host', () => {
     breakpoint = new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.joinPath(workspaceUri(), FILE), new vscode.Position(line, 0)));
   });
 
+  suiteTeardown(() => subscriptions.forEach(s => s.dispose()));
   setup(() => vscode.debug.addBreakpoints([breakpoint]));
   teardown(() => vscode.debug.removeBreakpoints([breakpoint]));
 
@@ -80,7 +92,17 @@ suite('Debug runs in a real extension host', () => {
       return states.length === 2 && states.every(s => s.stoppedThread !== undefined) ? states : undefined;
     }, 90_000);
     assert.ok(debugRun);
-    return { debugRun, done, outcomes: recorder.outcomes, restore: () => recorder.restore(), stoppedAfterMs: Date.now() - started, ranks };
+    let ended = false;
+    const markEnded = () => { ended = true; };
+    done.then(markEnded, markEnded);
+    const restore = async () => {
+      if (!ended) {
+        debugRun?.stop();
+        await Promise.race([done, new Promise(r => setTimeout(r, 30_000))]);
+      }
+      recorder.restore();
+    };
+    return { debugRun, done, outcomes: recorder.outcomes, restore, stoppedAfterMs: Date.now() - started, ranks };
   }
 
   test('Debug: a parent session per launch carrying the run, a rank session each, stopped at the line, Continue All Ranks → passed', async function () {
@@ -106,9 +128,9 @@ suite('Debug runs in a real extension host', () => {
       console.log(`    Continue All Ranks → run ended in ${Date.now() - t0} ms`);
       assert.equal(start.outcomes.get(item.id)?.state, 'passed', JSON.stringify(start.outcomes.get(item.id)));
       // The sessions of the launch are gone once the run has ended.
-      await poll('no debug session left', () => (vscode.debug.activeDebugSession ? undefined : true), 15_000);
+      await noSessionLeft();
     } finally {
-      start.restore();
+      await start.restore();
     }
   });
 
@@ -128,7 +150,7 @@ suite('Debug runs in a real extension host', () => {
       await start.done;
       assert.equal(start.outcomes.get(item.id)?.state, 'passed');
     } finally {
-      start.restore();
+      await start.restore();
     }
   });
 
@@ -148,9 +170,9 @@ suite('Debug runs in a real extension host', () => {
       const state = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]; } catch { return 'gone'; } };
       for (const pid of pids) assert.ok(['gone', 'Z', 'X'].includes(state(pid)), `rank pid ${pid} is ${state(pid)}`);
       assert.notEqual(start.outcomes.get(item.id)?.state, 'passed');
-      await poll('no debug session left', () => (vscode.debug.activeDebugSession ? undefined : true), 15_000);
+      await noSessionLeft();
     } finally {
-      start.restore();
+      await start.restore();
     }
   });
 });
