@@ -187,6 +187,72 @@ test('test ids pytest does not collect (renamed since listing, made by a missing
   assert.deepEqual(await waitUntilGone(() => processesWithEnv('DISTEST_RUN_ID', runId)), []);
 });
 
+// A launch gives pytest its tests' files and the agent keeps the tests asked for (DISTEST_SELECT): the
+// tests that run must be exactly those pytest runs given the same ids as node id arguments.
+const LOGGED = (names: string) => `import os
+import pytest
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ran.log")
+
+
+def ran(name):
+    with open(LOG, "a") as f:
+        f.write(__name__ + "::" + name + "\\n")
+${names}`;
+
+test('a launch selects its tests from their files as pytest selects node ids: the same tests run, their neighbours do not', async () => {
+  const files = {
+    'tests/test_select.py': LOGGED(`
+
+def test_a():
+    ran("test_a")
+
+
+def test_not_asked():
+    ran("test_not_asked")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_p(n):
+    ran("test_p[%d]" % n)
+
+
+class TestC:
+    def test_m(self):
+        ran("TestC::test_m")
+
+    def test_other(self):
+        ran("TestC::test_other")
+`),
+    'tests/test_more.py': LOGGED(`
+
+@pytest.mark.mpi(min_size=2)
+def test_two():
+    ran("test_two")
+
+
+def test_b():
+    ran("test_b")
+
+
+def test_c():
+    ran("test_c")
+`),
+  };
+  const root = project(files);
+  const oracle = project(files);
+  const asked = ['tests/test_select.py::test_a', 'tests/test_select.py::test_p[1]', 'tests/test_select.py::test_p[3]', 'tests/test_select.py::TestC::test_m', 'tests/test_more.py::test_c'];
+  const specs = (await discovered(root)).filter(s => asked.includes(s.id));
+  assert.deepEqual(specs.map(s => s.id).sort(), [...asked].sort());
+  const runId = `select${Date.now().toString(16)}`;
+  const results = await runTests(specs, { ...SETTING_DEFAULTS, root, alloc: await alloc(), runId, timeoutMs: 60_000 });
+  assert.deepEqual(results.map(r => [r.id, r.state]).sort(), asked.map(id => [id, 'passed']).sort());
+  spawnText(PYTHON, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...asked], oracle);
+  const ran = (dir: string) => fs.readFileSync(path.join(dir, 'tests/ran.log'), 'utf8').trim().split('\n').sort();
+  assert.deepEqual(ran(root), ran(oracle));
+  assert.equal(ran(root).length, asked.length);
+});
+
 test('test code cannot forge records: the run id it can read is not the token', async () => {
   const forger = `import base64, json, os\n\n\ndef test_forger():\n    run_id = os.environ["DISTEST_RUN_ID"]\n    assert "DISTEST_TOKEN" not in os.environ\n` +
     `    record = {"kind": "result", "rank": 0, "size": 1, "host": "x", "test": "tests/test_forge.py::test_innocent", "phase": "call", "outcome": "failed", "durationMs": 1, "message": "forged"}\n` +

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostsAllocation, LocalAllocation, PbsAllocation, SlurmAllocation } from '../../src/core/allocation/allocation';
 import type { MpiInstall } from '../../src/core/allocation/mpi';
-import { placeStep, planRun, splitStep, type PlanOptions } from '../../src/core/launch/plan';
+import { placeStep, planRun, selectByFiles, SELECT_VARIABLE, splitStep, type PlanOptions } from '../../src/core/launch/plan';
 import { LocalHost } from '../../src/core/transport/local';
 import type { Framework, LauncherTemplate, TestSpec } from '../../src/core/types';
 
@@ -289,6 +289,23 @@ test('splitStep divides a pytest launch by its ids; placeStep narrows a host lis
   const placed = placeStep(onHosts, [{ name: 'n2', slots: 2 }]);
   assert.deepEqual(placed.argv.slice(0, 4), ['/usr/bin/mpirun', '--tag-output', '--host', 'n2:2']);
   assert.equal(placed.argv.filter(w => w === 'n1:2,n2:2').length, 0);
+});
+
+test('selectByFiles: a pytest launch names its files once each, in order, and its ids in DISTEST_SELECT; one test, encoded names and [ in a file name keep their ids', () => {
+  const specs = ['t/a.py::x', 't/b.py::C::y[1-2]', 't/a.py::z'].map(id => spec(id, 'pytest', 1));
+  const [step] = planRun(specs, alloc(), OPTS).steps;
+  const selected = selectByFiles(step);
+  assert.deepEqual(selected.argv, [...PYTEST, 't/a.py', 't/b.py']);
+  assert.deepEqual(JSON.parse(selected.env[SELECT_VARIABLE]), ['t/a.py::x', 't/b.py::C::y[1-2]', 't/a.py::z']);
+  assert.equal(selected.perTestArgs, false, 'its argv no longer ends with a word per test');
+  assert.deepEqual(selected.tests, step.tests);
+  assert.equal(step.env[SELECT_VARIABLE], undefined, 'the step itself is left as it was');
+  const [one] = planRun([specs[0]], alloc(), OPTS).steps;
+  assert.equal(selectByFiles(one), one);
+  const [odd] = planRun(['t/a[1].py::x', 't/a[1].py::y'].map(id => spec(id, 'pytest', 1)), alloc(), OPTS).steps;
+  assert.equal(selectByFiles(odd), odd);
+  const [encoded] = planRun(['t/caf\udce9.py::x', 't/b.py::y'].map(id => spec(id, 'pytest', 1)), alloc(), OPTS).steps;
+  assert.equal(selectByFiles(encoded), encoded);
 });
 
 // Remote allocations: host lists, Slurm jobs, PBS jobs.

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
+import { FS_NAME_ARGUMENT_PREFIX, hasEscapedBytes, printableFsName, pythonArgument } from '../fsNames';
 import type { ExpectedTest } from '../ranks/aggregate';
 import type { TagStyle } from '../ranks/demux';
 import type { LauncherTemplate, TestSpec } from '../types';
@@ -500,6 +500,28 @@ export function placeStep(step: LaunchStep, hosts: { name: string; slots: number
   const list = hosts.map(h => `${h.name}:${h.slots}`).join(',');
   const argv = step.argv.map((word, i) => (i > 0 && word === step.hostList && HOST_FLAGS.has(step.argv[i - 1]) ? list : word));
   return { ...step, argv, hostList: list };
+}
+
+/** The variable holding the ids `selectByFiles` hands the ranks' pytest (agent/distest_pytest.py). */
+export const SELECT_VARIABLE = 'DISTEST_SELECT';
+/** Beyond this the ids stay on the command line: Linux holds one environment string to 128 KiB. */
+const MAX_SELECT_BYTES = 64 * 1024;
+
+/**
+ * A pytest step whose tests reach pytest as their files, with their ids in DISTEST_SELECT for the agent
+ * to keep, as the ids would (pytest matches each node id argument on its own: ~0.3 ms a test). Unchanged
+ * for a single test, for names that travel encoded or whose file part holds `[` or `]`, and for ids beyond
+ * MAX_SELECT_BYTES. Pure.
+ */
+export function selectByFiles(step: LaunchStep): LaunchStep {
+  if (!step.perTestArgs || step.tests.length < 2) return step;
+  const prefix = step.argv.slice(0, step.argv.length - step.tests.length);
+  const words = step.argv.slice(prefix.length);
+  const files = words.map(word => word.split('::')[0]);
+  if (words.some((word, i) => word.startsWith(FS_NAME_ARGUMENT_PREFIX) || /[[\]]/.test(files[i]))) return step;
+  const ids = JSON.stringify(step.tests.map(t => t.id));
+  if (Buffer.byteLength(ids) > MAX_SELECT_BYTES) return step;
+  return { ...step, argv: [...prefix, ...new Set(files)], env: { ...step.env, [SELECT_VARIABLE]: ids }, perTestArgs: false };
 }
 
 /** A step of `perTestArgs` split into launches of these parts of its tests (each part keeps its order). Pure. */

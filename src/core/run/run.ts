@@ -8,7 +8,7 @@ import { StepFaults } from '../faults/stepFaults';
 import { describeSweep, sweepRun, type SweepResult } from '../faults/sweep';
 import type { Allocation } from '../allocation/allocation';
 import { allocationSlots } from '../allocation/allocation';
-import { placeStep, planRun, splitStep, type LaunchPlan, type LaunchStep, type PlanOptions } from '../launch/plan';
+import { placeStep, planRun, selectByFiles, splitStep, type LaunchPlan, type LaunchStep, type PlanOptions } from '../launch/plan';
 import { GATE_VARIABLE, LaunchGates, type LaunchGate } from './gate';
 import { balance, LAUNCH_OVERHEAD_MS, order, partCount, startable, UNKNOWN_TEST_MS, type Job, type Placed, type ScheduleLimits, type SlotPool } from './schedule';
 import { aggregate, type ExpectedTest } from '../ranks/aggregate';
@@ -329,7 +329,10 @@ class Run {
    */
   private startLaunch(placed: Placed<Queued>, beside: RunningLaunch[], gate?: LaunchGate): RunningLaunch {
     const placedStep = placed.alone ? placed.job.step : placeStep(placed.job.step, placed.slots);
-    const step = gate ? { ...placedStep, env: { ...placedStep.env, [GATE_VARIABLE]: gate.path } } : placedStep;
+    // A host list's remote ranks get only the variables the plan names with -x; PBS's is untested.
+    const { kind } = this.opts.alloc;
+    const selected = kind === 'local' || kind === 'slurm' ? selectByFiles(placedStep) : placedStep;
+    const step = gate ? { ...selected, env: { ...selected.env, [GATE_VARIABLE]: gate.path } } : selected;
     const index = this.stepCount++;
     const name = (r: RunningLaunch) => `launch ${r.index + 1} (${launchTests(r.placed.job.step)})`;
     const waitsFor = beside.filter(r => gate?.waitsOn.has(r.placed.job.key));
