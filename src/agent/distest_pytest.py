@@ -4,6 +4,7 @@ Only observes: it never changes outcomes or output, so it coexists with pytest-m
 Inert unless DISTEST_TOKEN is set. It changes collection only as node id arguments would: with
 DISTEST_SELECT, pytest gets the tests' files and keeps the tests that variable names.
 """
+import functools
 import json
 import os
 import re
@@ -80,7 +81,7 @@ def pytest_collection_modifyitems(session, config, items):
     selects nothing is pytest's usage error `not found` (nothing runs), unless its collection failed."""
     if _SELECTION is None:
         return
-    wanted = set(json.loads(_SELECTION))
+    wanted = _selected()[0]
     kept, dropped, matched = [], [], set()
     for item in items:
         names = wanted.intersection(_enclosing(_id(item.nodeid)))
@@ -94,6 +95,26 @@ def pytest_collection_modifyitems(session, config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_make_collect_report(collector):
+    """Collects, inside a module, only the classes on the way to a test DISTEST_SELECT names, as pytest
+    does for node id arguments: a broken class beside the tests asked for stays out of the run."""
+    if _SELECTION is None or "::" not in collector.nodeid:
+        return None
+    own = _id(collector.nodeid)
+    wanted, on_the_way = _selected()
+    if own in on_the_way or not wanted.isdisjoint(_enclosing(own)):
+        return None
+    return pytest.CollectReport(collector.nodeid, "passed", None, [])
+
+
+@functools.lru_cache(maxsize=None)
+def _selected():
+    """The ids DISTEST_SELECT names, and every id on the way to them (their modules and classes)."""
+    wanted = frozenset(json.loads(_SELECTION))
+    return wanted, frozenset(e for w in wanted for e in _enclosing(w))
 
 
 def _enclosing(node_id):

@@ -200,7 +200,7 @@ def ran(name):
         f.write(__name__ + "::" + name + "\\n")
 ${names}`;
 
-test('a launch selects its tests from their files as pytest selects node ids: the same tests run, their neighbours do not', async () => {
+test('a launch selects its tests from their files as pytest selects node ids: the same tests run, their neighbours do not, a broken class beside them is not collected', async () => {
   const files = {
     'tests/test_select.py': LOGGED(`
 
@@ -223,6 +223,12 @@ class TestC:
 
     def test_other(self):
         ran("TestC::test_other")
+
+
+class TestBroken:
+    @pytest.mark.parametrize("missing", [1])
+    def test_uses_no_missing(self):
+        ran("TestBroken::test_uses_no_missing")
 `),
     'tests/test_more.py': LOGGED(`
 
