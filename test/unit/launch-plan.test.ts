@@ -291,7 +291,7 @@ test('splitStep divides a pytest launch by its ids; placeStep narrows a host lis
   assert.equal(placed.argv.filter(w => w === 'n1:2,n2:2').length, 0);
 });
 
-test('selectByFiles: a pytest launch names its files once each, in order, and its ids in DISTEST_SELECT; one test, encoded names and [ in a file name keep their ids', () => {
+test('selectByFiles: a pytest launch names its files once each, in order, and its ids in DISTEST_SELECT; one test, encoded names, [ or :: in a file name keep their ids', () => {
   const specs = ['t/a.py::x', 't/b.py::C::y[1-2]', 't/a.py::z'].map(id => spec(id, 'pytest', 1));
   const [step] = planRun(specs, alloc(), OPTS).steps;
   const selected = selectByFiles(step);
@@ -304,6 +304,8 @@ test('selectByFiles: a pytest launch names its files once each, in order, and it
   assert.equal(selectByFiles(one), one);
   const [odd] = planRun(['t/a[1].py::x', 't/a[1].py::y'].map(id => spec(id, 'pytest', 1)), alloc(), OPTS).steps;
   assert.equal(selectByFiles(odd), odd);
+  const [colons] = planRun(['t/a::b.py::x', 't/a::b.py::y'].map(id => spec(id, 'pytest', 1)), alloc(), OPTS).steps;
+  assert.equal(selectByFiles(colons), colons);
   const [encoded] = planRun(['t/caf\udce9.py::x', 't/b.py::y'].map(id => spec(id, 'pytest', 1)), alloc(), OPTS).steps;
   assert.equal(selectByFiles(encoded), encoded);
 });

@@ -510,15 +510,15 @@ const MAX_SELECT_BYTES = 64 * 1024;
 /**
  * A pytest step whose tests reach pytest as their files, with their ids in DISTEST_SELECT for the agent
  * to keep, as the ids would (pytest matches each node id argument on its own: ~0.3 ms a test). Unchanged
- * for a single test, for names that travel encoded or whose file part holds `[` or `]`, and for ids beyond
- * MAX_SELECT_BYTES. Pure.
+ * for a single test, for names that travel encoded, whose file part holds `[` or `]` or does not end in
+ * `.py` (a `::` in a file name), and for ids beyond MAX_SELECT_BYTES. Pure.
  */
 export function selectByFiles(step: LaunchStep): LaunchStep {
   if (!step.perTestArgs || step.tests.length < 2) return step;
   const prefix = step.argv.slice(0, step.argv.length - step.tests.length);
   const words = step.argv.slice(prefix.length);
   const files = words.map(word => word.split('::')[0]);
-  if (words.some((word, i) => word.startsWith(FS_NAME_ARGUMENT_PREFIX) || /[[\]]/.test(files[i]))) return step;
+  if (words.some((word, i) => word.startsWith(FS_NAME_ARGUMENT_PREFIX) || /[[\]]/.test(files[i]) || !files[i].endsWith('.py'))) return step;
   const ids = JSON.stringify(step.tests.map(t => t.id));
   if (Buffer.byteLength(ids) > MAX_SELECT_BYTES) return step;
   return { ...step, argv: [...prefix, ...new Set(files)], env: { ...step.env, [SELECT_VARIABLE]: ids }, perTestArgs: false };
