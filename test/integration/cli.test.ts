@@ -261,3 +261,39 @@ test('output arrives whole through a slow pipe: a listing of 4,000 tests parses'
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the CLI runs from V8\'s code cache: written by the first command, reused after, replaced when V8 rejects it; an unusable cache folder only costs the compile', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-v8-'));
+  try {
+    const v8Dir = path.join(home, 'distest/v8');
+    const cacheFile = () => {
+      const names = fs.existsSync(v8Dir) ? fs.readdirSync(v8Dir) : [];
+      assert.equal(names.length, 1, `one cache file: ${names.join(', ')}`);
+      return path.join(v8Dir, names[0]);
+    };
+    const list = async () => {
+      const res = await cli(['list', '--json'], { env: { XDG_CACHE_HOME: home } });
+      assert.equal(res.code, 0, res.stderr);
+      assert.ok((JSON.parse(res.stdout) as unknown[]).length > 10);
+      assert.equal(res.stderr, '');
+    };
+    await list();
+    const written = cacheFile();
+    assert.match(path.basename(written), new RegExp(`^cli-[0-9a-f]{16}-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.bin$`));
+    const first = fs.statSync(written);
+    assert.ok(first.size > 10_000, `${first.size} bytes of compiled code`);
+    await list();
+    assert.equal(fs.statSync(cacheFile()).mtimeMs, first.mtimeMs, 'accepted by V8, so not written again');
+    fs.writeFileSync(written, randomBytes(4096));
+    await list();
+    assert.ok(fs.statSync(cacheFile()).size > 10_000, 'the garbage V8 rejected was replaced');
+    // A cache folder that cannot be made (its parent is a file): the command runs as without a cache.
+    const blocked = path.join(home, 'file');
+    fs.writeFileSync(blocked, '');
+    const res = await cli(['--help'], { env: { XDG_CACHE_HOME: blocked } });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^usage:/);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});

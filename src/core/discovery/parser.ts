@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 // require() picks the package's CommonJS build; its ESM build reads import.meta.url, which a CJS bundle lacks.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,7 +32,9 @@ function loadPython(wasmDir: string): Promise<{ language: TreeSitter.Language; r
   let loaded = readers.get(wasmDir);
   if (!loaded) {
     loaded = loadRuntime(wasmDir).then(async wasm => {
-      const language = await Language.load(path.join(wasmDir, 'tree-sitter-python.wasm'));
+      // Bytes, not a path: given a path, web-tree-sitter reads it through import('fs/promises'), which the
+      // CLI's bundle cannot do when it runs from V8's code cache (cliLauncher.ts).
+      const language = await Language.load(await fs.promises.readFile(path.join(wasmDir, 'tree-sitter-python.wasm')));
       return { language, reader: new SyntaxReader(wasm, language) };
     });
     loaded.catch(() => readers.delete(wasmDir));
