@@ -7,14 +7,14 @@
 // what the language server answers a reopened workspace before checking it against the disk.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CACHE_READER_NODE_FLAGS, DiscoveryCache, readTestFile } from '../src/core/discovery/cache';
+import { DISCOVERY_NODE_FLAGS, DiscoveryCache, readTestFile } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
 import { discoverFile, folderOf } from '../src/core/discovery/registry';
 import type { FileDiscovery } from '../src/core/types';
 
-export { CACHE_READER_NODE_FLAGS, discoverFolder, PythonTestParser };
+export { DISCOVERY_NODE_FLAGS, discoverFolder, PythonTestParser };
 export type { DiscoveryConfig, FileDiscovery };
 
 export const benchConfig: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };

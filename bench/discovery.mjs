@@ -32,7 +32,7 @@ if (!fs.existsSync(path.join(root, 'dist/tree-sitter-python.wasm'))) throw new E
 
 generateTree();
 // distest's processes run with the language server's node flags.
-const { CACHE_READER_NODE_FLAGS } = createRequire(import.meta.url)(entryJs);
+const { DISCOVERY_NODE_FLAGS } = createRequire(import.meta.url)(entryJs);
 const distest = timeDistest();
 const cached = timeCached(distest.ids);
 if (process.argv.includes('--distest-only')) {
@@ -66,7 +66,7 @@ function timeDistest() {
   let last;
   for (let i = 0; i < DISTEST_RUNS; i++) {
     const started = process.hrtime.bigint();
-    const child = spawnSync(process.execPath, [...CACHE_READER_NODE_FLAGS, entryJs, treeDir, ...(i === 0 ? ['--ids'] : [])], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const child = spawnSync(process.execPath, [...DISCOVERY_NODE_FLAGS, entryJs, treeDir, ...(i === 0 ? ['--ids'] : [])], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (child.status !== 0) throw new Error(`distest discovery failed: ${child.stderr}`);
     const result = JSON.parse(child.stdout);
@@ -84,7 +84,7 @@ function timeCached(coldIds) {
   fs.rmSync(cacheDir, { recursive: true, force: true });
   const run = (extra) => {
     const started = process.hrtime.bigint();
-    const child = spawnSync(process.execPath, [...CACHE_READER_NODE_FLAGS, entryJs, treeDir, '--cache', cacheDir, ...extra], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const child = spawnSync(process.execPath, [...DISCOVERY_NODE_FLAGS, entryJs, treeDir, '--cache', cacheDir, ...extra], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (child.status !== 0) throw new Error(`distest discovery with the cache failed: ${child.stderr}`);
     return { ms, result: JSON.parse(child.stdout) };

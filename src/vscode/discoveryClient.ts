@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { CACHE_READER_NODE_FLAGS } from '../core/discovery/cache';
+import { DISCOVERY_NODE_FLAGS } from '../core/discovery/cache';
 import { DiscoverAll, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type TestsChangedParams } from '../protocol';
 import type { FileDiscovery } from '../core/types';
 import { serverSettings } from './settings';
@@ -20,8 +20,8 @@ export class DiscoveryClient implements vscode.Disposable {
   ) {
     const module = vscode.Uri.joinPath(context.extensionUri, 'dist', 'server.js').fsPath;
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc, options: { execArgv: CACHE_READER_NODE_FLAGS } },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: [...CACHE_READER_NODE_FLAGS, '--nolazy', '--inspect=6019'] } },
+      run: { module, transport: TransportKind.ipc, options: { execArgv: DISCOVERY_NODE_FLAGS } },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: [...DISCOVERY_NODE_FLAGS, '--nolazy', '--inspect=6019'] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],
