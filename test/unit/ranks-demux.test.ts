@@ -298,3 +298,24 @@ test('tags OpenMPI put inside a line, `]<` and `<` in text, and UTF-8 are found 
     }
   }
 });
+
+test('recorded openmpi: a rank\'s last words without a newline, then mpirun\'s banner on the same line: the words are the rank\'s, the banner mpirun\'s, any chunking', () => {
+  const reference = demux(recorded('openmpi-unterminated-then-banner'));
+  for (const [name, chunking] of CHUNKINGS) {
+    assert.deepEqual(demux(recorded('openmpi-unterminated-then-banner'), {}, chunking), reference, name);
+  }
+  const { lines } = reference;
+  assert.deepEqual(textOf(lines, 0, 'stderr'), ['rank says boom']);
+  assert.deepEqual(textOf(lines, 1, 'stderr'), ['rank says boom']);
+  const banner = textOf(lines, null, 'stderr');
+  assert.equal(banner[0], '-'.repeat(74));
+  assert.match(banner[1], /^Primary job {2}terminated normally/);
+  // A rank's own line of dashes stays the rank's, tagged or after its own text.
+  const dashes = Buffer.from(`[1,0]<stderr>:${'-'.repeat(74)}\n[1,1]<stderr>:x${'-'.repeat(80)}\n[1,1]<stderr>:y-[1,1]<stderr>:${'-'.repeat(74)}\n`);
+  for (const [name, chunking] of CHUNKINGS) {
+    const own = demux([['stderr', dashes]], {}, chunking).lines;
+    assert.deepEqual(textOf(own, 0, 'stderr'), ['-'.repeat(74)], name);
+    assert.deepEqual(textOf(own, 1, 'stderr'), [`x${'-'.repeat(80)}`, `y-${'-'.repeat(74)}`], name);
+    assert.deepEqual(textOf(own, null, 'stderr'), [], name);
+  }
+});

@@ -132,6 +132,13 @@ const TAGS: Record<Exclude<TagStyle, 'none'>, (buf: Buffer, start: number) => Ta
   openmpi: openMpiTag, mpich: mpichTag, srun: srunTag,
 };
 
+/**
+ * The rule OpenMPI's own messages (show_help: "Primary job terminated normally…") open with, 74 dashes.
+ * After a rank's last piece without a newline it lands on that rank's line; it is mpirun's.
+ */
+const OPENMPI_HELP_RULE_BYTES = 74;
+const DASH = 0x2d;
+
 /** The middle of every OpenMPI tag, to find the tags OpenMPI puts inside a line. */
 const OPENMPI_TAG_MIDDLE = Buffer.from(']<std');
 
@@ -219,6 +226,11 @@ class PendingLine {
     this.length += bytes.length;
   }
 
+  lastByte(): number | undefined {
+    const last = this.parts[this.parts.length - 1];
+    return last?.[last.length - 1];
+  }
+
   take(): Buffer {
     const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
     this.parts = [];
@@ -302,6 +314,8 @@ export class RankStreams {
     }
     this.scanner.reset(buf);
     let pos = 0;
+    /** Where the text of the last tag read in this write starts (-1: the line came open from before). */
+    let afterTag = -1;
     while (pos < buf.length) {
       if (input.target === null) {
         const tag = this.tagAt ? this.tagAt(buf, pos) : null;
@@ -314,6 +328,7 @@ export class RankStreams {
         } else {
           input.target = this.targetFor(tag.rank, tag.stream ?? stream);
           pos += tag.length;
+          afterTag = pos;
         }
         continue;
       }
@@ -330,6 +345,20 @@ export class RankStreams {
           }
           input.target = this.targetFor(inner.tag.rank, inner.tag.stream ?? stream);
           pos = inner.start + inner.tag.length;
+          afterTag = pos;
+          continue;
+        }
+      }
+      if (this.opts.tagStyle === 'openmpi' && input.target.rank !== null && end > pos && (buf[end - 1] === DASH || buf[end - 1] === CARRIAGE_RETURN)) {
+        const rule = this.helpRule(input.target, buf, pos, end, newline === -1, afterTag);
+        if (rule !== null) {
+          this.append(input.target, buf.subarray(pos, rule));
+          if (newline === -1) {
+            input.carry = Buffer.from(buf.subarray(rule));
+            return;
+          }
+          input.target = this.untagged(stream);
+          pos = rule;
           continue;
         }
       }
@@ -358,6 +387,24 @@ export class RankStreams {
       while (target.pending && target.pending.length > 0) this.completeLine(target, empty, 0, 0);
     }
     this.ended = true;
+  }
+
+  /**
+   * Where mpirun's own help rule starts at the end of a rank's open line buf[pos, end): exactly 74
+   * dashes up to the newline, after other text of that line (in this write, or pending from an earlier
+   * one) and not right after a tag (a rank's own line of dashes is tagged). `open` (no newline yet):
+   * where dashes that may still become the rule start, for the next write to decide. null when none.
+   */
+  private helpRule(target: Target, buf: Buffer, pos: number, end: number, open: boolean, afterTag: number): number | null {
+    let stop = end;
+    if (!open && stop > pos && buf[stop - 1] === CARRIAGE_RETURN) stop--;
+    let start = stop;
+    while (start > pos && stop - start <= OPENMPI_HELP_RULE_BYTES && buf[start - 1] === DASH) start--;
+    // A longer run of dashes, or one the line's earlier text (pending) ends, is the rank's own.
+    if (start === stop || start === afterTag || stop - start > OPENMPI_HELP_RULE_BYTES) return null;
+    if (start === pos && !(target.pending && target.pending.length > 0 && target.pending.lastByte() !== DASH)) return null;
+    if (open) return start;
+    return stop - start === OPENMPI_HELP_RULE_BYTES ? start : null;
   }
 
   /**
