@@ -1,7 +1,6 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
 import { DiscoveryCache } from './core/discovery/cache';
 import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection } from './core/discovery/exact';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
@@ -11,6 +10,7 @@ import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from '
 import { junitXml, messageText } from './core/run/report';
 import { debugRequest, runSession, type SessionOptions } from './core/run/session';
 import { parseRankSelection, RankSelectionError, type DebugEndpoint, type DebugRequest } from './core/debug/request';
+import { cliCacheHome } from './cacheHome';
 import { listAllocations, resolveAllocation, type AllocationContext } from './core/allocation/resolve';
 import { pythonFor, readFolderSettings, type DistestSettings } from './core/settings';
 import { HostPool } from './core/transport/pool';
@@ -166,7 +166,7 @@ interface Discovered {
 }
 
 async function discover(root: string, settings: DistestSettings, settle?: (files: FileDiscovery[]) => Promise<FileDiscovery[]>): Promise<Discovered> {
-  const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheDir(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
+  const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheHome(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
   const found = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined, { workerScript: __filename, cache });
   const files = settle ? await settle(found) : found;
   const syntaxErrors = new Map<string, number>();
@@ -177,12 +177,6 @@ async function discover(root: string, settings: DistestSettings, settle?: (files
     }
   }
   return { specs: files.flatMap(f => f.tests), syntaxErrors };
-}
-
-/** The command line's discovery cache: `$XDG_CACHE_HOME/distest` (default `~/.cache/distest`), shared by every project. */
-function cliCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'distest');
 }
 
 async function listCommand(args: string[]): Promise<number> {

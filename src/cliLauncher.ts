@@ -6,18 +6,15 @@
 // problem with the cache only costs the compile: the command runs all the same.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
+import { cliCacheHome } from './cacheHome';
 
 /** The SHA-256 of dist/cli-main.js (scripts/build.mjs). */
 declare const DISTEST_CLI_MAIN_HASH: string;
 
 const main = path.join(__dirname, 'cli-main.js');
-const cacheDir = path.join(
-  process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache'),
-  'distest', 'v8',
-);
+const cacheDir = path.join(cliCacheHome(), 'v8');
 const cacheName = `cli-${DISTEST_CLI_MAIN_HASH.slice(0, 16)}-${process.version}-${process.arch}.bin`;
 
 runMain();
