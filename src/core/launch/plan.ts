@@ -502,6 +502,12 @@ export function placeStep(step: LaunchStep, hosts: { name: string; slots: number
   return { ...step, argv, hostList: list };
 }
 
+/** A `perTestArgs` step's argv: the words before its tests', and one word per test, in its tests' order. */
+function perTestArguments(step: LaunchStep): { prefix: string[]; words: string[] } {
+  const at = step.argv.length - step.tests.length;
+  return { prefix: step.argv.slice(0, at), words: step.argv.slice(at) };
+}
+
 /** The variable holding the ids `selectByFiles` hands the ranks' pytest (agent/distest_pytest.py). */
 export const SELECT_VARIABLE = 'DISTEST_SELECT';
 /** Beyond this the ids stay on the command line: Linux holds one environment string to 128 KiB. */
@@ -515,8 +521,7 @@ const MAX_SELECT_BYTES = 64 * 1024;
  */
 export function selectByFiles(step: LaunchStep): LaunchStep {
   if (!step.perTestArgs || step.tests.length < 2) return step;
-  const prefix = step.argv.slice(0, step.argv.length - step.tests.length);
-  const words = step.argv.slice(prefix.length);
+  const { prefix, words } = perTestArguments(step);
   const files = words.map(word => word.split('::')[0]);
   if (words.some((word, i) => word.startsWith(FS_NAME_ARGUMENT_PREFIX) || /[[\]]/.test(files[i]) || !files[i].endsWith('.py'))) return step;
   const ids = JSON.stringify(step.tests.map(t => t.id));
@@ -527,8 +532,8 @@ export function selectByFiles(step: LaunchStep): LaunchStep {
 /** A step of `perTestArgs` split into launches of these parts of its tests (each part keeps its order). Pure. */
 export function splitStep(step: LaunchStep, parts: string[][]): LaunchStep[] {
   if (!step.perTestArgs || parts.length <= 1) return [step];
-  const prefix = step.argv.slice(0, step.argv.length - step.tests.length);
-  const argOf = new Map(step.tests.map((t, i) => [t.id, step.argv[prefix.length + i]]));
+  const { prefix, words } = perTestArguments(step);
+  const argOf = new Map(step.tests.map((t, i) => [t.id, words[i]]));
   const byId = new Map(step.tests.map(t => [t.id, t]));
   return parts.filter(part => part.length).map((part, i, all) => ({
     ...step,
