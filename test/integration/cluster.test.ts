@@ -476,7 +476,7 @@ test('the ssh connection to the launching host drops mid-run: the test ends erro
           case "$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null)" in "sshd: "*"[listener]"*) ;; "sshd: "*) kill -9 $p ;; esac; done`)),
       },
     });
-    assert.equal(hellos, 4, 'every rank started before the drop');
+    assert.equal(hellos, 4, `every rank started before the drop; the run ended: ${JSON.stringify(result)}`);
     assert.equal(result.state, 'errored', JSON.stringify(result.messages));
     assert.ok(result.messages.some(m => /ssh connection to .* was lost/.test(m.text)), JSON.stringify(result.messages));
     assert.ok(Date.now() - started < RUN_TIMEOUT_MS / 2, 'the drop ended the run, not the timeout');
