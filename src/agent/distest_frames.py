@@ -9,6 +9,7 @@ Nothing here runs unless DISTEST_TOKEN is set: without it the module is inert.
 """
 import base64
 import faulthandler
+import functools
 import json
 import os
 import signal
@@ -45,8 +46,11 @@ HOST = os.uname().nodename
 GATE = os.environ.get("DISTEST_GATE") or None
 _GATE_POLL_SECONDS = 0.005
 
+# json.dumps with separators builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _lock = threading.Lock()
 _next_msgid = 0
+_token_hidden = False
 _owner = None
 _out_fd = None
 _stack_file = None
@@ -109,13 +113,15 @@ def _flush_python_streams():
 
 def emit(record):
     """Write one record as frame lines. Never raises: reporting must not break the user's run."""
-    global _next_msgid
+    global _next_msgid, _token_hidden
     if not active():
         return
-    # Processes the tests spawn must not report as this rank: the token belongs to this process alone.
-    os.environ.pop("DISTEST_TOKEN", None)
+    if not _token_hidden:
+        # Processes the tests spawn must not report as this rank: the token belongs to this process alone.
+        os.environ.pop("DISTEST_TOKEN", None)
+        _token_hidden = True
     try:
-        payload = base64.b64encode(json.dumps(record, separators=(",", ":")).encode("utf-8")).decode("ascii")
+        payload = base64.b64encode(_ENCODER.encode(record).encode("utf-8")).decode("ascii")
         chunks = [payload[i:i + CHUNK_CHARS] for i in range(0, len(payload), CHUNK_CHARS)]
         with _lock:
             msgid = _next_msgid
@@ -177,10 +183,18 @@ def workspace_id(nodeid, rootdir):
     """A pytest node id (relative to `rootdir`, pytest's) relative to DISTEST_ROOT instead: prefixed with the
     folder's path when pytest's rootdir is a folder below the workspace folder (a nested test root), else
     unchanged (a rootdir elsewhere, e.g. the same folder through a symlink, is left alone)."""
+    if not rootdir or not nodeid:
+        return nodeid
+    return _id_prefix(str(rootdir)) + nodeid
+
+
+@functools.lru_cache(maxsize=None)
+def _id_prefix(rootdir):
+    # Every id of a session has the same rootdir: its prefix is worked out once, not for each of a test's records.
     root = os.environ.get("DISTEST_ROOT")
-    if not root or not rootdir or not nodeid:
-        return nodeid
-    relative = os.path.relpath(os.path.abspath(str(rootdir)), os.path.abspath(root))
+    if not root:
+        return ""
+    relative = os.path.relpath(os.path.abspath(rootdir), os.path.abspath(root))
     if relative == os.curdir or relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
-        return nodeid
-    return relative.replace(os.sep, "/") + "/" + nodeid
+        return ""
+    return relative.replace(os.sep, "/") + "/"

@@ -277,8 +277,10 @@ test('a launch holding pytest_parallel tests loads its plugin unless the configu
 
 test('splitStep divides a pytest launch by its ids; placeStep narrows a host list to the slots a launch got', () => {
   const specs = ['t/a.py::x[2]', 't/a.py::y[2]', 't/b.py::z[2]'].map(id => spec(id, 'pytest_parallel', 2));
-  const [step] = planRun(specs, alloc(), { ...OPTS, concurrent: true }).steps;
+  const [step] = planRun(specs, alloc({ slots: 4 }), { ...OPTS, concurrent: true }).steps;
   assert.deepEqual(step.argv.slice(0, 6), ['/usr/bin/mpirun', '--tag-output', '--bind-to', 'none', '-np', '2'], 'side by side, OpenMPI binds no cores');
+  const [whole] = planRun(specs, alloc({ slots: 2 }), { ...OPTS, concurrent: true }).steps;
+  assert.deepEqual(whole.argv.slice(0, 4), ['/usr/bin/mpirun', '--tag-output', '-np', '2'], 'a launch on every slot has nothing beside it: OpenMPI binds as the bare launcher does');
   const parts = splitStep(step, [['t/a.py::x[2]', 't/b.py::z[2]'], ['t/a.py::y[2]']]);
   assert.deepEqual(parts.map(p => p.argv.slice(-2)), [['t/a.py::x[2]', 't/b.py::z[2]'], [PYTEST.at(-1), 't/a.py::y[2]']]);
   assert.deepEqual(parts.map(p => p.tests.map(t => t.id)), [['t/a.py::x[2]', 't/b.py::z[2]'], ['t/a.py::y[2]']]);

@@ -56,7 +56,8 @@ export interface PlanOptions {
   /**
    * Launches may run side by side (distest.parallelLaunches): OpenMPI and srun are told not to bind
    * ranks to cores, since every mpirun would bind its ranks to the same first cores, and so would srun
-   * steps that share the job's CPUs (`--overlap`).
+   * steps that share the job's CPUs (`--overlap`). An mpirun launch that takes every slot has nothing
+   * beside it and keeps OpenMPI's binding, as the bare launcher has it.
    */
   concurrent?: boolean;
 }
@@ -437,7 +438,7 @@ class PlanContext {
         const forward = hosts ? ['--host', hosts, ...Object.keys(this.baseEnv).flatMap(name => ['-x', name])] : [];
         return {
           tagFlags: ['--tag-output', '-tag-output'],
-          placement: this.opts.concurrent ? [...forward, '--bind-to', 'none'] : forward,
+          placement: this.opts.concurrent && ranks < allocationSlots(this.alloc) ? [...forward, '--bind-to', 'none'] : forward,
           countFlag: '-np',
           oversubscribe: this.alloc.kind === 'local' && ranks > Math.min(this.alloc.slots, this.alloc.cpus ?? Infinity),
           tagStyle: 'openmpi',
