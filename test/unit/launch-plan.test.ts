@@ -373,6 +373,9 @@ test('slurm: srun into the job, labelled, pmix, environment exported; too many r
   // Steps side by side share the job's CPUs (--overlap): none binds its ranks to the same first cores.
   const packed = planRun([spec('t/b.py::m', 'pytest-mpi', 2)], slurm, { ...OPTS, concurrent: true });
   assert.deepEqual(packed.steps[0].argv.slice(0, 12), ['srun', '--jobid=5', '--overlap', '-N', '2', '-n', '2', '--label', '--kill-on-bad-exit=1', '--export=ALL', '--mpi=pmix', '--cpu-bind=none']);
+  // A step on every task of the job has nothing beside it: srun binds as the site configured it.
+  const whole = planRun([spec('t/b.py::m', 'pytest-mpi', 4)], slurm, { ...OPTS, concurrent: true });
+  assert.ok(!whole.steps[0].argv.includes('--cpu-bind=none'), whole.steps[0].argv.join(' '));
 });
 
 test('slurm and pbs: launcher templates are skipped with the reason', () => {

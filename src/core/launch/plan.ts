@@ -56,8 +56,8 @@ export interface PlanOptions {
   /**
    * Launches may run side by side (distest.parallelLaunches): OpenMPI and srun are told not to bind
    * ranks to cores, since every mpirun would bind its ranks to the same first cores, and so would srun
-   * steps that share the job's CPUs (`--overlap`). An mpirun launch that takes every slot has nothing
-   * beside it and keeps OpenMPI's binding, as the bare launcher has it.
+   * steps that share the job's CPUs (`--overlap`). A launch that takes every slot has nothing beside it
+   * and keeps the launcher's binding, as the bare launcher has it.
    */
   concurrent?: boolean;
 }
@@ -338,7 +338,7 @@ class PlanContext {
         const argv = [
           'srun', `--jobid=${alloc.jobId}`, '--overlap', '-N', String(Math.min(alloc.nodes, ranks)), '-n', String(ranks),
           '--label', '--kill-on-bad-exit=1', '--export=ALL', `--mpi=${alloc.mpiPlugin ?? 'pmix'}`,
-          ...(this.opts.concurrent ? ['--cpu-bind=none'] : []),
+          ...(this.opts.concurrent && ranks < allocationSlots(alloc) ? ['--cpu-bind=none'] : []),
         ];
         return { argv, tagStyle: 'srun', env: this.baseEnv };
       }
