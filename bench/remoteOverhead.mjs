@@ -69,7 +69,7 @@ export async function remoteOverhead({ root, cli, python, runs }) {
 /** `distest run ARGS`: when its summary reached stdout and when it exited; the test must pass. */
 function distest(cli, args, cwd, env) {
   const started = performance.now();
-  const child = spawn(process.execPath, [cli, 'run', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cli, ['run', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let reportMs;

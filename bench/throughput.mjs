@@ -23,7 +23,8 @@ import { performance } from 'node:perf_hooks';
 import { remoteOverhead } from './remoteOverhead.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const CLI = path.join(root, 'dist/cli.js');
+// The command as npm installs it (dist/distest, a shell script starting node on dist/cli.js).
+const CLI = path.join(root, 'dist/distest');
 const PYTHON = '/usr/bin/python3';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SHORT_RUNS = Number(process.env.BENCH_SHORT_RUNS ?? 7);
@@ -32,7 +33,7 @@ const FAST_TESTS = 200;
 const MIXED = { counts: [2, 3, 4], perCount: 10, seconds: 0.5, slots: 4 };
 const MIXED_BOUND_MS = Math.max(MIXED.counts.reduce((n, c) => n + c * MIXED.perCount * MIXED.seconds, 0) / MIXED.slots, MIXED.seconds) * 1000;
 const PLUGIN = findPlugin();
-if (!fs.existsSync(CLI)) throw new Error('dist/cli.js missing: run node scripts/build.mjs first');
+if (!fs.existsSync(CLI)) throw new Error('dist/distest missing: run node scripts/build.mjs first');
 
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-throughput-'));
@@ -61,9 +62,9 @@ try {
   for (const [, run] of pairs.flat()) run();
   for (let i = 0; i < SHORT_RUNS; i++) {
     for (const pair of pairs) for (const [key, run] of i % 2 ? [...pair].reverse() : pair) times[key].push(run());
-    times.cliStart.push(timed(process.execPath, [CLI, '--help'], work));
-    times.suiteList.push(timed(process.execPath, [CLI, 'list', suite, '--json'], work));
-    times.fastList.push(timed(process.execPath, [CLI, 'list', fast, '--json'], work));
+    times.cliStart.push(timed(CLI, ['--help'], work));
+    times.suiteList.push(timed(CLI, ['list', suite, '--json'], work));
+    times.fastList.push(timed(CLI, ['list', fast, '--json'], work));
   }
   const remote = process.env.BENCH_REMOTE === '0' ? null : await remoteOverhead({ root, cli: CLI, python: PYTHON, runs: SHORT_RUNS });
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
@@ -152,7 +153,7 @@ function fastFile(dir) {
 /** `distest run` on the whole folder; every one of `expected` tests must pass. */
 function distestRun(dir, expected, args = [], runEnv = env) {
   const started = performance.now();
-  const res = spawnSync(process.execPath, [CLI, 'run', dir, '--json', '--python', PYTHON, ...args], { cwd: dir, env: runEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const res = spawnSync(CLI, ['run', dir, '--json', '--python', PYTHON, ...args], { cwd: dir, env: runEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - started;
   let tests = [];
   try {

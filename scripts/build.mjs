@@ -85,4 +85,7 @@ if (fs.existsSync(cliMain)) {
     banner: { js: '#!/usr/bin/env node' }, define: { ...nodeCommon.define, DISTEST_CLI_MAIN_HASH: JSON.stringify(hash) },
   });
   fs.chmodSync(path.join(dist, 'cli.js'), 0o755);
+  // The `distest` command: a shell script starting node on cli.js (src/distest.sh says why).
+  fs.copyFileSync(path.join(root, 'src/distest.sh'), path.join(dist, 'distest'));
+  fs.chmodSync(path.join(dist, 'distest'), 0o755);
 }

@@ -1,6 +1,6 @@
 // The built CLI (dist/cli.js) against the fixture project, with real mpirun and pytest.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -295,5 +295,33 @@ test('the CLI runs from V8\'s code cache: written by the first command, reused a
     assert.match(res.stdout, /^usage:/);
   } finally {
     fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('the distest command (dist/distest, what npm links) starts node without NODE_EXTRA_CA_CERTS and gives it back to what the run starts', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distest bin '));
+  try {
+    // As npm installs it: a symlink in a bin folder; this one's path has a space.
+    fs.mkdirSync(path.join(dir, 'bin dir'));
+    const command = path.join(dir, 'bin dir', 'distest');
+    fs.symlinkSync(path.join(REPO, 'dist/distest'), command);
+    const project = path.join(dir, 'project');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'test_env.py'), [
+      'import os', '', '',
+      'def test_sees_the_users_certificates():',
+      '    assert os.environ.get("NODE_EXTRA_CA_CERTS") == "/nonexistent/certs.pem"',
+      '    assert "DISTEST_NODE_EXTRA_CA_CERTS" not in os.environ', '',
+    ].join('\n'));
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/certs.pem' };
+    // Node warns on stderr when it loads a certificate file that is not there: it must not have tried.
+    const direct = execFileSync('/bin/sh', ['-c', 'node "$1" --help 2>&1 >/dev/null', 'sh', CLI], { env, encoding: 'utf8' });
+    assert.match(direct, /Ignoring extra certs/, 'node on cli.js itself reads them (what the command avoids)');
+    const res = spawnSync(command, ['run', project, '--json', '--python', PYTHON], { env, encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    assert.doesNotMatch(res.stderr, /extra certs/);
+    assert.deepEqual((JSON.parse(res.stdout) as { tests: { state: string }[] }).tests.map(t => t.state), ['passed']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
