@@ -8,5 +8,6 @@ if [ -n "${NODE_EXTRA_CA_CERTS+set}" ]; then
   export DISTEST_NODE_EXTRA_CA_CERTS
   unset NODE_EXTRA_CA_CERTS
 fi
-self=$(readlink -f -- "$0") || exit 127
+# Without readlink -f (macOS before 12.3), this file must be called by its own path.
+self=$(readlink -f -- "$0" 2>/dev/null) || self=$0
 exec node "${self%/*}/cli.js" "$@"

@@ -381,6 +381,8 @@ test('slurm allocation created outside distest: used, never cancelled by it', as
   try {
     const alloc = await slurm.useJob(outsideId, PYTHON);
     assert.deepEqual([alloc.created, alloc.nodes, alloc.tasks], [false, 2, 4]);
+    // A job id Slurm does not know (squeue -j exits 1 on it) is said as such.
+    await assert.rejects(slurm.useJob('999999', PYTHON), /job 999999 is not one of your active jobs/);
     assertPassedOnBothNodes(await run4(alloc));
     await assert.rejects(slurm.cancel(alloc), /refused: distest did not create this job/);
     // Both allocations fill the cluster: a third one queues, and giving up on it leaves no job behind.

@@ -119,7 +119,7 @@ export class AllocationNodes {
     this.slurmNodes ??= (async () => {
       try {
         const slurm = new Slurm(alloc.host);
-        const job = (await slurm.listJobs()).find(j => j.jobId === alloc.jobId);
+        const job = await slurm.job(alloc.jobId);
         if (!job?.nodeList) return { names: [], problem: `job ${alloc.jobId} is not running` };
         return { names: await slurm.hostnames(job.nodeList) };
       } catch (err) {

@@ -158,9 +158,18 @@ export class Slurm {
     return parseSqueueFormat(await query(this.host, ['squeue', '--me', '-h', '-o', SQUEUE_FORMAT]));
   }
 
+  /**
+   * One of the user's active jobs, or undefined: one squeue call (`-o`, every version has it), where the
+   * whole listing would cost a version check and `--json` besides.
+   */
+  async job(jobId: string): Promise<SlurmJob | undefined> {
+    const out = await this.squeueJob(jobId, ['--me', '-o', SQUEUE_FORMAT]);
+    return out === null ? undefined : parseSqueueFormat(out, `squeue --me -j ${jobId} -h -o ${SQUEUE_FORMAT}`).find(j => j.jobId === jobId);
+  }
+
   /** An allocation over a job that already runs (created outside distest: never cancelled by it). */
   async useJob(jobId: string, python: string): Promise<SlurmAllocation> {
-    const job = (await this.listJobs()).find(j => j.jobId === jobId);
+    const job = await this.job(jobId);
     if (!job) throw new SchedulerError('squeue --me', `job ${jobId} is not one of your active jobs`);
     if (job.state !== 'RUNNING') throw new SchedulerError('squeue --me', `job ${jobId} is ${job.state}, not RUNNING`);
     return { kind: 'slurm', host: this.host, jobId, nodes: job.nodes, tasks: job.cpus, python, created: false };
@@ -251,11 +260,17 @@ export class Slurm {
 
   /** Time left as Slurm prints it (`4:59`, `1-00:00:00`, `UNLIMITED`), or null when the job is gone. */
   async timeLeft(jobId: string): Promise<string | null> {
-    const res = await this.host.exec(['squeue', '-j', jobId, '-h', '-o', '%L'], { timeoutMs: 60_000 });
+    return (await this.squeueJob(jobId, ['-o', '%L']))?.trim() || null;
+  }
+
+  /** `squeue -j JOB -h ARGS`: its output, or null when Slurm no longer knows the job. */
+  private async squeueJob(jobId: string, args: string[]): Promise<string | null> {
+    const argv = ['squeue', '-j', jobId, '-h', ...args];
+    const res = await this.host.exec(argv, { timeoutMs: 60_000 });
     if (res.code !== 0) {
       if (/Invalid job id/i.test(res.stderr)) return null;
-      throw new SchedulerError(`squeue -j ${jobId} -h -o %L`, `failed on ${this.host.name}: ${res.stderr.trim()}`);
+      throw new SchedulerError(argv.join(' '), `failed on ${this.host.name}: ${res.stderr.trim()}`);
     }
-    return res.stdout.trim() || null;
+    return res.stdout;
   }
 }

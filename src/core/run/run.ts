@@ -206,7 +206,6 @@ class Run {
     this.coreBudget = { left: opts.cores.maxPerRun, max: opts.cores.maxPerRun };
     this.coresFolder = runCoresFolder(this.runId);
     this.nodes = new AllocationNodes(opts.alloc);
-    this.nodes.prefetch();
   }
 
   /** Kills whatever of the run outlived its launches (detached daemons, reparented children) on every node. */
@@ -492,6 +491,8 @@ class Run {
     // A launcher that does not exist is left unwrapped, so the spawn error names it rather than sh's 127.
     const wrap = this.opts.cores.enable && (await alloc.host.which(step.argv[0])) !== null;
     const proc = alloc.host.stream(wrap ? withCoreLimit(step.argv) : step.argv, { cwd: step.cwd, env: step.env });
+    // Once the launch is under way: the lookups' own programs would otherwise start before it.
+    this.nodes.prefetch();
     proc.onStdout(b => streams.write('stdout', b));
     proc.onStderr(b => streams.write('stderr', b));
     const onAbort = () => {
