@@ -338,7 +338,7 @@ class PlanContext {
         const argv = [
           'srun', `--jobid=${alloc.jobId}`, '--overlap', '-N', String(Math.min(alloc.nodes, ranks)), '-n', String(ranks),
           '--label', '--kill-on-bad-exit=1', '--export=ALL', `--mpi=${alloc.mpiPlugin ?? 'pmix'}`,
-          ...(this.opts.concurrent && ranks < allocationSlots(alloc) ? ['--cpu-bind=none'] : []),
+          ...(this.mayShareCores(ranks) ? ['--cpu-bind=none'] : []),
         ];
         return { argv, tagStyle: 'srun', env: this.baseEnv };
       }
@@ -384,6 +384,11 @@ class PlanContext {
   }
 
   /** Whether `ranks` fit the allocation; else files the tests as skipped (local may oversubscribe). */
+  /** Whether a launch of `ranks` may run beside others (PlanOptions.concurrent): its launcher must then not bind cores. */
+  private mayShareCores(ranks: number): boolean {
+    return this.opts.concurrent === true && ranks < allocationSlots(this.alloc);
+  }
+
   private fits(specs: TestSpec[], ranks: number, notes: string[]): boolean {
     const slots = allocationSlots(this.alloc);
     if (ranks <= slots) return true;
@@ -438,7 +443,7 @@ class PlanContext {
         const forward = hosts ? ['--host', hosts, ...Object.keys(this.baseEnv).flatMap(name => ['-x', name])] : [];
         return {
           tagFlags: ['--tag-output', '-tag-output'],
-          placement: this.opts.concurrent && ranks < allocationSlots(this.alloc) ? [...forward, '--bind-to', 'none'] : forward,
+          placement: this.mayShareCores(ranks) ? [...forward, '--bind-to', 'none'] : forward,
           countFlag: '-np',
           oversubscribe: this.alloc.kind === 'local' && ranks > Math.min(this.alloc.slots, this.alloc.cpus ?? Infinity),
           tagStyle: 'openmpi',
