@@ -113,6 +113,9 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
         else todo.push(file);
       }
     }
+    // What this discovery reads counts from here on, not from its end: a file it depends on that is saved
+    // while it runs must still ask for a rescan (dependsOn), also when the stored facts were just dropped.
+    cache?.trackFacts(() => loadedModules.facts());
     const chunks: string[][] = [];
     for (let start = 0; start < todo.length; start += CHUNK_FILES) chunks.push(todo.slice(start, start + CHUNK_FILES));
     const results: (ChunkResult | undefined)[] = new Array(chunks.length);
@@ -137,8 +140,6 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     if (cache) {
       for (const { files: discoveries, reads } of results as ChunkResult[]) if (reads) discoveries.forEach((discovery, i) => cache.put(discovery, reads[i]));
       cache.retain(files);
-      const kept = modules;
-      cache.trackFacts(() => kept.facts());
       cache.save();
       if (reused.size) {
         for (const discovery of found) reused.set(discovery.file, discovery);
