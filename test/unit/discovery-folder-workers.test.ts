@@ -23,6 +23,15 @@ if (!serveDiscoveryWorker()) {
     assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename }), alone);
   });
 
+  test('beforeBulkParse is called once before a folder of many files is parsed, never for a few', async () => {
+    let calls = 0;
+    await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename, beforeBulkParse: () => calls++ });
+    assert.equal(calls, 1);
+    const few = makeTree({ 'test_a.py': kinds[0], 'test_b.py': kinds[1] });
+    await discoverFolder(few, baseConfig, await parser(), { workerScript: __filename, beforeBulkParse: () => calls++ });
+    assert.equal(calls, 1);
+  });
+
   test('chunks a helper claimed and never finished are done by the calling thread', async () => {
     const dying = path.join(root, 'dying-helper.js');
     fs.writeFileSync(dying, `const { workerData } = require('node:worker_threads');

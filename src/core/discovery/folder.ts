@@ -37,6 +37,11 @@ export interface DiscoverFolderOptions {
    * read, are unchanged; keeps what this one finds (see cache.ts).
    */
   cache?: DiscoveryCache;
+  /**
+   * Called once, before the parsing starts, when the folder has so many files to parse that helper
+   * threads are worth starting (the CLI tunes V8 there, see cli.ts).
+   */
+  beforeBulkParse?: () => void;
 }
 
 /** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
@@ -122,7 +127,9 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     // Every thread claims its next chunk from a shared counter: a helper never waits on this thread, which
     // only reads messages between its own chunks.
     const claimed = new Int32Array(new SharedArrayBuffer(4));
-    const helpers = options.workerScript && todo.length >= MIN_FILES_FOR_WORKERS ? Math.min(3, os.availableParallelism() - 1) : 0;
+    const bulk = todo.length >= MIN_FILES_FOR_WORKERS;
+    if (bulk) options.beforeBulkParse?.();
+    const helpers = options.workerScript && bulk ? Math.min(3, os.availableParallelism() - 1) : 0;
     const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer, cache: cache !== undefined };
     const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results, facts => cache?.addFacts(facts)));
     // The caller's parser stays with the folder (below), so it is made ready even when nothing is parsed now.
