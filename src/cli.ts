@@ -256,15 +256,21 @@ async function verifyListing(root: string, settings: DistestSettings, exact: { p
     return applyExactAll(files, filesToResolve(files), collection, exact.mpiDefaultRanks);
   });
   if (!collection || collection.failure) return 1;
+  const { differences, matched, covered, unverified } = compareWithPytest(specs, collection, exact.mpiDefaultRanks);
+  const notChecked = new Map(unverified.map(u => [u.file, `, ${u.listed} listed ${u.listed === 1 ? 'test' : 'tests'} not checked`]));
   for (const error of collection.errors) {
-    if (!error.skipped) process.stdout.write(encodeFsName(`error    ${error.file}:${error.line}: pytest cannot collect it: ${error.message}\n`));
+    const line = error.skipped
+      ? `skipped  ${error.file}: pytest skips this file at collection here (${error.message})`
+      : `error    ${error.file}:${error.line}: pytest cannot collect it: ${error.message}`;
+    if (!error.skipped || notChecked.has(error.file)) process.stdout.write(encodeFsName(`${line}${notChecked.get(error.file) ?? ''}\n`));
   }
-  const { differences, matched, covered } = compareWithPytest(specs, collection, exact.mpiDefaultRanks);
   for (const d of differences) process.stdout.write(encodeFsName(`${d.kind.padEnd(8)} ${d.id}${d.detail ? `   (${d.detail})` : ''}\n`));
   const count = (kind: string) => differences.filter(d => d.kind === kind).length;
+  const uncheckable = unverified.reduce((n, u) => n + u.listed, 0);
   process.stdout.write(
     `${collection.items.length} pytest items: ${matched} listed alike${covered ? `, ${covered} under dynamic items` : ''}; ` +
-      `${count('missing')} missing, ${count('extra')} extra, ${count('ranks')} with other rank counts\n`,
+      `${count('missing')} missing, ${count('extra')} extra, ${count('ranks')} with other rank counts` +
+      `${uncheckable ? `; ${uncheckable} listed in files pytest skips or cannot collect here, not checked` : ''}\n`,
   );
   return differences.length || collection.errors.some(e => !e.skipped) ? 1 : 0;
 }

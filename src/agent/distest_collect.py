@@ -49,8 +49,13 @@ def _counts(marker):
 
 def _record(item):
     path, line, _ = item.location
-    record = {"id": _workspace_id(item.nodeid), "file": frames.relative_path(os.path.join(_rootpath, path)),
-              "line": (line + 1) if line is not None else 1, "name": item.originalname if hasattr(item, "originalname") else item.name}
+    # The module that collects the item (its id's file), also when its function was made elsewhere: by exec
+    # (location `<string>`) or imported from another module (whose lines are no use here).
+    file = frames.relative_path(os.path.join(_rootpath, item.nodeid.split("::")[0]))
+    if line is None or frames.relative_path(os.path.join(_rootpath, path)) != file:
+        line = 0
+    record = {"id": _workspace_id(item.nodeid), "file": file, "line": line + 1,
+              "name": item.originalname if hasattr(item, "originalname") else item.name}
     cls = getattr(item, "cls", None)
     if cls is not None:
         record["cls"] = "::".join(item.nodeid.split("::")[1:-1])
@@ -88,6 +93,13 @@ def pytest_collectreport(report):
         return
     text = report.longreprtext
     file = frames.relative_path(os.path.join(_rootpath, report.nodeid.split("::")[0]))
+    if report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        # A skip at collection (importorskip, a module-level pytest.skip): where and why, not the tuple's repr.
+        path, line, reason = report.longrepr
+        _errors.append({"id": _workspace_id(report.nodeid), "file": file,
+                        "line": int(line) if frames.relative_path(path) == file else 1,
+                        "message": reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason, "skipped": True})
+        return
     lines = [int(m.group("line") or m.group("syntax_line")) for m in _TRACEBACK_LINE.finditer(text)
              if frames.relative_path(m.group("path") or m.group("syntax_path")) == file]
     _errors.append({"id": _workspace_id(report.nodeid), "file": file, "line": lines[-1] if lines else 1,

@@ -66,8 +66,11 @@ export interface MarkerDiagnostic {
   range: SourceRange;
   severity: Severity;
   message: string;
-  /** `syntax-error`: the file does not parse, so every test in it errors at collection. */
-  code?: 'syntax-error';
+  /**
+   * `syntax-error`: the file does not parse, so every test in it errors at collection. `runtime-names`:
+   * the module makes names at run time, so only pytest can list all its tests.
+   */
+  code?: 'syntax-error' | 'runtime-names';
 }
 
 export interface FileDiscovery { file: string; tests: TestSpec[]; diagnostics: MarkerDiagnostic[] }

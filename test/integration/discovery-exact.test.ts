@@ -81,7 +81,14 @@ test('list --verify: exit 0 when distest and pytest agree, 1 with every differen
 
   const broken = cli(project('verify-broken', { 'tests/test_broken.py': 'import no_such_module_here\n\n\ndef test_x():\n    pass\n' }), ['--verify']);
   assert.equal(broken.status, 1, broken.stdout + broken.stderr);
-  assert.match(broken.stdout, /^error +tests\/test_broken\.py:1: pytest cannot collect it: ModuleNotFoundError/m);
+  assert.match(broken.stdout, /^error +tests\/test_broken\.py:1: pytest cannot collect it: ModuleNotFoundError: No module named 'no_such_module_here', 1 listed test not checked$/m);
+  assert.doesNotMatch(broken.stdout, /^extra /m);
+
+  // A file pytest skips at collection here (a dependency this environment lacks) is no difference: its tests are not checked.
+  const skipping = cli(project('verify-skip', { 'tests/test_optional.py': 'import pytest\n\nnp = pytest.importorskip("no_such_module_here")\n\n\ndef test_x():\n    pass\n\n\ndef test_y():\n    pass\n' }), ['--verify']);
+  assert.equal(skipping.status, 0, skipping.stdout + skipping.stderr);
+  assert.match(skipping.stdout, /^skipped +tests\/test_optional\.py: pytest skips this file at collection here \(could not import 'no_such_module_here': No module named 'no_such_module_here'\), 2 listed tests not checked$/m);
+  assert.match(skipping.stdout, /^16 pytest items: 16 listed alike; 0 missing, 0 extra, 0 with other rank counts; 2 listed in files pytest skips or cannot collect here, not checked$/m);
 
   const nested = spawnSync(process.execPath, [CLI, 'list', path.join(REPO, 'test/fixtures/agreement/nested'), '--verify', '--python', PYTHON], { encoding: 'utf8', env: { ...process.env, PYTEST_ADDOPTS: '' } });
   assert.equal(nested.status, 0, nested.stdout + nested.stderr);

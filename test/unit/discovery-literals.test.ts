@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asciiEscapedBytes, asciiEscapedStr, decodeStringLiteral, imaginaryRepr, parseIntLiteral, pyFloatRepr } from '../../src/core/discovery/literals';
+import { asciiEscapedBytes, asciiEscapedStr, decodeStringLiteral, imaginaryRepr, parseIntLiteral, pyDedent, pyFloatRepr } from '../../src/core/discovery/literals';
 
 test('floats print like CPython repr', () => {
   const cases: [number, string][] = [
@@ -40,4 +40,16 @@ test('ids escape like pytest ascii_escaped', () => {
   assert.equal(asciiEscapedStr('é\n\\ \x7f\u2028😀'), '\\xe9\\n\\\\ \\x7f\\u2028\\U0001f600');
   // Bytes keep a lone backslash as it is (pytest decodes them with backslashreplace).
   assert.equal(asciiEscapedBytes("it's\\\x00\xff\t"), "it's\\\\x00\\xff\\t");
+});
+
+// Recorded from CPython 3.11's textwrap.dedent (the agreement fixture checks ids against pytest itself).
+test('textwrap.dedent like CPython, and not at all where Python versions differ', () => {
+  assert.equal(pyDedent('\n    a\n      b\n    c\n'), '\na\n  b\nc\n');
+  assert.equal(pyDedent('  a\n\tb\n'), '  a\n\tb\n');
+  assert.equal(pyDedent('\t a\n\t  b'), 'a\n b');
+  assert.equal(pyDedent('    a\n      \n    b'), 'a\n\nb');
+  assert.equal(pyDedent('no margin\n  x'), 'no margin\n  x');
+  // Blank lines with \r or \f: emptied by Python 3.14, kept by earlier versions.
+  assert.equal(pyDedent('  a\r\n  \r\n'), undefined);
+  assert.equal(pyDedent('  a\n\f\n'), undefined);
 });

@@ -47,10 +47,15 @@ export interface ExactOptions {
   signal?: AbortSignal;
 }
 
-/** The files whose tests only pytest can settle: they hold a dynamic item it collects (no launcher file, no syntax error). */
+/**
+ * The files whose tests only pytest can settle: they hold a dynamic item it collects, or the module makes
+ * names at run time (no launcher file, no syntax error, no conftest.py).
+ */
 export function filesToResolve(files: FileDiscovery[]): string[] {
+  const pytestsFile = (f: FileDiscovery) => !/(^|\/)conftest\.py$/.test(f.file) && !f.tests.some(t => t.launcher);
   return files
-    .filter(f => !f.diagnostics.some(d => d.code === 'syntax-error') && f.tests.some(t => t.dynamic && !t.invalid && !t.launcher))
+    .filter(f => !f.diagnostics.some(d => d.code === 'syntax-error'))
+    .filter(f => f.tests.some(t => t.dynamic && !t.invalid && !t.launcher) || (f.diagnostics.some(d => d.code === 'runtime-names') && pytestsFile(f)))
     .map(f => f.file);
 }
 
@@ -247,17 +252,30 @@ export function applyExactAll(files: FileDiscovery[], asked: string[], collectio
 export interface Difference { kind: 'missing' | 'extra' | 'ranks'; id: string; detail?: string }
 
 /**
+ * A file pytest skipped at collection (`importorskip`, a module-level `pytest.skip`) or could not collect:
+ * how many tests distest lists there.
+ */
+export interface Unverified { file: string; error: CollectionError; listed: number }
+
+/**
  * What `distest list --verify` reports: ids pytest collects that distest neither lists nor covers with a
  * dynamic placeholder (missing), ids distest lists that pytest does not collect (extra), and rank counts
  * that differ from what the plugins launch with. Placeholders are no difference: `covered` counts the
- * ids they stand for.
+ * ids they stand for. Nor are the tests of a file pytest skipped at collection or could not collect, which
+ * only an environment with what the file needs can check: `unverified` counts them per file.
  */
-export function compareWithPytest(tests: TestSpec[], collection: ExactCollection, mpiDefaultRanks: number): { differences: Difference[]; covered: number; matched: number } {
+export function compareWithPytest(tests: TestSpec[], collection: ExactCollection, mpiDefaultRanks: number): { differences: Difference[]; covered: number; matched: number; unverified: Unverified[] } {
   const collected = new Map(collection.items.map(i => [i.id, i]));
+  const uncollected = new Map<string, Unverified>(collection.errors.map(error => [error.file, { file: error.file, error, listed: 0 }]));
   const listed = new Map<string, TestSpec>();
   const placeholders: TestSpec[] = [];
   for (const t of tests) {
     if (t.launcher) continue; // run by a launcher template, not by pytest
+    const unverified = uncollected.get(t.file);
+    if (unverified) {
+      unverified.listed++;
+      continue;
+    }
     if (t.dynamic && !t.invalid && !collected.has(t.id)) placeholders.push(t);
     else listed.set(t.id, t);
   }
@@ -277,5 +295,5 @@ export function compareWithPytest(tests: TestSpec[], collection: ExactCollection
   }
   for (const id of listed.keys()) if (!collected.has(id)) differences.push({ kind: 'extra', id });
   for (const p of placeholders) if (!collection.items.some(i => covers(p.id, i.id))) differences.push({ kind: 'extra', id: p.id, detail: 'a dynamic placeholder pytest collects nothing for' });
-  return { differences, covered, matched };
+  return { differences, covered, matched, unverified: [...uncollected.values()].filter(u => u.listed) };
 }

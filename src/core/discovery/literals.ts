@@ -89,6 +89,38 @@ export function imaginaryRepr(token: string): string | undefined {
   return `${pyFloatRepr(magnitude).replace(/\.0(?=$|e)/, '')}j`;
 }
 
+/**
+ * CPython's textwrap.dedent: lines of blanks emptied, then the spaces and tabs every other line starts with
+ * removed. Undefined for text with other whitespace (`\r`, `\f`, Unicode spaces), whose blank lines
+ * Python 3.14 empties and earlier versions keep.
+ */
+export function pyDedent(text: string): string | undefined {
+  if (hasOtherWhitespace(text)) return undefined;
+  const lines = text.split('\n').map(line => (/^[ \t]+$/.test(line) ? '' : line));
+  let margin: string | undefined;
+  for (const line of lines) {
+    if (!line) continue;
+    const indent = /^[ \t]*/.exec(line)![0];
+    if (margin === undefined || margin.startsWith(indent)) margin = indent;
+    else if (!indent.startsWith(margin)) {
+      let common = 0;
+      while (margin[common] === indent[common]) common++;
+      margin = margin.slice(0, common);
+    }
+  }
+  return margin ? lines.map(line => (line.startsWith(margin) ? line.slice(margin.length) : line)).join('\n') : lines.join('\n');
+}
+
+/** Whitespace for Python's str.isspace() other than spaces, tabs and newlines. */
+function hasOtherWhitespace(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if ((code >= 0x1c && code <= 0x1f) || code === 0x85) return true;
+  }
+  // JavaScript's \s less what Python does not count (U+FEFF).
+  return /[^\S \t\n\ufeff]/.test(text);
+}
+
 /** pytest's ascii_escaped() of a str: `str.encode('unicode_escape')`. */
 export function asciiEscapedStr(value: string): string {
   let out = '';

@@ -134,7 +134,7 @@ const GENERATING_DECORATORS = new Set(['expand', 'parameterized_class', 'ddt', '
 /** Metaclasses that leave a class's namespace as written. */
 const PLAIN_METACLASSES = new Set(['type', 'abc.ABCMeta', 'ABCMeta']);
 /** Module-level statements that bind names only the run knows. */
-const RUNTIME_NAMES = /^(globals\(\)\s*(\[|\.update\()|vars\(\)\s*\[|setattr\(\s*sys\.modules\[__name__\])/;
+const RUNTIME_NAMES = /^(globals\(\)\s*(\[|\.update\()|vars\(\)\s*\[|setattr\(\s*sys\.modules\[__name__\]|exec\s*\()/;
 export const MAX_BASE_DEPTH = 16;
 
 export class ModuleAnalysis implements ScopeContext {
@@ -232,10 +232,14 @@ export class ModuleAnalysis implements ScopeContext {
     }
   }
 
-  /** `globals()[name] = ...`, `globals().update(...)`, `setattr(sys.modules[__name__], ...)`: names only the run knows. */
+  /**
+   * `globals()[name] = ...`, `globals().update(...)`, `setattr(sys.modules[__name__], ...)`, `exec(...)`:
+   * names only the run knows. The file's tests are then pytest's to list (exact.ts filesToResolve).
+   */
   private noteRuntimeNames(expression: SyntaxNode): void {
     if (RUNTIME_NAMES.test(expression.text)) {
-      this.report(expression, 'info', 'this module adds names at run time (globals(), setattr): pytest may collect tests here that distest does not list');
+      this.report(expression, 'info', 'this module adds names at run time (globals(), setattr, exec): only pytest\'s own collection lists all its tests, ' +
+        'which `distest list --exact` and the editor\'s background pass ask it for', 'runtime-names');
     }
   }
 
@@ -692,6 +696,7 @@ export class ModuleAnalysis implements ScopeContext {
     let values = this.scope.evaluate(valuesNode);
     // A string is iterable too: one parameter set per character.
     if (values.kind === 'str') values = { kind: 'sequence', items: [...values.value].map(ch => ({ value: { kind: 'str', value: ch } as PyValue })) };
+    if (values.kind === 'generator' && values.items) values = { kind: 'sequence', items: values.items };
     if (values.kind !== 'sequence') return { dynamic: `parameter values \`${sourceOf(valuesNode)}\` are computed at run time` };
     if (values.items.length > MAX_PARAMETER_SETS) return { dynamic: `more than ${MAX_PARAMETER_SETS} parameter sets` };
     const keepNonAscii = this.options.keepNonAsciiIds;
@@ -862,12 +867,12 @@ export class ModuleAnalysis implements ScopeContext {
 
   // ---- diagnostics ----
 
-  report(node: SyntaxNode, severity: Severity, message: string): void {
+  report(node: SyntaxNode, severity: Severity, message: string, code?: MarkerDiagnostic['code']): void {
     const key = `${node.id}:${message}`;
     const reported = (this.reported ??= new Set());
     if (reported.has(key)) return;
     reported.add(key);
-    this.diagnostics.push({ file: this.file, range: rangeOf(node), severity, message });
+    this.diagnostics.push({ file: this.file, range: rangeOf(node), severity, message, ...(code ? { code } : {}) });
   }
 }
 

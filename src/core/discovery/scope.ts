@@ -1,5 +1,5 @@
 import type { SyntaxNode } from './syntax';
-import { asciiEscapedBytes, asciiEscapedStr, decodeStringLiteral, imaginaryRepr, parseIntLiteral, pyFloatRepr } from './literals';
+import { asciiEscapedBytes, asciiEscapedStr, decodeStringLiteral, imaginaryRepr, parseIntLiteral, pyDedent, pyFloatRepr } from './literals';
 
 /** What the parser knows statically about a Python expression's value. */
 export type PyValue =
@@ -13,6 +13,11 @@ export type PyValue =
   /** Classes, functions and lambdas: pytest ids them by `__name__`. */
   | { kind: 'named'; name: string }
   | { kind: 'sequence'; items: SequenceItem[] }
+  /**
+   * A generator expression: pytest ids the object by its `__name__`, `<genexpr>`; as parametrize's
+   * argvalues it gives its items, when they are known.
+   */
+  | { kind: 'generator'; items?: SequenceItem[] }
   /** A dict literal: its entries, for `.keys()`, `.values()`, `.items()`; pytest ids a dict by argname + index. */
   | { kind: 'dict'; entries: [PyValue, PyValue][] }
   /**
@@ -72,7 +77,8 @@ const OPAQUE_CALLS = new Set(['object', 'dict', 'set', 'frozenset', 'bytearray',
     'bool_', 'dtype', 'matrix', 'ndarray', 'random.default_rng', 'random.RandomState'].map(name => `numpy.${name}`)]);
 /** Calls that return numbers or strings pytest prints by value: only the run knows which. */
 const PRIMITIVE_CALLS = new Set(['str', 'int', 'bool', 'complex', 'round', 'len', 'abs', 'min', 'max', 'sum', 'ord', 'chr',
-  'hex', 'oct', 'bin', 'repr', 'ascii', 'format', 'pow', 'hash', 'id', 'getattr', 'eval', 'next', 'float']);
+  'hex', 'oct', 'bin', 'repr', 'ascii', 'format', 'pow', 'hash', 'id', 'getattr', 'eval', 'next', 'float',
+  'json.dumps', 'textwrap.dedent', 'textwrap.indent', 'textwrap.fill', 'textwrap.shorten']);
 /** Modules whose functions mostly return numbers (numpy's, numpy scalars that print by value). */
 const PRIMITIVE_MODULES = ['math.', 'cmath.', 'operator.', 'random.', 'statistics.', 'numpy.', 'scipy.', 'mpmath.', 'os.', 'sys.', 'time.', 'string.'];
 /** Builtins that turn an iterable into a sequence discovery can expand. */
@@ -267,8 +273,11 @@ export class ModuleScope {
         return { kind: 'sequence', items: elements.map(e => ({ node: e, value: this.evaluate(e, depth) })) };
       }
       case 'dictionary': return this.evaluateDict(node, depth);
-      case 'list_comprehension':
-      case 'generator_expression': return this.evaluateComprehension(node, depth);
+      case 'list_comprehension': return this.evaluateComprehension(node, depth);
+      case 'generator_expression': {
+        const made = this.evaluateComprehension(node, depth);
+        return { kind: 'generator', items: made.kind === 'sequence' ? made.items : undefined };
+      }
       case 'set':
       case 'set_comprehension':
       case 'dictionary_comprehension': return { kind: 'opaque' };
@@ -484,6 +493,11 @@ export class ModuleScope {
       }
       return unknown(node);
     }
+    if (name === 'textwrap.dedent' && args.length === 1) {
+      const text = this.evaluate(args[0], depth);
+      const dedented = text.kind === 'str' ? pyDedent(text.value) : undefined;
+      return dedented === undefined ? unknown(node) : { kind: 'str', value: dedented };
+    }
     if (name === 're.compile' && args.length >= 1) {
       const pattern = this.evaluate(args[0], depth);
       if (pattern.kind === 'str') return { kind: 'formatted', text: asciiEscapedStr(pattern.value) };
@@ -528,7 +542,7 @@ export class ModuleScope {
 
   /** The items a value iterates over, when known: a sequence, a dict's keys, a string's characters. */
   private iterate(value: PyValue): SequenceItem[] | undefined {
-    if (value.kind === 'sequence') return value.items;
+    if (value.kind === 'sequence' || value.kind === 'generator') return value.items;
     if (value.kind === 'dict') return value.entries.map(([key]) => ({ value: key }));
     if (value.kind === 'str') return [...value.value].map(ch => ({ value: { kind: 'str', value: ch } }));
     return undefined;
@@ -661,6 +675,7 @@ export function idOf(value: PyValue, keepNonAscii = false): string | null | unde
     case 'bool': return value.value ? 'True' : 'False';
     case 'none': return 'None';
     case 'named': return value.name;
+    case 'generator': return '<genexpr>';
     case 'sequence':
     case 'dict':
     case 'opaque': return null;
