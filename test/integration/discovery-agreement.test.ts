@@ -96,6 +96,7 @@ const PROJECTS: Project[] = [
       'tests/test_values.py::test_unknown_call',
       'tests/test_values.py::test_ids_callable',
       'tests/test_values.py::test_str_calls',
+      'tests/test_kept.py::TestComputedBase',
     ],
   },
   { name: 'fixtures', dynamic: ['tests/test_use.py::test_computed_ids', 'tests/gen/test_gen.py::test_generated'] },

@@ -540,9 +540,32 @@ export class ModuleAnalysis implements ScopeContext {
     return callee ? (this.scope.qualify(callee) ?? '').startsWith('pytest.mark.') : false;
   }
 
-  markOf(expression: SyntaxNode): Mark | undefined {
+  /** The expression a name holds when it may be a mark: a class-body assignment, else a module-level one bound once. */
+  private keptMark(name: string): { node: SyntaxNode; inClass: boolean } | undefined {
+    const inClass = this.scope.classScope?.assignments.get(name);
+    if (inClass) return { node: inClass, inClass: true };
+    if (this.scope.classScope?.members.has(name)) return undefined;
+    const binding = this.scope.binding(name);
+    return binding?.kind === 'value' ? { node: binding.node, inClass: false } : undefined;
+  }
+
+  markOf(expression: SyntaxNode, depth = 0): Mark | undefined {
     if (this.marks.has(expression.id)) return this.marks.get(expression.id);
     const node = unparenthesize(expression);
+    const kept = node.type === 'identifier' && depth < MAX_BASE_DEPTH ? this.keptMark(node.text) : undefined;
+    if (kept) {
+      // A mark kept in a name (`parametrize_arrays = pytest.mark.parametrize(...)`, then `@parametrize_arrays`),
+      // read where Python made it: in the class body that binds the name, else at module level.
+      const previous = this.scope.classScope;
+      if (!kept.inClass) this.scope.classScope = undefined;
+      try {
+        const mark = this.markOf(kept.node, depth + 1);
+        this.marks.set(expression.id, mark);
+        return mark;
+      } finally {
+        this.scope.classScope = previous;
+      }
+    }
     const call = node.type === 'call' ? node : undefined;
     const callee = call ? call.childForFieldName('function') : node;
     const name = callee ? this.scope.qualify(callee) : undefined;
@@ -780,8 +803,10 @@ export class ModuleAnalysis implements ScopeContext {
   private readFixture(def: Definition, isMethod: boolean): FixtureDecl | undefined {
     let fixture: FixtureDecl | undefined;
     for (const decorator of def.decorators) {
-      if (this.markOf(decorator)?.kind !== 'fixture') continue;
-      const node = unparenthesize(decorator);
+      const mark = this.markOf(decorator);
+      if (mark?.kind !== 'fixture') continue;
+      // The decorator, or the call a name holds (`module_fixture = pytest.fixture(scope="module")`).
+      const node = mark.node;
       const call = node.type === 'call' ? node : undefined;
       const callee = call ? call.childForFieldName('function') : node;
       const name = callee ? this.scope.qualify(callee) : undefined;
