@@ -12,7 +12,7 @@ import {
 } from './modules';
 import { addFixtures, type FolderFixtures, type ProjectModules } from './project';
 import { argnamesOf, rangeOf, type Definition } from './pysyntax';
-import { sourceOf } from './scope';
+import { sourceOf, unparenthesize } from './scope';
 import { compileRules, defaultRules, type CompiledRules } from './rules';
 
 export type { MarkerInfo };
@@ -275,7 +275,7 @@ class FileCollector {
 
   /** Members pytest visits: each class of the MRO in its own definition order, base classes' first. */
   private classMembers(ref: ClassRef): { name: string; owner: ClassRef; def: Definition }[] {
-    if (!ref.cls.bases.length) {
+    if (!ref.cls.bases.length && !ref.cls.assignments.size) {
       const own: { name: string; owner: ClassRef; def: Definition }[] = [];
       ref.cls.members.forEach((def, name) => own.push({ name, owner: ref, def }));
       return own;
@@ -287,6 +287,10 @@ class FileCollector {
       const values: { name: string; owner: ClassRef; def: Definition }[] = [];
       for (const [name, def] of entry.cls.members) {
         if (!seen.has(name)) values.push({ name, owner: entry, def });
+      }
+      for (const [name, value] of entry.cls.assignments) {
+        const aliased = seen.has(name) ? undefined : aliasedMethod(entry, value);
+        if (aliased) values.push({ name, ...aliased });
       }
       // A name bound in a class hides what its bases define under it, whatever the binding.
       for (const name of entry.cls.members.keys()) seen.add(name);
@@ -592,6 +596,30 @@ function expand(axes: Axis[]): Combination[] | undefined {
     combinations = nested;
   }
   return combinations;
+}
+
+/**
+ * The function a class-body assignment binds under another name: `test_b = test_a` (a function of the same
+ * body) or `test_x = Base.test_y` (scipy's linprog tests), found along Base's MRO; with the class that
+ * defines it, whose body its decorators were read in.
+ */
+function aliasedMethod(entry: ClassRef, value: SyntaxNode): { owner: ClassRef; def: Definition } | undefined {
+  const node = unparenthesize(value);
+  if (node.type === 'identifier') {
+    const local = entry.cls.members.get(node.text);
+    return local?.kind === 'function' ? { owner: entry, def: local } : undefined;
+  }
+  const object = node.type === 'attribute' ? node.childForFieldName('object') : null;
+  const attribute = node.childForFieldName('attribute')?.text;
+  const symbol = object && attribute ? entry.analysis.symbolOfExpression(object) : undefined;
+  if (symbol?.kind !== 'class') return undefined;
+  for (const base of symbol.ref.analysis.mro(symbol.ref.cls)) {
+    if ('external' in base) return undefined;
+    const def = base.cls.members.get(attribute!);
+    if (def) return def.kind === 'function' ? { owner: base, def } : undefined;
+    if (base.cls.assignments.has(attribute!)) return undefined;
+  }
+  return undefined;
 }
 
 /** The innermost first ERROR node or MISSING token, or null when the file parses cleanly. */
