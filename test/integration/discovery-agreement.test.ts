@@ -97,6 +97,9 @@ const PROJECTS: Project[] = [
       'tests/test_values.py::test_ids_callable',
       'tests/test_values.py::test_str_calls',
       'tests/test_kept.py::TestComputedBase',
+      'tests/test_fallbacks.py::test_cases',
+      'tests/test_fallbacks.py::test_datasets',
+      'tests/test_fallbacks.py::test_element_of_changed_list',
     ],
   },
   { name: 'fixtures', dynamic: ['tests/test_use.py::test_computed_ids', 'tests/gen/test_gen.py::test_generated'] },
@@ -114,8 +117,8 @@ const PROJECTS: Project[] = [
   {
     name: 'runtime',
     dynamic: [],
-    runtime: ['tests/test_runtime_names.py'],
-    diagnostics: [['tests/test_runtime_names.py', /adds names at run time/]],
+    runtime: ['tests/test_runtime_names.py', 'tests/test_decorated.py'],
+    diagnostics: [['tests/test_runtime_names.py', /adds names at run time/], ['tests/test_decorated.py', /make_variants adds names to this module at run time/]],
   },
 ];
 

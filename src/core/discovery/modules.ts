@@ -135,6 +135,10 @@ const GENERATING_DECORATORS = new Set(['expand', 'parameterized_class', 'ddt', '
 const PLAIN_METACLASSES = new Set(['type', 'abc.ABCMeta', 'ABCMeta']);
 /** Module-level statements that bind names only the run knows. */
 const RUNTIME_NAMES = /^(globals\(\)\s*(\[|\.update\()|vars\(\)\s*\[|setattr\(\s*sys\.modules\[__name__\]|exec\s*\()/;
+/** The same, anywhere in a module's text (in a function a decorator or a loop calls: scipy's KDTreeTest). */
+const RUNTIME_NAMES_IN_TEXT = /globals\(\)\s*(\[[^\]\n]*\]\s*=(?!=)|\.update\()|setattr\(\s*sys\.modules\[__name__\]/;
+/** In-place changes of a container: `[NAME]` stands for the name. */
+const MUTATION = String.raw`(?<![\w.])[NAME]\s*(\[[^\]\n]*\]\s*(=(?!=)|[-+*/|&^%@]=)|\.(append|extend|insert|update|add|setdefault|pop|popitem|remove|discard|clear|sort|reverse)\s*\(|(\+|-|\*|\||&|\^)=)`;
 export const MAX_BASE_DEPTH = 16;
 
 export class ModuleAnalysis implements ScopeContext {
@@ -159,6 +163,8 @@ export class ModuleAnalysis implements ScopeContext {
   /** The class whose body defines a function or class (absent at module level). */
   private readonly owners = new Map<Definition, ClassInfo>();
   private calledNames?: Set<string>;
+  private moduleText?: string;
+  private mutated?: Map<string, boolean>;
   private importedSymbols?: Map<string, PySymbol | null>;
   /** `from M import N [as L]`: the local name and the dotted name, in order (later bindings may replace them). */
   readonly fromImports: [string, string][] = [];
@@ -166,6 +172,7 @@ export class ModuleAnalysis implements ScopeContext {
   constructor(private readonly root: SyntaxNode, readonly file: string, readonly absPath: string, readonly options: AnalysisOptions) {
     this.scope.context = this;
     this.scan(root);
+    this.noteRuntimeNamesInFunctions();
   }
 
   // ---- scanning: bindings, definitions, pytestmark ----
@@ -241,6 +248,31 @@ export class ModuleAnalysis implements ScopeContext {
       this.report(expression, 'info', 'this module adds names at run time (globals(), setattr, exec): only pytest\'s own collection lists all its tests, ' +
         'which `distest list --exact` and the editor\'s background pass ask it for', 'runtime-names');
     }
+  }
+
+  /** A module-level function that adds names to the module when a decorator or a loop calls it. */
+  private noteRuntimeNamesInFunctions(): void {
+    if (this.diagnostics.some(d => d.code === 'runtime-names')) return;
+    const match = RUNTIME_NAMES_IN_TEXT.exec(this.text());
+    if (!match) return;
+    const maker = [...this.functions.values()].find(f => f.node.startIndex <= match.index && match.index < f.node.endIndex);
+    if (maker) {
+      this.report(maker.nameNode, 'info', `${maker.name} adds names to this module at run time (globals()): only pytest's own collection lists all its tests, ` +
+        'which `distest list --exact` and the editor\'s background pass ask it for', 'runtime-names');
+    }
+  }
+
+  private text(): string {
+    return (this.moduleText ??= this.root.text);
+  }
+
+  isMutated(name: string): boolean {
+    const known = (this.mutated ??= new Map()).get(name);
+    if (known !== undefined) return known;
+    // A Python name is letters, digits and underscores: nothing a pattern would read as syntax.
+    const mutated = new RegExp(MUTATION.replace('[NAME]', name), 'u').test(this.text());
+    this.mutated.set(name, mutated);
+    return mutated;
   }
 
   private addDefinition(definition: Definition): void {

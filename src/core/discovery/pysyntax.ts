@@ -11,6 +11,8 @@ export interface CallArguments { positional: SyntaxNode[]; keywords: Map<string,
 export const TRANSPARENT_STATEMENTS = new Set(['if_statement', 'elif_clause', 'else_clause', 'try_statement', 'except_clause',
   'except_group_clause', 'finally_clause', 'with_statement', 'for_statement', 'while_statement', 'block', 'ERROR']);
 
+const EXCEPT_CLAUSES = new Set(['except_clause', 'except_group_clause']);
+
 /**
  * Visits the statements of a module or class body, looking through `if`/`try`/... and error nodes. Inside
  * an error node (an unclosed bracket while typing swallows everything after it) the pieces of a
@@ -24,7 +26,11 @@ export function forEachStatement(container: SyntaxNode | null, visit: (statement
     forEachInError(container, visit, visitRecovered);
     return;
   }
-  for (const node of namedChildrenOf(container)) {
+  let children = namedChildrenOf(container);
+  // The except clauses first: what they bind is the fallback, and the try body's bindings (the path taken
+  // when nothing fails) replace it, as for `try: import numpy as np` / `except ImportError: np = None`.
+  if (container.type === 'try_statement') children = [...children.filter(c => EXCEPT_CLAUSES.has(c.type)), ...children.filter(c => !EXCEPT_CLAUSES.has(c.type))];
+  for (const node of children) {
     if (TRANSPARENT_STATEMENTS.has(node.type)) forEachStatement(node, visit, visitRecovered, true);
     else visit(node, nested);
   }

@@ -49,6 +49,8 @@ export interface ScopeContext {
   importedValue(qualified: string, depth: number): PyValue | null | undefined;
   /** Whether the module calls this dotted name somewhere (`nx.path_graph(3)`): then it is a function. */
   isCalled(dotted: string): boolean;
+  /** Whether the module changes what this module-level name holds in place (`NAME[k] = v`, `NAME.append(...)`), anywhere. */
+  isMutated(name: string): boolean;
   /** `Cls.NAME` for a class defined in this module: an enum member's text, or undefined. */
   classAttribute(className: string, attribute: string, depth: number): PyValue | undefined;
   /** Calling a class defined in this module: opaque for plain classes, undefined when only the run knows. */
@@ -81,6 +83,8 @@ const PRIMITIVE_CALLS = new Set(['str', 'int', 'bool', 'complex', 'round', 'len'
   'json.dumps', 'textwrap.dedent', 'textwrap.indent', 'textwrap.fill', 'textwrap.shorten']);
 /** Modules whose functions mostly return numbers (numpy's, numpy scalars that print by value). */
 const PRIMITIVE_MODULES = ['math.', 'cmath.', 'operator.', 'random.', 'statistics.', 'numpy.', 'scipy.', 'mpmath.', 'os.', 'sys.', 'time.', 'string.'];
+/** Literals of the containers Python changes in place. */
+const MUTABLE_LITERALS = new Set(['list', 'dictionary', 'set', 'list_comprehension', 'dictionary_comprehension', 'set_comprehension']);
 /** Builtins that turn an iterable into a sequence discovery can expand. */
 const SEQUENCE_CALLS = new Set(['list', 'tuple', 'sorted', 'reversed', 'enumerate']);
 /** Subscripted helpers of numpy that build slices, index tuples or arrays. */
@@ -390,6 +394,8 @@ export class ModuleScope {
     if (binding.kind === 'definition') return { kind: 'named', name: binding.name };
     if (depth >= MAX_NAME_DEPTH) return unknown(node);
     if (binding.kind === 'value') {
+      // A list, dict or set that a function or a later statement fills in holds what the run put there.
+      if (MUTABLE_LITERALS.has(binding.node.type) && this.context?.isMutated(name)) return unknown(node);
       const value = this.atModuleLevel(() => this.evaluate(binding.node, depth + 1));
       // A name's unknown value is reported under the name the reader sees at the use site.
       return value.kind === 'unknown' ? unknown(node) : value;
