@@ -100,6 +100,8 @@ const PROJECTS: Project[] = [
       'tests/test_fallbacks.py::test_cases',
       'tests/test_fallbacks.py::test_datasets',
       'tests/test_fallbacks.py::test_element_of_changed_list',
+      'tests/test_conditions.py::TestNeedsJson::test_a',
+      'tests/test_conditions.py::TestVersions::test_py3',
     ],
   },
   { name: 'fixtures', dynamic: ['tests/test_use.py::test_computed_ids', 'tests/gen/test_gen.py::test_generated'] },

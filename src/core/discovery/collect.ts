@@ -84,9 +84,13 @@ class FileCollector {
         if (entry.kind === 'module') continue;
         if (entry.kind === 'definition') {
           const def = entry.def;
+          const condition = analysis.conditionOf(def);
+          if (condition === 'never') continue;
           const cls = def.kind === 'class' ? analysis.classes.get(name) : undefined;
-          if (cls) this.collectClass(name, { analysis, cls }, holder, def.nameNode);
-          else if (def.kind === 'function' && !this.launcher && this.isTestFunction(name, analysis, def)) this.collectFunction(name, analysis, def, holder, def.nameNode);
+          this.collectUnder(condition, () => {
+            if (cls) this.collectClass(name, { analysis, cls }, holder, def.nameNode);
+            else if (def.kind === 'function' && !this.launcher && this.isTestFunction(name, analysis, def)) this.collectFunction(name, analysis, def, holder, def.nameNode);
+          });
           continue;
         }
         // Names imported from other modules are collected here too, as pytest does; those from outside
@@ -210,13 +214,31 @@ class FileCollector {
     const unknownBase = typeof kind === 'string' ? `pytest parametrizes ${name} only if its base ${kind} derives from unittest.TestCase` : undefined;
     for (const { name: member, owner, def } of this.classMembers(ref)) {
       if (IGNORED_NAMES.test(member)) continue;
+      const condition = owner.analysis.conditionOf(def);
+      if (condition === 'never') continue;
       const memberAnchor = owner.analysis === this.analysis ? def.nameNode : anchor;
-      if (def.kind === 'class') {
-        const nested = owner.cls.nestedClasses.get(member);
-        if (nested) this.collectClass(member, { analysis: owner.analysis, cls: nested }, holder, memberAnchor);
-      } else if (this.isTestFunction(member, owner.analysis, def) && !def.decorators.some(d => /(^|\.)(classmethod|property)$/.test(d.text))) {
-        this.collectFunction(member, owner.analysis, def, holder, memberAnchor, unknownBase);
-      }
+      this.collectUnder(condition, () => {
+        if (def.kind === 'class') {
+          const nested = owner.cls.nestedClasses.get(member);
+          if (nested) this.collectClass(member, { analysis: owner.analysis, cls: nested }, holder, memberAnchor);
+        } else if (this.isTestFunction(member, owner.analysis, def) && !def.decorators.some(d => /(^|\.)(classmethod|property)$/.test(d.text))) {
+          this.collectFunction(member, owner.analysis, def, holder, memberAnchor, unknownBase);
+        }
+      });
+    }
+  }
+
+  /**
+   * Runs `collect` for a definition inside `if` branches: when only the run knows whether Python defines
+   * it (`condition`, the reason), what it collects is dynamic, for pytest to settle.
+   */
+  private collectUnder(condition: string | undefined, collect: () => void): void {
+    const before = this.tests.length;
+    collect();
+    if (!condition) return;
+    for (let i = before; i < this.tests.length; i++) {
+      const test = this.tests[i];
+      test.dynamic = test.dynamic ? `${test.dynamic}; ${condition}` : condition;
     }
   }
 
@@ -230,7 +252,7 @@ class FileCollector {
     for (const entry of ref.analysis.mro(ref.cls)) {
       if ('external' in entry) continue;
       for (const [member, def] of entry.cls.members) {
-        if (def.kind === 'function' && !methods.has(member)) methods.set(member, { owner: entry, def });
+        if (def.kind === 'function' && !methods.has(member) && entry.analysis.conditionOf(def) !== 'never') methods.set(member, { owner: entry, def });
       }
     }
     let names = [...methods.keys()].filter(n => n.startsWith('test')).sort();
@@ -248,18 +270,22 @@ class FileCollector {
     }
     for (const method of names) {
       const { owner, def } = methods.get(method)!;
-      const test = this.identity(method, prefix, 'pytest', owner.analysis === this.analysis ? def.nameNode : anchor);
-      if (this.launcher) {
-        test.framework = 'unittest';
-        test.ranks = this.launcher.ranks && this.launcher.ranks > 0 ? this.launcher.ranks : null;
-        if (test.ranks === null) test.dynamic = 'the launcher decides the rank count';
-        test.launcher = this.launcher;
-      } else {
-        this.settleUnparametrized(test, [...owner.analysis.decoratorMarks(def), ...classMarks]);
-        if (unsure) test.dynamic = test.dynamic ? `${test.dynamic}; ${unsure}` : unsure;
-      }
-      this.tests.push(test);
+      this.collectUnder(owner.analysis.conditionOf(def), () => this.collectTestMethod(method, prefix, owner, def, anchor, classMarks, unsure));
     }
+  }
+
+  private collectTestMethod(method: string, prefix: string, owner: ClassRef, def: Definition, anchor: SyntaxNode, classMarks: Mark[], unsure?: string): void {
+    const test = this.identity(method, prefix, 'pytest', owner.analysis === this.analysis ? def.nameNode : anchor);
+    if (this.launcher) {
+      test.framework = 'unittest';
+      test.ranks = this.launcher.ranks && this.launcher.ranks > 0 ? this.launcher.ranks : null;
+      if (test.ranks === null) test.dynamic = 'the launcher decides the rank count';
+      test.launcher = this.launcher;
+    } else {
+      this.settleUnparametrized(test, [...owner.analysis.decoratorMarks(def), ...classMarks]);
+      if (unsure) test.dynamic = test.dynamic ? `${test.dynamic}; ${unsure}` : unsure;
+    }
+    this.tests.push(test);
   }
 
   /**
@@ -609,8 +635,10 @@ function aliasedMethod(entry: ClassRef, value: SyntaxNode): { owner: ClassRef; d
     const local = entry.cls.members.get(node.text);
     return local?.kind === 'function' ? { owner: entry, def: local } : undefined;
   }
-  const object = node.type === 'attribute' ? node.childForFieldName('object') : null;
+  let object = node.type === 'attribute' ? node.childForFieldName('object') : null;
   const attribute = node.childForFieldName('attribute')?.text;
+  // `LCT = LinprogCommonTests` earlier in the same body, then `test_x = LCT.test_y`.
+  if (object?.type === 'identifier') object = entry.cls.assignments.get(object.text) ?? object;
   const symbol = object && attribute ? entry.analysis.symbolOfExpression(object) : undefined;
   if (symbol?.kind !== 'class') return undefined;
   for (const base of symbol.ref.analysis.mro(symbol.ref.cls)) {

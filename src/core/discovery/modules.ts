@@ -6,7 +6,7 @@ import type { MarkerDiagnostic, Severity, SourceRange } from '../types';
 import type { CompiledConfig } from './config';
 import { asciiEscapedStr } from './literals';
 import {
-  argnamesOf, argumentsOf, assignmentsOf, definitionOf, forEachDescendant, forEachStatement, rangeOf, type Definition,
+  argnamesOf, argumentsOf, assignmentsOf, definitionOf, forEachDescendant, forEachStatement, rangeOf, type Branch, type Definition,
 } from './pysyntax';
 import { ModuleScope, idOf, joinModule, namedChildrenOf, sourceOf, unparenthesize, type PyValue, type ScopeContext, type SequenceItem } from './scope';
 
@@ -163,6 +163,8 @@ export class ModuleAnalysis implements ScopeContext {
   /** The class whose body defines a function or class (absent at module level). */
   private readonly owners = new Map<Definition, ClassInfo>();
   private calledNames?: Set<string>;
+  /** The `if` branches a definition (module-level, or a class member) sits in, when it sits in any. */
+  private readonly branches = new Map<Definition, readonly Branch[]>();
   private moduleText?: string;
   private mutated?: Map<string, boolean>;
   private importedSymbols?: Map<string, PySymbol | null>;
@@ -178,7 +180,7 @@ export class ModuleAnalysis implements ScopeContext {
   // ---- scanning: bindings, definitions, pytestmark ----
 
   private scan(root: SyntaxNode): void {
-    forEachStatement(root, (statement, nested) => {
+    forEachStatement(root, (statement, nested, branches) => {
       switch (statement.type) {
         case 'import_statement':
         case 'import_from_statement': {
@@ -196,7 +198,7 @@ export class ModuleAnalysis implements ScopeContext {
           return;
         default: {
           const definition = definitionOf(statement);
-          if (definition) this.addDefinition(definition);
+          if (definition) this.addDefinition(definition, branches);
         }
       }
     }, recovered => this.addDefinition(recovered));
@@ -250,6 +252,43 @@ export class ModuleAnalysis implements ScopeContext {
     }
   }
 
+  /**
+   * Whether pytest finds a definition the `if` branches it sits in decide: 'never' when a condition is known
+   * to send Python elsewhere (`if False:`, `if __name__ == "__main__":`), the reason when only the run
+   * knows (`if sys.version_info < (3, 9):`, `if has_cholmod:`), undefined when it always does.
+   */
+  conditionOf(definition: Definition): 'never' | string | undefined {
+    const branches = this.branches.get(definition);
+    if (!branches) return undefined;
+    let unknown: string | undefined;
+    for (const { condition, when } of branches) {
+      const truth = this.truthOf(condition);
+      if (truth === undefined) unknown ??= sourceOf(condition);
+      else if (truth !== when) return 'never';
+    }
+    return unknown === undefined ? undefined : `defined under \`if ${unknown}\`: only the run knows whether pytest finds it`;
+  }
+
+  private truthOf(condition: SyntaxNode): boolean | undefined {
+    const node = unparenthesize(condition);
+    if (node.type === 'not_operator') {
+      const inner = node.childForFieldName('argument');
+      const truth = inner ? this.truthOf(inner) : undefined;
+      return truth === undefined ? undefined : !truth;
+    }
+    // A module pytest imports is never `__main__`.
+    if (/^__name__\s*==\s*(['"])__main__\1$/.test(node.text)) return false;
+    const value = this.scope.evaluate(node);
+    switch (value.kind) {
+      case 'bool': return value.value;
+      case 'none': return false;
+      case 'int': return value.value !== 0n;
+      case 'str':
+      case 'bytes': return value.value.length > 0;
+      default: return undefined;
+    }
+  }
+
   /** A module-level function that adds names to the module when a decorator or a loop calls it. */
   private noteRuntimeNamesInFunctions(): void {
     if (this.diagnostics.some(d => d.code === 'runtime-names')) return;
@@ -275,11 +314,12 @@ export class ModuleAnalysis implements ScopeContext {
     return mutated;
   }
 
-  private addDefinition(definition: Definition): void {
+  private addDefinition(definition: Definition, branches: readonly Branch[] = []): void {
     this.scope.bindDefinition(definition.name, definition.kind === 'class');
     this.entries.set(definition.name, { kind: 'definition', def: definition });
+    if (branches.length) this.branches.set(definition, branches);
     if (definition.kind === 'class') {
-      this.classes.set(definition.name, scanClass(definition, this.owners));
+      this.classes.set(definition.name, scanClass(definition, this.owners, this.branches));
       this.functions.delete(definition.name);
     } else {
       this.functions.set(definition.name, definition);
@@ -933,7 +973,7 @@ export class ModuleAnalysis implements ScopeContext {
   }
 }
 
-function scanClass(definition: Definition, owners: Map<Definition, ClassInfo>): ClassInfo {
+function scanClass(definition: Definition, owners: Map<Definition, ClassInfo>, conditions: Map<Definition, readonly Branch[]>): ClassInfo {
   const superclasses = namedChildrenOf(definition.node.childForFieldName('superclasses'));
   const keywords = superclasses.filter(b => b.type === 'keyword_argument');
   const cls: ClassInfo = {
@@ -944,18 +984,19 @@ function scanClass(definition: Definition, owners: Map<Definition, ClassInfo>): 
     nestedClasses: new Map(),
     assignments: new Map(),
   };
-  const addMember = (member: Definition) => {
+  const addMember = (member: Definition, branches: readonly Branch[] = []) => {
     cls.members.set(member.name, member);
     owners.set(member, cls);
+    if (branches.length) conditions.set(member, branches);
     if (member.kind === 'class') {
-      const nested = scanClass(member, owners);
+      const nested = scanClass(member, owners, conditions);
       owners.set(nested, cls);
       cls.nestedClasses.set(member.name, nested);
     }
     else cls.nestedClasses.delete(member.name);
     cls.assignments.delete(member.name);
   };
-  forEachStatement(definition.node.childForFieldName('body'), statement => {
+  forEachStatement(definition.node.childForFieldName('body'), (statement, _nested, branches) => {
     if (statement.type === 'expression_statement') {
       for (const expression of namedChildrenOf(statement)) {
         for (const [target, value] of assignmentsOf(expression)) {
@@ -968,7 +1009,7 @@ function scanClass(definition: Definition, owners: Map<Definition, ClassInfo>): 
       return;
     }
     const member = definitionOf(statement);
-    if (member) addMember(member);
+    if (member) addMember(member, branches);
   }, addMember);
   return cls;
 }

@@ -5,6 +5,9 @@ import { namedChildrenOf } from './scope';
 
 export interface Definition { kind: 'function' | 'class'; name: string; node: SyntaxNode; nameNode: SyntaxNode; decorators: SyntaxNode[] }
 
+/** Code under `if`/`elif`/`else` runs when each of its branches' conditions has the truth value `when`. */
+export interface Branch { condition: SyntaxNode; when: boolean }
+
 export interface CallArguments { positional: SyntaxNode[]; keywords: Map<string, SyntaxNode>; unpacked: boolean }
 
 /** Statements whose bodies still bind module/class names (`if`, `try`, ...), and error-recovery nodes. */
@@ -13,14 +16,17 @@ export const TRANSPARENT_STATEMENTS = new Set(['if_statement', 'elif_clause', 'e
 
 const EXCEPT_CLAUSES = new Set(['except_clause', 'except_group_clause']);
 
+type StatementVisitor = (statement: SyntaxNode, nested: boolean, branches: readonly Branch[]) => void;
+
 /**
  * Visits the statements of a module or class body, looking through `if`/`try`/... and error nodes. Inside
  * an error node (an unclosed bracket while typing swallows everything after it) the pieces of a
  * `@decorator def name(` are still there as loose tokens; they come back as recovered definitions.
- * `nested` says whether the statement sits inside such a compound statement.
+ * `nested` says whether the statement sits inside such a compound statement, `branches` which `if`
+ * branches it sits in.
  */
-export function forEachStatement(container: SyntaxNode | null, visit: (statement: SyntaxNode, nested: boolean) => void,
-  visitRecovered: (definition: Definition) => void, nested = false): void {
+export function forEachStatement(container: SyntaxNode | null, visit: StatementVisitor,
+  visitRecovered: (definition: Definition) => void, nested = false, branches: readonly Branch[] = []): void {
   if (!container) return;
   if (container.type === 'ERROR') {
     forEachInError(container, visit, visitRecovered);
@@ -31,12 +37,27 @@ export function forEachStatement(container: SyntaxNode | null, visit: (statement
   // when nothing fails) replace it, as for `try: import numpy as np` / `except ImportError: np = None`.
   if (container.type === 'try_statement') children = [...children.filter(c => EXCEPT_CLAUSES.has(c.type)), ...children.filter(c => !EXCEPT_CLAUSES.has(c.type))];
   for (const node of children) {
-    if (TRANSPARENT_STATEMENTS.has(node.type)) forEachStatement(node, visit, visitRecovered, true);
-    else visit(node, nested);
+    if (node.type === 'if_statement') forEachBranch(node, visit, visitRecovered, branches);
+    else if (TRANSPARENT_STATEMENTS.has(node.type)) forEachStatement(node, visit, visitRecovered, true, branches);
+    else visit(node, nested, branches);
   }
 }
 
-function forEachInError(error: SyntaxNode, visit: (statement: SyntaxNode, nested: boolean) => void, visitRecovered: (definition: Definition) => void): void {
+/** The branches of an `if`: each `elif` and the `else` run when the conditions before them are false. */
+function forEachBranch(statement: SyntaxNode, visit: StatementVisitor, visitRecovered: (definition: Definition) => void, outer: readonly Branch[]): void {
+  const failed: Branch[] = [];
+  const branch = (condition: SyntaxNode | null, body: SyntaxNode | null) => {
+    forEachStatement(body, visit, visitRecovered, true, condition ? [...outer, ...failed, { condition, when: true }] : [...outer, ...failed]);
+    if (condition) failed.push({ condition, when: false });
+  };
+  branch(statement.childForFieldName('condition'), statement.childForFieldName('consequence'));
+  for (const alternative of statement.childrenForFieldName('alternative')) {
+    if (alternative.type === 'elif_clause') branch(alternative.childForFieldName('condition'), alternative.childForFieldName('consequence'));
+    else branch(null, alternative.childForFieldName('body'));
+  }
+}
+
+function forEachInError(error: SyntaxNode, visit: StatementVisitor, visitRecovered: (definition: Definition) => void): void {
   let decorators: SyntaxNode[] = [];
   const children = error.children;
   for (let i = 0; i < children.length; i++) {
@@ -53,7 +74,7 @@ function forEachInError(error: SyntaxNode, visit: (statement: SyntaxNode, nested
       i++;
     } else if (child.isNamed) {
       if (TRANSPARENT_STATEMENTS.has(child.type)) forEachStatement(child, visit, visitRecovered, true);
-      else visit(child, true);
+      else visit(child, true, []);
     }
     decorators = [];
   }
