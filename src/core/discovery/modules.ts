@@ -236,6 +236,12 @@ export class ModuleAnalysis implements ScopeContext {
         if (target.type === 'subscript') this.noteRuntimeNames(expression);
         const object = target.childForFieldName(target.type === 'subscript' ? 'value' : 'object');
         if (object?.type === 'identifier') this.ignoreLists.get(object.text)?.changes.push(expression);
+        // `rfftn = functools.partial(...)`, then `rfftn.__name__ = 'rfftn'` (scipy): pytest ids it by that name.
+        const bound = object?.type === 'identifier' ? this.scope.binding(object.text) : undefined;
+        if (bound?.kind === 'value' && target.childForFieldName('attribute')?.text === '__name__') {
+          this.scope.rename(bound.node, value);
+          continue;
+        }
       }
       this.scope.bindAssignment(target, value);
     }

@@ -147,6 +147,8 @@ export function unparenthesize(node: SyntaxNode): SyntaxNode {
  */
 export class ModuleScope {
   private readonly bindings = new Map<string, Binding>();
+  /** Objects the module gives a `__name__` (by their value expression's node id): the expression of that name. */
+  private readonly renamed = new Map<number, SyntaxNode>();
   /** Modules of the project this one star-imports (`from .base import *`), last import last. */
   readonly wildcardModules: string[] = [];
   context?: ScopeContext;
@@ -252,7 +254,17 @@ export class ModuleScope {
     return base && attribute ? `${base}.${attribute.text}` : undefined;
   }
 
+  /** The object `value` makes gets `obj.__name__ = name` later in the module. */
+  rename(value: SyntaxNode, name: SyntaxNode): void {
+    this.renamed.set(value.id, name);
+  }
+
   evaluate(node: SyntaxNode, depth = 0): PyValue {
+    const renamed = this.renamed.size ? this.renamed.get(node.id) : undefined;
+    if (renamed) {
+      const name = this.evaluate(renamed, depth);
+      return name.kind === 'str' ? { kind: 'named', name: name.value } : unknown(node);
+    }
     switch (node.type) {
       case 'integer':
       case 'float': {
