@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { DISCOVERY_NODE_FLAGS, DiscoveryCache } from './core/discovery/cache';
-import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection } from './core/discovery/exact';
+import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection, type ExactOptions } from './core/discovery/exact';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
@@ -199,7 +199,8 @@ async function listCommand(args: string[]): Promise<number> {
   const root = path.resolve(p.positionals[0] ?? '.');
   if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
   const settings = loadSettings(root);
-  const exact = { python: stringFlag(p, '--python') || pythonFor(settings), mpiDefaultRanks: settings.mpiDefaultRanks };
+  // pytest's own collection of a large project takes minutes (sympy's: ~4 on 2 cores); Ctrl-C stops it.
+  const exact = { python: stringFlag(p, '--python') || pythonFor(settings), mpiDefaultRanks: settings.mpiDefaultRanks, timeoutMs: 30 * 60_000 };
   if (p.flags.has('--verify')) return verifyListing(root, settings, exact);
   const settle = p.flags.has('--exact') ? async (files: FileDiscovery[]) => {
     const asked = filesToResolve(files);
@@ -248,7 +249,7 @@ function reportCollection(collection: ExactCollection, files: number | undefined
  * `list --verify`: pytest's full collection against distest's listing (dynamic items settled from the same
  * collection). Prints every difference; 1 when there is one or pytest gave no answer.
  */
-async function verifyListing(root: string, settings: DistestSettings, exact: { python: string; mpiDefaultRanks: number }): Promise<number> {
+async function verifyListing(root: string, settings: DistestSettings, exact: ExactOptions): Promise<number> {
   let collection: ExactCollection | undefined;
   const { specs } = await discover(root, settings, async files => {
     collection = await collectProject(root, files, exact);

@@ -578,3 +578,37 @@ describe('robustness and positions', () => {
     ]);
   });
 });
+
+describe('modules that make names at run time', () => {
+  const runtime = (diagnostics: { code?: string; range: { line: number } }[]) => diagnostics.filter(d => d.code === 'runtime-names').map(d => d.range.line);
+
+  test('one note, at the first statement or the function the import runs', async () => {
+    assert.deepEqual(runtime((await discover(`
+      for size in (2, 4):
+          globals()[f"TestSize{size}"] = type("T", (), {})
+      exec("def test_x(): pass")
+    `)).diagnostics), [2]);
+    assert.deepEqual(runtime((await discover(`
+      def variants(cls):
+          globals()["Test" + cls.__name__] = cls
+          return cls
+
+      @variants
+      class _Case:
+          pass
+    `)).diagnostics), [1]);
+  });
+
+  test('exec into a namespace, and a test that adds names while it runs, make nothing pytest collects', async () => {
+    assert.deepEqual(runtime((await discover(`
+      ENV = {}
+      exec("from math import *", ENV)
+
+      def helper():
+          globals()["late"] = 1
+
+      def test_adds_at_run_time():
+          globals()["test_late"] = lambda: None
+    `)).diagnostics), []);
+  });
+});

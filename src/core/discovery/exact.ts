@@ -42,7 +42,7 @@ export interface ExactOptions {
   python: string;
   /** Rank count for a bare `@pytest.mark.mpi`. */
   mpiDefaultRanks: number;
-  /** Kills pytest after this long (default 120 s). */
+  /** Kills pytest after this long (default 120 s, the editor's background pass). */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -125,7 +125,8 @@ export async function collectWithPytest(root: string, testRoot: string, files: s
     ...(files ?? []).map(f => (f.startsWith('-') ? `./${f}` : f)),
   ];
   try {
-    const { code, output } = await run(opts.python, argv, cwd, env, opts.timeoutMs ?? 120_000, opts.signal);
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const { code, output, timedOut } = await run(opts.python, argv, cwd, env, timeoutMs, opts.signal);
     let parsed: { items: CollectedItem[]; errors: CollectionError[] } | undefined;
     try {
       parsed = JSON.parse(fs.readFileSync(out, 'utf8')) as { items: CollectedItem[]; errors: CollectionError[] };
@@ -134,7 +135,8 @@ export async function collectWithPytest(root: string, testRoot: string, files: s
     }
     if (!parsed) {
       const said = output.trim().split('\n').filter(l => l.trim()).slice(-3).join(' | ');
-      return { items: [], errors: [], failure: `${opts.python} -m pytest --collect-only ${code === null ? 'was stopped' : `exited with ${code}`}: ${said || 'no output'}`, ms: Date.now() - started };
+      const ended = timedOut ? `took longer than ${Math.round(timeoutMs / 1000)} s and was stopped` : code === null ? 'was stopped' : `exited with ${code}`;
+      return { items: [], errors: [], failure: `${opts.python} -m pytest --collect-only ${ended}: ${said || 'no output'}`, ms: Date.now() - started };
     }
     return { items: parsed.items, errors: parsed.errors, ms: Date.now() - started };
   } finally {
@@ -142,7 +144,7 @@ export async function collectWithPytest(root: string, testRoot: string, files: s
   }
 }
 
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number | null; output: string }> {
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   return new Promise(resolve => {
     let output = '';
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -159,7 +161,11 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
         // already gone
       }
     };
-    const timer = setTimeout(stop, timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, timeoutMs);
     signal?.addEventListener('abort', stop, { once: true });
     child.on('error', err => {
       output += String(err);
@@ -167,7 +173,7 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
     child.on('close', (code, sig) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', stop);
-      resolve({ code: sig ? null : code, output });
+      resolve({ code: sig ? null : code, output, timedOut });
     });
   });
 }

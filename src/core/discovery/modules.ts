@@ -166,6 +166,8 @@ export class ModuleAnalysis implements ScopeContext {
   /** The `if` branches a definition (module-level, or a class member) sits in, when it sits in any. */
   private readonly branches = new Map<Definition, readonly Branch[]>();
   private moduleText?: string;
+  /** Functions a module-level statement calls by name. */
+  private readonly moduleCalls = new Set<string>();
   private mutated?: Map<string, boolean>;
   private importedSymbols?: Map<string, PySymbol | null>;
   /** `from M import N [as L]`: the local name and the dotted name, in order (later bindings may replace them). */
@@ -218,7 +220,11 @@ export class ModuleAnalysis implements ScopeContext {
       const object = callee?.type === 'attribute' ? callee.childForFieldName('object') : null;
       if (object?.type === 'identifier') this.ignoreLists.get(object.text)?.changes.push(expression);
     }
-    if (expression.type === 'call') this.noteRuntimeNames(expression);
+    if (expression.type === 'call') {
+      this.noteRuntimeNames(expression);
+      const callee = expression.childForFieldName('function');
+      if (callee?.type === 'identifier') this.moduleCalls.add(callee.text);
+    }
     for (const [target, value] of assignmentsOf(expression)) {
       if (target.type === 'identifier') {
         const name = target.text;
@@ -252,10 +258,12 @@ export class ModuleAnalysis implements ScopeContext {
    * names only the run knows. The file's tests are then pytest's to list (exact.ts filesToResolve).
    */
   private noteRuntimeNames(expression: SyntaxNode): void {
-    if (RUNTIME_NAMES.test(expression.text)) {
-      this.report(expression, 'info', 'this module adds names at run time (globals(), setattr, exec): only pytest\'s own collection lists all its tests, ' +
-        'which `distest list --exact` and the editor\'s background pass ask it for', 'runtime-names');
-    }
+    if (this.diagnostics.some(d => d.code === 'runtime-names') || !RUNTIME_NAMES.test(expression.text)) return;
+    // `exec(code, namespace)` binds in that namespace, not in the module (sympy's printing tests).
+    const args = expression.type === 'call' && /^exec\b/.test(expression.text) ? argumentsOf(expression) : undefined;
+    if (args && args.positional.length >= 2 && !/^(globals|vars)\(\s*\)$/.test(args.positional[1].text)) return;
+    this.report(expression, 'info', 'this module adds names at run time (globals(), setattr, exec): only pytest\'s own collection lists all its tests, ' +
+      'which `distest list --exact` and the editor\'s background pass ask it for', 'runtime-names');
   }
 
   /**
@@ -295,16 +303,31 @@ export class ModuleAnalysis implements ScopeContext {
     }
   }
 
-  /** A module-level function that adds names to the module when a decorator or a loop calls it. */
+  /**
+   * A module-level function that adds names to the module when the import runs it: as a decorator or from
+   * a module-level call (a test that does so at run time adds them after collection).
+   */
   private noteRuntimeNamesInFunctions(): void {
     if (this.diagnostics.some(d => d.code === 'runtime-names')) return;
     const match = RUNTIME_NAMES_IN_TEXT.exec(this.text());
     if (!match) return;
     const maker = [...this.functions.values()].find(f => f.node.startIndex <= match.index && match.index < f.node.endIndex);
-    if (maker) {
+    if (maker && this.runsAtImport(maker.name)) {
       this.report(maker.nameNode, 'info', `${maker.name} adds names to this module at run time (globals()): only pytest's own collection lists all its tests, ` +
         'which `distest list --exact` and the editor\'s background pass ask it for', 'runtime-names');
     }
+  }
+
+  /** Whether a module-level decorator or call statement names this function (`@KDTreeTest`, `_add(name)` in a loop). */
+  private runsAtImport(name: string): boolean {
+    const named = (node: SyntaxNode | null | undefined) => node?.text.replace(/\(.*$/s, '').trim() === name;
+    for (const entry of this.entries.values()) {
+      if (entry.kind !== 'definition') continue;
+      if (entry.def.decorators.some(named)) return true;
+      const cls = this.classes.get(entry.def.name);
+      if (cls && [...cls.members.values()].some(member => member.decorators.some(named))) return true;
+    }
+    return this.moduleCalls.has(name);
   }
 
   private text(): string {
