@@ -97,6 +97,8 @@ const PROJECTS: Project[] = [
       'tests/test_values.py::test_ids_callable',
       'tests/test_values.py::test_str_calls',
       'tests/test_kept.py::TestComputedBase',
+      'tests/test_kept.py::test_called_value',
+      'tests/test_kept.py::test_called_imported_value',
       'tests/test_fallbacks.py::test_cases',
       'tests/test_fallbacks.py::test_datasets',
       'tests/test_fallbacks.py::test_element_of_changed_list',

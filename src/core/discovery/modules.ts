@@ -511,8 +511,9 @@ export class ModuleAnalysis implements ScopeContext {
     return cls ? this.instanceKind({ analysis: this, cls }) : undefined;
   }
 
-  importedInstance(qualified: string): PyValue | undefined {
+  importedInstance(qualified: string): PyValue | null | undefined {
     const found = this.options.resolver?.resolveSymbol(this, qualified, 1);
+    if (found?.kind === 'value') return null; // sympy's `ZZ(2)`: a called instance returns what only the run knows
     return found?.kind === 'class' ? found.ref.analysis.instanceKind(found.ref) : undefined;
   }
 

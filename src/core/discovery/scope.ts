@@ -55,8 +55,11 @@ export interface ScopeContext {
   classAttribute(className: string, attribute: string, depth: number): PyValue | undefined;
   /** Calling a class defined in this module: opaque for plain classes, undefined when only the run knows. */
   instanceOf(className: string): PyValue | undefined;
-  /** Calling a class imported from the project (`qualified` as imported): as instanceOf, or undefined. */
-  importedInstance(qualified: string): PyValue | undefined;
+  /**
+   * Calling a name imported from the project (`qualified` as imported): a class, as instanceOf; null for a
+   * value (what calling it returns only the run knows); undefined when not the project's or unknown.
+   */
+  importedInstance(qualified: string): PyValue | null | undefined;
 }
 
 /** Names pytest's `__name__` rule applies to when the module does not rebind them. */
@@ -545,11 +548,14 @@ export class ModuleScope {
     if (callee.type === 'identifier') {
       const binding = this.bindings.get(callee.text);
       if (binding?.kind === 'definition' && binding.isClass) return this.context?.instanceOf(binding.name) ?? unknown(node);
+      // A called value (an instance with __call__, a functools.partial): only the run knows what it returns.
+      if (binding?.kind === 'value' || binding?.kind === 'rebound') return unknown(node);
     }
     if (name) {
       if (this.bindings.get(callee.text.split('.')[0].trim())?.kind === 'import') {
         const fromProject = this.context?.importedInstance(name);
         if (fromProject) return fromProject;
+        if (fromProject === null) return unknown(node);
       }
       if (PRIMITIVE_CALLS.has(name) || PRIMITIVE_MODULES.some(m => name.startsWith(m))) return unknown(node);
     }
