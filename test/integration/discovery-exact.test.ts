@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { collectProject } from '../../src/core/discovery/exact';
 
 const REPO = path.resolve(__dirname, '../../..');
 const CLI = path.join(REPO, 'dist/cli.js');
@@ -116,4 +117,12 @@ test('a nested test root runs from its own folder: its rules, ids and failure lo
   });
   const failed = results.tests.find(t => t.id === 'pkg/test_pkg.py::check_fails')!;
   assert.ok(failed.messages.some(m => m.file === 'pkg/test_pkg.py' && m.line === 10), JSON.stringify(failed.messages));
+});
+
+test('a pytest collection that takes longer than allowed is stopped and says so', async () => {
+  const root = project('slow', { 'conftest.py': 'import time\n\ntime.sleep(60)\n' });
+  const started = Date.now();
+  const collection = await collectProject(root, [], { python: PYTHON, mpiDefaultRanks: 2, timeoutMs: 2000 });
+  assert.ok(Date.now() - started < 20_000, 'stopped at its timeout');
+  assert.match(collection.failure ?? '', /-m pytest --collect-only took longer than 2 s and was stopped/);
 });
