@@ -29,8 +29,6 @@ const NO_NAMES: ReadonlySet<string> = new Set();
 const NO_FIXTURES: FixtureView = { byName: new Map(), autouse: [], parametrized: false };
 /** Names pytest never looks at in a module or class namespace. */
 const IGNORED_NAMES = /^__\w+__$/;
-/** A base class written as an expression other than a (dotted) name, `make_base()`: a class only the run makes. */
-const COMPUTED_BASE = /[^\p{L}\p{N}_.]/u;
 const DOTTED = /^\(*[\p{L}_][\p{L}\p{N}_]*(\s*\.\s*[\p{L}_][\p{L}\p{N}_]*)*\)*$/u;
 
 export function collectTests(root: SyntaxNode, file: string, config: CompiledConfig, context?: CollectContext): CollectedFile {
@@ -152,7 +150,8 @@ class FileCollector {
       if ('external' in entry) {
         if (TEST_CASE_BASES.has(entry.external)) testCase = true;
         else if (!NEUTRAL_BASES.has(entry.external)) unknownBase ??= entry.external;
-        if (!testsFrom && (this.looksLikeTests(entry.external) || COMPUTED_BASE.test(entry.external))) testsFrom = entry.external;
+        // A base written as other than a (dotted) name, `make_base()`, is a class only the run makes.
+        if (!testsFrom && (this.looksLikeTests(entry.external) || !DOTTED.test(entry.external))) testsFrom = entry.external;
         continue;
       }
       const { members, assignments } = entry.cls;
@@ -183,7 +182,7 @@ class FileCollector {
     const kind = facts.testCase;
     if (facts.test === false) return;
     if (facts.testsFrom && !this.launcher && (kind === true || this.rules.isTestClassName(name) || facts.test === true)) {
-      const base = COMPUTED_BASE.test(facts.testsFrom) ? `its base \`${facts.testsFrom}\` is made at run time` : `its base ${facts.testsFrom} is outside the project`;
+      const base = DOTTED.test(facts.testsFrom) ? `its base ${facts.testsFrom} is outside the project` : `its base \`${facts.testsFrom}\` is made at run time`;
       this.classPlaceholder(name, ref, outer, anchor, `${base}: only the run knows the tests it adds`);
       return;
     }
