@@ -199,7 +199,7 @@ async function listCommand(args: string[]): Promise<number> {
   const root = path.resolve(p.positionals[0] ?? '.');
   if (!isDirectory(root)) throw new UsageError(`${p.positionals[0]} is not a folder`);
   const settings = loadSettings(root);
-  // pytest's own collection of a large project takes minutes (sympy's: ~4 on 2 cores); Ctrl-C stops it.
+  // pytest's own collection of a large project takes minutes (sympy's: ~3 on 2 cores); Ctrl-C stops it.
   const exact = { python: stringFlag(p, '--python') || pythonFor(settings), mpiDefaultRanks: settings.mpiDefaultRanks, timeoutMs: 30 * 60_000 };
   if (p.flags.has('--verify')) return verifyListing(root, settings, exact);
   const settle = p.flags.has('--exact') ? async (files: FileDiscovery[]) => {

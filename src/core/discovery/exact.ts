@@ -261,7 +261,7 @@ export interface Difference { kind: 'missing' | 'extra' | 'ranks'; id: string; d
  * A file pytest skipped at collection (`importorskip`, a module-level `pytest.skip`) or could not collect:
  * how many tests distest lists there.
  */
-export interface Unverified { file: string; error: CollectionError; listed: number }
+export interface Unverified { file: string; listed: number }
 
 /**
  * What `distest list --verify` reports: ids pytest collects that distest neither lists nor covers with a
@@ -272,7 +272,7 @@ export interface Unverified { file: string; error: CollectionError; listed: numb
  */
 export function compareWithPytest(tests: TestSpec[], collection: ExactCollection, mpiDefaultRanks: number): { differences: Difference[]; covered: number; matched: number; unverified: Unverified[] } {
   const collected = new Map(collection.items.map(i => [i.id, i]));
-  const uncollected = new Map<string, Unverified>(collection.errors.map(error => [error.file, { file: error.file, error, listed: 0 }]));
+  const uncollected = new Map<string, Unverified>(collection.errors.map(error => [error.file, { file: error.file, listed: 0 }]));
   const listed = new Map<string, TestSpec>();
   const placeholders: TestSpec[] = [];
   for (const t of tests) {
