@@ -907,12 +907,9 @@ export class ModuleAnalysis implements ScopeContext {
     for (const decorator of def.decorators) {
       const mark = this.markOf(decorator);
       if (mark?.kind !== 'fixture') continue;
-      // The decorator, or the call a name holds (`module_fixture = pytest.fixture(scope="module")`).
-      const node = mark.node;
-      const call = node.type === 'call' ? node : undefined;
-      const callee = call ? call.childForFieldName('function') : node;
-      const name = callee ? this.scope.qualify(callee) : undefined;
-      if (!name || !FIXTURE_DECORATORS.has(name)) continue;
+      // The decorator, or the call a name holds (`module_fixture = pytest.fixture(scope="module")`); markOf
+      // has checked that it is pytest's fixture decorator.
+      const call = mark.node.type === 'call' ? mark.node : undefined;
       const args = argumentsOf(call);
       const nameValue = args.keywords.get('name') && this.scope.evaluate(args.keywords.get('name')!);
       const scopeValue = args.keywords.get('scope') && this.scope.evaluate(args.keywords.get('scope')!);

@@ -32,13 +32,16 @@ export function forEachStatement(container: SyntaxNode | null, visit: StatementV
     forEachInError(container, visit, visitRecovered);
     return;
   }
+  if (container.type === 'if_statement') {
+    forEachBranch(container, visit, visitRecovered, branches);
+    return;
+  }
   let children = namedChildrenOf(container);
   // The except clauses first: what they bind is the fallback, and the try body's bindings (the path taken
   // when nothing fails) replace it, as for `try: import numpy as np` / `except ImportError: np = None`.
   if (container.type === 'try_statement') children = [...children.filter(c => EXCEPT_CLAUSES.has(c.type)), ...children.filter(c => !EXCEPT_CLAUSES.has(c.type))];
   for (const node of children) {
-    if (node.type === 'if_statement') forEachBranch(node, visit, visitRecovered, branches);
-    else if (TRANSPARENT_STATEMENTS.has(node.type)) forEachStatement(node, visit, visitRecovered, true, branches);
+    if (TRANSPARENT_STATEMENTS.has(node.type)) forEachStatement(node, visit, visitRecovered, true, branches);
     else visit(node, nested, branches);
   }
 }
