@@ -76,7 +76,7 @@ test('syntax nodes read the same tree as web-tree-sitter\'s public Node API', as
   for (const [index, source] of sources.entries()) {
     const tree = reference.parse(source)!;
     try {
-      ours.withTree(source, root => compare(root, tree.rootNode, fields, `source ${index}`));
+      ours.withTreeSitterTree(source, root => compare(root, tree.rootNode, fields, `source ${index}`));
     } finally {
       tree.delete();
     }

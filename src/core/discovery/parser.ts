@@ -7,6 +7,7 @@ import type { FileDiscovery } from '../types';
 import { assetDir } from '../assets';
 import { collectTests, type CollectContext, type CollectedFile } from './collect';
 import { compileConfig, type DiscoveryConfig } from './config';
+import { NotParsed, parsePython } from './pyparse';
 import { SyntaxReader, type SyntaxNode, type WasmModule } from './syntax';
 
 export interface ParserOptions {
@@ -43,6 +44,15 @@ function loadPython(wasmDir: string): Promise<{ language: TreeSitter.Language; r
   return loaded;
 }
 
+function parsedInJavaScript(text: string): SyntaxNode | undefined {
+  try {
+    return parsePython(text);
+  } catch (err) {
+    if (err instanceof NotParsed) return undefined;
+    throw err;
+  }
+}
+
 /** Owns one tree-sitter parser for Python; create once and reuse (discover is synchronous). */
 export class PythonTestParser {
   private constructor(private readonly parser: TreeSitter.Parser, private readonly reader: SyntaxReader) {}
@@ -71,13 +81,24 @@ export class PythonTestParser {
 
   /** Parses text into a tree the caller keeps until it calls delete() (the modules other files import). */
   parseKept(text: string): { root: SyntaxNode; delete(): void } | undefined {
+    const root = parsedInJavaScript(text);
+    if (root) return { root, delete: () => undefined };
     const tree = this.parser.parse(text);
     if (!tree) return undefined;
     return { root: this.reader.root(tree, text), delete: () => tree.delete() };
   }
 
-  /** Parses text and hands its root to read; the tree is freed when read returns, and its nodes with it. */
+  /**
+   * Parses text and hands its root to read; the tree is freed when read returns, and its nodes with it.
+   * pyparse.ts parses what it can; tree-sitter the rest (syntax errors, the forms pyparse leaves to it).
+   */
   withTree<T>(text: string, read: (root: SyntaxNode) => T): T | undefined {
+    const root = parsedInJavaScript(text);
+    return root ? read(root) : this.withTreeSitterTree(text, read);
+  }
+
+  /** withTree with tree-sitter's parse, whatever the text. */
+  withTreeSitterTree<T>(text: string, read: (root: SyntaxNode) => T): T | undefined {
     const tree = this.parser.parse(text);
     if (!tree) return undefined;
     try {

@@ -130,8 +130,9 @@ const DOTTED_NAME = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*(\.[\p
 
 export function namedChildrenOf(node: SyntaxNode | null): SyntaxNode[] {
   if (!node) return [];
-  // One wasm call for all children (cached on the node), instead of one per namedChild(i).
-  return node.namedChildren.filter(child => child.type !== 'comment');
+  // One wasm call for all children (cached on the node), instead of one per namedChild(i). Comments and
+  // line continuations are tree-sitter's extras, wherever they fall; pyparse.ts makes no nodes of them.
+  return node.namedChildren.filter(child => child.type !== 'comment' && child.type !== 'line_continuation');
 }
 
 export function unparenthesize(node: SyntaxNode): SyntaxNode {

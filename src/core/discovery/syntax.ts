@@ -13,6 +13,33 @@ import TreeSitter = require('web-tree-sitter');
 export interface Point { row: number; column: number }
 
 /**
+ * A node of a parsed Python tree, as discovery reads it: tree-sitter-python's node types, fields and
+ * ranges. Indices and columns count UTF-16 code units, as in the parsed JS string. Two parsers make them:
+ * pyparse.ts (plain objects, no comment nodes) and tree-sitter through SyntaxReader.
+ */
+export interface SyntaxNode {
+  /** Unique among the nodes of one tree. */
+  readonly id: number;
+  readonly type: string;
+  readonly isNamed: boolean;
+  readonly startIndex: number;
+  readonly endIndex: number;
+  readonly startPosition: Point;
+  readonly endPosition: Point;
+  readonly text: string;
+  /** The whole parsed text. */
+  readonly tree: { readonly text: string };
+  readonly children: SyntaxNode[];
+  readonly namedChildren: SyntaxNode[];
+  /** Whether the node or anything below it is a syntax error (an ERROR node or a MISSING token). */
+  readonly hasError: boolean;
+  /** A token the parser inserted to recover (an unclosed bracket's `)`). */
+  readonly isMissing: boolean;
+  childForFieldName(name: string): SyntaxNode | null;
+  childrenForFieldName(name: string): SyntaxNode[];
+}
+
+/**
  * The Emscripten module web-tree-sitter runs on. Emscripten fills the options object given to Parser.init
  * with the module's exports, so that object is the module once init resolves.
  */
@@ -66,50 +93,50 @@ export class SyntaxReader {
     return this.readNode(context, this.transfer)!;
   }
 
-  typeOf(node: SyntaxNode): string {
+  typeOf(node: TreeSitterNode): string {
     return this.language.types[this.wasm._ts_node_symbol_wasm(this.store(node))] || 'ERROR';
   }
 
-  isNamed(node: SyntaxNode): boolean {
+  isNamed(node: TreeSitterNode): boolean {
     return this.wasm._ts_node_is_named_wasm(this.store(node)) === 1;
   }
 
-  endIndex(node: SyntaxNode): number {
+  endIndex(node: TreeSitterNode): number {
     return this.wasm._ts_node_end_index_wasm(this.store(node));
   }
 
-  hasError(node: SyntaxNode): boolean {
+  hasError(node: TreeSitterNode): boolean {
     return this.wasm._ts_node_has_error_wasm(this.store(node)) === 1;
   }
 
-  isMissing(node: SyntaxNode): boolean {
+  isMissing(node: TreeSitterNode): boolean {
     return this.wasm._ts_node_is_missing_wasm(this.store(node)) === 1;
   }
 
-  endPosition(node: SyntaxNode): Point {
+  endPosition(node: TreeSitterNode): Point {
     this.wasm._ts_node_end_point_wasm(this.store(node));
     const heap = this.wasm.HEAPU32;
     return { row: heap[this.transfer], column: heap[this.transfer + 1] };
   }
 
-  children(node: SyntaxNode): SyntaxNode[] {
+  children(node: TreeSitterNode): TreeSitterNode[] {
     this.wasm._ts_node_children_wasm(this.store(node));
     return this.readNodeList(node.tree);
   }
 
-  namedChildren(node: SyntaxNode): SyntaxNode[] {
+  namedChildren(node: TreeSitterNode): TreeSitterNode[] {
     this.wasm._ts_node_named_children_wasm(this.store(node));
     return this.readNodeList(node.tree);
   }
 
-  childForField(node: SyntaxNode, name: string): SyntaxNode | null {
+  childForField(node: TreeSitterNode, name: string): TreeSitterNode | null {
     const field = this.fieldIds.get(name);
     if (field === undefined) return null;
     this.wasm._ts_node_child_by_field_id_wasm(this.store(node), field);
     return this.readNode(node.tree, this.transfer);
   }
 
-  childrenForField(node: SyntaxNode, name: string): SyntaxNode[] {
+  childrenForField(node: TreeSitterNode, name: string): TreeSitterNode[] {
     const field = this.fieldIds.get(name);
     if (field === undefined) return [];
     this.wasm._ts_node_children_by_field_id_wasm(this.store(node), field);
@@ -117,7 +144,7 @@ export class SyntaxReader {
   }
 
   /** Puts a node in the transfer buffer, where the binding's *_wasm functions read it, and returns its tree. */
-  private store(node: SyntaxNode): number {
+  private store(node: TreeSitterNode): number {
     // HEAPU32 is re-read on each use: a memory.grow inside any wasm call replaces it.
     const heap = this.wasm.HEAPU32;
     const at = this.transfer;
@@ -130,19 +157,19 @@ export class SyntaxReader {
   }
 
   /** The node at word `at` of the wasm heap (null for the empty node a missing child reads as). */
-  private readNode(tree: TreeContext, at: number): SyntaxNode | null {
+  private readNode(tree: TreeContext, at: number): TreeSitterNode | null {
     const heap = this.wasm.HEAPU32;
     const id = heap[at];
     if (!id) return null;
-    return new SyntaxNode(tree, id, heap[at + 1], { row: heap[at + 2], column: heap[at + 3] }, heap[at + 4]);
+    return new TreeSitterNode(tree, id, heap[at + 1], { row: heap[at + 2], column: heap[at + 3] }, heap[at + 4]);
   }
 
   /** The node list a *_children_wasm call left: a count, then a buffer of nodes that is ours to free. */
-  private readNodeList(tree: TreeContext): SyntaxNode[] {
+  private readNodeList(tree: TreeContext): TreeSitterNode[] {
     const heap = this.wasm.HEAPU32;
     const count = heap[this.transfer];
     const buffer = heap[this.transfer + 1];
-    const nodes: SyntaxNode[] = [];
+    const nodes: TreeSitterNode[] = [];
     for (let i = 0; i < count; i++) nodes.push(this.readNode(tree, (buffer >>> 2) + i * NODE_WORDS)!);
     if (buffer) this.wasm._free(buffer);
     return nodes;
@@ -151,12 +178,12 @@ export class SyntaxReader {
 
 interface TreeContext { reader: SyntaxReader; pointer: number; text: string }
 
-/** A node of a parsed tree. Indices and columns count UTF-16 code units, as in the parsed JS string. */
-export class SyntaxNode {
+/** A node of a tree tree-sitter parsed. */
+class TreeSitterNode implements SyntaxNode {
   private cachedType?: string;
   private cachedEnd?: number;
-  private cachedChildren?: SyntaxNode[];
-  private cachedNamedChildren?: SyntaxNode[];
+  private cachedChildren?: TreeSitterNode[];
+  private cachedNamedChildren?: TreeSitterNode[];
 
   /** `context` is the alias information tree-sitter keeps in a node, opaque here. */
   constructor(readonly tree: TreeContext, readonly id: number, readonly startIndex: number, readonly startPosition: Point, readonly context: number) {}
@@ -173,12 +200,10 @@ export class SyntaxNode {
     return (this.cachedEnd ??= this.tree.reader.endIndex(this));
   }
 
-  /** Whether the node or anything below it is a syntax error (an ERROR node or a MISSING token). */
   get hasError(): boolean {
     return this.tree.reader.hasError(this);
   }
 
-  /** A token the parser inserted to recover (an unclosed bracket's `)`). */
   get isMissing(): boolean {
     return this.tree.reader.isMissing(this);
   }
@@ -191,11 +216,11 @@ export class SyntaxNode {
     return this.tree.text.slice(this.startIndex, this.endIndex);
   }
 
-  get children(): SyntaxNode[] {
+  get children(): TreeSitterNode[] {
     return (this.cachedChildren ??= this.tree.reader.children(this));
   }
 
-  get namedChildren(): SyntaxNode[] {
+  get namedChildren(): TreeSitterNode[] {
     return (this.cachedNamedChildren ??= this.tree.reader.namedChildren(this));
   }
 
@@ -203,7 +228,7 @@ export class SyntaxNode {
     return this.tree.reader.childForField(this, name);
   }
 
-  childrenForFieldName(name: string): SyntaxNode[] {
+  childrenForFieldName(name: string): TreeSitterNode[] {
     return this.tree.reader.childrenForField(this, name);
   }
 }
