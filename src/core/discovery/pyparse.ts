@@ -354,6 +354,8 @@ const KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'async
 /** Keywords tree-sitter also takes as identifiers. */
 const SOFT_KEYWORDS = new Set(['print', 'exec', 'async', 'await', 'type', 'match']);
 const PYTHON2_STATEMENTS = new Set(['print', 'exec']);
+/** What may follow `*name...` in a collection or an expression list. */
+const SPLAT_FOLLOWERS = new Set([',', ')', ']', '}', '=', ';']);
 /** What follows a soft keyword used as a name at the start of a statement (an assignment, an attribute...). */
 const NAME_USE = /^(?:$|[\r\n;#.,)]|=(?!=)|:(?!=)|[-+*/%&|^@]=|<<=|>>=|\*\*=|\/\/=)/;
 const ESCAPE = /\\(?:u[a-fA-F\d]{4}|U[a-fA-F\d]{8}|x[a-fA-F\d]{2}|\d{1,3}|\r?\n|['"abfrntv\\]|N\{[^}]+\})/y;
@@ -638,7 +640,7 @@ class Parser {
 
   private expressionStatement(): PyNode {
     if (this.isKeyword('yield')) return this.node('expression_statement', [this.yieldExpression()]);
-    const first = this.starExpressions();
+    const first = this.starExpressions(true);
     if (this.isOp('=') || this.isOp(':')) return this.node('expression_statement', [this.assignment(first)]);
     if (this.at(Kind.Op) && AUGMENTED.has(this.tok.value)) {
       const operator = this.anonymous();
@@ -674,24 +676,45 @@ class Parser {
   }
 
   /** Expressions separated by commas: one node, or the list of nodes and commas (an unwrapped tuple). */
-  private starExpressions(): { node: PyNode; list?: Kids } {
-    const first = this.starExpression();
+  /** `atStatementStart`: the expressions begin an expression statement (they may be assigned to). */
+  private starExpressions(atStatementStart = false): { node: PyNode; list?: Kids } {
+    const first = this.starExpression('first');
     if (!this.isOp(',')) return { node: first };
     const list: Kids = [first];
     while (this.isOp(',')) {
       list.push(this.anonymous());
       if (!this.startsExpression()) break;
-      list.push(this.starExpression());
+      list.push(this.starExpression(atStatementStart ? 'unsure' : 'first'));
     }
     return { node: first, list };
   }
 
-  private starExpression(): PyNode {
-    if (this.isOp('*')) {
-      const star = this.anonymous();
-      return this.node('list_splat', [star, this.expression()]);
-    }
-    return this.expression();
+  private starExpression(where: 'first' | 'unsure'): PyNode {
+    return this.isOp('*') ? this.splat(where) : this.expression();
+  }
+
+  /**
+   * `*x` in a list, tuple, set or expression list. tree-sitter reads `*name` as a primary expression (its
+   * list_splat_pattern) that trailers then apply to, `attribute(list_splat(a), b)` for `*a.b`: in an
+   * expression list (but after the first item of one that begins a statement), and as the only item in
+   * brackets. Elsewhere it is `list_splat(attribute(a, b))`. `where`: 'first' (the primary reading),
+   * 'opening' brackets (the closing one tells), 'later' in brackets, 'unsure' (refused with trailers).
+   */
+  private splat(where: 'first' | 'opening' | 'later' | 'unsure'): PyNode {
+    const star = this.anonymous();
+    if (where === 'later' || !this.at(Kind.Name) || KEYWORDS.has(this.tok.value)) return this.node('list_splat', [star, this.expression()]);
+    const value = this.trailers(this.node('list_splat', [star, this.identifier()]));
+    if (where === 'unsure' && value.type !== 'list_splat') refuse('a starred name with trailers after the first item of a statement');
+    if (!(this.at(Kind.Op) && SPLAT_FOLLOWERS.has(this.tok.value)) && !this.at(Kind.Newline)) refuse('an operator after a starred name');
+    if (where === 'opening' && this.isOp(',') && value.type !== 'list_splat') return this.node('list_splat', [star, this.withoutSplat(value)]);
+    return value;
+  }
+
+  /** `attribute(list_splat(a), b)` as `attribute(a, b)`: the trailers' chain rebuilt on the name. */
+  private withoutSplat(node: PyNode): PyNode {
+    if (node.type === 'list_splat') return node.children[1];
+    const first = this.withoutSplat(node.children[0]);
+    return new PyNode(this.source, node.type, true, first.startIndex, node.endIndex, [first, ...node.children.slice(1)], node.children.map((_, i) => node.fieldOf(i)));
   }
 
   /** `_expressions`: an expression or an expression_list. */
@@ -710,7 +733,10 @@ class Parser {
   /** An expression in a target position, as the pattern tree-sitter makes of it. */
   private pattern(node: PyNode): PyNode {
     switch (node.type) {
-      case 'identifier': case 'attribute': case 'subscript': return node;
+      case 'identifier': return node;
+      case 'attribute': case 'subscript':
+        if (node.children[0].type === 'list_splat') refuse('a starred target with a trailer');
+        return node;
       case 'tuple': return this.retype(node, 'tuple_pattern');
       case 'list': return this.retype(node, 'list_pattern');
       case 'list_splat': {
@@ -944,6 +970,7 @@ class Parser {
       const name = this.identifier();
       if (!this.isOp('[')) refuse(`a generic type after ${mark.value}`);
       const generic = this.node('generic_type', [name, this.typeParameter()]);
+      if (this.isOp('|')) return this.node('type', [this.unionType(this.node('type', [generic]))]);
       if (this.at(Kind.Op) && (this.tok.value in BINARY_PRECEDENCE || this.tok.value === '.' || this.tok.value === '(' || this.tok.value === '[' || COMPARISON.has(this.tok.value))) {
         refuse('an expression after a generic type');
       }
@@ -951,6 +978,16 @@ class Parser {
       return this.node('type', [generic]);
     }
     return this.node('type', [this.expression()]);
+  }
+
+  /** `Name[...] | other`: tree-sitter's union_type (one `|`; a chain of them it parses another way). */
+  private unionType(left: PyNode): PyNode {
+    const bar = this.anonymous();
+    const start = this.tok;
+    const generic = start.kind === Kind.Name && !KEYWORDS.has(start.value) && this.text.charCodeAt(start.end) === 91;
+    const right = generic ? this.node('generic_type', [this.identifier(), this.typeParameter()]) : this.expression();
+    if (right.type === 'binary_operator' || this.isOp('|') || this.isOp('.') || this.isOp('[') || this.isOp('(')) refuse('a union of more than two types');
+    return this.node('union_type', [left, bar, this.node('type', [right])]);
   }
 
   private typeParameter(): PyNode {
@@ -1144,7 +1181,12 @@ class Parser {
   }
 
   private primary(): PyNode {
-    let value = this.atom();
+    return this.trailers(this.atom());
+  }
+
+  /** `.name`, `(arguments)` and `[subscript]` after a primary expression. */
+  private trailers(primary: PyNode): PyNode {
+    let value = primary;
     for (;;) {
       if (this.isOp('.')) {
         const dot = this.anonymous();
@@ -1177,20 +1219,9 @@ class Parser {
           case '[': return this.bracketed();
           case '{': return this.braced();
           case '...': return this.leaf('ellipsis');
-          case '*': {
-            const star = this.anonymous();
-            return this.node('list_splat', [star, this.primaryForSplat()]);
-          }
         }
     }
     return refuse(`an unexpected ${tok.value || 'token'}`);
-  }
-
-  /** `*x` as a primary expression: tree-sitter's list_splat_pattern, a name, attribute or subscript. */
-  private primaryForSplat(): PyNode {
-    const value = this.primary();
-    if (!['identifier', 'attribute', 'subscript'].includes(value.type)) refuse('a starred expression');
-    return value;
   }
 
   private yieldExpression(): PyNode {
@@ -1210,7 +1241,7 @@ class Parser {
       const value = this.yieldExpression();
       return this.node('parenthesized_expression', [open, value, this.expectOp(')')]);
     }
-    const first = this.collectionElement();
+    const first = this.collectionElement(true);
     if (this.isKeyword('for') || this.isKeyword('async')) {
       if (first.type === 'list_splat') refuse('a starred comprehension');
       return this.comprehension('generator_expression', open, first, ')');
@@ -1227,7 +1258,7 @@ class Parser {
   private bracketed(): PyNode {
     const open = this.anonymous();
     if (this.isOp(']')) return this.node('list', [open, this.anonymous()]);
-    const first = this.collectionElement();
+    const first = this.collectionElement(true);
     if (this.isKeyword('for') || this.isKeyword('async')) {
       if (first.type === 'list_splat') refuse('a starred comprehension');
       return this.comprehension('list_comprehension', open, first, ']');
@@ -1241,7 +1272,7 @@ class Parser {
     const open = this.anonymous();
     if (this.isOp('}')) return this.node('dictionary', [open, this.anonymous()]);
     if (this.isOp('**')) return this.dictionary(open);
-    const first = this.collectionElement();
+    const first = this.collectionElement(true);
     if (this.isOp(':')) {
       if (first.type === 'list_splat' || first.type === 'yield') refuse('a starred key');
       const colon = this.anonymous();
@@ -1283,11 +1314,8 @@ class Parser {
   }
 
   /** An element of a list, tuple or set: an expression, a yield, or `*expression`. */
-  private collectionElement(): PyNode {
-    if (this.isOp('*')) {
-      const star = this.anonymous();
-      return this.node('list_splat', [star, this.expression()]);
-    }
+  private collectionElement(first: boolean): PyNode {
+    if (this.isOp('*')) return this.splat(first ? 'opening' : 'later');
     if (this.isKeyword('yield')) return this.yieldExpression();
     return this.expression();
   }
@@ -1296,7 +1324,7 @@ class Parser {
     while (this.isOp(',')) {
       kids.push(this.anonymous());
       if (this.isOp(close)) break;
-      kids.push(this.collectionElement());
+      kids.push(this.collectionElement(false));
     }
     kids.push(this.expectOp(close));
   }
@@ -1456,6 +1484,8 @@ class Parser {
         contentStart = at;
         rawPairsOnly = raw && ch === '\\';
       } else if (ch !== '\\') {
+        // Before a replacement field, tree-sitter's lexer reads those backslashes as escapes after all.
+        if (rawPairsOnly && format && (ch === '{' || ch === '}')) refuse('backslashes before a field of a raw f-string');
         rawPairsOnly = false;
       }
       if (ch === '\\') {
