@@ -7,7 +7,7 @@
 // what the language server answers a reopened workspace before checking it against the disk.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DISCOVERY_NODE_FLAGS, DiscoveryCache, readTestFile } from '../src/core/discovery/cache';
+import { DISCOVERY_NODE_FLAGS, DiscoveryCache, raiseInterruptBudgetForBulkParse, readTestFile } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
@@ -40,7 +40,7 @@ export async function discoverForBench(root: string, cacheDir?: string, edit?: s
     return loaded;
   });
   const cache = cacheDir ? new DiscoveryCache({ dir: cacheDir, log: line => process.stderr.write(`${line}\n`) }) : undefined;
-  const results = await discoverFolder(root, benchConfig, loading, { workerScript: __filename, cache });
+  const results = await discoverFolder(root, benchConfig, loading, { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudgetForBulkParse });
   const parser = await loading;
   const totalMs = performance.now() - started;
   const ids = results.flatMap(r => r.tests.map(t => t.id));

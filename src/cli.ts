@@ -1,8 +1,7 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
-import v8 from 'node:v8';
-import { DISCOVERY_NODE_FLAGS, DiscoveryCache } from './core/discovery/cache';
+import { DiscoveryCache, raiseInterruptBudgetForBulkParse } from './core/discovery/cache';
 import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection, type ExactOptions } from './core/discovery/exact';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
@@ -169,7 +168,7 @@ interface Discovered {
 async function discover(root: string, settings: DistestSettings, settle?: (files: FileDiscovery[]) => Promise<FileDiscovery[]>): Promise<Discovered> {
   const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheHome(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
   const found = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined,
-    { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudget });
+    { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudgetForBulkParse });
   const files = settle ? await settle(found) : found;
   const syntaxErrors = new Map<string, number>();
   for (const f of files) {
@@ -179,17 +178,6 @@ async function discover(root: string, settings: DistestSettings, settle?: (files
     }
   }
   return { specs: files.flatMap(f => f.tests), syntaxErrors };
-}
-
-/**
- * The language server starts node with DISCOVERY_NODE_FLAGS (cache.ts says why); this command does not,
- * as any V8 flag on node's command line costs every command ~8 ms (node's own code cache stops fitting).
- * A folder with many files to parse gets the flag's interrupt budget at run time instead (5,000 files
- * listed cold: ~1.45 s against ~1.6 s). What that costs, once: if this bundle's code cache is written
- * at the end of such a run, the next command finds it does not fit and compiles and writes it anew.
- */
-function raiseInterruptBudget(): void {
-  for (const flag of DISCOVERY_NODE_FLAGS) if (flag.startsWith('--interrupt-budget=')) v8.setFlagsFromString(flag);
 }
 
 async function listCommand(args: string[]): Promise<number> {

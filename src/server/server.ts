@@ -6,7 +6,7 @@ import {
   type Connection, type Diagnostic, type InitializeParams, type InitializeResult, type WorkspaceFolder,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { DiscoveryCache, readTestFile, readText, type ReadFile } from '../core/discovery/cache';
+import { DiscoveryCache, raiseInterruptBudgetForBulkParse, readTestFile, readText, type ReadFile } from '../core/discovery/cache';
 import type { MarkerInfo } from '../core/discovery/collect';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
 import { PythonTestParser } from '../core/discovery/parser';
@@ -169,7 +169,7 @@ class DiscoveryServer {
     const started = Date.now();
     const results = new Map<string, FileDiscovery>();
     // The folder is walked and its cache read while the parser may still be loading.
-    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache });
+    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudgetForBulkParse });
     for (const result of scanned) {
       // The editor addresses files by URI, which holds UTF-8 only: such a file could be neither opened
       // nor run from the Test Explorer, so it is named instead of shown.
