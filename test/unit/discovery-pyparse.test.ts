@@ -158,6 +158,7 @@ test('pyparse builds tree-sitter\'s tree for the fixtures and tricky sources, an
     'match x:\n    case 1: pass\n',
     'x = rf"\\{c}"\n',
     'x, *a.b\n',
+    `x = ${'['.repeat(20000)}${']'.repeat(20000)}\n`,
   ];
   const outcome = compareOn(reference, [...fixtures, ...tricky]);
   assert.deepEqual(outcome.differences, []);

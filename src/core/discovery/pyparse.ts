@@ -367,7 +367,13 @@ type Fields = (string | undefined)[];
 /** Parses `text` as a module; throws NotParsed for what tree-sitter must parse instead. */
 export function parsePython(text: string): PyNode {
   if (text.charCodeAt(0) === 0xfeff) refuse('a byte order mark');
-  return new Parser(text).module();
+  try {
+    return new Parser(text).module();
+  } catch (err) {
+    // Brackets nested thousands deep overflow this parser's recursion; tree-sitter's LR stack takes them.
+    if (err instanceof RangeError) refuse('nesting deeper than the JavaScript stack');
+    throw err;
+  }
 }
 
 class Parser {
