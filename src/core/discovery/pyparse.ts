@@ -777,16 +777,15 @@ class Parser {
       kids.push(this.node('elif_clause', clause, [undefined, 'condition', undefined, 'consequence']));
       fields.push('alternative');
     }
-    if (this.isKeyword('else')) {
-      kids.push(this.elseClause());
-      fields.push('alternative');
-    }
+    this.elseClauseInto(kids, fields, 'alternative');
     return this.node('if_statement', kids, fields);
   }
 
-  private elseClause(): PyNode {
-    const kids: Kids = [this.anonymous(), this.expectOp(':'), this.suite()];
-    return this.node('else_clause', kids, [undefined, undefined, 'body']);
+  /** An `else:` clause if one comes, in `field` of the statement (`try` gives its clause no field). */
+  private elseClauseInto(kids: Kids, fields: Fields, field: 'alternative' | undefined): void {
+    if (!this.isKeyword('else')) return;
+    kids.push(this.node('else_clause', [this.anonymous(), this.expectOp(':'), this.suite()], [undefined, undefined, 'body']));
+    fields.push(field);
   }
 
   private forStatement(kids: Kids): PyNode {
@@ -801,10 +800,7 @@ class Parser {
     fields.push('right');
     kids.push(this.expectOp(':'), this.suite());
     fields.push(undefined, 'body');
-    if (this.isKeyword('else')) {
-      kids.push(this.elseClause());
-      fields.push('alternative');
-    }
+    this.elseClauseInto(kids, fields, 'alternative');
     return this.node('for_statement', kids, fields);
   }
 
@@ -832,10 +828,7 @@ class Parser {
   private whileStatement(): PyNode {
     const kids: Kids = [this.anonymous(), this.expression(), this.expectOp(':'), this.suite()];
     const fields: Fields = [undefined, 'condition', undefined, 'body'];
-    if (this.isKeyword('else')) {
-      kids.push(this.elseClause());
-      fields.push('alternative');
-    }
+    this.elseClauseInto(kids, fields, 'alternative');
     return this.node('while_statement', kids, fields);
   }
 
@@ -846,10 +839,7 @@ class Parser {
       kids.push(this.exceptClause());
       fields.push(undefined);
     }
-    if (this.isKeyword('else')) {
-      kids.push(this.elseClause());
-      fields.push(undefined);
-    }
+    this.elseClauseInto(kids, fields, undefined);
     if (this.isKeyword('finally')) {
       kids.push(this.node('finally_clause', [this.anonymous(), this.expectOp(':'), this.suite()]));
       fields.push(undefined);
