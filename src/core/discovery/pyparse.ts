@@ -1061,12 +1061,7 @@ class Parser {
       const elseKeyword = this.expectKeyword('else');
       return this.node('conditional_expression', [value, ifKeyword, condition, elseKeyword, this.expression()]);
     }
-    if (this.isOp(':=')) {
-      if (value.type !== 'identifier') refuse('a named expression of a non-name');
-      const walrus = this.anonymous();
-      return this.node('named_expression', [value, walrus, this.expression()], ['name', undefined, 'value']);
-    }
-    return value;
+    return this.isOp(':=') ? this.nameBinding('named_expression', value) : value;
   }
 
   private lambda(withinForIn: boolean): PyNode {
@@ -1373,12 +1368,14 @@ class Parser {
       return this.node(star.type === '*' ? 'list_splat' : 'dictionary_splat', [star, this.expression()]);
     }
     const value = this.expression();
-    if (this.isOp('=')) {
-      if (value.type !== 'identifier') refuse('a keyword argument that is not a name');
-      const equals = this.anonymous();
-      return this.node('keyword_argument', [value, equals, this.expression()], ['name', undefined, 'value']);
-    }
-    return value;
+    return this.isOp('=') ? this.nameBinding('keyword_argument', value) : value;
+  }
+
+  /** `name := value` or `name=value` (the current token is the operator): name and value fields. */
+  private nameBinding(type: 'named_expression' | 'keyword_argument', name: PyNode): PyNode {
+    if (name.type !== 'identifier') refuse(`a ${type} whose name is a ${name.type}`);
+    const operator = this.anonymous();
+    return this.node(type, [name, operator, this.expression()], ['name', undefined, 'value']);
   }
 
   private subscript(value: PyNode): PyNode {
