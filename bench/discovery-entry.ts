@@ -7,14 +7,15 @@
 // what the language server answers a reopened workspace before checking it against the disk.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DISCOVERY_NODE_FLAGS, DiscoveryCache, raiseInterruptBudgetForBulkParse, readTestFile } from '../src/core/discovery/cache';
+import { DISCOVERY_NODE_FLAGS, DiscoveryCache, readTestFile, tuneV8ForBulkParse } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
+import { startWithoutExtraCaCerts } from '../src/core/extraCaCerts';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
 import { discoverFile, folderOf } from '../src/core/discovery/registry';
 import type { FileDiscovery } from '../src/core/types';
 
-export { DISCOVERY_NODE_FLAGS, discoverFolder, PythonTestParser };
+export { DISCOVERY_NODE_FLAGS, discoverFolder, PythonTestParser, startWithoutExtraCaCerts };
 export type { DiscoveryConfig, FileDiscovery };
 
 export const benchConfig: DiscoveryConfig = { launchers: [], mpiDefaultRanks: 2 };
@@ -40,7 +41,7 @@ export async function discoverForBench(root: string, cacheDir?: string, edit?: s
     return loaded;
   });
   const cache = cacheDir ? new DiscoveryCache({ dir: cacheDir, log: line => process.stderr.write(`${line}\n`) }) : undefined;
-  const results = await discoverFolder(root, benchConfig, loading, { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudgetForBulkParse });
+  const results = await discoverFolder(root, benchConfig, loading, { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse });
   const parser = await loading;
   const totalMs = performance.now() - started;
   const ids = results.flatMap(r => r.tests.map(t => t.id));

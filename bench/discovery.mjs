@@ -32,8 +32,9 @@ await esbuild.build({
 if (!fs.existsSync(path.join(root, 'dist/tree-sitter-python.wasm'))) throw new Error('dist/*.wasm missing: run node scripts/build.mjs first');
 
 generateTree();
-// distest's processes run with the language server's node flags.
-const { DISCOVERY_NODE_FLAGS } = createRequire(import.meta.url)(entryJs);
+// distest's processes start as the extension starts the language server: its node flags, its environment.
+const { DISCOVERY_NODE_FLAGS, startWithoutExtraCaCerts } = createRequire(import.meta.url)(entryJs);
+const serverEnv = { ...process.env, ...startWithoutExtraCaCerts() };
 const distest = timeDistest();
 const cached = timeCached(distest.ids);
 const cli = timeCli(distest.ids);
@@ -70,7 +71,7 @@ function timeDistest() {
   let last;
   for (let i = 0; i < DISTEST_RUNS; i++) {
     const started = process.hrtime.bigint();
-    const child = spawnSync(process.execPath, [...DISCOVERY_NODE_FLAGS, entryJs, treeDir, ...(i === 0 ? ['--ids'] : [])], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const child = spawnSync(process.execPath, [...DISCOVERY_NODE_FLAGS, entryJs, treeDir, ...(i === 0 ? ['--ids'] : [])], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: serverEnv });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (child.status !== 0) throw new Error(`distest discovery failed: ${child.stderr}`);
     const result = JSON.parse(child.stdout);
@@ -88,7 +89,7 @@ function timeCached(coldIds) {
   fs.rmSync(cacheDir, { recursive: true, force: true });
   const run = (extra) => {
     const started = process.hrtime.bigint();
-    const child = spawnSync(process.execPath, [...DISCOVERY_NODE_FLAGS, entryJs, treeDir, '--cache', cacheDir, ...extra], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const child = spawnSync(process.execPath, [...DISCOVERY_NODE_FLAGS, entryJs, treeDir, '--cache', cacheDir, ...extra], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: serverEnv });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (child.status !== 0) throw new Error(`distest discovery with the cache failed: ${child.stderr}`);
     return { ms, result: JSON.parse(child.stdout) };

@@ -1,7 +1,7 @@
 // The `distest` command: list and run tests from a terminal or CI, through the same core the editor uses.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DiscoveryCache, raiseInterruptBudgetForBulkParse } from './core/discovery/cache';
+import { DiscoveryCache, tuneV8ForBulkParse } from './core/discovery/cache';
 import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection, type ExactOptions } from './core/discovery/exact';
 import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
@@ -168,7 +168,7 @@ interface Discovered {
 async function discover(root: string, settings: DistestSettings, settle?: (files: FileDiscovery[]) => Promise<FileDiscovery[]>): Promise<Discovered> {
   const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheHome(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
   const found = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined,
-    { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudgetForBulkParse });
+    { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse });
   const files = settle ? await settle(found) : found;
   const syntaxErrors = new Map<string, number>();
   for (const f of files) {

@@ -9,17 +9,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 import { cliCacheHome } from './cacheHome';
+import { restoreExtraCaCerts } from './core/extraCaCerts';
 
 /** The SHA-256 of dist/cli-main.js (scripts/build.mjs). */
 declare const DISTEST_CLI_MAIN_HASH: string;
 
-// dist/distest started node without the user's NODE_EXTRA_CA_CERTS (src/distest.sh): the programs this
-// command starts get it back.
-const extraCaCerts = process.env.DISTEST_NODE_EXTRA_CA_CERTS;
-if (extraCaCerts !== undefined) {
-  process.env.NODE_EXTRA_CA_CERTS = extraCaCerts;
-  delete process.env.DISTEST_NODE_EXTRA_CA_CERTS;
-}
+// dist/distest started node without the user's NODE_EXTRA_CA_CERTS (src/distest.sh).
+restoreExtraCaCerts();
 
 const main = path.join(__dirname, 'cli-main.js');
 const cacheDir = path.join(cliCacheHome(), 'v8');

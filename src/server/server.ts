@@ -6,11 +6,12 @@ import {
   type Connection, type Diagnostic, type InitializeParams, type InitializeResult, type WorkspaceFolder,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { DiscoveryCache, raiseInterruptBudgetForBulkParse, readTestFile, readText, type ReadFile } from '../core/discovery/cache';
+import { DiscoveryCache, readTestFile, readText, tuneV8ForBulkParse, type ReadFile } from '../core/discovery/cache';
 import type { MarkerInfo } from '../core/discovery/collect';
 import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
 import { PythonTestParser } from '../core/discovery/parser';
 import { discoverFile, folderOf, isTestFile } from '../core/discovery/registry';
+import { restoreExtraCaCerts } from '../core/extraCaCerts';
 import { hasEscapedBytes, printableFsName } from '../core/fsNames';
 import type { FileDiscovery, MarkerDiagnostic, SourceRange, TestSpec } from '../core/types';
 import { DiscoverAll, readServerSettings, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type ServerSettings } from '../protocol';
@@ -169,7 +170,7 @@ class DiscoveryServer {
     const started = Date.now();
     const results = new Map<string, FileDiscovery>();
     // The folder is walked and its cache read while the parser may still be loading.
-    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache, beforeBulkParse: raiseInterruptBudgetForBulkParse });
+    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse });
     for (const result of scanned) {
       // The editor addresses files by URI, which holds UTF-8 only: such a file could be neither opened
       // nor run from the Test Explorer, so it is named instead of shown.
@@ -381,4 +382,8 @@ function describeError(err: unknown): string {
 }
 
 // This bundle also runs as discovery's helper thread for large folders (see discoverFolder's workerScript).
-if (!serveDiscoveryWorker()) new DiscoveryServer(createConnection()).listen();
+if (!serveDiscoveryWorker()) {
+  // The extension started this process without NODE_EXTRA_CA_CERTS (discoveryClient.ts).
+  restoreExtraCaCerts();
+  new DiscoveryServer(createConnection()).listen();
+}

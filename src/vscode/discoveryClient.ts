@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { DISCOVERY_NODE_FLAGS } from '../core/discovery/cache';
+import { startWithoutExtraCaCerts } from '../core/extraCaCerts';
 import { DiscoverAll, RescanNeeded, SETTINGS_SECTION, TestsChanged, type ServerInitOptions, type TestsChangedParams } from '../protocol';
 import type { FileDiscovery } from '../core/types';
 import { serverSettings } from './settings';
@@ -19,9 +20,11 @@ export class DiscoveryClient implements vscode.Disposable {
     private readonly handlers: { fileTests(params: TestsChangedParams): void; rescanNeeded(): void },
   ) {
     const module = vscode.Uri.joinPath(context.extensionUri, 'dist', 'server.js').fsPath;
+    // Laid over the extension host's environment by the client.
+    const env = startWithoutExtraCaCerts();
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc, options: { execArgv: DISCOVERY_NODE_FLAGS } },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: [...DISCOVERY_NODE_FLAGS, '--nolazy', '--inspect=6019'] } },
+      run: { module, transport: TransportKind.ipc, options: { execArgv: DISCOVERY_NODE_FLAGS, env } },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: [...DISCOVERY_NODE_FLAGS, '--nolazy', '--inspect=6019'], env } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],

@@ -12,6 +12,7 @@ import {
   DidOpenTextDocumentNotification, DidSaveTextDocumentNotification, ExitNotification, FileChangeType, HoverRequest, InitializedNotification, InitializeRequest,
   PublishDiagnosticsNotification, ShutdownRequest, type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol';
+import { startWithoutExtraCaCerts } from '../../src/core/extraCaCerts';
 import { DiscoverAll, RescanNeeded, TestsChanged, type ServerSettings, type TestsChangedParams } from '../../src/protocol';
 
 const repoRoot = path.resolve(__dirname, '../../..');
@@ -49,12 +50,16 @@ const testsChanged = new Inbox<TestsChangedParams>();
 const diagnostics = new Inbox<PublishDiagnosticsParams>();
 const logMessages = new Inbox<{ type: number; message: string }>();
 let rescans = 0;
+const USER_CERTS = '/nonexistent/certs.pem';
 
 before(async () => {
   const serverJs = path.join(repoRoot, 'dist/server.js');
   assert.ok(fs.existsSync(serverJs), 'dist/server.js is missing: run node scripts/build.mjs first');
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-'));
-  server = spawn(process.execPath, [serverJs, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Started as the extension starts it: without the user's NODE_EXTRA_CA_CERTS, which the programs it
+  // starts get back (checked by the exact pass's test).
+  const certs = { NODE_EXTRA_CA_CERTS: USER_CERTS };
+  server = spawn(process.execPath, [serverJs, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...certs, ...startWithoutExtraCaCerts(certs) } });
   server.stderr!.on('data', chunk => stderr.push(String(chunk)));
   connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
   connection.onNotification(TestsChanged, params => testsChanged.push(params));
@@ -172,6 +177,8 @@ test('a settings change re-discovers open documents and asks for a rescan', asyn
 test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instances after DiscoverAll; a collection error is a diagnostic', async () => {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'distest-server-exact-'));
   fs.cpSync(path.join(repoRoot, 'test/fixtures/agreement/dynamic'), folder, { recursive: true });
+  // pytest, started by the server, sees the user's NODE_EXTRA_CA_CERTS and not the server's own variable.
+  fs.writeFileSync(path.join(folder, 'tests/test_env.py'), 'import os\nimport pytest\n\n\n@pytest.mark.parametrize("v", [os.environ.get("NODE_EXTRA_CA_CERTS"), os.environ.get("DISTEST_NODE_EXTRA_CA_CERTS")])\ndef test_env(v):\n    pass\n');
   // The same computed list, in a file whose import fails: pytest cannot collect it.
   fs.writeFileSync(path.join(folder, 'tests/test_broken.py'), 'import itertools\nimport pytest\nimport no_such_module_here\n\n\n@pytest.mark.parametrize("v", list(itertools.repeat(1, 2)))\ndef test_v(v):\n    pass\n');
   const folderUri = pathToFileURL(folder).href;
@@ -188,6 +195,10 @@ test('the exact pass (trusted, on): a dynamic item turns into pytest\'s instance
   assert.equal(byId.get('tests/test_computed.py::test_ids_callable[v2]')?.groupId, 'tests/test_computed.py::test_ids_callable');
   assert.equal(byId.get('tests/test_computed.py::test_rank_count_from_variable')?.ranks, 3);
   assert.equal(resolved.tests.filter(t => t.dynamic).length, 0);
+  const env = await testsChanged.next(p => p.folderUri === folderUri && p.file === 'tests/test_env.py' && !p.tests.some(t => t.dynamic), 'the resolved listing of test_env.py', 60_000);
+  assert.deepEqual(env.tests.map(t => t.id), [`tests/test_env.py::test_env[${USER_CERTS}]`, 'tests/test_env.py::test_env[None]']);
+  // Node warns when the file it names is missing: the server's node never tried to read it.
+  assert.doesNotMatch(stderr.join(''), /extra certs/);
   const says = (d: { message: string | { value: string } }) => (typeof d.message === 'string' ? d.message : d.message.value);
   const broken = await diagnostics.next(p => p.uri.endsWith('tests/test_broken.py') && p.diagnostics.some(d => /pytest cannot collect/.test(says(d))), 'the collection error', 60_000);
   const error = broken.diagnostics.find(d => /pytest cannot collect/.test(says(d)))!;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { discoverFolder, serveDiscoveryWorker } from '../../src/core/discovery/folder';
 import { baseConfig, parser } from './discovery-helpers';
@@ -23,13 +24,15 @@ if (!serveDiscoveryWorker()) {
     assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename }), alone);
   });
 
-  test('beforeBulkParse is called once before a folder of many files is parsed, never for a few', async () => {
-    let calls = 0;
-    await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename, beforeBulkParse: () => calls++ });
-    assert.equal(calls, 1);
+  test('beforeBulkParse is called once, with the number of parsing threads, before a folder of many files is parsed, never for a few', async () => {
+    const calls: number[] = [];
+    await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename, beforeBulkParse: threads => calls.push(threads) });
+    assert.deepEqual(calls, [Math.min(4, os.availableParallelism())]);
+    await discoverFolder(root, baseConfig, await parser(), { beforeBulkParse: threads => calls.push(threads) });
+    assert.deepEqual(calls.slice(1), [1]);
     const few = makeTree({ 'test_a.py': kinds[0], 'test_b.py': kinds[1] });
-    await discoverFolder(few, baseConfig, await parser(), { workerScript: __filename, beforeBulkParse: () => calls++ });
-    assert.equal(calls, 1);
+    await discoverFolder(few, baseConfig, await parser(), { workerScript: __filename, beforeBulkParse: threads => calls.push(threads) });
+    assert.equal(calls.length, 2);
   });
 
   test('chunks a helper claimed and never finished are done by the calling thread', async () => {

@@ -39,9 +39,10 @@ export interface DiscoverFolderOptions {
   cache?: DiscoveryCache;
   /**
    * Called once, before the parsing starts, when the folder has so many files to parse that helper
-   * threads are worth starting (the CLI tunes V8 there, see cli.ts).
+   * threads are worth starting, with the number of threads that will parse (the language server and the
+   * CLI tune V8 there: cache.ts tuneV8ForBulkParse).
    */
-  beforeBulkParse?: () => void;
+  beforeBulkParse?: (threads: number) => void;
 }
 
 /** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
@@ -128,8 +129,8 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     // only reads messages between its own chunks.
     const claimed = new Int32Array(new SharedArrayBuffer(4));
     const bulk = todo.length >= MIN_FILES_FOR_WORKERS;
-    if (bulk) options.beforeBulkParse?.();
     const helpers = options.workerScript && bulk ? Math.min(3, os.availableParallelism() - 1) : 0;
+    if (bulk) options.beforeBulkParse?.(helpers + 1);
     const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer, cache: cache !== undefined };
     const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results, facts => cache?.addFacts(facts)));
     // The caller's parser stays with the folder (below), so it is made ready even when nothing is parsed now.
