@@ -41,7 +41,7 @@ const tricky = [
 ];
 
 /** Where each node stands among its parent's children: ids differ between two parses of the same text. */
-function positions(nodes: (SyntaxNode | TreeSitter.Node | null)[], children: (SyntaxNode | TreeSitter.Node | null)[]): number[] {
+function positions(nodes: readonly (SyntaxNode | TreeSitter.Node | null)[], children: readonly (SyntaxNode | TreeSitter.Node | null)[]): number[] {
   return nodes.map(node => children.findIndex(child => child?.id === node?.id));
 }
 

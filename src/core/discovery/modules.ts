@@ -43,7 +43,7 @@ export type Mark =
   | { kind: 'fixture'; node: SyntaxNode };
 
 export interface ClassInfo extends Definition {
-  bases: SyntaxNode[];
+  bases: readonly SyntaxNode[];
   /** `metaclass=...` among the bases, when given. */
   metaclass?: SyntaxNode;
   /** Body functions and classes in `__dict__` order; a redefinition keeps the first one's place. */

@@ -45,12 +45,15 @@ function lineStartsOf(text: string): number[] {
 // Ids only need to be unique among the nodes of one tree; negative ones never meet tree-sitter's.
 let lastId = 0;
 
+// Every leaf's children: one array, not one each (a file's tokens are half its nodes).
+const NO_KIDS: readonly PyNode[] = [];
+
 export class PyNode implements SyntaxNode {
   readonly id = --lastId;
-  private named?: PyNode[];
+  private named?: readonly PyNode[];
 
   constructor(readonly tree: SourceText, readonly type: string, readonly isNamed: boolean, readonly startIndex: number,
-    readonly endIndex: number, readonly children: PyNode[], private readonly fields?: (string | undefined)[]) {}
+    readonly endIndex: number, readonly children: readonly PyNode[], private readonly fields?: (string | undefined)[]) {}
 
   get hasError(): boolean {
     return false;
@@ -72,8 +75,8 @@ export class PyNode implements SyntaxNode {
     return this.tree.text.slice(this.startIndex, this.endIndex);
   }
 
-  get namedChildren(): PyNode[] {
-    return (this.named ??= this.children.filter(child => child.isNamed));
+  get namedChildren(): readonly PyNode[] {
+    return (this.named ??= this.children.length ? this.children.filter(child => child.isNamed) : NO_KIDS);
   }
 
   childForFieldName(name: string): PyNode | null {
@@ -82,9 +85,9 @@ export class PyNode implements SyntaxNode {
     return null;
   }
 
-  childrenForFieldName(name: string): PyNode[] {
+  childrenForFieldName(name: string): readonly PyNode[] {
     const fields = this.fields;
-    return fields ? this.children.filter((_, i) => fields[i] === name) : [];
+    return fields ? this.children.filter((_, i) => fields[i] === name) : NO_KIDS;
   }
 
   /** The field each child is in (tests compare it with tree-sitter's). */
@@ -411,7 +414,7 @@ class Parser {
   /** The current token as an anonymous node, then the next token. */
   private anonymous(): PyNode {
     const token = this.advance();
-    return new PyNode(this.source, token.value, false, token.start, token.end, []);
+    return new PyNode(this.source, token.value, false, token.start, token.end, NO_KIDS);
   }
 
   private expectOp(value: string): PyNode {
@@ -426,7 +429,7 @@ class Parser {
 
   private leaf(type: string): PyNode {
     const token = this.advance();
-    return new PyNode(this.source, type, true, token.start, token.end, []);
+    return new PyNode(this.source, type, true, token.start, token.end, NO_KIDS);
   }
 
   private node(type: string, kids: Kids, fields?: Fields, end?: number): PyNode {
@@ -539,7 +542,7 @@ class Parser {
     fields.push(undefined);
     if (this.isOp('*')) {
       const star = this.advance();
-      kids.push(new PyNode(this.source, 'wildcard_import', true, star.start, star.end, [new PyNode(this.source, '*', false, star.start, star.end, [])]));
+      kids.push(new PyNode(this.source, 'wildcard_import', true, star.start, star.end, [new PyNode(this.source, '*', false, star.start, star.end, NO_KIDS)]));
       fields.push(undefined);
     } else {
       this.importNames(kids, fields);
@@ -582,7 +585,7 @@ class Parser {
     const dots: Kids = [];
     while (this.isOp('.') || this.isOp('...')) {
       const token = this.advance();
-      for (let at = token.start; at < token.end; at++) dots.push(new PyNode(this.source, '.', false, at, at + 1, []));
+      for (let at = token.start; at < token.end; at++) dots.push(new PyNode(this.source, '.', false, at, at + 1, NO_KIDS));
     }
     const kids: Kids = [this.node('import_prefix', dots)];
     if (!this.isKeyword('import')) kids.push(this.dottedName());
@@ -1435,7 +1438,7 @@ class Parser {
     const bytes = prefix.includes('b');
     const format = prefix.includes('f') || prefix.includes('t');
     if (prefix.length > 2 || (bytes && format) || (prefix.includes('u') && prefix.length > 1)) refuse('a string prefix');
-    const kids: Kids = [new PyNode(this.source, 'string_start', true, start.start, start.end, [])];
+    const kids: Kids = [new PyNode(this.source, 'string_start', true, start.start, start.end, NO_KIDS)];
     const lexer = this.lexer;
     let at = start.end;
     let contentStart = -1;
@@ -1455,7 +1458,7 @@ class Parser {
         const endStart = rawPairsOnly ? contentStart : at;
         endContent(at);
         const end = at + (triple ? 3 : 1);
-        kids.push(new PyNode(this.source, 'string_end', true, endStart, end, []));
+        kids.push(new PyNode(this.source, 'string_end', true, endStart, end, NO_KIDS));
         lexer.pos = end;
         lexer.lastEnd = end;
         break;
@@ -1483,18 +1486,18 @@ class Parser {
         }
         ESCAPE.lastIndex = at;
         if (ESCAPE.test(text)) {
-          escapes.push(new PyNode(this.source, 'escape_sequence', true, at, ESCAPE.lastIndex, []));
+          escapes.push(new PyNode(this.source, 'escape_sequence', true, at, ESCAPE.lastIndex, NO_KIDS));
           at = ESCAPE.lastIndex;
         } else {
           // tree-sitter's `_not_escape_sequence`, a token it keeps as an anonymous child.
-          escapes.push(new PyNode(this.source, '\\', false, at, at + 1, []));
+          escapes.push(new PyNode(this.source, '\\', false, at, at + 1, NO_KIDS));
           at++;
         }
         continue;
       }
       if (format && (ch === '{' || ch === '}')) {
         if (text[at + 1] === ch) {
-          escapes.push(new PyNode(this.source, 'escape_interpolation', true, at, at + 2, []));
+          escapes.push(new PyNode(this.source, 'escape_interpolation', true, at, at + 2, NO_KIDS));
           at += 2;
           continue;
         }
@@ -1516,7 +1519,7 @@ class Parser {
     const lexer = this.lexer;
     lexer.pos = open + 1;
     lexer.depth++;
-    const kids: Kids = [new PyNode(this.source, '{', false, open, open + 1, [])];
+    const kids: Kids = [new PyNode(this.source, '{', false, open, open + 1, NO_KIDS)];
     const fields: Fields = [undefined];
     this.tok = lexer.next();
     if (this.isKeyword('yield')) kids.push(this.yieldExpression());
@@ -1527,7 +1530,7 @@ class Parser {
       fields.push(undefined);
     }
     if (this.isOp('!') && /^[a-z]/.test(this.text[this.tok.end])) {
-      kids.push(new PyNode(this.source, 'type_conversion', true, this.tok.start, this.tok.end + 1, []));
+      kids.push(new PyNode(this.source, 'type_conversion', true, this.tok.start, this.tok.end + 1, NO_KIDS));
       fields.push('type_conversion');
       lexer.pos = this.tok.end + 1;
       this.tok = lexer.next();
@@ -1538,7 +1541,7 @@ class Parser {
     }
     if (!this.isOp('}')) refuse('an unclosed interpolation');
     const close = this.tok;
-    kids.push(new PyNode(this.source, '}', false, close.start, close.end, []));
+    kids.push(new PyNode(this.source, '}', false, close.start, close.end, NO_KIDS));
     fields.push(undefined);
     lexer.pos = close.end;
     return this.node(type, kids, fields);
@@ -1547,7 +1550,7 @@ class Parser {
   /** `:spec` up to the interpolation's `}`, with nested `{...}` as format_expression; leaves `}` as the token. */
   private formatSpecifier(colon: number): PyNode {
     const text = this.text;
-    const kids: Kids = [new PyNode(this.source, ':', false, colon, colon + 1, [])];
+    const kids: Kids = [new PyNode(this.source, ':', false, colon, colon + 1, NO_KIDS)];
     let at = colon + 1;
     for (;;) {
       const ch = text[at];

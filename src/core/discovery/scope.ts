@@ -125,14 +125,20 @@ const WILDCARD_EXPORTS: Record<string, string[]> = {
 const MAX_NAME_DEPTH = 8;
 /** Shared by every scope until a comprehension binds a name (then each gets its own). */
 const NO_LOCALS: Map<string, PyValue> = new Map();
+const NO_NODES: readonly SyntaxNode[] = [];
 const MAX_SEQUENCE = 10_000;
 const DOTTED_NAME = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*(\.[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*)*$/u;
 
-export function namedChildrenOf(node: SyntaxNode | null): SyntaxNode[] {
-  if (!node) return [];
+export function namedChildrenOf(node: SyntaxNode | null): readonly SyntaxNode[] {
+  if (!node) return NO_NODES;
   // One wasm call for all children (cached on the node), instead of one per namedChild(i). Comments and
-  // line continuations are tree-sitter's extras, wherever they fall; pyparse.ts makes no nodes of them.
-  return node.namedChildren.filter(child => child.type !== 'comment' && child.type !== 'line_continuation');
+  // line continuations are tree-sitter's extras, wherever they fall; pyparse.ts makes no nodes of them,
+  // so its node's own array comes back, not a copy (read-only: it is the node's).
+  const named = node.namedChildren;
+  for (let i = 0; i < named.length; i++) {
+    if (named[i].type === 'comment' || named[i].type === 'line_continuation') return named.filter(child => child.type !== 'comment' && child.type !== 'line_continuation');
+  }
+  return named;
 }
 
 export function unparenthesize(node: SyntaxNode): SyntaxNode {
@@ -619,7 +625,7 @@ export class ModuleScope {
     }
   }
 
-  private evaluateRange(node: SyntaxNode, args: SyntaxNode[], depth: number): PyValue {
+  private evaluateRange(node: SyntaxNode, args: readonly SyntaxNode[], depth: number): PyValue {
     const bounds = args.map(a => this.evaluate(a, depth)).map(b => (b.kind === 'int' ? b.value : undefined));
     if (!bounds.every(b => b !== undefined)) return unknown(node);
     const [start, stop, step] = bounds.length === 1 ? [0n, bounds[0], 1n] : [bounds[0], bounds[1], bounds[2] ?? 1n];

@@ -29,14 +29,14 @@ export interface SyntaxNode {
   readonly text: string;
   /** The whole parsed text. */
   readonly tree: { readonly text: string };
-  readonly children: SyntaxNode[];
-  readonly namedChildren: SyntaxNode[];
+  readonly children: readonly SyntaxNode[];
+  readonly namedChildren: readonly SyntaxNode[];
   /** Whether the node or anything below it is a syntax error (an ERROR node or a MISSING token). */
   readonly hasError: boolean;
   /** A token the parser inserted to recover (an unclosed bracket's `)`). */
   readonly isMissing: boolean;
   childForFieldName(name: string): SyntaxNode | null;
-  childrenForFieldName(name: string): SyntaxNode[];
+  childrenForFieldName(name: string): readonly SyntaxNode[];
 }
 
 /**
