@@ -10,7 +10,7 @@ import path from 'node:path';
 import { DISCOVERY_NODE_FLAGS, DiscoveryCache, readTestFile, tuneV8ForBulkParse } from '../src/core/discovery/cache';
 import type { DiscoveryConfig } from '../src/core/discovery/config';
 import { startWithoutExtraCaCerts } from '../src/core/extraCaCerts';
-import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../src/core/discovery/folder';
+import { cachedListing, discoverFolder, PrestartedHelpers, serveDiscoveryWorker } from '../src/core/discovery/folder';
 import { PythonTestParser } from '../src/core/discovery/parser';
 import { discoverFile, folderOf } from '../src/core/discovery/registry';
 import type { FileDiscovery } from '../src/core/types';
@@ -31,7 +31,7 @@ export function firstListingForBench(root: string, cacheDir: string): BenchResul
   return { files: results.length, tests: ids.length, ids, totalMs: performance.now() - started, wasmMs: 0, editsMs: [] };
 }
 
-export async function discoverForBench(root: string, cacheDir?: string, edit?: string): Promise<BenchResult> {
+export async function discoverForBench(root: string, cacheDir?: string, edit?: string, helpers?: PrestartedHelpers): Promise<BenchResult> {
   const started = performance.now();
   const wasmDir = path.resolve(__dirname, '../dist');
   // As the language server does: the parser loads while the folder is walked and its cache read.
@@ -41,7 +41,7 @@ export async function discoverForBench(root: string, cacheDir?: string, edit?: s
     return loaded;
   });
   const cache = cacheDir ? new DiscoveryCache({ dir: cacheDir, log: line => process.stderr.write(`${line}\n`) }) : undefined;
-  const results = await discoverFolder(root, benchConfig, loading, { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse });
+  const results = await discoverFolder(root, benchConfig, loading, { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse, helpers });
   const parser = await loading;
   const totalMs = performance.now() - started;
   const ids = results.flatMap(r => r.tests.map(t => t.id));
@@ -81,7 +81,8 @@ if (!serveDiscoveryWorker() && require.main === module) {
   const cacheDir = option('--cache');
   const measured = args.includes('--first') && cacheDir
     ? Promise.resolve(firstListingForBench(path.resolve(root), cacheDir))
-    : discoverForBench(path.resolve(root), cacheDir, option('--edit'));
+    // As the language server does: helpers start with the process.
+    : discoverForBench(path.resolve(root), cacheDir, option('--edit'), new PrestartedHelpers(__filename));
   measured.then(result => {
     const { ids, ...summary } = result;
     process.stdout.write(JSON.stringify(args.includes('--ids') ? { ...summary, ids } : summary) + '\n');

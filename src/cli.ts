@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DiscoveryCache, tuneV8ForBulkParse } from './core/discovery/cache';
 import { applyExactAll, collectFiles, collectProject, compareWithPytest, filesToResolve, type ExactCollection, type ExactOptions } from './core/discovery/exact';
-import { discoverFolder, serveDiscoveryWorker } from './core/discovery/folder';
+import { discoverFolder, PrestartedHelpers, serveDiscoveryWorker } from './core/discovery/folder';
 import { encodeFsName, lossyFsName } from './core/fsNames';
 import { allocationLabel } from './core/allocation/allocation';
 import { AllocationSpecError, formatAllocationSpec, parseAllocationSpec } from './core/allocation/spec';
@@ -166,9 +166,11 @@ interface Discovered {
 }
 
 async function discover(root: string, settings: DistestSettings, settle?: (files: FileDiscovery[]) => Promise<FileDiscovery[]>): Promise<Discovered> {
+  // They load while the folder is walked and its cache read, for a folder that turns out to need them.
+  const helpers = new PrestartedHelpers(__filename);
   const cache = settings.discoveryCache ? new DiscoveryCache({ dir: cliCacheHome(), log: line => process.stderr.write(`${line}\n`) }) : undefined;
   const found = await discoverFolder(root, { launchers: settings.launchers, mpiDefaultRanks: settings.mpiDefaultRanks }, undefined,
-    { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse });
+    { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse, helpers });
   const files = settle ? await settle(found) : found;
   const syntaxErrors = new Map<string, number>();
   for (const f of files) {

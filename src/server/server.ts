@@ -8,7 +8,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { DiscoveryCache, readTestFile, readText, tuneV8ForBulkParse, type ReadFile } from '../core/discovery/cache';
 import type { MarkerInfo } from '../core/discovery/collect';
-import { cachedListing, discoverFolder, serveDiscoveryWorker } from '../core/discovery/folder';
+import { cachedListing, discoverFolder, PrestartedHelpers, serveDiscoveryWorker } from '../core/discovery/folder';
 import { PythonTestParser } from '../core/discovery/parser';
 import { discoverFile, folderOf, isTestFile } from '../core/discovery/registry';
 import { restoreExtraCaCerts } from '../core/extraCaCerts';
@@ -48,7 +48,8 @@ class DiscoveryServer {
   /** Settles dynamic items with pytest in the background (distest.discovery.exact, trusted folders). */
   private readonly exact: ExactPass;
 
-  constructor(private readonly connection: Connection) {
+  /** `helpers`: started with the server, for its first discovery (the workspace's first scan). */
+  constructor(private readonly connection: Connection, private readonly helpers: PrestartedHelpers) {
     this.exact = new ExactPass({
       resolved: (folder, rel, discovery) => this.publish(this.folders.locateRel(folder, rel), undefined, discovery),
       log: message => connection.console.info(message),
@@ -170,7 +171,7 @@ class DiscoveryServer {
     const started = Date.now();
     const results = new Map<string, FileDiscovery>();
     // The folder is walked and its cache read while the parser may still be loading.
-    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse });
+    const scanned = await discoverFolder(folder.path, this.settings.discovery, this.ensureParser(), { workerScript: __filename, cache, beforeBulkParse: tuneV8ForBulkParse, helpers: this.helpers });
     for (const result of scanned) {
       // The editor addresses files by URI, which holds UTF-8 only: such a file could be neither opened
       // nor run from the Test Explorer, so it is named instead of shown.
@@ -385,5 +386,5 @@ function describeError(err: unknown): string {
 if (!serveDiscoveryWorker()) {
   // The extension started this process without NODE_EXTRA_CA_CERTS (discoveryClient.ts).
   restoreExtraCaCerts();
-  new DiscoveryServer(createConnection()).listen();
+  new DiscoveryServer(createConnection(), new PrestartedHelpers(__filename)).listen();
 }

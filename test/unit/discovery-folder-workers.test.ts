@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverFolder, serveDiscoveryWorker } from '../../src/core/discovery/folder';
+import { discoverFolder, PrestartedHelpers, serveDiscoveryWorker } from '../../src/core/discovery/folder';
 import { baseConfig, parser } from './discovery-helpers';
 import { makeTree } from './tmpTree';
 
@@ -42,5 +42,44 @@ Atomics.add(new Int32Array(workerData.distestDiscoveryWorker.claimed), 0, 1);
 process.exit(1);\n`);
     const alone = await discoverFolder(root, baseConfig, await parser());
     assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: dying }), alone);
+  });
+
+  const spareCores = Math.min(3, os.availableParallelism() - 1);
+
+  test('prestarted helpers are what a bulk discovery takes, and it finds the same', async () => {
+    const alone = await discoverFolder(root, baseConfig, await parser());
+    const helpers = new PrestartedHelpers(__filename);
+    assert.equal(helpers.count, spareCores);
+    assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename, helpers }), alone);
+    assert.equal(helpers.count, 0);
+  });
+
+  test('a prestarted helper gets its job by message; when it dies on it, the calling thread does its chunks', async () => {
+    const marker = path.join(root, 'job-received');
+    const dying = path.join(root, 'prestarted-dying-helper.js');
+    fs.writeFileSync(dying, `const { parentPort } = require('node:worker_threads');
+parentPort.once('message', job => {
+  Atomics.add(new Int32Array(job.claimed), 0, 1);
+  require('node:fs').writeFileSync(${JSON.stringify(marker)}, String(job.chunks.length));
+  process.exit(1);
+});
+`);
+    const alone = await discoverFolder(root, baseConfig, await parser());
+    assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename, helpers: new PrestartedHelpers(dying) }), alone);
+    assert.equal(fs.readFileSync(marker, 'utf8'), '18');
+  });
+
+  test('a discovery of a few files takes no prestarted helper and ends them; one that failed to load is dropped', async () => {
+    const few = makeTree({ 'test_a.py': kinds[0], 'test_b.py': kinds[1] });
+    const helpers = new PrestartedHelpers(__filename);
+    assert.equal((await discoverFolder(few, baseConfig, await parser(), { workerScript: __filename, helpers })).length, 2);
+    assert.equal(helpers.count, 0);
+    const failing = path.join(root, 'failing-helper.js');
+    fs.writeFileSync(failing, 'throw new Error("cannot load");\n');
+    const broken = new PrestartedHelpers(failing);
+    for (let waited = 0; broken.count && waited < 10_000; waited += 20) await new Promise(resolve => setTimeout(resolve, 20));
+    assert.equal(broken.count, 0);
+    const alone = await discoverFolder(root, baseConfig, await parser());
+    assert.deepEqual(await discoverFolder(root, baseConfig, await parser(), { workerScript: __filename, helpers: broken }), alone);
   });
 }

@@ -25,6 +25,10 @@ const CHUNK_FILES = 50;
 /** Below this many files a helper thread costs more (its own wasm load) than it saves. */
 const MIN_FILES_FOR_WORKERS = 600;
 const WORKER_FLAG = 'distestDiscoveryWorker';
+/** A helper's workerData before it has a job (PrestartedHelpers): it loads, then waits for one. */
+const PRESTARTED = 'prestarted';
+/** Prestarted helpers no discovery has taken by then end. */
+const PRESTARTED_IDLE_MS = 60_000;
 
 export interface DiscoverFolderOptions {
   /**
@@ -43,6 +47,11 @@ export interface DiscoverFolderOptions {
    * CLI tune V8 there: cache.ts tuneV8ForBulkParse).
    */
   beforeBulkParse?: (threads: number) => void;
+  /**
+   * Helper threads started ahead (see PrestartedHelpers): a bulk discovery takes them instead of starting
+   * its own, and whatever this discovery does not take ends when it finishes.
+   */
+  helpers?: PrestartedHelpers;
 }
 
 /** Test files under root as pytest started there would collect them, relative with forward slashes, sorted. */
@@ -129,10 +138,10 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     // only reads messages between its own chunks.
     const claimed = new Int32Array(new SharedArrayBuffer(4));
     const bulk = todo.length >= MIN_FILES_FOR_WORKERS;
-    const helpers = options.workerScript && bulk ? Math.min(3, os.availableParallelism() - 1) : 0;
+    const helpers = options.workerScript && bulk ? helperThreads() : 0;
     if (bulk) options.beforeBulkParse?.(helpers + 1);
     const job: HelperJob = { root: absoluteRoot, chunks, config, rules, listings: helpers ? walked.listings : [], claimed: claimed.buffer as SharedArrayBuffer, cache: cache !== undefined };
-    const helping = Array.from({ length: helpers }, () => runHelper(options.workerScript!, job, results, facts => cache?.addFacts(facts)));
+    const helping = Array.from({ length: helpers }, () => runHelper(options.helpers?.take() ?? options.workerScript!, job, results, facts => cache?.addFacts(facts)));
     // The caller's parser stays with the folder (below), so it is made ready even when nothing is parsed now.
     const loaded = todo.length || parser ? await python.ready() : undefined;
     const context = contextOf(modules);
@@ -165,6 +174,7 @@ export async function discoverFolder(root: string, config: DiscoveryConfig, pars
     for (const dir of nested) inner.push(...(await discoverFolder(path.join(absoluteRoot, dir), config, parser, options)).map(f => underTestRoot(f, dir)));
     return [...own, ...inner].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   } finally {
+    options.helpers?.release();
     modules?.dispose();
     python.dispose();
   }
@@ -516,10 +526,59 @@ interface ChunkResult { files: FileDiscovery[]; reads?: ReadFile[] }
 /** A helper's messages: a chunk done, or (last, with a cache) the facts its modules read. */
 type HelperMessage = { index: number; chunk: ChunkResult } | { facts: DependencyFacts };
 
-/** A helper thread working through the shared chunks; resolves when it exits, however it ends. */
-function runHelper(script: string, job: HelperJob, results: (ChunkResult | undefined)[], addFacts: (facts: DependencyFacts) => void): Promise<void> {
+/** One per spare core, at most 3. */
+function helperThreads(): number {
+  return Math.min(3, os.availableParallelism() - 1);
+}
+
+/**
+ * Helper threads started before a discovery knows whether it will need them, by a process about to
+ * discover (the language server, the command line, at their start): they load while the folder is
+ * walked instead of after it, and a bulk discovery starts parsing on every core ~100 ms sooner. The
+ * first discovery given them takes what it needs; the rest end when it finishes, or after a minute
+ * unused. Until taken they do not keep the process alive.
+ */
+export class PrestartedHelpers {
+  private waiting: Worker[];
+
+  constructor(script: string, count = helperThreads()) {
+    this.waiting = Array.from({ length: count }, () => {
+      const helper = new Worker(script, { workerData: { [WORKER_FLAG]: PRESTARTED } });
+      helper.unref();
+      // One that fails to load is dropped; a discovery then starts a helper of its own.
+      const drop = () => { this.waiting = this.waiting.filter(w => w !== helper); };
+      helper.on('error', drop).on('exit', drop);
+      return helper;
+    });
+    setTimeout(() => this.release(), PRESTARTED_IDLE_MS).unref();
+  }
+
+  /** Helpers still waiting for a job. */
+  get count(): number {
+    return this.waiting.length;
+  }
+
+  take(): Worker | undefined {
+    const helper = this.waiting.pop();
+    helper?.ref();
+    return helper;
+  }
+
+  /** Ends the helpers no discovery took. */
+  release(): void {
+    for (const helper of this.waiting.splice(0)) void helper.terminate();
+  }
+}
+
+/**
+ * A helper thread working through the shared chunks (a prestarted one, or one started on `script`);
+ * resolves when it exits, however it ends.
+ */
+function runHelper(from: Worker | string, job: HelperJob, results: (ChunkResult | undefined)[], addFacts: (facts: DependencyFacts) => void): Promise<void> {
   return new Promise(resolve => {
-    const helper = new Worker(script, { workerData: { [WORKER_FLAG]: job } });
+    const prestarted = typeof from !== 'string';
+    const helper = prestarted ? from : new Worker(from, { workerData: { [WORKER_FLAG]: job } });
+    if (prestarted) helper.postMessage(job);
     const done: ChunkResult[] = [];
     let factsSent = false;
     helper.on('message', (message: HelperMessage) => {
@@ -545,11 +604,12 @@ function runHelper(script: string, job: HelperJob, results: (ChunkResult | undef
  * works through its job and returns true (the bundle must then do nothing else); elsewhere it returns false.
  */
 export function serveDiscoveryWorker(): boolean {
-  const job = (workerData as Record<string, HelperJob | undefined> | undefined)?.[WORKER_FLAG];
-  if (isMainThread || !parentPort || !job) return false;
+  const given = (workerData as Record<string, HelperJob | typeof PRESTARTED | undefined> | undefined)?.[WORKER_FLAG];
+  if (isMainThread || !parentPort || !given) return false;
   const port = parentPort;
   // A failure to load ends this thread with an 'error'; the main thread then does the chunks itself.
-  void PythonTestParser.create().then(parser => {
+  const loading = PythonTestParser.create();
+  const work = (job: HelperJob) => void loading.then(parser => {
     const modules = new ProjectModules(parser, job.rules, compileConfig(job.config));
     for (const [dir, names] of job.listings) modules.primeListing(dir, names);
     const context = contextOf(modules);
@@ -562,5 +622,7 @@ export function serveDiscoveryWorker(): boolean {
     parser.dispose();
     port.close();
   });
+  if (given === PRESTARTED) port.once('message', work);
+  else work(given);
   return true;
 }
