@@ -571,8 +571,8 @@ export class PrestartedHelpers {
 }
 
 /**
- * A helper thread working through the shared chunks (a prestarted one, or one started on `script`);
- * resolves when it exits, however it ends.
+ * A helper thread working through the shared chunks: a prestarted one, given its job by message, or one
+ * started on the script `from` names with its job. Resolves when it exits, however it ends.
  */
 function runHelper(from: Worker | string, job: HelperJob, results: (ChunkResult | undefined)[], addFacts: (facts: DependencyFacts) => void): Promise<void> {
   return new Promise(resolve => {
