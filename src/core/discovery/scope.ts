@@ -135,10 +135,11 @@ export function namedChildrenOf(node: SyntaxNode | null): readonly SyntaxNode[] 
   // line continuations are tree-sitter's extras, wherever they fall; pyparse.ts makes no nodes of them,
   // so its node's own array comes back, not a copy (read-only: it is the node's).
   const named = node.namedChildren;
-  for (let i = 0; i < named.length; i++) {
-    if (named[i].type === 'comment' || named[i].type === 'line_continuation') return named.filter(child => child.type !== 'comment' && child.type !== 'line_continuation');
-  }
-  return named;
+  return named.some(isExtra) ? named.filter(child => !isExtra(child)) : named;
+}
+
+function isExtra(node: SyntaxNode): boolean {
+  return node.type === 'comment' || node.type === 'line_continuation';
 }
 
 export function unparenthesize(node: SyntaxNode): SyntaxNode {
